@@ -187,26 +187,34 @@ class MarchenkoPastur(DataLaw):
         out[inside] = np.sqrt((b - s) * (s - a)) / (2 * np.pi * self.ratio * self.scale * s)
         return out
 
-    def stieltjes(self, zeta):
-        """``G(ζ) = ⟨1/(σ − ζ)⟩`` and ``G'(ζ)`` (closed form, branch with ``G ~ −1/ζ``)."""
+    def transforms(self, zeta):
+        """``G(ζ) = ⟨1/(σ−ζ)⟩``, ``G'(ζ)``, ``H(ζ) = ⟨σ/(σ−ζ)⟩``, ``H'(ζ)`` in closed form.
+
+        With ``r(ζ) = sqrt(ζ−a)·sqrt(ζ−b)`` (principal roots: cut on [a, b], ``r ~ ζ``), G and H are the
+        roots of ``γsζG² − (s(1−γ) − ζ)G + 1 = 0`` and ``γsH² + (ζ − s(1+γ))H + s = 0`` that vanish at
+        infinity, written without cancellation at large |ζ|:
+        ``G = 2/(s(1−γ) − ζ − r)``, ``H = −2s/(ζ − s(1+γ) + r)``, ``G' = −(γsG² + G)/r``, ``H' = −H/r``.
+        """
         a, b = self.support
         g, s = self.ratio, self.scale
         zeta = np.asarray(zeta, dtype=complex)
         root = np.sqrt(zeta - a) * np.sqrt(zeta - b)
-        # The product of principal roots has its cut on [a, b] only and behaves like ζ at infinity.
-        G = (s * (1 - g) - zeta + root) / (2 * g * s * zeta)
-        # G satisfies γ s ζ G² − (s(1−γ) − ζ) G + 1 = 0; differentiate implicitly.
-        dG = -(g * s * G * G + G) / (2 * g * s * zeta * G - (s * (1 - g) - zeta))
+        G = 2.0 / (s * (1 - g) - zeta - root)
+        H = -2.0 * s / (zeta - s * (1 + g) + root)
+        return G, -(g * s * G * G + G) / root, H, -H / root
+
+    def stieltjes(self, zeta):
+        """``G(ζ) = ⟨1/(σ − ζ)⟩`` and ``G'(ζ)`` (closed form, branch with ``G ~ −1/ζ``)."""
+        G, dG, _, _ = self.transforms(zeta)
         return G, dG
 
     def averages(self, alpha, beta):
         alpha = np.asarray(alpha, dtype=complex)
         beta = np.asarray(beta, dtype=complex)
         zeta = -alpha / beta
-        G, dG = self.stieltjes(zeta)
+        G, dG, H, dH = self.transforms(zeta)
         b2 = beta * beta
-        return (G / beta, (1 + zeta * G) / beta, dG / b2, (G + zeta * dG) / b2,
-                (1 + 2 * zeta * G + zeta * zeta * dG) / b2)
+        return G / beta, H / beta, dG / b2, dH / b2, (H + zeta * dH) / b2
 
     def mean(self, f) -> float:
         a, b = self.support

@@ -1,0 +1,342 @@
+"""Finite-size Gaussian-equivalent matrices of the random-features score model (THEORY.md §2–3, §5).
+
+The simulator samples the surrogate of THEORY.md §2 at a finite dimension ``d`` and evaluates, exactly
+and by dense linear algebra, everything the theory predicts in the limit: the spectrum of ``U``, the
+Stieltjes transforms ``q`` and ``g_W`` (§4), the two-point quantity ``T(z1, z2)`` (§5) and the
+closed-form gradient-flow loss curves (§3). It never imports the theory modules; tests compare the two.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import cached_property
+
+import numpy as np
+import scipy.linalg
+
+from ..constants import ge_coefficients
+from ._sampling import problem_sizes, sample_problem
+
+__all__ = ["GaussianEquivalent", "SimCurves", "gaussian_equivalent"]
+
+
+@dataclass(frozen=True)
+class SimCurves:
+    """Train, test and score-error curves of one finite model along gradient flow.
+
+    Attributes
+    ----------
+    tau : ndarray
+        Training times (THEORY.md §1 convention, ``dA/dτ = −d² ∇_A L_train``); may contain ``inf``.
+    train, test : ndarray
+        ``L_train(τ)`` and ``L_test(τ)``; both equal 1 at τ = 0.
+    score_error : ndarray
+        ``E_score(τ) = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (THEORY.md §1).
+    gap : ndarray
+        ``test − train``.
+    """
+
+    tau: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+    gap: np.ndarray
+
+    def to_dict(self) -> dict:
+        """Plain lists (``inf`` kept as a float), for JSON."""
+        return {f.name: np.asarray(getattr(self, f.name)).tolist() for f in fields(self)}
+
+
+class GaussianEquivalent:
+    """One finite-size sample of the Gaussian-equivalent matrices ``U``, ``V``, ``U_pop`` (THEORY.md §2).
+
+    Parameters
+    ----------
+    model : RFModel
+        Model description; ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
+    d : int
+        Data dimension (≥ 1).
+    seed : int, numpy.random.Generator or None
+        Source of all randomness (``numpy.random.default_rng(seed)``). ``W`` and ``X`` are drawn first,
+        by the convention shared with every simulator (``rfdiff.simulate._sampling.sample_problem``:
+        the same seed gives the same W and X as the true-random-features simulator), then ``Ω``.
+    include_mean : bool
+        Keep the rank-one term ``μ0² 1 1ᵀ`` in ``U`` and ``U_pop`` (default True).
+
+    Attributes
+    ----------
+    d, p, n : int
+        Sizes.
+    coefficients : GECoefficients
+        ``rfdiff.ge_coefficients(model)``.
+    sigma : ndarray, shape (d,)
+        Eigenvalues of the diagonal data covariance Σ (``model.data.eigenvalues(d)``).
+    W : ndarray, shape (p, d)
+        Frozen features, i.i.d. N(0, 1).
+    X : ndarray, shape (d, n)
+        Training data ``Σ^{1/2} Z``, Z i.i.d. N(0, 1).
+    Omega : ndarray, shape (p, n)
+        Gaussian-equivalent non-linear part, i.i.d. N(0, 1).
+    kappa : float
+        ``κ = 2 Δ_t / (p/d)`` (finite ratio): a mode λ of U relaxes as ``e^{−κλτ}``.
+
+    Notes
+    -----
+    THEORY.md §2, with ``K = W Wᵀ/d``:
+
+    * ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)``, ``G = e^{-t} μ1 W X/√d + v Ω``;
+    * ``V = b W/√d``;
+    * ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)``, ``Σ_t = e^{-2t} Σ + Δ_t I``.
+
+    Σ is taken diagonal: the law of W is rotation invariant, so this loses no generality. ``U``, ``K``,
+    ``U_pop`` and the eigendecomposition are computed on first use and cached; memory is O(p²)
+    (a few p×p float64 matrices: p = 3000 needs ~0.5 GB).
+    """
+
+    def __init__(self, model, d: int, seed=0, include_mean: bool = True):
+        self.p, self.n = problem_sizes(model, d)           # validates d
+        self.model = model
+        self.d = int(d)
+        self.include_mean = bool(include_mean)
+        self.coefficients = ge_coefficients(model)
+        self.delta_t = float(self.coefficients.delta_t)
+        self.kappa = 2.0 * self.delta_t * self.d / self.p
+
+        rng = np.random.default_rng(seed)
+        self.W, self.X = sample_problem(model, self.d, rng)
+        self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        self.Omega = rng.standard_normal((self.p, self.n))
+
+    def __repr__(self):
+        return (f"GaussianEquivalent(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
+                f"activation={self.model.activation.name!r}, include_mean={self.include_mean})")
+
+    # ---------------------------------------------------------------- matrices (THEORY.md §2)
+
+    @property
+    def _mean2(self) -> float:
+        return self.coefficients.mu0 ** 2 if self.include_mean else 0.0
+
+    @cached_property
+    def K(self) -> np.ndarray:
+        """``K = W Wᵀ/d`` (p×p)."""
+        return self.W @ self.W.T / self.d
+
+    @cached_property
+    def U(self) -> np.ndarray:
+        """Train feature covariance ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` (THEORY.md §2)."""
+        c = self.coefficients
+        G = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X)
+        G += math.sqrt(c.v2) * self.Omega
+        U = G @ G.T / self.n
+        U += c.b ** 2 * self.K
+        U[np.diag_indices(self.p)] += c.s2
+        U += self._mean2
+        return U
+
+    @cached_property
+    def V(self) -> np.ndarray:
+        """Feature–noise correlation ``V = b W/√d`` (p×d, THEORY.md §2)."""
+        return (self.coefficients.b / math.sqrt(self.d)) * self.W
+
+    @cached_property
+    def sigma_t(self) -> np.ndarray:
+        """Eigenvalues of ``Σ_t = e^{-2t} Σ + Δ_t I``."""
+        return self.coefficients.e2t * self.sigma + self.delta_t
+
+    @cached_property
+    def U_pop(self) -> np.ndarray:
+        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (THEORY.md §2)."""
+        c = self.coefficients
+        Ws = self.W * np.sqrt(self.sigma_t)
+        P = (c.mu1 ** 2 / self.d) * (Ws @ Ws.T)
+        P[np.diag_indices(self.p)] += c.v2 + c.s2
+        P += self._mean2
+        return P
+
+    # ---------------------------------------------------------------- spectral data
+
+    @cached_property
+    def _eigh(self):
+        lam, Q = scipy.linalg.eigh(self.U)
+        return lam, Q
+
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of U, ascending (cached ``scipy.linalg.eigh``)."""
+        return self._eigh[0]
+
+    @cached_property
+    def _QtW(self) -> np.ndarray:
+        """``Qᵀ W/√d`` (p×d): rows are the eigenvectors of U seen by W."""
+        return self._eigh[1].T @ self.W / math.sqrt(self.d)
+
+    @cached_property
+    def _k_diag(self) -> np.ndarray:
+        """``(Qᵀ K Q)_ii``."""
+        return np.einsum("ij,ij->i", self._QtW, self._QtW)
+
+    @cached_property
+    def _H(self) -> np.ndarray:
+        """``(QᵀKQ) ∘ (QᵀU_popQ)`` (Hadamard product), the kernel of every two-point trace."""
+        Q = self._eigh[1]
+        MK = self._QtW @ self._QtW.T
+        MP = Q.T @ (self.U_pop @ Q)
+        return MK * MP
+
+    def mu_w_weights(self):
+        """Atoms of the measure ``μ_W = (1/d) Tr[K δ(U − ·)]`` (THEORY.md §3).
+
+        Returns
+        -------
+        lambdas : ndarray, shape (p,)
+            Eigenvalues ``λ_i`` of U, ascending.
+        weights : ndarray, shape (p,)
+            ``(QᵀKQ)_ii / d`` with ``U = Q diag(λ) Qᵀ``; they sum to ``Tr K/d ≈ ψ_p``.
+        """
+        return self.eigenvalues(), self._k_diag / self.d
+
+    def stieltjes(self, z):
+        """Empirical Stieltjes transforms ``q(z) = (1/p) Tr (U − z)^{-1}`` and ``g_W(z) = (1/d) Tr[K (U − z)^{-1}]``.
+
+        Parameters
+        ----------
+        z : array_like of complex
+            Points off the spectrum (any shape).
+
+        Returns
+        -------
+        q, g_w : ndarray of complex, shape of ``z``
+
+        Notes
+        -----
+        With ``U = Q diag(λ) Qᵀ``: ``q = (1/p) Σ_i 1/(λ_i − z)`` and
+        ``g_W = (1/d) Σ_i (QᵀKQ)_ii/(λ_i − z)`` (THEORY.md §4).
+        """
+        z = np.asarray(z, dtype=np.complex128)
+        lam, w = self.mu_w_weights()
+        zf = z.ravel()
+        q = np.empty(zf.shape, np.complex128)
+        g = np.empty(zf.shape, np.complex128)
+        for s in _chunks(zf.size, self.p):
+            r = 1.0 / (lam[None, :] - zf[s, None])
+            q[s] = r.mean(axis=1)
+            g[s] = r @ w
+        return q.reshape(z.shape), g.reshape(z.shape)
+
+    def two_point(self, z1, z2):
+        """Empirical two-point quantity ``T(z1, z2) = (1/d) Tr[K R(z1) U_pop R(z2)]``, ``R(z) = (U − z)^{-1}``.
+
+        Parameters
+        ----------
+        z1, z2 : array_like of complex, same shape
+            Points off the spectrum of U.
+
+        Returns
+        -------
+        ndarray of complex, shape of ``z1``
+
+        Notes
+        -----
+        THEORY.md §5. With ``U = Q diag(λ) Qᵀ`` and ``H = (QᵀKQ) ∘ (QᵀU_popQ)``,
+        ``T = (1/d) Σ_ij H_ij / ((λ_i − z1)(λ_j − z2))``.
+        """
+        z1 = np.asarray(z1, dtype=np.complex128)
+        z2 = np.asarray(z2, dtype=np.complex128)
+        if z1.shape != z2.shape:
+            raise ValueError(f"z1 and z2 must have the same shape, got {z1.shape} and {z2.shape}")
+        lam = self.eigenvalues()
+        H = self._H
+        a, b = z1.ravel(), z2.ravel()
+        out = np.empty(a.shape, np.complex128)
+        for s in _chunks(a.size, self.p):
+            r1 = 1.0 / (lam[None, :] - a[s, None])
+            r2 = 1.0 / (lam[None, :] - b[s, None])
+            out[s] = np.einsum("ki,ki->k", r1 @ H, r2) / self.d
+        return out.reshape(z1.shape)
+
+    # ---------------------------------------------------------------- gradient flow (THEORY.md §3)
+
+    def loss_curves(self, taus) -> SimCurves:
+        """Exact gradient-flow train, test and score-error curves of this finite model.
+
+        Parameters
+        ----------
+        taus : array_like of float
+            Training times ≥ 0 (``np.inf`` allowed), convention ``dA/dτ = −d² ∇_A L_train``, A(0) = 0.
+
+        Returns
+        -------
+        SimCurves
+
+        Notes
+        -----
+        THEORY.md §3. The flow gives ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` and
+
+        * ``L_train(τ) = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``, ``g_τ(λ) = (1 − e^{−2κλτ})/λ``;
+        * ``L_test(τ) = 1 + (1/d) Tr[Vᵀ f_τ(U) U_pop f_τ(U) V] − (2/d) Tr[Vᵀ f_τ(U) V]``,
+          ``f_τ(λ) = (1 − e^{−κλτ})/λ``;
+        * ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (THEORY.md §1),
+
+        with ``κ = 2Δ_t d/p``; ``f_∞ = g_∞ = 1/λ``. In the eigenbasis of U both traces are sums over
+        ``(QᵀVVᵀQ)_ij (QᵀU_popQ)_ij`` and ``(QᵀVVᵀQ)_ii``. Eigenvalues ``λ ≤ p ε max|λ|`` are null modes
+        of U; since ``U ⪰ b² K`` a null mode has ``Vᵀq = 0``, so it carries no weight and is dropped
+        (``f = g = 0``), which keeps the linear activation (U of rank d) finite at τ = ∞.
+        """
+        tau = np.asarray(taus, dtype=np.float64)
+        if tau.ndim > 1:
+            raise ValueError(f"taus must be a 1-D array, got shape {tau.shape}")
+        tau = np.atleast_1d(tau)
+        if np.any(np.isnan(tau)) or np.any(tau < 0):
+            raise ValueError("taus must be >= 0 (inf allowed) and not NaN")
+        lam = self.eigenvalues()
+        live = lam > self.p * np.finfo(np.float64).eps * np.max(np.abs(lam))
+        lam_l = lam[live]
+        b2 = self.coefficients.b ** 2
+
+        x = self.kappa * tau[:, None] * lam_l[None, :]          # κλτ, inf where τ = inf
+        f = np.zeros((tau.size, self.p))
+        g = np.zeros((tau.size, self.p))
+        f[:, live] = -np.expm1(-x) / lam_l
+        g[:, live] = -np.expm1(-2.0 * x) / lam_l
+
+        w = self._k_diag                                         # (QᵀKQ)_ii; QᵀVVᵀQ = b² QᵀKQ
+        train = 1.0 - b2 * (g @ w) / self.d
+        quad = np.einsum("ki,ki->k", f @ self._H, f)
+        test = 1.0 + b2 * quad / self.d - 2.0 * b2 * (f @ w) / self.d
+        score = (test - 1.0) / self.delta_t + np.mean(1.0 / self.sigma_t)
+        return SimCurves(tau=tau, train=train, test=test, score_error=score, gap=test - train)
+
+
+def _chunks(size: int, p: int, budget: int = 2 ** 22):
+    """Slices of ``range(size)`` whose (chunk × p) complex work arrays stay under ``budget`` entries."""
+    step = max(1, budget // max(p, 1))
+    return [slice(i, min(i + step, size)) for i in range(0, size, step)]
+
+
+def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True) -> GaussianEquivalent:
+    """Sample the finite-size Gaussian-equivalent matrices of ``model`` at dimension ``d``.
+
+    Parameters
+    ----------
+    model : RFModel
+    d : int
+        Data dimension; ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
+    seed : int, numpy.random.Generator or None
+        Passed to ``numpy.random.default_rng``.
+    include_mean : bool
+        Keep the rank-one ``μ0² 1 1ᵀ`` term (THEORY.md §2).
+
+    Returns
+    -------
+    GaussianEquivalent
+
+    Examples
+    --------
+    >>> import numpy as np, rfdiff as rd
+    >>> from rfdiff.simulate import gaussian_equivalent
+    >>> ge = gaussian_equivalent(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=50, seed=1)
+    >>> c = ge.loss_curves([0.0, 10.0, np.inf])
+    >>> float(c.train[0]), float(c.test[0])
+    (1.0, 1.0)
+    """
+    return GaussianEquivalent(model, d, seed=seed, include_mean=include_mean)
