@@ -1,0 +1,79 @@
+"""The one sampling convention shared by every finite-size simulator of rfdiff.
+
+A seed fixes the frozen features W and the training data X, drawn in this order from
+``numpy.random.default_rng(seed)``:
+
+    W = rng.standard_normal((p, d))
+    X = sqrt(σ)[:, None] * rng.standard_normal((d, n)),       σ = model.data.eigenvalues(d)
+
+with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Σ is taken diagonal: the law of W is
+rotation invariant, so this loses no generality. Training noise, when a simulator needs it, comes from
+:func:`noise_rng`, an independent stream derived from the same seed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["problem_sizes", "sample_problem", "noise_rng"]
+
+
+def problem_sizes(model, d: int) -> tuple[int, int]:
+    """Width and sample size ``(p, n) = (round(ψ_p d), round(ψ_n d))``, each at least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``d`` is not an integer ≥ 1.
+    """
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be an integer >= 1, got {d!r}")
+    return max(1, int(round(model.psi_p * d))), max(1, int(round(model.psi_n * d)))
+
+
+def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the frozen features and the training data of ``model`` at dimension ``d``.
+
+    Parameters
+    ----------
+    model : RFModel
+    d : int
+        Data dimension (≥ 1).
+    seed : int, numpy.random.Generator or None
+        Passed to ``numpy.random.default_rng``; a Generator is advanced in place.
+
+    Returns
+    -------
+    W : ndarray, shape (p, d)
+        i.i.d. N(0, 1) features.
+    X : ndarray, shape (d, n)
+        Training points as columns, ``x_ν ~ N(0, Σ)`` with Σ = diag(model.data.eigenvalues(d)).
+
+    Examples
+    --------
+    >>> import rfdiff as rd
+    >>> W, X = sample_problem(rd.RFModel(psi_p=2, psi_n=0.5, t=0.1), d=10, seed=3)
+    >>> W.shape, X.shape
+    ((20, 10), (10, 5))
+    """
+    p, n = problem_sizes(model, d)
+    sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
+    if sigma.shape != (d,):
+        raise ValueError(f"model.data.eigenvalues({d}) must return {d} values, got shape {sigma.shape}")
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((p, d))
+    X = np.sqrt(sigma)[:, None] * rng.standard_normal((d, n))
+    return W, X
+
+
+def noise_rng(seed=0) -> np.random.Generator:
+    """Generator of the training noise ξ belonging to ``seed``.
+
+    For an integer (or None) seed this is an independent child stream,
+    ``default_rng(SeedSequence(seed, spawn_key=(1,)))``, so the noise does not depend on how W and X
+    were drawn; a Generator is returned as is (it continues after :func:`sample_problem` used it).
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
