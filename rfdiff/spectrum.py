@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numba as nb
 import numpy as np
@@ -170,28 +171,48 @@ def _solve_point(x, y, top, floor, par, kind, eigs, wts):
     return q, dl, STATUS_FALLBACK, steps
 
 
-@nb.njit(parallel=True, cache=True)
-def _solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
-    n = xs.size
-    q = np.empty(n, np.complex128)
-    dl = np.empty(n, np.complex128)
-    status = np.empty(n, np.int8)
-    for i in nb.prange(n):
+@nb.njit(cache=True)
+def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, i0, i1):
+    """Solve points ``i0 ≤ i < i1`` into the output arrays ``q, dl, status``."""
+    for i in range(i0, i1):
         q[i], dl[i], status[i], _ = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts)
-    return q, dl, status
 
 
 @nb.njit(parallel=True, cache=True)
+def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, chunk):
+    """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads."""
+    n = xs.size
+    for c in nb.prange((n + chunk - 1) // chunk):
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, c * chunk, min(n, (c + 1) * chunk))
+
+
+@nb.njit(cache=True)
 def _verify(zs, q, dl, par, kind, eigs, wts):
     """Residual ``max(|F1|, |F2|/(1+|δ|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point."""
     n = zs.size
     res = np.empty(n)
     gw = np.empty(n, np.complex128)
-    for i in nb.prange(n):
+    for i in range(n):
         F1, F2, _1, _2, _3, _4, A1 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
         res[i] = max(abs(F1), abs(F2) / (1.0 + abs(dl[i])))
         gw[i] = par[0] * q[i] * A1
     return res, gw
+
+
+#: Batches at least this large are solved in parallel threads (below, thread start-up dominates).
+PARALLEL_MIN = 512
+
+
+def _solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
+    n = xs.size
+    q = np.empty(n, np.complex128)
+    dl = np.empty(n, np.complex128)
+    status = np.empty(n, np.int8)
+    if n >= PARALLEL_MIN:
+        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, 64)
+    else:
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, 0, n)
+    return q, dl, status
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,7 +228,9 @@ def _law_arrays(law):
     raise ValueError(f"data law {type(law).__name__} is not supported by the spectral solver")
 
 
+@lru_cache(maxsize=64)
 def _setup(model):
+    """Constants and the compiled-kernel parameter vector of ``model`` (cached: models are immutable)."""
     c = ge_coefficients(model)
     kind, eigs, wts, mp_r, mp_s = _law_arrays(model.data)
     par = np.array([model.psi_p, model.psi_p / model.psi_n, c.b ** 2, c.e2t * c.mu1 ** 2, c.v2, c.s2,
@@ -238,7 +261,9 @@ def atom_mass(model) -> float:
     span of Ω's columns and of W's columns).
     """
     c = ge_coefficients(model)
-    rank = (model.psi_n if c.v2 > 0 else 0.0) + (1.0 if c.mu1 != 0 else 0.0)
+    # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
+    linear_part = abs(c.mu1) > 1e-12 * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2)
+    rank = (model.psi_n if c.v2 > 0 else 0.0) + (1.0 if linear_part else 0.0)
     return max(0.0, 1.0 - rank / model.psi_p)
 
 
@@ -540,3 +565,21 @@ def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max
     intervals = [(c.s2 + lo, c.s2 + hi) for lo, hi in offsets]
     return Support(intervals, list(masses), list(masses_w), atoms, total, offsets,
                    intervals[-1][1] if intervals else c.s2, n, model)
+
+
+def spectral_grid(sup: Support, points: int = 2000) -> np.ndarray:
+    """A λ grid that resolves every bulk of ``sup``: Chebyshev-spaced nodes in each bulk (dense at the
+    edges, where the density has square-root behaviour), shared in proportion to the bulks' log-widths
+    with at least 64 per bulk."""
+    if int(points) < 64 * max(1, len(sup.intervals)):
+        raise ValueError(f"points must be at least 64 per bulk ({64 * max(1, len(sup.intervals))})")
+    if not sup.intervals:
+        return np.array([sup.lambda_max])
+    s2 = sup.intervals[0][0] - sup.offsets[0][0]
+    widths = np.array([math.log((hi + 1e-300) / max(lo, 1e-300 + 1e-3 * hi)) + 0.1 for lo, hi in sup.offsets])
+    share = np.maximum(64, np.floor(points * widths / widths.sum())).astype(int)
+    parts = []
+    for (lo, hi), k in zip(sup.offsets, share):
+        theta = np.linspace(0, np.pi, k)
+        parts.append(s2 + lo + 0.5 * (hi - lo) * (1 - np.cos(theta)))
+    return np.unique(np.concatenate(parts))

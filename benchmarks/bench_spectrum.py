@@ -1,0 +1,47 @@
+"""Cost per spectral point of the one-point solver (warm), on a 10⁴-point grid.
+
+The seed paper's published solver (scipy Levenberg–Marquardt with ε-annealing) takes 57–128 ms per
+spectral point on this machine class; the target here is ≤ 20 µs per point. Run:
+
+    python benchmarks/bench_spectrum.py
+"""
+import os
+import platform
+import time
+
+import numpy as np
+
+import rfdiff as rd
+
+CASES = {
+    "isotropic ψ_p=64 ψ_n=8 t=0.01": rd.RFModel(64, 8, 0.01),
+    "relu ψ_p=32 ψ_n=4 t=0.01": rd.RFModel(32, 4, 0.01, activation="relu"),
+    "4-atom Σ ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, data=rd.DiscreteSpectrum([0.25, 0.5, 1, 2], [0.25] * 4)),
+    "MP Σ ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, data=rd.MarchenkoPastur(0.5, 1.0)),
+}
+
+
+def best_of(fn, repeat=5):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(points=10_000):
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"numpy {np.__version__}")
+    print(f"{'case':34s} {'µs/point':>9s} {'10⁴ grid [s]':>13s} {'support [ms]':>13s} {'vs seed (57 ms)':>16s}")
+    for name, model in CASES.items():
+        sup = rd.support(model)  # warm the kernels and the constants
+        lam = np.geomspace(0.5 * sup.intervals[0][0], 1.2 * sup.lambda_max, points)
+        rd.spectrum(model, lam[:100])
+        t = best_of(lambda: rd.spectrum(model, lam))
+        ts = best_of(lambda: rd.support(model))
+        print(f"{name:34s} {1e6 * t / points:9.2f} {t:13.3f} {1e3 * ts:13.1f} {57e-3 / (t / points):15.0f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Spectrum figure: theory density of U over a simulated eigenvalue histogram."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _axes
+
+
+def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_tol=1e-9):
+    """Draw the theory density of U (and its atom) over a histogram of simulated eigenvalues.
+
+    Parameters
+    ----------
+    spec : rfdiff.Spectrum
+        Theory density on a grid (e.g. from ``rfdiff.spectrum(model, rfdiff.spectral_grid(sup))``).
+    eigenvalues : ndarray, optional
+        Eigenvalues of a finite-size simulation (e.g. ``gaussian_equivalent(model, d).eigenvalues()``);
+        the eigenvalues sitting on the atom (within ``atom_tol``) are counted separately.
+    log : bool
+        Log-λ axis; the y axis is then the density per decade ``ρ(λ) λ ln 10``, the natural unit when
+        bulks span several decades.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    lam = spec.lambdas
+    dens = spec.density * (lam * np.log(10) if log else 1.0)
+    if eigenvalues is not None:
+        ev = np.asarray(eigenvalues, dtype=float)
+        p = ev.size
+        atom_locs = [a for a, _ in spec.atoms]
+        on_atom = np.zeros(p, bool)
+        for a in atom_locs:
+            on_atom |= np.abs(ev - a) <= atom_tol * max(1.0, abs(a))
+        rest = ev[~on_atom]
+        if rest.size:
+            lo, hi = lam.min(), lam.max()
+            edges = np.geomspace(lo, hi, bins + 1) if log and lo > 0 else np.linspace(lo, hi, bins + 1)
+            counts, _ = np.histogram(rest, edges)
+            width = np.diff(np.log10(edges)) if log and lo > 0 else np.diff(edges)
+            ax.stairs(counts / p / width, edges, fill=True, alpha=0.35, color="tab:orange",
+                      label=f"simulation (p = {p}, {on_atom.sum()} on the atom)")
+    ax.plot(lam, dens, color="k", lw=1.2, label="theory")
+    for loc, mass in spec.atoms:
+        ax.axvline(loc, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"atom {mass:.3g}", (loc, 0.95), xycoords=("data", "axes fraction"), color="tab:red",
+                    fontsize=8, ha="left", va="top", rotation=90)
+    if log:
+        ax.set_xscale("log")
+        ax.set_ylabel("density per decade  ρ(λ) λ ln10")
+    else:
+        ax.set_ylabel("density ρ(λ)")
+    ax.set_xlabel("eigenvalue λ of U")
+    m = spec.model
+    ax.set_title(f"ψ_p = {m.psi_p:g}, ψ_n = {m.psi_n:g}, t = {m.t:g}, {m.activation.name}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center")
+    return ax

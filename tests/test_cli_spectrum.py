@@ -1,0 +1,48 @@
+"""`rfdiff spectrum`: output files and one-line errors with exit status 2."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rfdiff as rd
+from rfdiff.cli import main
+
+
+def test_json_matches_api(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["spectrum", "--psi-p", "16", "--psi-n", "4", "--t", "0.05", "--sigma-eigs", "0.5,1.5",
+                 "--sigma-weights", "0.5,0.5", "--points", "600", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert {"model", "lambdas", "density", "atoms", "support"} <= set(payload)
+    model = rd.RFModel(16, 4, 0.05, data=rd.DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]))
+    lam = np.array(payload["lambdas"])
+    np.testing.assert_allclose(payload["density"], rd.spectrum(model, lam).density, rtol=1e-12, atol=0)
+    assert payload["atoms"][0][1] == pytest.approx(1 - 5 / 16)
+    assert "bulk" in capsys.readouterr().out
+
+
+def test_plot_writes_png(tmp_path):
+    out = tmp_path / "s.png"
+    assert main(["spectrum", "--psi-p", "8", "--psi-n", "2", "--t", "0.1", "--points", "400",
+                 "--sim-d", "30", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--psi-p", "0", "--psi-n", "2", "--t", "0.1"], "psi_p"),
+    (["--psi-p", "4", "--psi-n", "-1", "--t", "0.1"], "psi_n"),
+    (["--psi-p", "4", "--psi-n", "2", "--t", "0"], "t"),
+    (["--psi-p", "nan", "--psi-n", "2", "--t", "0.1"], "psi_p"),
+    (["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--activation", "swish"], "activation"),
+    (["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--sigma-eigs", "1,2", "--sigma-weights", "0.3,0.3"], "sum to 1"),
+    (["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--sigma-eigs", "-1,2"], "eigs"),
+    (["--psi-p", "4", "--psi-n", "2", "--t", "abc"], "--t"),
+])
+def test_bad_input_exits_2_with_one_line(args, word):
+    proc = subprocess.run([sys.executable, "-m", "rfdiff", "spectrum", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0]
+    assert "Traceback" not in proc.stderr
