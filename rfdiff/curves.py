@@ -1,0 +1,521 @@
+"""Exact train, test and score-error curves along gradient flow (THEORY.md §3, §5, §6).
+
+The curves are contour integrals of the one-point transform ``g_W`` (train loss, the linear part of the
+test loss) and of the two-point quantity ``T(z1, z2) = lim (1/d) Tr[K R(z1) U_pop R(z2)]`` (the
+quadratic part of the test loss). :class:`LearningDynamics` solves the fixed point once on a set of
+contour nodes and then evaluates any number of training times τ by a few matrix products;
+:func:`loss_curves` is the one-shot wrapper.
+
+The contour is a union of ellipses in ``w = log z``, one per group of nearby bulks of U (bulks from
+:func:`rfdiff.spectrum.support`), each sampled by the trapezoid rule, which converges geometrically.
+The number of nodes of each ellipse is doubled until the rule with half the nodes agrees to ``tol``;
+every evaluation reports that N-versus-N/2 difference.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constants import ge_coefficients
+from .data import DiscreteSpectrum
+from .model import _positive
+from .spectrum import STATUS_FALLBACK, SolverError, stieltjes, support
+
+__all__ = ["LearningDynamics", "LossCurves", "LossDecomposition", "loss_curves", "two_point",
+           "tau_from_steps", "steps_from_tau", "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Time conventions (THEORY.md §1)
+# --------------------------------------------------------------------------------------------------
+
+def tau_from_steps(steps, lr, d):
+    """Training time reached by plain gradient descent on A: ``τ = k η / d²``.
+
+    Parameters
+    ----------
+    steps : array_like
+        Number of full-batch steps k on ``L_train`` (THEORY.md §1 parametrisation ``s_A = A σ/√p``).
+    lr : float
+        Step size η (> 0).
+    d : float
+        Data dimension (> 0).
+
+    Notes
+    -----
+    THEORY.md §1: the flow is ``dA/dτ = −d² ∇_A L_train``, so one step of size η advances ``τ`` by η/d².
+    """
+    return np.asarray(steps, dtype=float) * _positive("lr", lr) / _positive("d", d) ** 2
+
+
+def steps_from_tau(tau, lr, d):
+    """Inverse of :func:`tau_from_steps`: ``k = τ d² / η``."""
+    return np.asarray(tau, dtype=float) * _positive("d", d) ** 2 / _positive("lr", lr)
+
+
+def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
+    """Training time of the seed paper's code from its logged ``epoch·lr``: ``τ = epoch·lr · ψ_p / d``.
+
+    Notes
+    -----
+    The seed code drops the ``1/√p`` of the model and trains ``B = A/√p`` by full-batch gradient descent;
+    k steps of size η then reach ``τ = k η ψ_p / d`` (THEORY.md §1), i.e. its logged ``epoch·lr`` equals
+    ``τ d/ψ_p``.
+    """
+    return np.asarray(epoch_lr, dtype=float) * _positive("psi_p", psi_p) / _positive("d", d)
+
+
+def seed_epoch_lr_from_tau(tau, d, psi_p):
+    """Inverse of :func:`tau_from_seed_epoch_lr`: ``epoch·lr = τ d / ψ_p``."""
+    return np.asarray(tau, dtype=float) * _positive("d", d) / _positive("psi_p", psi_p)
+
+
+# --------------------------------------------------------------------------------------------------
+# Two-point deterministic equivalent (THEORY.md §5)
+# --------------------------------------------------------------------------------------------------
+
+#: Below this relative distance ``|ζ1 − ζ2|/|ζ1|`` the divided difference of the data law's Stieltjes
+#: transform is replaced by the mean of its derivatives (error O(10⁻¹⁰), cancellation-free).
+_CONFLUENT = 1e-5
+
+
+def _pair_moments(law, al1, be1, al2, be2):
+    """``⟨σ^k / (D1 D2)⟩`` for k = 0, 1, 2 with ``D_i = α_i + β_i σ`` (arrays broadcast together).
+
+    Discrete laws are summed directly. Any other law goes through partial fractions of its Stieltjes
+    transform ``G(ζ) = ⟨1/(σ − ζ)⟩`` at ``ζ_i = −α_i/β_i``, read off ``law.averages``:
+    ``⟨σ^k/((σ−ζ1)(σ−ζ2))⟩ = [k=2] + (ζ1^k G(ζ1) − ζ2^k G(ζ2))/(ζ1 − ζ2)``, and
+    ``[k=2] + d(ζ^k G)/dζ`` (averaged over the two points) when ``ζ1 ≈ ζ2``.
+    """
+    if isinstance(law, DiscreteSpectrum):
+        out = [0.0, 0.0, 0.0]
+        for e, w in zip(law.eigs, law.weights):
+            r = w / ((al1 + be1 * e) * (al2 + be2 * e))
+            out[0] = out[0] + r
+            out[1] = out[1] + e * r
+            out[2] = out[2] + e * e * r
+        return out
+    side = []
+    for al, be in ((al1, be1), (al2, be2)):
+        inv, _, inv2, _, _ = law.averages(al, be)
+        side.append((-al / be, be * inv, be * be * inv2))   # ζ, G(ζ), G'(ζ)
+    (z1, G1, dG1), (z2, G2, dG2) = side
+    diff = z1 - z2
+    near = np.abs(diff) <= _CONFLUENT * np.abs(z1)
+    safe = np.where(near, 1.0, diff)
+    scale = be1 * be2
+    out = []
+    for k in range(3):
+        divided = (z1 ** k * G1 - z2 ** k * G2) / safe
+        deriv = 0.5 * (k * z1 ** max(k - 1, 0) * G1 + z1 ** k * dG1
+                       + k * z2 ** max(k - 1, 0) * G2 + z2 ** k * dG2)
+        out.append((np.where(near, deriv, divided) + (k == 2)) / scale)
+    return out
+
+
+def _two_point(coef, psi_p, psi_n, law, q1, d1, q2, d2):
+    """``T(z1, z2)`` from the one-point solutions ``(q_i, δ_i)`` at the two points (THEORY.md §5)."""
+    A = coef.e2t * coef.mu1 ** 2
+    B = coef.b ** 2
+    e1, e2 = psi_p * q1, psi_p * q2
+    A1, A2 = A / (1 + d1), A / (1 + d2)
+    # w_i(σ) = 1/(1 + e_i m_i(σ)) = 1/(α_i + β_i σ)
+    P0, P1, P2 = _pair_moments(law, 1 + e1 * B, e1 * A1, 1 + e2 * B, e2 * A2)
+    m1m2 = B * B * P0 + B * (A1 + A2) * P1 + A1 * A2 * P2           # ⟨m1 m2 w1 w2⟩
+    Pi = q1 * q2 / (1 - psi_p * q1 * q2 * m1m2)
+    e12 = e1 * e2
+
+    def bracket(X, Y):
+        # symbols X = (x1, xc, x0) stand for W (x1 σ + xc) Wᵀ/d + x0 I
+        (x1, xc, x0), (y1, yc, y0) = X, Y
+        direct = e12 * (x1 * y1 * P2 + (x1 * yc + xc * y1) * P1 + xc * yc * P0)
+        return direct + psi_p * Pi * (x1 * P1 + xc * P0 + x0) * (y1 * P1 + yc * P0 + y0)
+
+    K = (0.0, 1.0, 0.0)
+    C = (A, 0.0, coef.v2)
+    P = (A, coef.mu1 ** 2 * coef.delta_t, coef.v2 + coef.s2)
+    scale = psi_n * (1 + d1) * (1 + d2)
+    beta_C = bracket(C, C) / scale
+    beta_P = bracket(C, P) / scale
+    return bracket(K, P) + beta_P / (1 - beta_C) * bracket(K, C)
+
+
+def _solve(model, z):
+    st = stieltjes(model, z)
+    if st.n_failed:
+        raise SolverError(f"the one-point solver failed at {st.n_failed} contour points, "
+                          f"e.g. z = {np.asarray(z).ravel()[~st.converged.ravel()][:3]}")
+    return st
+
+
+def two_point(model, z1, z2):
+    """Two-point deterministic equivalent ``T(z1, z2) = lim (1/d) Tr[K R(z1) U_pop R(z2)]``.
+
+    Parameters
+    ----------
+    model : RFModel
+    z1, z2 : array_like of complex
+        Points off the spectrum of U (broadcast together).
+
+    Returns
+    -------
+    complex ndarray
+
+    Notes
+    -----
+    THEORY.md §5. With ``q_i, δ_i`` from §4, ``e_i = ψ_p q_i``, ``m_i(σ) = b² + e^{-2t}μ1²σ/(1+δ_i)``,
+    ``w_i = 1/(1 + e_i m_i)`` and ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``, a p×p matrix
+    ``W x(Σ) Wᵀ/d + x0 I`` has the bracket
+    ``⟨X, Y⟩ = ⟨x y e1 e2 w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)`` and
+
+    .. math:: T = ⟨K, P⟩ + \\frac{β_P}{1 − β_C} ⟨K, C⟩, \\qquad β_X = \\frac{⟨C, X⟩}{ψ_n (1+δ_1)(1+δ_2)},
+
+    ``K = (1, 0)``, ``C = (e^{-2t}μ1²σ, v²)``, ``P = U_pop = (μ1²(e^{-2t}σ + Δ_t), v² + s²)``.
+    Symmetric in ``z1 ↔ z2``; ``T ≈ [(ψ_p² + ψ_p)⟨x_P⟩ + ψ_p(v² + s²)]/(z1 z2)`` at large |z|
+    (``derivations/two_point.py``).
+    """
+    z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=complex), np.asarray(z2, dtype=complex))
+    s1, s2 = _solve(model, z1), _solve(model, z2)
+    return _two_point(ge_coefficients(model), model.psi_p, model.psi_n, model.data,
+                      s1.q, s1.delta, s2.q, s2.delta)
+
+
+# --------------------------------------------------------------------------------------------------
+# Contours (THEORY.md §6)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Ellipse:
+    """Ellipse ``w(θ) = c + L cosh μ cos θ + i L sinh μ sin θ`` in ``w = log z`` around one group of bulks."""
+
+    intervals: tuple
+    c: float
+    L: float
+    mu: float
+
+    def nodes(self, n):
+        """``z_j`` and weights ``h_j`` with ``(1/2πi)∮ F dz ≈ Σ F(z_j) h_j`` (trapezoid, θ_j = 2πj/n)."""
+        theta = 2 * np.pi * np.arange(n) / n
+        ch, sh = self.L * math.cosh(self.mu), self.L * math.sinh(self.mu)
+        z = np.exp(self.c + ch * np.cos(theta) + 1j * sh * np.sin(theta))
+        dw = -ch * np.sin(theta) + 1j * sh * np.cos(theta)
+        return z, z * dw / (1j * n)
+
+
+def _ellipses(sup):
+    """One ellipse per group of bulks; atoms > 0 are kept outside unless merged into a group.
+
+    Items (bulks, and atoms as zero-length items) are taken in ``log λ``; neighbours closer than the
+    larger half-length of the two are grouped (a thin gap would make the separating ellipses converge
+    slowly); groups made of atoms only are dropped (atoms carry no μ_W weight and no
+    pole of ``g_W`` or ``T``, THEORY.md §3). Each ellipse has foci at its group's ends and the parameter
+    ``μ`` half-way to the nearest obstacle: the next item on the real axis, or ``|Im w| = π/2`` (beyond
+    which ``e^{−κτz}`` grows), so the trapezoid rule converges like ``e^{−μ n}`` uniformly in τ.
+    """
+    items = [(math.log(lo), math.log(hi), ((lo, hi),)) for lo, hi in sup.intervals if lo > 0]
+    if len(items) != len(sup.intervals):
+        raise SolverError("a bulk of U reaches λ = 0; the log-space contour cannot enclose it")
+    items += [(math.log(loc), math.log(loc), ()) for loc, _ in sup.atoms if loc > 0]
+    items.sort()
+    groups = [list(items[0])]
+    for lo, hi, iv in items[1:]:
+        g = groups[-1]
+        if lo - g[1] < max(g[1] - g[0], hi - lo) / 2:
+            g[1], g[2] = max(g[1], hi), g[2] + iv
+        else:
+            groups.append([lo, hi, iv])
+    out = []
+    for i, (lo, hi, iv) in enumerate(groups):
+        if not iv:
+            continue
+        L = max(0.5 * (hi - lo), 1e-9)
+        gap = min(lo - groups[i - 1][1] if i > 0 else np.inf,
+                  groups[i + 1][0] - hi if i + 1 < len(groups) else np.inf)
+        mu_lim = min(math.acosh(1 + gap / L) if np.isfinite(gap) else np.inf,
+                     math.asinh(0.5 * math.pi / L), 6.0)
+        out.append(_Ellipse(iv, 0.5 * (lo + hi), L, 0.5 * mu_lim))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossCurves:
+    """Train, test and score-error curves of the limiting model (same field names as ``SimCurves``).
+
+    Attributes
+    ----------
+    tau : ndarray
+        Training times (THEORY.md §1 convention); may contain ``inf``.
+    train, test : ndarray
+        ``L_train(τ)``, ``L_test(τ)``; both equal 1 at τ = 0.
+    score_error : ndarray
+        ``E_score(τ)``; ``L_test = Δ_t E_score + 1 − Δ_t ⟨1/Σ_t⟩``.
+    gap : ndarray
+        ``test − train``.
+    quad_error : ndarray
+        Per τ, the larger of the ``train`` and ``test`` differences between the contour rule and the same
+        rule on every other node: an (over-)estimate of the quadrature error of the losses (that of
+        ``score_error`` is ``quad_error/Δ_t``).
+    nodes : int
+        Number of contour nodes.
+    n_fallback : int
+        Contour points where the one-point solver returned a fallback value.
+    model : RFModel
+    """
+
+    tau: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+    gap: np.ndarray
+    quad_error: np.ndarray
+    nodes: int
+    n_fallback: int
+    model: object = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.to_dict(), "tau": self.tau, "train": self.train, "test": self.test,
+                "score_error": self.score_error, "gap": self.gap,
+                "diagnostics": {"quad_error": self.quad_error, "nodes": self.nodes,
+                                "n_fallback": self.n_fallback}}
+
+
+@dataclass(frozen=True)
+class LossDecomposition:
+    """Loss changes carried by each group of bulks of U.
+
+    Attributes
+    ----------
+    tau : ndarray, shape (m,)
+    intervals : list of list of (lo, hi)
+        The bulks of each group (bulks closer than their widths in log λ share a group).
+    mass_w : ndarray, shape (g,)
+        μ_W mass of each group (they add up to ψ_p).
+    train, test, score_error : ndarray, shape (g, m)
+        Change of ``L_train``, ``L_test`` and ``E_score`` from their τ = 0 values carried by each group.
+        Summed over groups they give ``L − 1`` and ``E_score − ⟨1/Σ_t⟩``.
+
+    Notes
+    -----
+    With ``P_g`` the spectral projector of U on group g, the train change is
+    ``−b² (1/d) Tr[K g_τ(U) P_g]``; the test change is ``b² (1/d) Tr[K f_τ(U) P_g U_pop f_τ(U)] −
+    2b² (1/d) Tr[K f_τ(U) P_g]``: each cross term between two groups is shared between them, so the
+    changes add up exactly. The score-error change is the test change divided by Δ_t.
+    """
+
+    tau: np.ndarray
+    intervals: list
+    mass_w: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"tau": self.tau, "intervals": [[list(i) for i in g] for g in self.intervals],
+                "mass_w": self.mass_w, "train": self.train, "test": self.test,
+                "score_error": self.score_error}
+
+
+# --------------------------------------------------------------------------------------------------
+# Learning dynamics
+# --------------------------------------------------------------------------------------------------
+
+def _taus(taus):
+    tau = np.atleast_1d(np.asarray(taus, dtype=float))
+    if tau.ndim != 1:
+        raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
+    if np.any(np.isnan(tau)) or np.any(tau < 0):
+        raise ValueError("taus must be >= 0 (np.inf allowed) and not NaN")
+    return tau
+
+
+class LearningDynamics:
+    """Closed-form gradient-flow dynamics of the limiting model: one spectral solve, then any τ.
+
+    Parameters
+    ----------
+    model : RFModel
+    tol : float
+        Target absolute accuracy of the losses; each ellipse's node count is doubled (from 16, up to
+        ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
+        (train and test contributions at τ = ∞ and at three τ around the group's own timescale).
+    max_nodes : int
+        Cap on the nodes of one ellipse; reaching it without convergence issues a ``RuntimeWarning``.
+
+    Attributes
+    ----------
+    model, coefficients, support
+    ellipses : list
+        The contour, one ellipse per group of bulks.
+    z, h : complex ndarray
+        Contour nodes and trapezoid weights, ``(1/2πi)∮ F dz ≈ Σ F(z_j) h_j``.
+    g_w, T : complex ndarray
+        ``g_W(z_j)`` and ``T(z_j, z_k)`` (THEORY.md §4–5).
+    inv_sigma_t : float
+        ``⟨1/Σ_t⟩ = lim Tr Σ_t^{-1}/d``.
+
+    Notes
+    -----
+    THEORY.md §3 and §6, with ``κ = 2Δ_t/ψ_p``, ``f_τ(z) = (1 − e^{−κτz})/z``, ``g_τ(z) = (1 − e^{−2κτz})/z``:
+
+    * ``L_train(τ) = 1 − b² I[g_τ]``, ``I[φ] = (1/d) Tr[K φ(U)] = −(1/2πi)∮ φ g_W dz``;
+    * ``L_test(τ) = 1 + b² Q[f_τ] − 2 b² I[f_τ]``,
+      ``Q[φ] = (1/d) Tr[K φ(U) U_pop φ(U)] = (1/2πi)² ∮∮ φ(z1) φ(z2) T(z1, z2) dz1 dz2``;
+    * ``E_score(τ) = μ1² (Q[f_τ] − 2 I[f_τ]) + ⟨1/Σ_t⟩`` (expanding ``(1/d) E‖s_A(y) + Σ_t^{-1}y‖²`` with
+      ``E[σ(Wy/√d) yᵀ] = μ1 W Σ_t/√d``), which is THEORY.md §1's identity with ``b² = Δ_t μ1²``.
+    """
+
+    def __init__(self, model, *, tol=1e-10, max_nodes=2048):
+        tol = float(tol)
+        if not (tol > 0 and math.isfinite(tol)):
+            raise ValueError(f"tol must be finite and > 0, got {tol!r}")
+        if int(max_nodes) < 16:
+            raise ValueError(f"max_nodes must be >= 16, got {max_nodes!r}")
+        self.model = model
+        self.coefficients = c = ge_coefficients(model)
+        self.support = support(model, edge_rtol=1e-8)
+        self.ellipses = _ellipses(self.support)
+        self.inv_sigma_t = float(np.real(model.data.averages(c.delta_t, c.e2t)[0]))
+        self._kappa = model.kappa
+        self._b2 = c.b ** 2
+        parts = self._adapt(tol, int(max_nodes))
+        self.z = np.concatenate([p[0] for p in parts])
+        self.h = np.concatenate([p[1] for p in parts])
+        q, delta, self.g_w = (np.concatenate([p[2][k] for p in parts]) for k in range(3))
+        self.n_fallback = sum(p[3] for p in parts)
+        self.T = _two_point(c, model.psi_p, model.psi_n, model.data,
+                            q[:, None], delta[:, None], q[None, :], delta[None, :])
+        self.group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
+        # nodes of the half rule: every other node of each ellipse
+        starts = np.cumsum([0] + [p[0].size for p in parts[:-1]])
+        self._coarse = np.concatenate([s + np.arange(0, p[0].size, 2) for s, p in zip(starts, parts)])
+
+    def _adapt(self, tol, max_nodes):
+        """Double the nodes of every ellipse until its probe contributions agree with the half rule.
+
+        All ellipses still refining share one solver call per round. Returns, per ellipse,
+        ``(z, h, (q, δ, g_W), n_fallback)``.
+        """
+        m, c = self.model, self.coefficients
+        done = [None] * len(self.ellipses)
+        n = 16
+        while True:
+            todo = [i for i, d in enumerate(done) if d is None]
+            if not todo:
+                return done
+            nodes = [self.ellipses[i].nodes(n) for i in todo]
+            st = _solve(m, np.concatenate([z for z, _ in nodes]))
+            start = 0
+            for i, (z, h) in zip(todo, nodes):
+                sl = slice(start, start + n)
+                start += n
+                q, dl, g_w = st.q[sl], st.delta[sl], st.g_w[sl]
+                T = _two_point(c, m.psi_p, m.psi_n, m.data, q[:, None], dl[:, None], q[None, :], dl[None, :])
+                probe = np.array([0.1, 1.0, 10.0, np.inf]) / (self._kappa * math.exp(self.ellipses[i].c))
+                fine = self._evaluate(probe, z, h, g_w, T)
+                coarse = self._evaluate(probe, z[::2], 2 * h[::2], g_w[::2], T[::2, ::2])
+                err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
+                if err <= tol or 2 * n > max_nodes:
+                    if err > tol:
+                        warnings.warn(f"contour around {self.ellipses[i].intervals} not converged with "
+                                      f"{n} nodes (N vs N/2 difference {err:.2e} > tol {tol:.1e})",
+                                      RuntimeWarning, stacklevel=3)
+                    done[i] = (z, h, (q, dl, g_w), int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)))
+            n *= 2
+
+    def _weights(self, tau, z):
+        """``f_τ(z)`` and ``g_τ(z)`` for all (τ, z); ``f_∞ = g_∞ = 1/z`` (Re z > 0 on the contour)."""
+        x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * z[None, :]
+        inf = np.isinf(tau)[:, None]
+        f = np.where(inf, 1.0 / z, -np.expm1(-x) / z)
+        g = np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
+        return f, g
+
+    def _evaluate(self, tau, z, h, g_w, T, by_node=False):
+        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares."""
+        f, g = self._weights(tau, z)
+        fh = f * h
+        lin_f = -(fh * g_w)                       # I[f] = Σ_j lin_f[:, j]
+        lin_g = -(g * h * g_w)
+        quad = fh * (fh @ T)                      # Q[f] = Σ_j quad[:, j] (T symmetric)
+        b2, mu12 = self._b2, self.coefficients.mu1 ** 2
+        parts = (-b2 * lin_g, b2 * (quad - 2 * lin_f), mu12 * (quad - 2 * lin_f))
+        if by_node:
+            return parts
+        return tuple(p.sum(axis=1).real for p in parts)
+
+    def __call__(self, taus) -> LossCurves:
+        """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
+        tau = _taus(taus)
+        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.g_w, self.T)
+        k = self._coarse
+        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.g_w[k],
+                                               self.T[np.ix_(k, k)])
+        quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
+        train, test = 1.0 + dtrain, 1.0 + dtest
+        return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error,
+                          int(self.z.size), int(self.n_fallback), self.model)
+
+    def test_derivative(self, taus) -> np.ndarray:
+        """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
+
+        Notes
+        -----
+        ``dL_test/dτ = 2 b² (Q[f_τ, ∂_τ f_τ] − I[∂_τ f_τ])`` with ``∂_τ f_τ(z) = κ e^{−κτz}`` and the
+        symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) T(z1, z2) dz1 dz2``.
+        """
+        tau = _taus(taus)
+        f, _ = self._weights(tau, self.z)
+        finite = np.where(np.isinf(tau), 0.0, tau)[:, None]
+        df = np.where(np.isinf(tau)[:, None], 0.0, self._kappa * np.exp(-self._kappa * finite * self.z))
+        fh, dfh = f * self.h, df * self.h
+        slope = np.einsum("ij,ij->i", dfh @ self.T, fh) + (dfh * self.g_w).sum(axis=1)
+        return 2 * self._b2 * slope.real
+
+    def decompose(self, taus) -> LossDecomposition:
+        """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
+        tau = _taus(taus)
+        parts = self._evaluate(tau, self.z, self.h, self.g_w, self.T, by_node=True)
+        groups = range(len(self.ellipses))
+        split = [np.array([p[:, self.group == i].sum(axis=1).real for i in groups]) for p in parts]
+        mass = np.array([(-(self.h * self.g_w)[self.group == i]).sum().real for i in groups])
+        return LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], mass, *split)
+
+
+def loss_curves(model, taus, **options) -> LossCurves:
+    """Exact train, test and score-error curves of the limiting model along gradient flow.
+
+    Parameters
+    ----------
+    model : RFModel
+    taus : array_like of float
+        Training times ≥ 0 in THEORY.md §1's convention (``dA/dτ = −d² ∇_A L_train``); ``np.inf`` gives
+        the end of training. Convert GD steps with :func:`tau_from_steps` or
+        :func:`tau_from_seed_epoch_lr`.
+    **options
+        ``tol``, ``max_nodes`` of :class:`LearningDynamics`.
+
+    Returns
+    -------
+    LossCurves
+
+    Notes
+    -----
+    ``LearningDynamics(model, **options)(taus)``; keep the :class:`LearningDynamics` object to evaluate
+    more times without solving again. Equations: THEORY.md §3, §5, §6.
+
+    Examples
+    --------
+    >>> import numpy as np, rfdiff as rd
+    >>> from rfdiff.curves import loss_curves
+    >>> c = loss_curves(rd.RFModel(psi_p=64, psi_n=8, t=0.01), [0.0, np.inf])
+    >>> float(c.train[0]), float(c.test[0])
+    (1.0, 1.0)
+    """
+    return LearningDynamics(model, **options)(taus)

@@ -1,0 +1,149 @@
+"""Figures of the learning curves: losses on a log-τ axis, the ψ_n collapse, the per-bulk decomposition.
+
+Every function takes already computed results (:class:`rfdiff.curves.LossCurves`,
+:class:`rfdiff.timescales.Timescales`, :class:`rfdiff.curves.LossDecomposition`) and ``ax=None``, and
+returns the axes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _axes, _pyplot
+
+__all__ = ["plot_curves", "plot_collapse", "plot_decomposition"]
+
+
+def _plain_log_labels(axis):
+    """Tick labels like ``0.6, 1, 2`` instead of ``6×10⁻¹`` on a log axis spanning less than a decade."""
+    from matplotlib.ticker import FormatStrFormatter
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(FormatStrFormatter("%g"))
+
+
+def _finite(curves):
+    """Points drawable on a log-τ axis."""
+    return np.isfinite(curves.tau) & (curves.tau > 0)
+
+
+def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=True):
+    """Train and test losses (left axis) and score error (right axis, dotted) against τ on a log axis.
+
+    Parameters
+    ----------
+    curves : LossCurves
+    timescales : Timescales, optional
+        Marks ``tau_gen`` and ``tau_mem`` and shades the generalization window between them.
+    simulation : SimCurves, optional
+        Finite-size curves drawn as markers over the exact ones.
+    ax : matplotlib Axes, optional
+    score_error : bool
+        Draw the score error on a twin axis.
+    """
+    ax = _axes(ax)
+    keep = _finite(curves)
+    tau = curves.tau[keep]
+    ax.plot(tau, curves.train[keep], color="C0", label="train (exact)")
+    ax.plot(tau, curves.test[keep], color="C3", label="test (exact)")
+    if simulation is not None:
+        sk = np.isfinite(simulation.tau) & (simulation.tau > 0)
+        step = max(1, int(sk.sum()) // 40)
+        ts = simulation.tau[sk][::step]
+        ax.plot(ts, simulation.train[sk][::step], "o", ms=3.5, mfc="none", color="C0", label="train (simulation)")
+        ax.plot(ts, simulation.test[sk][::step], "s", ms=3.5, mfc="none", color="C3", label="test (simulation)")
+    if timescales is not None:
+        gen, mem = timescales.tau_gen, timescales.tau_mem
+        if np.isfinite(gen):
+            ax.axvline(gen, color="k", ls="--", lw=0.9)
+            ax.annotate(r"$\tau_{gen}$", (gen, 0.98), xycoords=("data", "axes fraction"), ha="right",
+                        va="top", rotation=90)
+            right = mem if np.isfinite(mem) else tau.max()
+            ax.axvspan(gen, right, color="C2", alpha=0.12, label="generalization window")
+        if np.isfinite(mem):
+            ax.axvline(mem, color="k", ls=":", lw=0.9)
+            ax.annotate(r"$\tau_{mem}$", (mem, 0.98), xycoords=("data", "axes fraction"), ha="right",
+                        va="top", rotation=90)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    if hi / lo < 10:
+        _plain_log_labels(ax.yaxis)
+    ax.set_xlabel(r"training time $\tau$")
+    ax.set_ylabel("loss")
+    handles, labels = ax.get_legend_handles_labels()
+    if score_error:
+        ax2 = ax.twinx()
+        line, = ax2.plot(tau, curves.score_error[keep], color="C1", ls=":", label="score error")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("score error")
+        handles.append(line)
+        labels.append("score error")
+    m = curves.model
+    ax.set_title(rf"$\psi_p={m.psi_p:g}$, $\psi_n={m.psi_n:g}$, $t={m.t:g}$, {m.activation.name}")
+    ax.legend(handles, labels, fontsize=8, loc="best")
+    return ax
+
+
+def plot_collapse(curves_list, ax=None, key="test", timescales_list=None):
+    """``key`` curves (default test loss) of several ψ_n against ``τ/ψ_n``.
+
+    The memorization rise collapses when ``τ_mem ∝ ψ_n`` (THEORY.md §7); where it does not, the
+    bend is visible directly.
+
+    Parameters
+    ----------
+    curves_list : sequence of LossCurves
+        One per ψ_n (read from each ``curves.model``).
+    ax : matplotlib Axes, optional
+    key : str
+        ``"test"``, ``"train"``, ``"gap"`` or ``"score_error"``.
+    timescales_list : sequence of Timescales, optional
+        Marks ``tau_mem/ψ_n`` of each curve.
+    """
+    ax = _axes(ax)
+    cmap = _pyplot().colormaps["viridis"]
+    for i, c in enumerate(curves_list):
+        keep = _finite(c)
+        color = cmap(i / max(1, len(curves_list) - 1))
+        ax.plot(c.tau[keep] / c.model.psi_n, getattr(c, key)[keep], color=color,
+                label=rf"$\psi_n={c.model.psi_n:g}$")
+        if timescales_list is not None and np.isfinite(timescales_list[i].tau_mem):
+            ax.axvline(timescales_list[i].tau_mem / c.model.psi_n, color=color, ls=":", lw=0.9)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog" if key == "gap" else "log", **({"linthresh": 1e-3} if key == "gap" else {}))
+    ax.set_xlabel(r"$\tau/\psi_n$")
+    ax.set_ylabel(key.replace("_", " "))
+    if curves_list:
+        m = curves_list[0].model
+        ax.set_title(rf"$\psi_p={m.psi_p:g}$, $t={m.t:g}$: collapse in $\tau/\psi_n$")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3):
+    """Loss change carried by each group of bulks of U against τ (log axis).
+
+    Parameters
+    ----------
+    decomposition : LossDecomposition
+    ax : matplotlib Axes, optional
+    key : str
+        ``"test"``, ``"train"`` or ``"score_error"``.
+    linthresh : float
+        Linear range of the symmetric-log y axis (the generalization dip is small next to the late rise).
+    """
+    ax = _axes(ax)
+    keep = np.isfinite(decomposition.tau) & (decomposition.tau > 0)
+    tau = decomposition.tau[keep]
+    values = getattr(decomposition, key)[:, keep]
+    for i, (iv, mass) in enumerate(zip(decomposition.intervals, decomposition.mass_w)):
+        lo, hi = iv[0][0], iv[-1][1]
+        ax.plot(tau, values[i], label=rf"$\lambda\in[{lo:.3g}, {hi:.3g}]$, $\mu_W$ mass {mass:.3g}")
+    ax.plot(tau, values.sum(axis=0), color="k", lw=1.2, ls="--", label="total")
+    ax.axhline(0.0, color="0.6", lw=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=linthresh)
+    ax.set_xlabel(r"training time $\tau$")
+    ax.set_ylabel(f"change of {key.replace('_', ' ')}")
+    ax.set_title("loss change carried by each part of the spectrum of U")
+    ax.legend(fontsize=8)
+    return ax
