@@ -110,11 +110,12 @@ def _residual(z, q, dl, par, kind, eigs, wts):
 
 
 @nb.njit(cache=True)
-def _newton(z, q, dl, par, kind, eigs, wts, maxit):
+def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
     """Newton iterations; returns (q, δ, converged).
 
     Converged means the residual is at rounding level (``≤ 1e-14``) or the last step was below
-    ``1e-14`` relative; near a bulk edge the Jacobian is nearly singular and only the first holds.
+    ``rtol`` relative (the error after it is then O(rtol²)); near a bulk edge the Jacobian is nearly
+    singular and only the first holds.
     """
     for _ in range(maxit):
         F1, F2, J11, J12, J21, J22, _a = _residual(z, q, dl, par, kind, eigs, wts)
@@ -127,7 +128,7 @@ def _newton(z, q, dl, par, kind, eigs, wts, maxit):
         dl = dl - dd
         if not (np.isfinite(q.real) and np.isfinite(q.imag) and np.isfinite(dl.real) and np.isfinite(dl.imag)):
             return q, dl, False
-        if abs(dq) <= 1e-14 * abs(q) and abs(dd) <= 1e-14 * (1.0 + abs(dl)):
+        if abs(dq) <= rtol * abs(q) and abs(dd) <= rtol * (1.0 + abs(dl)):
             return q, dl, True
     return q, dl, False
 
@@ -144,28 +145,30 @@ def _solve_point(x, y, top, floor, par, kind, eigs, wts):
     z = complex(x, top)
     q = -1.0 / z
     dl = ratio * q * (E * tau + v2)
-    q, dl, ok = _newton(z, q, dl, par, kind, eigs, wts, 50)
+    q, dl, ok = _newton(z, q, dl, par, kind, eigs, wts, 50, 1e-8)
     if not ok:
         return q, dl, STATUS_FAILED, 0
     y_end = max(y, floor)
     cur = math.log(top)
     end = math.log(y_end)
-    h = (cur - end) / 12.0 + 1e-300
+    h = (cur - end) / 8.0 + 1e-300
     steps = 0
     while cur > end:
         nxt = max(cur - h, end)
-        q1, d1, ok = _newton(complex(x, math.exp(nxt)), q, dl, par, kind, eigs, wts, 8)
+        # intermediate levels need only a good start for the next one; the last is solved to rounding
+        q1, d1, ok = _newton(complex(x, math.exp(nxt)), q, dl, par, kind, eigs, wts, 8,
+                             1e-14 if nxt == end else 1e-7)
         steps += 1
         if ok and _on_branch(q1, d1, 1e-12):
             q, dl, cur = q1, d1, nxt
-            h *= 1.5
+            h *= 2.0
         else:
             h *= 0.25
             if h < 1e-8 or steps > 400:
                 return q, dl, STATUS_FAILED, steps
     if y >= y_end:
         return q, dl, STATUS_EXACT, steps
-    q1, d1, ok = _newton(complex(x, y), q, dl, par, kind, eigs, wts, 40)
+    q1, d1, ok = _newton(complex(x, y), q, dl, par, kind, eigs, wts, 40, 1e-14)
     if ok and _on_branch(q1, d1, 1e-12):
         return q1, d1, STATUS_EXACT, steps
     return q, dl, STATUS_FALLBACK, steps
