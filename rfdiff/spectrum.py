@@ -518,6 +518,34 @@ def _contour_masses(model, lo, hi, tol, atom_inside=0.0):
         n *= 2
 
 
+def _hidden_gaps(model, x, st, dip=0.2, iters=40):
+    """Gaps narrower than the grid spacing: points where the density vanishes between grid points.
+
+    Every interior local minimum of ``Im q`` on the grid that is below ``dip`` times the larger of its
+    run's maxima is searched (golden section in log λ over the two neighbouring cells); the minimisers
+    where ``Im q(λ + i0)`` is zero are returned.
+    """
+    d = np.where(_inside(st), st.q.imag, 0.0)
+    k = np.arange(1, d.size - 1)
+    k = k[(d[k] > 0) & (d[k] < d[k - 1]) & (d[k] <= d[k + 1])]
+    if k.size == 0:
+        return k.astype(float)
+    peak = np.maximum.accumulate(d)  # the largest density to the left...
+    right = np.maximum.accumulate(d[::-1])[::-1]  # ...and to the right
+    k = k[d[k] < dip * np.minimum(peak[k], right[k])]
+    a, b = np.log(x[k - 1]), np.log(x[k + 1])
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(iters):
+        c1, c2 = b - g * (b - a), a + g * (b - a)
+        f = _solve_verified(model, np.exp(np.concatenate([c1, c2])))
+        f1, f2 = np.split(np.where(_inside(f), f.q.imag, 0.0), 2)
+        left = f1 <= f2
+        b = np.where(left, c2, b)
+        a = np.where(left, a, c1)
+    xm = np.exp(0.5 * (a + b))
+    return xm[~_inside(_solve_verified(model, xm))]
+
+
 def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max_refine=3) -> Support:
     """Every bulk of U's spectrum, with its mass, and the atom at ``s_t²``.
 
@@ -545,7 +573,12 @@ def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max
     for _attempt in range(max_refine + 1):
         n = int(math.ceil(density * math.log10(x_hi / x_lo))) + 1
         x = np.geomspace(x_lo, x_hi, n)
-        inside = _inside(_solve_verified(model, x))
+        st = _solve_verified(model, x)
+        gaps = _hidden_gaps(model, x, st)
+        if gaps.size:
+            x = np.sort(np.concatenate([x, gaps]))
+            st = _solve_verified(model, x)
+        inside = _inside(st)
         if inside[-1]:
             raise SolverError("spectrum extends beyond spectral_bound(); please report")
         flips = np.flatnonzero(inside[1:] != inside[:-1])

@@ -1,0 +1,350 @@
+"""numba kernels for the exact noise averages of the true random features (THEORY.md §9).
+
+The per-element work of :mod:`rfdiff.simulate.random_features` is the family of one-dimensional
+Gaussian integrals
+
+    g̃_s(i, ν) = E_u[ hn_s(u) σ(h_iν + a_i u) ],      D(i, ν) = E_u[ σ(h_iν + a_i u)² ],
+
+``u ~ N(0, 1)``, ``hn_s = He_s/√(s!)`` the normalised probabilists' Hermite polynomials, for every
+pair (i, ν) of a p×n grid and every order ``s ≤ S``. Two quadrature rules are offered:
+
+* :func:`coefficients_gh` — nodes shared by every element (Gauss–Hermite, or composite
+  Gauss–Legendre for a smooth σ);
+* :func:`coefficients_panels` — composite Gauss–Legendre on ``[−L, L]`` with the panel grid refined
+  at the kinks of σ, which sit at a different ``u = (k − h_iν)/a_i`` for every element.
+
+plus :func:`chebyshev_eval` (piecewise Chebyshev series in h, the cheap route for large n),
+:func:`horner_step` and :func:`mehler_rank_one` (Horner passes of the Mehler series) and
+:func:`truncation_bound` (its error bound).
+
+All are parallel over rows i (``prange``), never use ``fastmath`` and expect C-contiguous float64
+arrays. The activation is selected by an integer code (:data:`ACTIVATION_CODES`); activations without
+a code go through the pure-numpy path of :mod:`rfdiff.simulate.random_features`, which implements the
+same rules and is tested equal to these kernels.
+
+All kernels and helpers live in this one module because they are compiled with ``cache=True``.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["ACTIVATION_CODES", "chebyshev_eval", "coefficients_gh", "coefficients_panels", "horner_step",
+           "mehler_rank_one", "truncation_bound", "warm"]
+
+#: Activations compiled into the kernels (name → code used by :func:`_act`).
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "erf": 2, "linear": 3, "sigmoid": 4}
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_BLOCK = 8          # elements processed together by coefficients_gh
+
+
+@nb.njit(cache=True, inline="always")
+def _act(code, x):
+    """σ(x) for the activation with the given code (see :data:`ACTIVATION_CODES`)."""
+    if code == 0:
+        # tanh x = 1 − 2/(e^{2x} + 1): absolute error ≤ 4e-16 (what the quadratures need), and about
+        # 2.5× cheaper than libm tanh.
+        if x > 20.0:
+            return 1.0
+        if x < -20.0:
+            return -1.0
+        return 1.0 - 2.0 / (math.exp(2.0 * x) + 1.0)
+    elif code == 1:
+        return x if x > 0.0 else 0.0
+    elif code == 2:
+        return math.erf(x)
+    elif code == 3:
+        return x
+    else:  # sigmoid, written like scipy.special.expit to avoid overflow
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+
+@nb.njit(parallel=True, cache=True)
+def coefficients_gh(h, a, nodes, weights, hn_w, code):
+    """Hermite coefficients of ``σ(h_iν + a_i u)`` by a rule whose nodes are shared by every element.
+
+    Used for Gauss–Hermite and for the composite Gauss–Legendre rule of a σ without kinks.
+
+    Parameters
+    ----------
+    h : ndarray, shape (p, n)
+        Centres ``h_iν``.
+    a : ndarray, shape (p,)
+        Noise scales ``a_i``.
+    nodes, weights : ndarray, shape (Q,)
+        A rule for the standard normal: ``Σ_q w_q f(u_q) ≈ E f(u)``.
+    hn_w : ndarray, shape (Q, S + 1)
+        ``w_q hn_s(u_q)``.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    G : ndarray, shape (S + 1, p, n)
+        ``G[s, i, ν] = Σ_q w_q hn_s(u_q) σ(h_iν + a_i u_q)``.
+    D : ndarray, shape (p, n)
+        ``Σ_q w_q σ(h_iν + a_i u_q)²``.
+    """
+    p, n = h.shape
+    nq, ns = hn_w.shape
+    G = np.empty((ns, p, n))
+    D = np.empty((p, n))
+    for i in nb.prange(p):
+        # Blocks of _BLOCK elements: the innermost loops run over the block, so they vectorise.
+        acc = np.empty((ns, _BLOCK))
+        vals = np.empty(_BLOCK)
+        d2 = np.empty(_BLOCK)
+        ai = a[i]
+        for nu0 in range(0, n, _BLOCK):
+            nbk = min(_BLOCK, n - nu0)
+            acc[:, :] = 0.0
+            d2[:] = 0.0
+            for q in range(nq):
+                uq = ai * nodes[q]
+                wq = weights[q]
+                for b in range(nbk):
+                    v = _act(code, h[i, nu0 + b] + uq)
+                    vals[b] = v
+                    d2[b] += wq * v * v
+                for s in range(ns):
+                    c = hn_w[q, s]
+                    for b in range(nbk):
+                        acc[s, b] += c * vals[b]
+            for s in range(ns):
+                for b in range(nbk):
+                    G[s, i, nu0 + b] = acc[s, b]
+            for b in range(nbk):
+                D[i, nu0 + b] = d2[b]
+    return G, D
+
+
+@nb.njit(cache=True, inline="always")
+def _insert_sorted(buf, m, x):
+    """Insert x into the sorted prefix ``buf[:m]`` (insertion sort step); returns the new length."""
+    j = m
+    while j > 0 and buf[j - 1] > x:
+        buf[j] = buf[j - 1]
+        j -= 1
+    buf[j] = x
+    return m + 1
+
+
+@nb.njit(parallel=True, cache=True)
+def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
+    """Hermite coefficients of a kinked ``σ(h_iν + a_i u)`` by kink-aware composite Gauss–Legendre.
+
+    Parameters
+    ----------
+    h : ndarray, shape (p, n)
+    a : ndarray, shape (p,)
+    grid : ndarray, shape (P + 1,)
+        Increasing panel breakpoints on ``[−L, L]``.
+    kinks : ndarray, shape (K,)
+        Kinks of σ (in pre-activation units).
+    xl, wl : ndarray, shape (m,)
+        Gauss–Legendre rule on ``[−1, 1]``.
+    n_orders : int
+        ``S + 1``.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    G, D
+        As :func:`coefficients_gh`.
+
+    Notes
+    -----
+    For each element the breakpoints are ``grid ∪ {clip((k − h_iν)/a_i, −L, L)}`` sorted, and each of
+    the ``P + K`` intervals ``[lo, hi]`` carries ``m`` Legendre nodes ``u = c + r x_l`` with weights
+    ``r w_l φ(u)``, ``φ`` the standard normal density; σ is smooth inside every interval. The Hermite
+    values follow the stable recurrence ``hn_{s+1} = (u hn_s − √s hn_{s−1})/√(s+1)``.
+    """
+    p, n = h.shape
+    nb_grid = grid.shape[0]
+    nk = kinks.shape[0]
+    nm = xl.shape[0]
+    lo_lim = grid[0]
+    hi_lim = grid[nb_grid - 1]
+    # hn_{s+1} = α_s u hn_s − β_s hn_{s−1},  α_s = 1/√(s+1),  β_s = √s/√(s+1)
+    alpha = np.empty(n_orders + 1)
+    beta = np.empty(n_orders + 1)
+    for s in range(n_orders + 1):
+        alpha[s] = 1.0 / math.sqrt(s + 1.0)
+        beta[s] = math.sqrt(s) / math.sqrt(s + 1.0)
+    G = np.empty((n_orders, p, n))
+    D = np.empty((p, n))
+    for i in nb.prange(p):
+        acc = np.empty(n_orders)
+        bp = np.empty(nb_grid + nk)
+        ai = a[i]
+        for nu in range(n):
+            hv = h[i, nu]
+            for s in range(n_orders):
+                acc[s] = 0.0
+            m = 0
+            for j in range(nb_grid):
+                bp[j] = grid[j]
+            m = nb_grid
+            for k in range(nk):
+                uk = (kinks[k] - hv) / ai
+                uk = min(max(uk, lo_lim), hi_lim)
+                m = _insert_sorted(bp, m, uk)
+            d2 = 0.0
+            for j in range(m - 1):
+                c = 0.5 * (bp[j] + bp[j + 1])
+                r = 0.5 * (bp[j + 1] - bp[j])
+                for q in range(nm):
+                    u = c + r * xl[q]
+                    wq = r * wl[q] * _INV_SQRT_2PI * math.exp(-0.5 * u * u)
+                    v = _act(code, hv + ai * u)
+                    d2 += wq * v * v
+                    wv = wq * v
+                    acc[0] += wv
+                    if n_orders > 1:
+                        acc[1] += wv * u
+                    h_prev = 1.0
+                    h_cur = u
+                    for s in range(1, n_orders - 1):
+                        h_next = alpha[s] * u * h_cur - beta[s] * h_prev
+                        acc[s + 1] += wv * h_next
+                        h_prev = h_cur
+                        h_cur = h_next
+            for s in range(n_orders):
+                G[s, i, nu] = acc[s]
+            D[i, nu] = d2
+    return G, D
+
+
+@nb.njit(parallel=True, cache=True)
+def chebyshev_eval(h, lo, width, coef):
+    """Evaluate piecewise Chebyshev series of every row at the points ``h_iν``.
+
+    Parameters
+    ----------
+    h : ndarray, shape (p, n)
+        Evaluation points; row i must lie in ``[lo_i, lo_i + P width_i]``.
+    lo, width : ndarray, shape (p,)
+        Left end and piece width of row i's P equal pieces.
+    coef : ndarray, shape (p, P, M, R)
+        Chebyshev coefficients of R functions on each piece (degree M − 1).
+
+    Returns
+    -------
+    ndarray, shape (R, p, n)
+        ``out[r, i, ν] = Σ_k coef[i, j, k, r] T_k(x)``, j the piece of ``h_iν`` and x ∈ [−1, 1] its
+        position in it.
+    """
+    p, n = h.shape
+    n_pieces, m, nr = coef.shape[1], coef.shape[2], coef.shape[3]
+    out = np.empty((nr, p, n))
+    for i in nb.prange(p):
+        tk = np.empty(m)
+        acc = np.empty(nr)
+        for nu in range(n):
+            y = (h[i, nu] - lo[i]) / width[i]
+            j = min(max(int(y), 0), n_pieces - 1)
+            x = 2.0 * (y - j) - 1.0
+            tk[0] = 1.0
+            if m > 1:
+                tk[1] = x
+            for k in range(2, m):
+                tk[k] = 2.0 * x * tk[k - 1] - tk[k - 2]
+            for r in range(nr):
+                acc[r] = 0.0
+            for k in range(m):
+                t = tk[k]
+                for r in range(nr):
+                    acc[r] += t * coef[i, j, k, r]
+            for r in range(nr):
+                out[r, i, nu] = acc[r]
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def horner_step(out, rho, M):
+    """In place ``out ← ρ ∘ out + M`` (one Horner step of the Mehler series; all p×p, C-contiguous)."""
+    p = out.shape[0]
+    for i in nb.prange(p):
+        for j in range(out.shape[1]):
+            out[i, j] = rho[i, j] * out[i, j] + M[i, j]
+
+
+@nb.njit(parallel=True, cache=True)
+def mehler_rank_one(kappa, rho, diag):
+    """``U_ij = Σ_s ρ_ij^s κ_s(i) κ_s(j)`` (i ≠ j) by Horner's rule, ``U_ii = diag_i``.
+
+    Parameters
+    ----------
+    kappa : ndarray, shape (S + 1, p)
+    rho : ndarray, shape (p, p)
+    diag : ndarray, shape (p,)
+    """
+    ns, p = kappa.shape
+    out = np.empty((p, p))
+    for i in nb.prange(p):
+        ki = kappa[ns - 1, i]
+        for j in range(p):
+            out[i, j] = ki * kappa[ns - 1, j]
+        for s in range(ns - 2, -1, -1):
+            ki = kappa[s, i]
+            for j in range(p):          # contiguous in j: vectorises
+                out[i, j] = out[i, j] * rho[i, j] + ki * kappa[s, j]
+        out[i, i] = diag[i]
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def truncation_bound(rho, tail_sqrt, k):
+    """Largest entry and squared Frobenius norm of ``B_ij = |ρ_ij|^k t_i t_j`` over i ≠ j.
+
+    Parameters
+    ----------
+    rho : ndarray, shape (p, p)
+    tail_sqrt : ndarray, shape (p,)
+        ``t_i = sqrt(T̄_S(i))``.
+    k : int
+        ``S + 1``.
+    """
+    p = rho.shape[0]
+    row_max = np.zeros(p)
+    row_sq = np.zeros(p)
+    for i in nb.prange(p):
+        mx = 0.0
+        sq = 0.0
+        for j in range(p):
+            if j == i:
+                continue
+            r = abs(rho[i, j])
+            b = 1.0
+            for _ in range(k):
+                b *= r
+            b *= tail_sqrt[i] * tail_sqrt[j]
+            mx = max(mx, b)
+            sq += b * b
+        row_max[i] = mx
+        row_sq[i] = sq
+    return row_max.max(), row_sq.sum()
+
+
+def warm() -> None:
+    """Compile (or load from cache) every kernel signature once, on tiny inputs."""
+    h = np.zeros((2, 2))
+    a = np.ones(2)
+    x, w = np.polynomial.hermite_e.hermegauss(4)
+    w = w / w.sum()
+    hn_w = np.ascontiguousarray(w[:, None] * np.ones((4, 2)))
+    coefficients_gh(h, a, x, w, hn_w, 0)
+    xl, wl = np.polynomial.legendre.leggauss(4)
+    coefficients_panels(h, a, np.linspace(-1.0, 1.0, 3), np.zeros(1), xl, wl, 2, 1)
+    chebyshev_eval(h, np.zeros(2), np.ones(2), np.ones((2, 1, 3, 2)))
+    m = np.eye(2)
+    horner_step(m.copy(), m, m)
+    mehler_rank_one(np.ones((2, 2)), m, np.ones(2))
+    truncation_bound(m, np.ones(2), 2)

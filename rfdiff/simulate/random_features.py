@@ -1,0 +1,736 @@
+"""True (non-linear) random features at finite size with the training noise averaged exactly (THEORY.md §9).
+
+For a sampled ``W`` (p×d) and training data ``X`` (d×n) the simulator builds, for the model's real
+activation σ,
+
+* ``U = (1/n) Σ_ν E_ξ σ(W x_t^ν/√d) σ(W x_t^ν/√d)ᵀ``   (p×p),
+* ``V = (1/n) Σ_ν E_ξ σ(W x_t^ν/√d) ξᵀ``               (p×d),
+* ``U_pop = E_y σ(W y/√d) σ(W y/√d)ᵀ``, ``V_pop = E_{x,ξ} σ(W x_t/√d) ξᵀ``, ``y = x_t ~ N(0, Σ_t)``,
+
+with ``x_t^ν = e^{-t} x_ν + √Δ_t ξ``. Every Gaussian expectation is deterministic: one-dimensional
+quadrature for the Hermite coefficients, Mehler's expansion in the correlations of the pre-activations
+for the off-diagonal entries, truncated at an order chosen from a rigorous bound. Alternatively
+(``noise=m``) the training noise is ``m`` frozen Monte-Carlo draws per point. The closed-form
+gradient flow of THEORY.md §3 then gives exact train/test/score-error curves of this finite model.
+
+This module never imports the theory modules (``rfdiff.spectrum``, ``rfdiff.curves``).
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from functools import cached_property
+
+import numpy as np
+import scipy.linalg
+
+from . import _kernels
+from ._sampling import noise_rng, problem_sizes, sample_problem
+from .gaussian_equivalent import SimCurves
+
+__all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
+
+#: Half-width L of the interval ``[−L, L]`` of the kink-aware rule. ``|hn_s(u)| e^{−u²/4} ≤ 1.09`` for
+#: every s (Cramér's inequality), so the neglected tail is below ``∫_L^∞ e^{−u²/4} |σ| du ≈ 1e−18``.
+_PANEL_L = 13.0
+#: Panel width of the kink-aware rule (13 panels on [−13, 13], plus one split per kink).
+_PANEL_WIDTH = 2.0
+_GH_SIZES = (16, 24, 32, 48, 64, 96)
+_PANEL_SIZES = (8, 12, 16, 24, 32, 48, 64)
+_PILOT = 64                      # rows (and 2× the columns) of the pilot block that picks the rule and order
+_CHUNK_ENTRIES = 2 ** 22          # numpy path: work arrays of at most this many float64 entries
+_CHEB_PIECES = 8                  # pieces per row of the Chebyshev interpolation in h
+_CHEB_DEGREES = (8, 12, 16, 20, 24, 32)
+
+
+# --------------------------------------------------------------------------- Hermite coefficients
+
+def _hermite_table(u: np.ndarray, n_orders: int) -> np.ndarray:
+    """``hn_s(u) = He_s(u)/√(s!)`` for s < n_orders, shape ``u.shape + (n_orders,)`` (stable recurrence)."""
+    out = np.empty(u.shape + (n_orders,))
+    out[..., 0] = 1.0
+    if n_orders > 1:
+        out[..., 1] = u
+    for s in range(1, n_orders - 1):
+        out[..., s + 1] = (u * out[..., s] - math.sqrt(s) * out[..., s - 1]) / math.sqrt(s + 1)
+    return out
+
+
+def _gauss_hermite(n_nodes: int):
+    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    return x, w / math.sqrt(2.0 * math.pi)
+
+
+def _panel_grid() -> np.ndarray:
+    n_panels = int(round(2 * _PANEL_L / _PANEL_WIDTH))
+    return np.linspace(-_PANEL_L, _PANEL_L, n_panels + 1)
+
+
+def _fixed_rule(rule):
+    """Nodes and weights (for ``E f(u)``) of a rule whose nodes are the same for every element.
+
+    Gauss–Hermite, or the panel rule without kinks (composite Gauss–Legendre with weight ``φ(u)``).
+    """
+    kind, n_nodes = rule
+    if kind == "gauss-hermite":
+        return _gauss_hermite(n_nodes)
+    grid = _panel_grid()
+    xl, wl = np.polynomial.legendre.leggauss(n_nodes)
+    c, r = 0.5 * (grid[1:] + grid[:-1]), 0.5 * (grid[1:] - grid[:-1])
+    x = (c[:, None] + r[:, None] * xl).ravel()
+    w = (r[:, None] * wl).ravel() * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return x, w
+
+
+def _coefficients_numpy(h, a, fn, kinks, n_orders, rule):
+    """Pure-numpy twin of :mod:`._kernels` (same rules, chunked over rows)."""
+    p, n = h.shape
+    kind, n_nodes = rule
+    G = np.empty((n_orders, p, n))
+    D = np.empty((p, n))
+    if kind == "gauss-hermite" or not kinks:
+        x, w = _fixed_rule(rule)
+        hn_w = w[:, None] * _hermite_table(x, n_orders)
+        step = max(1, _CHUNK_ENTRIES // max(1, n * x.size))
+        for r0 in range(0, p, step):
+            rows = slice(r0, min(p, r0 + step))
+            v = np.asarray(fn(h[rows, :, None] + a[rows, None, None] * x), dtype=np.float64)
+            D[rows] = (v * v) @ w
+            G[:, rows, :] = np.moveaxis(v @ hn_w, -1, 0)
+        return G, D
+    grid = _panel_grid()
+    xl, wl = np.polynomial.legendre.leggauss(n_nodes)
+    kinks = np.asarray(kinks, dtype=np.float64)
+    n_int = grid.size - 1 + kinks.size
+    step = max(1, _CHUNK_ENTRIES // max(1, n * n_int * n_nodes))
+    for r0 in range(0, p, step):
+        rows = slice(r0, min(p, r0 + step))
+        hr, ar = h[rows], a[rows, None, None]
+        uk = np.clip((kinks - hr[..., None]) / ar, grid[0], grid[-1])
+        bp = np.sort(np.concatenate([np.broadcast_to(grid, hr.shape + grid.shape), uk], axis=-1), axis=-1)
+        c = 0.5 * (bp[..., 1:] + bp[..., :-1])
+        r = 0.5 * (bp[..., 1:] - bp[..., :-1])
+        u = (c[..., None] + r[..., None] * xl).reshape(hr.shape + (-1,))
+        wq = (r[..., None] * wl).reshape(u.shape) * np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+        v = np.asarray(fn(hr[..., None] + ar * u), dtype=np.float64)
+        wv = wq * v
+        D[rows] = (wv * v).sum(axis=-1)
+        prev, cur = np.zeros_like(u), np.ones_like(u)
+        for s in range(n_orders):
+            G[s, rows] = (wv * cur).sum(axis=-1)
+            prev, cur = cur, (1.0 / math.sqrt(s + 1.0)) * u * cur - (math.sqrt(s) / math.sqrt(s + 1.0)) * prev
+    return G, D
+
+
+def hermite_coefficients(h, a, activation, n_orders: int, rule=("gauss-hermite", 64), backend: str = "numba"):
+    """Normalised Hermite coefficients ``g̃_s(i, ν) = E_u[hn_s(u) σ(h_iν + a_i u)]`` and ``E_u σ(·)²``.
+
+    Parameters
+    ----------
+    h : array_like, shape (p, n)
+        Centres ``h_iν``.
+    a : array_like, shape (p,)
+        Noise scales ``a_i > 0``.
+    activation : Activation
+        σ (its ``kinks`` are honoured by the panel rule).
+    n_orders : int
+        Number of orders ``S + 1``.
+    rule : (str, int)
+        ``("gauss-hermite", Q)``: Q Gauss–Hermite nodes shared by all elements (smooth σ only), or
+        ``("panels", m)``: kink-aware composite Gauss–Legendre with m nodes per interval.
+    backend : {"numba", "numpy"}
+
+    Returns
+    -------
+    G : ndarray, shape (n_orders, p, n)
+        ``G[s] = g̃_s``, with ``hn_s = He_s/√(s!)`` (so ``g_s = √(s!) g̃_s`` of THEORY.md §9).
+    D : ndarray, shape (p, n)
+        ``D(i, ν) = E_u σ(h_iν + a_i u)²``.
+
+    Notes
+    -----
+    Parseval: ``Σ_s g̃_s(i, ν)² = E_u σ(h_iν + a_i u)²``, which bounds the Mehler tail (see
+    :class:`RandomFeatures`). Panel rule: 13 panels of width 2 on ``[−13, 13]`` with every panel that
+    contains a kink ``u = (k − h)/a`` split there, m Legendre nodes per interval, weight ``φ(u)``.
+    Gauss–Hermite converges only like ``e^{−c√Q}`` when σ has complex poles near the real axis
+    (tanh with ``a ≳ 1``); the panel rule converges geometrically in m for any piecewise-analytic σ.
+    """
+    h = np.ascontiguousarray(h, dtype=np.float64)
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    kinks = tuple(activation.kinks)
+    kind, n_nodes = rule
+    if kind not in ("gauss-hermite", "panels") or (kind == "gauss-hermite" and kinks):
+        raise ValueError(f"rule must be ('gauss-hermite', Q) for a smooth activation or ('panels', m), got {rule!r}")
+    if backend == "numpy":
+        return _coefficients_numpy(h, a, activation.fn, kinks, n_orders, rule)
+    code = _kernels.ACTIVATION_CODES.get(activation.name)
+    if backend != "numba" or code is None:
+        raise ValueError(f"backend must be 'numba' (built-in activations {sorted(_kernels.ACTIVATION_CODES)}) "
+                         f"or 'numpy', got {backend!r} for activation {activation.name!r}")
+    if kind == "gauss-hermite" or not kinks:
+        x, w = _fixed_rule(rule)
+        hn_w = np.ascontiguousarray(w[:, None] * _hermite_table(x, n_orders))
+        return _kernels.coefficients_gh(h, a, x, w, hn_w, code)
+    xl, wl = np.polynomial.legendre.leggauss(n_nodes)
+    return _kernels.coefficients_panels(h, a, _panel_grid(), np.asarray(kinks, dtype=np.float64),
+                                        xl, wl, n_orders, code)
+
+
+def _select_rule(h, a, activation, n_orders, backend, quad_tol):
+    """Cheapest quadrature rule whose coefficients agree with the next finer rule within ``quad_tol·max(1, D̄)``.
+
+    Smooth σ: Gauss–Hermite with 16 … 96 nodes, then the panel rule; kinked σ: the panel rule with
+    8 … 64 nodes per interval. Returns ``(rule, error_estimate, G, D)``, G and D by that rule.
+    """
+    families = [[("panels", m) for m in _PANEL_SIZES]]
+    if not activation.kinks:
+        families.insert(0, [("gauss-hermite", q) for q in _GH_SIZES])
+    err = np.inf
+    for rules in families:
+        prev = hermite_coefficients(h, a, activation, n_orders, rules[0], backend)
+        for small, big in zip(rules, rules[1:]):
+            cur = hermite_coefficients(h, a, activation, n_orders, big, backend)
+            err = _max_diff(prev, cur)
+            if err <= quad_tol * max(1.0, float(np.max(cur[1]))):
+                return small, err, prev[0], prev[1]
+            prev = cur
+    warnings.warn(f"quadrature for {activation.name} did not reach {quad_tol:g} with the finest rule "
+                  f"(estimated error {err:.2e})", RuntimeWarning, stacklevel=3)
+    return rules[-1], err, prev[0], prev[1]
+
+
+def _max_diff(x, y):
+    """Largest absolute difference between two ``(G, D)`` pairs."""
+    return max(float(np.max(np.abs(x[0] - y[0]))), float(np.max(np.abs(x[1] - y[1]))))
+
+
+def _chebyshev_matrix(m: int) -> np.ndarray:
+    """Values at the Chebyshev points ``x_k = cos(πk/(m−1))`` → coefficients of ``Σ_j c_j T_j`` (DCT-I)."""
+    k = np.arange(m)
+    C = np.cos(np.pi * np.outer(k, k) / (m - 1)) * (2.0 / (m - 1))
+    C[:, [0, -1]] *= 0.5
+    C[[0, -1], :] *= 0.5
+    return C
+
+
+def _row_pieces(h):
+    """Left ends and piece widths of ``_CHEB_PIECES`` equal pieces covering each row's range of h."""
+    lo, hi = h.min(axis=1), h.max(axis=1)
+    width = (hi - lo) / _CHEB_PIECES
+    return lo, np.where(width > 0, width, 1.0)
+
+
+def interpolated_coefficients(h, a, activation, n_orders, rule, degree, lo, width, backend="numba"):
+    """``(G, D)`` of :func:`hermite_coefficients` through piecewise Chebyshev interpolation in h.
+
+    For fixed ``a_i``, ``F_s(h) = E_u[hn_s(u) σ(h + a_i u)]`` is a Gaussian convolution of σ, hence
+    entire in h. Each row's range ``[lo_i, lo_i + P width_i]`` is cut into P = 8 equal pieces; F_s and
+    ``E σ²`` are computed by ``rule`` at ``degree`` Chebyshev points of every piece and the Chebyshev
+    series is evaluated at the ``h_iν``. Cost per element: ``degree·(n_orders + 1)`` multiply-adds
+    instead of one σ evaluation per quadrature node. The interpolation error is measured by the caller.
+    """
+    h = np.ascontiguousarray(h, dtype=np.float64)
+    p = h.shape[0]
+    x = np.cos(np.pi * np.arange(degree) / (degree - 1))
+    offs = np.arange(_CHEB_PIECES)[:, None] + 0.5 * (x + 1.0)[None, :]
+    nodes = lo[:, None, None] + width[:, None, None] * offs[None]
+    Gn, Dn = hermite_coefficients(nodes.reshape(p, -1), a, activation, n_orders, rule, backend)
+    vals = np.concatenate([Gn, Dn[None]]).reshape(n_orders + 1, p, _CHEB_PIECES, degree)
+    coef = np.ascontiguousarray(np.einsum("km,rpjm->pjkr", _chebyshev_matrix(degree), vals))
+    lo = np.ascontiguousarray(lo, dtype=np.float64)
+    width = np.ascontiguousarray(width, dtype=np.float64)
+    if backend == "numba":
+        out = _kernels.chebyshev_eval(h, lo, width, coef)
+    else:
+        out = _chebyshev_eval_numpy(h, lo, width, coef)
+    return out[:-1], out[-1]
+
+
+def _chebyshev_eval_numpy(h, lo, width, coef):
+    """Pure-numpy twin of :func:`._kernels.chebyshev_eval`."""
+    p, n = h.shape
+    n_pieces, m, nr = coef.shape[1:]
+    out = np.empty((nr, p, n))
+    step = max(1, _CHUNK_ENTRIES // max(1, n * m * nr))
+    for r0 in range(0, p, step):
+        rows = np.arange(r0, min(p, r0 + step))
+        y = (h[rows] - lo[rows, None]) / width[rows, None]
+        j = np.clip(y.astype(np.int64), 0, n_pieces - 1)
+        x = 2.0 * (y - j) - 1.0
+        T = np.empty(x.shape + (m,))
+        T[..., 0] = 1.0
+        if m > 1:
+            T[..., 1] = x
+        for k in range(2, m):
+            T[..., k] = 2.0 * x * T[..., k - 1] - T[..., k - 2]
+        c = coef[rows[:, None], j]                      # (rows, n, m, nr)
+        out[:, rows, :] = np.einsum("inm,inmr->rin", T, c)
+    return out
+
+
+def _tails(G, dbar):
+    """Parseval tails ``T̄_S(i) = D̄_i − Σ_{s≤S} (1/n) Σ_ν g̃_s(i, ν)²`` for every S (clipped at 0); shape (S+1, p)."""
+    partial = np.cumsum(np.einsum("spn,spn->sp", G, G) / G.shape[2], axis=0)
+    return np.maximum(dbar[None, :] - partial, 0.0)
+
+
+def _order_upper(rho_max, dmax, tol, max_order):
+    """Smallest S with ``ρ_max^{S+1} D_max ≤ tol`` (valid because ``T̄_S ≤ D̄``), capped at max_order."""
+    if rho_max <= 0.0 or dmax <= tol:
+        return 0
+    if rho_max >= 1.0:
+        return max_order
+    return int(min(max_order, max(0, math.ceil(math.log(tol / dmax) / math.log(rho_max)) - 1)))
+
+
+def _first_order(tails_max, rho_max, tol):
+    """Smallest S with ``ρ_max^{S+1} max_i T̄_S(i) ≤ tol`` (None if no computed S qualifies)."""
+    for s, tmax in enumerate(tails_max):
+        if rho_max ** (s + 1) * tmax <= tol:
+            return s
+    return None
+
+
+def _mehler_sum(G, rho, diag, weight=1.0, backend="numba"):
+    """``weight · Σ_{s≤S} ρ^{∘s} ∘ (G_s G_sᵀ)`` with the diagonal replaced by ``diag``.
+
+    Horner's rule from the top order: ``M ← ρ ∘ M + G_s G_sᵀ``; each order is one SYRK
+    (``G_s @ G_s.T``) and one fused pass over p×p entries.
+    """
+    out = G[-1] @ G[-1].T
+    for s in range(G.shape[0] - 2, -1, -1):
+        term = G[s] @ G[s].T
+        if backend == "numba":
+            _kernels.horner_step(out, rho, term)
+        else:
+            out *= rho
+            out += term
+    if weight != 1.0:
+        out *= weight
+    out[np.diag_indices_from(out)] = diag
+    return out
+
+
+def _offdiag_bound(rho, tails, order):
+    """Elementwise and spectral-norm bounds on the Mehler truncation error.
+
+    ``|E_ij| ≤ |ρ_ij|^{S+1} sqrt(T̄_i T̄_j)`` (i ≠ j); ``‖E‖₂ ≤ ‖E‖_F`` bounds the shift of every eigenvalue.
+    """
+    if rho.shape[0] < 2:
+        return 0.0, 0.0
+    mx, sq = _kernels.truncation_bound(rho, np.sqrt(tails), order + 1)
+    return float(mx), float(math.sqrt(sq))
+
+
+# --------------------------------------------------------------------------- the simulator
+
+class RandomFeatures:
+    """One finite-size sample of the true random-features model with exact noise averages.
+
+    Build it with :func:`random_features`. Attributes are plain numpy arrays and numbers.
+
+    Attributes
+    ----------
+    model : RFModel
+    d, p, n : int
+        Sizes, ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
+    seed : int, Generator or None
+    W : ndarray, shape (p, d)
+    X : ndarray, shape (d, n)
+        Sampled by :func:`rfdiff.simulate._sampling.sample_problem`.
+    sigma : ndarray, shape (d,)
+        Eigenvalues of the diagonal Σ; ``sigma_t = e^{−2t} sigma + Δ_t``.
+    U, V : ndarray, shapes (p, p) and (p, d)
+        Train feature covariance and feature–noise correlation (noise exact or m draws).
+    U_pop, V_pop : ndarray, shapes (p, p) and (p, d)
+        Population quantities (always exact); ``V_pop`` is the Ṽ of THEORY.md §9.
+    noise : "exact" or int
+    order : int or None
+        Mehler order S used for U (None for Monte-Carlo noise).
+    truncation_bound, truncation_bound_op : float
+        Bounds on the Mehler truncation error of U: largest entry and spectral norm (every eigenvalue of
+        U is within ``truncation_bound_op`` of its untruncated value, by Weyl).
+    rho_max : float
+        ``max_{i≠j} |ρ_ij|``.
+    order_pop, truncation_bound_pop, truncation_bound_pop_op, rho_max_pop
+        The same for U_pop.
+    quadrature : dict
+        ``{"data": (rule, error_estimate), "pop": (...)}``, rule = (kind, size) as in
+        :func:`hermite_coefficients`; the error estimate is the largest change of any coefficient when
+        the rule is refined (plus, for "data", the measured error of the interpolation in h).
+    interpolation : (int, int) or None
+        ``(pieces, degree)`` of the Chebyshev interpolation in h (:func:`interpolated_coefficients`),
+        or None when every element was integrated directly.
+    kappa : float
+        ``κ = 2 Δ_t d/p``: a mode λ of U relaxes as ``e^{−κλτ}``.
+    timings : dict
+        Wall times (s) of the stages.
+
+    Notes
+    -----
+    THEORY.md §9. With ``c_i = ‖w_i‖/√d``, ``ρ_ij = w_i·w_j/(d c_i c_j)``, ``h_iν = e^{−t} w_i·x_ν/√d``,
+    ``a_i = √Δ_t c_i`` and ``hn_s = He_s/√(s!)``:
+
+    * ``g̃_s(i, ν) = E_u[hn_s(u) σ(h_iν + a_i u)]`` (1-D quadrature);
+    * ``U_ij = Σ_{s≤S} ρ_ij^s (1/n) Σ_ν g̃_s(i, ν) g̃_s(j, ν)`` (i ≠ j, Mehler's formula);
+    * ``U_ii = (1/n) Σ_ν E_u σ(h_iν + a_i u)²``;
+    * ``V_i· = (1/n) Σ_ν g̃_1(i, ν)/c_i · w_i/√d`` (Stein: the noise enters σ_i only along w_i).
+
+    The population uses ``γ_i² = w_iᵀ Σ_t w_i/d``, ``ρ̃_ij = w_iᵀ Σ_t w_j/(d γ_i γ_j)``,
+    ``κ̃_s(i) = E_u[hn_s(u) σ(γ_i u)]``: ``U_pop,ij = Σ_s ρ̃_ij^s κ̃_s(i) κ̃_s(j)`` and
+    ``V_pop,i· = √Δ_t κ̃_1(i)/γ_i · w_i/√d``.
+
+    **Truncation bound.** By Parseval, ``T_S(i, ν) = Σ_{s>S} g̃_s(i, ν)² = E σ² − Σ_{s≤S} g̃_s²`` is
+    computable, and by Cauchy–Schwarz the neglected part of ``U_ij`` is at most
+    ``|ρ_ij|^{S+1} (1/n) Σ_ν sqrt(T_S(i,ν) T_S(j,ν)) ≤ |ρ_ij|^{S+1} sqrt(T̄_S(i) T̄_S(j))``. The order is
+    the smallest S with ``ρ_max^{S+1} max_i T̄_S(i) ≤ tol`` (guessed on a pilot block of 64 rows × 32
+    columns, verified on the whole matrix).
+
+    **Cost.** The per-element work (quadrature, or Chebyshev interpolation in h when n is large) is
+    O(p n); each Mehler order is one SYRK ``G_s G_sᵀ`` (p²n) and one fused Horner pass (p²), so for
+    the orders S ≈ 5–15 met at d ≳ 100 the build is dominated by S + 1 GEMM-sized products. Memory:
+    (S + 2) p×n plus a few p×p float64 arrays.
+
+    Methods: :meth:`eigenvalues`, :meth:`loss_curves`, :meth:`score_error`, :meth:`weights`.
+    """
+
+    def __init__(self, model, d, seed=0, noise="exact", order=None, *, tol=1e-10, quad_tol=1e-12,
+                 max_order=96, backend="auto", interpolate=True):
+        t0 = time.perf_counter()
+        self.model = model
+        self.p, self.n = problem_sizes(model, d)
+        self.d = int(d)
+        self.seed = seed
+        self.noise = _check_noise(noise)
+        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
+                                  or order < 0):
+            raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
+        for name, val in (("tol", tol), ("quad_tol", quad_tol)):
+            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
+        self.tol, self.quad_tol, self.max_order = float(tol), float(quad_tol), int(max_order)
+        self.interpolate = bool(interpolate)
+        self.backend = _check_backend(backend, model.activation)
+        self.activation = model.activation
+
+        self.W, self.X = sample_problem(model, self.d, seed)
+        self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        self.delta_t = model.delta_t
+        self.e_t = math.exp(-model.t)
+        self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
+        self.kappa = 2.0 * self.delta_t * self.d / self.p
+        self.quadrature = {}
+        self.timings = {"sample": time.perf_counter() - t0}
+
+        t1 = time.perf_counter()
+        self._build_population()
+        self.timings["population"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        if self.noise == "exact":
+            self._build_exact(order)
+        else:
+            self._build_monte_carlo(self.noise)
+        self.timings["train"] = time.perf_counter() - t1
+        self.timings["total"] = time.perf_counter() - t0
+
+    def __repr__(self):
+        return (f"RandomFeatures(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
+                f"activation={self.activation.name!r}, noise={self.noise!r}, order={self.order})")
+
+    # ------------------------------------------------------------------ construction
+
+    def _correlations(self, M):
+        """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
+        c = np.sqrt(np.diag(M).copy())
+        rho = M / c[:, None]
+        rho /= c[None, :]
+        return c, rho
+
+    @staticmethod
+    def _rho_max(rho):
+        if rho.shape[0] < 2:
+            return 0.0
+        r = np.abs(rho)
+        np.fill_diagonal(r, 0.0)
+        return float(r.max())
+
+    def _build_population(self):
+        """``U_pop`` and ``V_pop`` by Mehler's formula at ``h = 0``, ``a_i = γ_i`` (THEORY.md §9)."""
+        Ws = self.W * np.sqrt(self.sigma_t)
+        gamma, rho = self._correlations(Ws @ Ws.T / self.d)
+        rho_max = self._rho_max(rho)
+        h0 = np.zeros((self.p, 1))
+        # The population block is only p×1: take every order the a-priori bound could need, then truncate.
+        dmax = float(np.max(hermite_coefficients(h0, gamma, self.activation, 1, ("panels", 16), self.backend)[1]))
+        s_up = _order_upper(rho_max, 2.0 * dmax, self.tol, self.max_order)
+        rows = np.unique(np.linspace(0, self.p - 1, min(self.p, _PILOT)).astype(int))
+        rule, err, _, _ = _select_rule(h0[rows], gamma[rows], self.activation, max(s_up, 1) + 1, self.backend,
+                                       self.quad_tol)
+        G, D = hermite_coefficients(h0, gamma, self.activation, max(s_up, 1) + 1, rule, self.backend)
+        dbar = D[:, 0]
+        tails = _tails(G, dbar)
+        order = _first_order(tails.max(axis=1), rho_max, self.tol)
+        if order is None:
+            order = tails.shape[0] - 1
+            warnings.warn(f"U_pop: Mehler order capped at {order} (max_order)", RuntimeWarning, stacklevel=3)
+        self.order_pop = order
+        self.rho_max_pop = rho_max
+        self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
+        self.quadrature["pop"] = (rule, err)
+        if self.backend == "numba":
+            self.U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
+        else:
+            self.U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
+        self._score_B = (G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)   # E[σ yᵀ] Σ_t^{-1}
+        self.V_pop = math.sqrt(self.delta_t) * self._score_B
+
+    def _data_coefficients(self, h, a, rows, n_orders):
+        """Hermite coefficients of the whole p×n block with the cheapest adequate method.
+
+        The quadrature rule is chosen on the pilot block (rows ``rows``, first columns); then, if it is
+        cheaper, piecewise Chebyshev interpolation in h is used at the smallest degree whose error on
+        the pilot block is within ``quad_tol``. Returns ``(G, D, rule, error, degree or None)``.
+        """
+        hp, ap = np.ascontiguousarray(h[rows, :_PILOT // 2]), a[rows]
+        rule, err, Gp, Dp = _select_rule(hp, ap, self.activation, n_orders, self.backend, self.quad_tol)
+        lo, width = _row_pieces(h)
+        nodes_per_element = rule[1] * (1 if rule[0] == "gauss-hermite" else _PANEL_L / _PANEL_WIDTH + 1)
+        if self.interpolate:
+            for degree in _CHEB_DEGREES:
+                # Interpolation pays when the nodes per row are few compared with the n direct evaluations
+                # and its multiply-adds per element are fewer than the direct rule's σ evaluations.
+                if _CHEB_PIECES * degree * 2 > self.n or degree >= nodes_per_element:
+                    break
+                Gi, Di = interpolated_coefficients(hp, ap, self.activation, n_orders, rule, degree, lo[rows],
+                                                   width[rows], self.backend)
+                ierr = _max_diff((Gi, Di), (Gp, Dp))
+                if ierr <= self.quad_tol * max(1.0, float(Dp.max())):
+                    G, D = interpolated_coefficients(h, a, self.activation, n_orders, rule, degree, lo, width,
+                                                     self.backend)
+                    return G, D, rule, err + ierr, degree
+        G, D = hermite_coefficients(h, a, self.activation, n_orders, rule, self.backend)
+        return G, D, rule, err, None
+
+    def _build_exact(self, order):
+        """U and V with the noise averaged exactly (Mehler expansion, THEORY.md §9)."""
+        c, rho = self._correlations(self.W @ self.W.T / self.d)
+        self.rho_max = rho_max = self._rho_max(rho)
+        h = (self.e_t / math.sqrt(self.d)) * (self.W @ self.X)
+        a = math.sqrt(self.delta_t) * c
+        rows = np.unique(np.linspace(0, self.p - 1, min(self.p, _PILOT)).astype(int))
+
+        if order is None:
+            # Guess the order on the pilot block with an accurate rule (a-priori bound T̄_S ≤ D̄ as a cap).
+            # A guess needs the tails to a few per cent only, so a cheap rule will do; the order is then
+            # verified with the full block and the selected rule.
+            guess_rule = ("panels", 8) if self.activation.kinks else ("gauss-hermite", 64)
+            hp, ap = np.ascontiguousarray(h[rows, :_PILOT // 2]), a[rows]
+            pilot_d = hermite_coefficients(hp, ap, self.activation, 1, guess_rule, self.backend)[1]
+            s_up = _order_upper(rho_max, 2.0 * float(pilot_d.max()), self.tol, self.max_order)
+            Gp, Dp = hermite_coefficients(hp, ap, self.activation, s_up + 1, guess_rule, self.backend)
+            guess = _first_order(_tails(Gp, Dp.mean(axis=1)).max(axis=1), rho_max, self.tol)
+            S = s_up if guess is None else min(s_up, guess + 2)
+        else:
+            S = int(order)
+
+        t1 = time.perf_counter()
+        G, D, rule, err, degree = self._data_coefficients(h, a, rows, max(S, 1) + 1)
+        dbar = D.mean(axis=1)
+        tails = _tails(G, dbar)
+        if order is None:
+            best = _first_order(tails.max(axis=1), rho_max, self.tol)
+            if best is None:
+                # The pilot under-estimated the order: fall back on the a-priori bound T̄_S ≤ D̄.
+                s_up = max(S + 1, _order_upper(rho_max, float(dbar.max()), self.tol, self.max_order))
+                G, D, rule, err, degree = self._data_coefficients(h, a, rows, s_up + 1)
+                dbar = D.mean(axis=1)
+                tails = _tails(G, dbar)
+                best = _first_order(tails.max(axis=1), rho_max, self.tol)
+                if best is None:
+                    best = G.shape[0] - 1
+                    warnings.warn(f"U: Mehler order capped at {best} (max_order); truncation bound above tol",
+                                  RuntimeWarning, stacklevel=3)
+            S = best
+        self.timings["coefficients"] = time.perf_counter() - t1
+        self.order = S
+        self.quadrature["data"] = (rule, err)
+        self.interpolation = None if degree is None else (_CHEB_PIECES, degree)
+        self.truncation_bound, self.truncation_bound_op = _offdiag_bound(rho, tails[S], S)
+
+        t1 = time.perf_counter()
+        self.U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / self.n, backend=self.backend)
+        self.timings["mehler"] = time.perf_counter() - t1
+        self.V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+
+    def _build_monte_carlo(self, m):
+        """U and V from m frozen noise draws per training point: averages over the n·m pairs (x_ν, ξ)."""
+        rng = noise_rng(self.seed)
+        self.order = None
+        self.rho_max = None
+        self.interpolation = None
+        self.truncation_bound = self.truncation_bound_op = None
+        h = self.e_t * (self.W @ self.X)
+        U = np.zeros((self.p, self.p))
+        V = np.zeros((self.p, self.d))
+        scale = math.sqrt(self.delta_t)
+        for _ in range(m):
+            xi = rng.standard_normal((self.d, self.n))
+            F = np.asarray(self.activation.fn((h + scale * (self.W @ xi)) / math.sqrt(self.d)), dtype=np.float64)
+            U += F @ F.T
+            V += F @ xi.T
+        self.U = U / (self.n * m)
+        self.V = V / (self.n * m)
+
+    # ------------------------------------------------------------------ spectral data and curves
+
+    @cached_property
+    def _eigh(self):
+        return scipy.linalg.eigh(self.U)
+
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of U, ascending (``scipy.linalg.eigh``, cached)."""
+        return self._eigh[0]
+
+    @cached_property
+    def _projections(self):
+        """Eigenbasis quantities: ``Qᵀ V``, the Hadamard kernel ``(QᵀU_popQ) ∘ (QᵀV VᵀQ)`` and diagonals."""
+        Q = self._eigh[1]
+        Vq = Q.T @ self.V
+        Pq = Q.T @ self.U_pop @ Q
+        H = Pq * (Vq @ Vq.T)
+        w_train = np.einsum("ij,ij->i", Vq, Vq)
+        w_cross = np.einsum("ij,ij->i", Vq, Q.T @ self.V_pop)
+        w_score = np.einsum("ij,ij->i", Vq, Q.T @ self._score_B)
+        return H, w_train, w_cross, w_score
+
+    def _filters(self, tau):
+        """``f_τ(λ) = (1 − e^{−κλτ})/λ`` and ``g_τ(λ) = (1 − e^{−2κλτ})/λ`` on the live modes of U."""
+        tau = np.asarray(tau, dtype=np.float64)
+        if tau.ndim > 1:
+            raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
+        tau = np.atleast_1d(tau)
+        if np.any(np.isnan(tau)) or np.any(tau < 0):
+            raise ValueError("taus must be >= 0 (inf allowed) and not NaN")
+        lam = self.eigenvalues()
+        live = lam > self.p * np.finfo(np.float64).eps * np.max(np.abs(lam))
+        x = self.kappa * tau[:, None] * lam[None, live]
+        f = np.zeros((tau.size, self.p))
+        g = np.zeros((tau.size, self.p))
+        f[:, live] = -np.expm1(-x) / lam[live]
+        g[:, live] = -np.expm1(-2.0 * x) / lam[live]
+        return tau, f, g
+
+    def weights(self, tau) -> np.ndarray:
+        """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (THEORY.md §3)."""
+        tau = float(tau)
+        _, f, _ = self._filters([tau])
+        Q = self._eigh[1]
+        return -math.sqrt(self.p / self.delta_t) * ((self.V.T @ Q) * f[0]) @ Q.T
+
+    def loss_curves(self, taus) -> SimCurves:
+        """Exact gradient-flow train, test and score-error curves of this finite model.
+
+        Parameters
+        ----------
+        taus : array_like of float
+            Training times ≥ 0 (``np.inf`` allowed), convention ``dA/dτ = −d² ∇_A L_train``, A(0) = 0.
+
+        Returns
+        -------
+        SimCurves
+            ``.tau .train .test .score_error .gap`` (gap = test − train).
+
+        Notes
+        -----
+        THEORY.md §3 and §9, with ``U = Q diag(λ) Qᵀ`` and ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)``:
+
+        * ``L_train = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``;
+        * ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d) Tr[V_popᵀ f_τ V]``;
+        * ``E_score = (1/d) E_y ‖s_A(y) + Σ_t^{-1} y‖² = (1/d)[Tr(Vᵀ f_τ U_pop f_τ V)/Δ_t
+          − 2 Tr(Bᵀ f_τ V)/√Δ_t + Tr Σ_t^{-1}]``, ``B = E[σ(Wy/√d) yᵀ] Σ_t^{-1}`` (p×d), computed directly
+          as ``B_i· = κ̃_1(i)/γ_i · w_i/√d``.
+
+        Modes with ``λ ≤ p ε max λ`` are null modes of U (e.g. linear σ); ``Vᵀq = 0`` on them, so they
+        are dropped (``f = g = 0``).
+        """
+        tau, f, g = self._filters(taus)
+        H, w_train, w_cross, w_score = self._projections
+        d = self.d
+        quad = np.einsum("ki,ki->k", f @ H, f)
+        train = 1.0 - (g @ w_train) / d
+        test = 1.0 + quad / d - 2.0 * (f @ w_cross) / d
+        score = (quad / self.delta_t - 2.0 * (f @ w_score) / math.sqrt(self.delta_t)) / d \
+            + float(np.mean(1.0 / self.sigma_t))
+        return SimCurves(tau=tau, train=train, test=test, score_error=score, gap=test - train)
+
+    def score_error(self, taus) -> np.ndarray:
+        """``E_score(τ) = (1/d) E_y ‖s_{A(τ)}(y) − s*(y)‖²``, y ~ N(0, Σ_t) (see :meth:`loss_curves`)."""
+        return self.loss_curves(taus).score_error
+
+
+def _check_noise(noise):
+    if isinstance(noise, str):
+        if noise != "exact":
+            raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
+        return noise
+    if isinstance(noise, bool) or not isinstance(noise, (int, np.integer)) or noise < 1:
+        raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
+    return int(noise)
+
+
+def _check_backend(backend, activation):
+    if backend not in ("auto", "numba", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    compiled = activation.name in _kernels.ACTIVATION_CODES
+    if backend == "numba" and not compiled:
+        raise ValueError(f"backend='numba' supports the activations {sorted(_kernels.ACTIVATION_CODES)}, "
+                         f"not {activation.name!r}; use backend='numpy'")
+    if backend == "auto":
+        return "numba" if compiled else "numpy"
+    return backend
+
+
+def random_features(model, d, seed=0, noise="exact", order=None, *, tol=1e-10, quad_tol=1e-12,
+                    max_order=96, backend="auto", interpolate=True) -> RandomFeatures:
+    """Sample the true random-features model at dimension d and average its training noise.
+
+    Parameters
+    ----------
+    model : RFModel
+    d : int
+        Data dimension; ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
+    seed : int, numpy.random.Generator or None
+        W and X come from ``sample_problem(model, d, seed)``; Monte-Carlo noise from ``noise_rng(seed)``.
+    noise : "exact" or int
+        ``"exact"``: infinitely many noise draws (Mehler expansion). ``m ≥ 1``: m frozen draws per
+        training point, U and V the empirical averages over the n·m pairs. U_pop, V_pop are always exact.
+    order : int or None
+        Mehler order S for U; None picks the smallest S whose truncation bound is ≤ ``tol``.
+    tol : float
+        Target bound on every neglected off-diagonal entry of U and U_pop (default 1e-10).
+    quad_tol : float
+        Target change of any Hermite coefficient when the quadrature rule is refined (default 1e-12).
+    max_order : int
+        Largest automatic Mehler order (a warning is issued when it is not enough).
+    backend : {"auto", "numba", "numpy"}
+        Per-element quadrature: compiled kernels (built-in activations) or pure numpy (any callable).
+    interpolate : bool
+        Allow piecewise Chebyshev interpolation of the coefficients in h (used only when it is cheaper
+        and its error on the pilot block is within ``quad_tol``; see :func:`interpolated_coefficients`).
+
+    Returns
+    -------
+    RandomFeatures
+
+    Examples
+    --------
+    >>> import numpy as np, rfdiff as rd
+    >>> from rfdiff.simulate.random_features import random_features
+    >>> rf = random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
+    >>> c = rf.loss_curves([0.0, np.inf])
+    >>> float(c.train[0]), bool(c.train[1] <= c.test[1])
+    (1.0, True)
+    """
+    return RandomFeatures(model, d, seed=seed, noise=noise, order=order, tol=tol, quad_tol=quad_tol,
+                          max_order=max_order, backend=backend, interpolate=interpolate)

@@ -1,0 +1,519 @@
+"""Explicit training of the random-features score model by gradient descent or Adam (THEORY.md §1, §3).
+
+This is the experiment the seed paper ran: the read-out ``A`` of ``s_A(y) = A σ(W y/√d)/√p`` is trained
+from ``A = 0`` on the denoising loss with noise drawn afresh at every step (or with ``m`` frozen noise draws
+per training point), and the train/test losses are logged along the way. The same ``seed`` and ``d`` give the
+same ``W`` and training data as :func:`rfdiff.simulate.random_features.random_features`, so a run can be
+compared with the closed-form gradient flow of its own finite model.
+
+It never imports the theory modules (``rfdiff.spectrum``, ``rfdiff.curves``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+import scipy.linalg
+
+from ..model import RFModel
+from ._sampling import noise_rng, problem_sizes, sample_problem
+
+__all__ = ["TrainResult", "train", "frozen_noise", "default_dtau"]
+
+# Independent random streams, all children of ``SeedSequence(seed)``; the parent stream itself is the one
+# ``sample_problem`` uses for W and X, so none of these can collide with it. Fresh training noise comes from
+# ``noise_rng(seed)`` (child 1), which also gives the frozen draws when ``noise=m`` (as in random_features).
+# The training stream (fresh noise and minibatch choice) is checkpointed.
+_STREAM_BATCH = 2    # minibatch choice when the noise is frozen (child 1 already made the frozen draws)
+_STREAM_LR = 3       # the one noise draw used to estimate the largest Hessian eigenvalue for the default step
+_STREAM_EVAL = 4     # Monte-Carlo loss evaluation; spawn key (4, j) for the j-th log point
+
+#: Target of ``κ λ̂_max Δτ`` for the default GD step (stability needs < 2; see :func:`default_dtau`).
+STABILITY_TARGET = 0.5
+#: The seed code's GD step ``η_seed = 1e-2 d/Δ_t`` on ``B = A/√p`` is ``Δτ = 1e-2 ψ_p/Δ_t`` (THEORY.md §1).
+SEED_STEP = 1e-2
+#: Adam hyper-parameters (Kingma & Ba defaults).
+ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 1e-3, 0.9, 0.999, 1e-8
+#: Besides at every log point, a checkpoint is written when this many seconds passed since the last one.
+CHECKPOINT_SECONDS = 300.0
+
+
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Logged losses of one training run.
+
+    Attributes
+    ----------
+    tau : ndarray
+        Log times ``τ_j = k_j Δτ`` (THEORY.md §1 convention; for Adam see :func:`train`).
+    steps : ndarray of int
+        Step counts ``k_j`` at the log points.
+    train, test : ndarray
+        ``L_train(A_k)`` and ``L_test(A_k)`` (exact noise averages, or Monte Carlo; see ``eval_noise``).
+    score_error : ndarray
+        ``E_score(A_k) = (1/d) E_{y~N(0,Σ_t)} ||s_A(y) − s*(y)||²``.
+    gap : ndarray
+        ``test − train``.
+    A : ndarray
+        The read-out weights (d × p) at the end of the run.
+    dtau : float
+        Time per step ``Δτ``; for GD ``Δτ = η/d²`` with η the step on A.
+    lr : float
+        The optimizer's step: η for GD (so ``lr = Δτ d²``), α for Adam.
+    wall_time : float
+        Seconds spent in this call (a resumed run counts only the part after resuming).
+    optimizer, noise, batch, eval_noise, d, p, n, seed
+        The run's settings and sizes.
+    """
+
+    tau: np.ndarray
+    steps: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+    gap: np.ndarray
+    A: np.ndarray
+    dtau: float
+    lr: float
+    optimizer: str
+    noise: object
+    batch: object
+    eval_noise: object
+    d: int
+    p: int
+    n: int
+    seed: int
+    wall_time: float
+
+    def to_dict(self) -> dict:
+        """Plain Python types (arrays as lists, ``A`` left out), for JSON."""
+        out = {}
+        for f in fields(self):
+            if f.name == "A":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _check_positive(name, value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return value
+
+
+def _check_noise(name, value, word):
+    """``word`` ("fresh" or "exact") or a positive integer."""
+    if isinstance(value, str):
+        if value != word:
+            raise ValueError(f'{name} must be "{word}" or a positive integer, got {value!r}')
+        return value
+    return _check_int(name, value, 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# the problem: frozen W, data, features
+
+
+def frozen_noise(d: int, n: int, m: int, seed: int) -> np.ndarray:
+    """The ``m`` frozen noise draws per training point used by ``train(..., noise=m)``.
+
+    The draws are those of ``random_features(model, d, seed, noise=m)``: m successive (d × n) blocks from
+    ``noise_rng(seed)``, so a frozen-noise run is plain GD on the quadratic loss of that object's U and V.
+
+    Returns
+    -------
+    ndarray, shape (d, n·m)
+        Column ``ν·m + j`` is the j-th draw ``ξ^{ν j}`` for training point ν.
+    """
+    blocks = noise_rng(seed).standard_normal((m, d, n))
+    return np.ascontiguousarray(blocks.transpose(1, 2, 0).reshape(d, n * m))
+
+
+class _Problem:
+    """Frozen quantities of one run: W/√d, X, constants, and the frozen noise and features if any."""
+
+    def __init__(self, model, d, seed, noise):
+        W, X = sample_problem(model, d, seed)
+        self.W_scaled = np.ascontiguousarray(W / math.sqrt(d), dtype=np.float64)    # W/√d, p × d
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.p, self.n = W.shape[0], X.shape[1]
+        self.d = d
+        self.fn = model.activation.fn
+        self.delta = model.delta_t
+        self.decay = math.exp(-model.t)
+        self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
+        self.sigma_t = self.decay ** 2 * self.sigma + self.delta
+        self.m = 0 if noise == "fresh" else noise
+        if self.m:
+            self.xi = frozen_noise(d, self.n, self.m, seed)
+            self.F = self.features(self.noisy(np.repeat(self.X, self.m, axis=1), self.xi))
+
+    def noisy(self, x, xi):
+        """``x_t = e^{-t} x + √Δ_t ξ`` (d × b)."""
+        xt = self.decay * x
+        xt += math.sqrt(self.delta) * xi
+        return xt
+
+    def features(self, y):
+        """``F = σ(W y/√d)`` for the columns of y (p × b): one GEMM and one elementwise σ."""
+        h = self.W_scaled @ y
+        if isinstance(self.fn, np.ufunc):   # e.g. np.tanh: in place, no temporary
+            return self.fn(h, out=h)
+        return np.ascontiguousarray(self.fn(h), dtype=np.float64)
+
+    def batch(self, rng, batch):
+        """Features ``F`` (p × b) and noise ξ (d × b) of one step; draws from ``rng`` in a fixed order."""
+        cols = None if batch is None else np.sort(rng.choice(self.n, size=batch, replace=False))
+        if self.m:
+            if cols is None:
+                return self.F, self.xi
+            idx = (cols[:, None] * self.m + np.arange(self.m)).ravel()
+            return self.F[:, idx], self.xi[:, idx]
+        x = self.X if cols is None else self.X[:, cols]
+        xi = rng.standard_normal(x.shape)
+        return self.features(self.noisy(x, xi)), xi
+
+
+def default_dtau(model, d: int, seed: int = 0, noise="fresh", batch=None) -> float:
+    """Default GD time step ``Δτ`` of :func:`train` (so ``η = Δτ d²``).
+
+    Notes
+    -----
+    Plain GD on the quadratic loss multiplies the error of a mode of the per-step feature Gram
+    ``Û = F Fᵀ/b`` by ``1 − κ λ Δτ`` (``κ = 2Δ_t/ψ_p``), so it is stable when ``κ λ_max Δτ < 2``. The seed
+    code's step ``η_seed = 10⁻² d/Δ_t`` on ``B = A/√p`` corresponds to ``Δτ_seed = η_seed ψ_p/d =
+    10⁻² ψ_p/Δ_t`` (THEORY.md §1), i.e. ``κ λ_max Δτ_seed = 0.02 λ_max``: stable for tanh at ψ_p ≲ 64 but
+    not at larger ψ_p or for activations with a mean (``λ_max ≈ μ0² p``). The default is therefore
+
+        Δτ = min(10⁻² ψ_p/Δ_t, 0.5 / (κ λ̂_max)),
+
+    with ``λ̂_max`` the exact largest eigenvalue of ``Û`` for one draw of ``b`` points (``b = batch`` or n)
+    with one noise draw each (the frozen draws when ``noise=m``), drawn from a stream of its own.
+    """
+    problem = _Problem(model, d, _check_int("seed", seed, 0), _check_noise("noise", noise, "fresh"))
+    if batch is not None:
+        batch = _check_int("batch", batch, 1, problem.n)
+    return _default_dtau(model, problem, seed, batch)
+
+
+def _default_dtau(model, problem, seed, batch):
+    rng = _stream(seed, _STREAM_LR)
+    if problem.m:
+        F = problem.F if batch is None else problem.batch(rng, batch)[0]
+    else:
+        F = problem.batch(rng, batch)[0]
+    b = F.shape[1]
+    gram = F.T @ F if b < problem.p else F @ F.T
+    k = gram.shape[0]
+    lam_max = float(scipy.linalg.eigvalsh(gram, subset_by_index=[k - 1, k - 1])[0]) / b
+    dtau_seed = SEED_STEP * model.psi_p / model.delta_t
+    return min(dtau_seed, STABILITY_TARGET / (model.kappa * lam_max))
+
+
+# --------------------------------------------------------------------------------------------------
+# loss evaluation
+
+
+@lru_cache(maxsize=1)
+def _exact_matrices(model, d, seed):
+    """``((U, V), (U_pop, V_pop))`` of ``random_features(model, d, seed)``; the last problem is cached."""
+    from .random_features import random_features  # a simulator, not theory code
+
+    rf = random_features(model, d, seed=seed, noise="exact")
+    return ((np.asarray(rf.U, dtype=np.float64), np.asarray(rf.V, dtype=np.float64)),
+            (np.asarray(rf.U_pop, dtype=np.float64), np.asarray(rf.V_pop, dtype=np.float64)))
+
+
+class _ExactLosses:
+    """Noise-averaged losses from the exact matrices of ``random_features`` (THEORY.md §3, §9).
+
+    ``L(A) = 1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` with (U, V) for train and (U_pop, V_pop) for
+    test; ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d)/Δ_t``.
+    """
+
+    def __init__(self, model, d, seed, problem):
+        self.mats = _exact_matrices(model, d, seed)
+        self.problem = problem
+
+    def __call__(self, A, j):
+        pr = self.problem
+        out = []
+        for U, V in self.mats:
+            quad = np.einsum("ij,ij->", A @ U, A)         # Tr(A U Aᵀ)
+            lin = np.einsum("ij,ji->", A, V)               # Tr(A V)
+            out.append(1.0 + pr.delta / (pr.p * pr.d) * quad
+                       + 2.0 * math.sqrt(pr.delta) / (pr.d * math.sqrt(pr.p)) * lin)
+        train, test = out
+        score = (test - 1.0) / pr.delta + np.mean(1.0 / pr.sigma_t)
+        return train, test, score
+
+
+class _MonteCarloLosses:
+    """Losses estimated with ``draws`` noise draws per training point and ``draws·n`` fresh test points.
+
+    The j-th log point uses the stream ``SeedSequence(seed, spawn_key=(4, j))``, so the estimates do not
+    depend on how the run was interrupted and resumed. The score error is estimated directly,
+    ``(1/d) mean ||s_A(y) + Σ_t^{-1} y||²`` over the test inputs ``y = e^{-t} x + √Δ_t ξ``.
+    """
+
+    def __init__(self, problem, seed, draws):
+        self.problem, self.seed, self.draws = problem, seed, draws
+
+    def __call__(self, A, j):
+        pr = self.problem
+        rng = _stream(self.seed, _STREAM_EVAL, j)
+        train = test = score = 0.0
+        for _ in range(self.draws):
+            xi = rng.standard_normal((pr.d, pr.n))
+            s = (A @ pr.features(pr.noisy(pr.X, xi))) / math.sqrt(pr.p)          # s_A(x_t) on the training set
+            train += np.sum((math.sqrt(pr.delta) * s + xi) ** 2)
+            x = np.sqrt(pr.sigma)[:, None] * rng.standard_normal((pr.d, pr.n))  # fresh x ~ N(0, Σ)
+            xi = rng.standard_normal((pr.d, pr.n))
+            y = pr.noisy(x, xi)
+            s = (A @ pr.features(y)) / math.sqrt(pr.p)
+            test += np.sum((math.sqrt(pr.delta) * s + xi) ** 2)
+            score += np.sum((s + y / pr.sigma_t[:, None]) ** 2)                # s* (y) = −Σ_t^{-1} y
+        count = self.draws * pr.n * pr.d
+        return train / count, test / count, score / count
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _save(path, state):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **state)
+    os.replace(tmp, path)
+
+
+def _load(path, fingerprint):
+    with np.load(path, allow_pickle=False) as z:
+        state = {key: z[key] for key in z.files}
+    if str(state["fingerprint"]) != fingerprint:
+        raise ValueError(f"checkpoint {os.fspath(path)!r} was written by a different run "
+                         f"(saved {str(state['fingerprint'])}, requested {fingerprint})")
+    return state
+
+
+# --------------------------------------------------------------------------------------------------
+# the training loop
+
+
+def _gradient(problem, rng, batch, A):
+    """Stochastic gradient ``∇_A L_B = 2√Δ_t R Fᵀ/(b d √p)``, ``R = √Δ_t A F/√p + Ξ``, of one step."""
+    F, xi = problem.batch(rng, batch)
+    R = A @ F
+    R *= math.sqrt(problem.delta / problem.p)
+    R += xi
+    G = R @ F.T
+    G *= 2.0 * math.sqrt(problem.delta) / (problem.d * math.sqrt(problem.p) * F.shape[1])
+    return G
+
+
+def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_log=60, batch=None,
+          eval_noise="exact", progress=False, checkpoint=None) -> TrainResult:
+    r"""Train the read-out ``A`` of the random-features score model and log its losses.
+
+    Parameters
+    ----------
+    model : RFModel
+        Model; ``p = round(ψ_p d)`` features, ``n = round(ψ_n d)`` training points.
+    d : int
+        Data dimension (≥ 1).
+    tau_max : float
+        Final training time (THEORY.md §1 convention).
+    optimizer : {"gd", "adam"}
+        Plain gradient descent, or Adam on the same stochastic gradients.
+    lr : float, optional
+        GD: the step η on A, so ``Δτ = η/d²``, and the run takes ``round(tau_max/Δτ)`` steps. Default:
+        ``η = d² Δτ`` with Δτ from :func:`default_dtau`, shrunk so that a whole number of steps ends
+        exactly at ``tau_max``.
+        Adam: the step size α (default 1e-3).
+    noise : "fresh" or int
+        ``"fresh"``: a new noise ξ for every point at every step (the seed paper's training).
+        ``m``: m noise draws per point, frozen for the whole run: the draws of
+        ``random_features(model, d, seed, noise=m)`` (:func:`frozen_noise`).
+    seed : int
+        ``sample_problem(model, d, seed)`` gives W and X (the same as ``random_features``); the training
+        noise comes from ``noise_rng(seed)``, the minibatch choice with frozen noise, the default-step
+        estimate and the Monte-Carlo evaluation from other child streams of ``SeedSequence(seed)``.
+    n_log : int
+        Number of log-spaced log times in ``[Δτ, tau_max]`` (fewer if they round to the same step).
+    batch : int, optional
+        Minibatch size: each step uses ``batch`` points drawn uniformly without replacement (with all their
+        frozen draws when ``noise=m``). Default: all n points.
+    eval_noise : "exact" or int
+        ``"exact"``: losses from the exact noise averages ``U, V, U_pop, V_pop`` of ``random_features`` for
+        the same model, d and seed. ``N``: Monte-Carlo estimates with N noise draws per training point and
+        ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
+    progress : bool
+        Show a tqdm progress bar (needs ``tqdm``).
+    checkpoint : str or path, optional
+        A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
+        atomically (tmp file + ``os.replace``) at every log point and every ``CHECKPOINT_SECONDS``. If it
+        exists, the run resumes from it and gives bit-for-bit the logs of an uninterrupted run.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        On a bad argument (the message names it), or a checkpoint written by a different run.
+
+    Notes
+    -----
+    Denoising loss on a batch B of b points (columns ``x^ν`` of X; with frozen noise, b·m columns):
+
+    .. math:: L_B(A) = \frac{1}{b d} \sum_{\nu \in B} \| \sqrt{\Delta_t}\, s_A(x_t^\nu) + \xi^\nu \|^2,
+              \quad x_t^\nu = e^{-t} x^\nu + \sqrt{\Delta_t}\, \xi^\nu .
+
+    With ``F = σ(W x_t/√d)`` (p × b) and ``R = √Δ_t A F/√p + Ξ`` (d × b),
+    ``∇_A L_B = 2√Δ_t R Fᵀ/(b d √p)``, and one GD step is ``A ← A − Δτ d² ∇_A L_B``, i.e. ``τ = k η/d²``
+    (THEORY.md §1). Three GEMMs per step (``W x_t``, ``A F``, ``R Fᵀ``; ``6 p d b`` flops) and one
+    elementwise σ. With fresh noise the gradient is unbiased for the exact noise-averaged loss, so GD follows
+    the closed-form flow of THEORY.md §3 up to discretisation (``(1 − κλΔτ)^k`` for ``e^{−κλkΔτ}``) and the
+    SGD fluctuation of A (covariance ∝ Δτ/b); the relative loss error measured in the tests is
+    ≈ 0.01–0.05 · Δτ n/b (about 1.5% at the default step for ψ_p = 16, ψ_n = 4, t = 0.05, d = 50, where
+    Δτ = 1.7). For comparisons with a closed form at the 1e-3 level take ``lr`` several times below the
+    default. With frozen noise and the full batch it is plain GD on the quadratic loss of
+    ``random_features(model, d, seed, noise=m)``.
+
+    Adam uses the same stochastic gradients ``g = ∇_A L_B`` with moments
+    ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) g²`` and ``A ← A − α m̂/(√v̂ + ε)`` (bias-corrected,
+    ``β1, β2, ε = 0.9, 0.999, 1e-8``). No theory exists for Adam here. Its clock is the GD one,
+    ``τ = k Δτ`` with the default GD step Δτ, so that GD and Adam logs at equal τ have taken equal numbers
+    of steps; ``lr`` is α and does not change the clock.
+    """
+    if not isinstance(model, RFModel):
+        raise ValueError(f"model must be an rfdiff.RFModel, got {model!r}")
+    d = _check_int("d", d, 1)
+    n = problem_sizes(model, d)[1]
+    tau_max = _check_positive("tau_max", tau_max)
+    if optimizer not in ("gd", "adam"):
+        raise ValueError(f'optimizer must be "gd" or "adam", got {optimizer!r}')
+    if lr is not None:
+        lr = _check_positive("lr", lr)
+    noise = _check_noise("noise", noise, "fresh")
+    seed = _check_int("seed", seed, 0)
+    n_log = _check_int("n_log", n_log, 1)
+    eval_noise = _check_noise("eval_noise", eval_noise, "exact")
+    if batch is not None:
+        batch = _check_int("batch", batch, 1, n)
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            raise ValueError("progress=True needs tqdm (pip install tqdm)") from None
+
+    start = time.perf_counter()
+    problem = _Problem(model, d, seed, noise)
+    p = problem.p
+
+    # time step and number of steps
+    if optimizer == "gd" and lr is not None:
+        dtau = lr / d ** 2
+        n_steps = max(1, round(tau_max / dtau))
+    else:
+        dtau = _default_dtau(model, problem, seed, batch)
+        n_steps = max(1, math.ceil(tau_max / dtau - 1e-9))
+        dtau = tau_max / n_steps
+    if lr is None:
+        lr = dtau * d ** 2 if optimizer == "gd" else ADAM_LR
+    log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
+
+    losses = (_ExactLosses(model, d, seed, problem) if eval_noise == "exact"
+              else _MonteCarloLosses(problem, seed, eval_noise))
+
+    # state
+    fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
+                              "lr": lr, "noise": noise, "seed": seed, "n_log": n_log, "batch": batch,
+                              "eval_noise": eval_noise}, sort_keys=True)
+    rng = noise_rng(seed) if noise == "fresh" else _stream(seed, _STREAM_BATCH)
+    A = np.zeros((d, p))
+    m1 = np.zeros((d, p)) if optimizer == "adam" else None
+    m2 = np.zeros((d, p)) if optimizer == "adam" else None
+    k = 0
+    logs = np.empty((0, 3))
+    if checkpoint is not None and os.path.exists(checkpoint):
+        state = _load(checkpoint, fingerprint)
+        A, k, logs = state["A"].copy(), int(state["k"]), state["logs"].copy()
+        rng.bit_generator.state = json.loads(str(state["rng_state"]))
+        if optimizer == "adam":
+            m1, m2 = state["m1"].copy(), state["m2"].copy()
+
+    def save():
+        if checkpoint is not None:
+            state = {"A": A, "k": k, "logs": logs, "fingerprint": fingerprint,
+                     "rng_state": json.dumps(rng.bit_generator.state)}
+            if optimizer == "adam":
+                state.update(m1=m1, m2=m2)
+            _save(checkpoint, state)
+
+    bar = tqdm(total=n_steps, initial=k, unit="step") if progress else None
+    last_save = time.perf_counter()
+    try:
+        while k < n_steps:
+            G = _gradient(problem, rng, batch, A)
+            if optimizer == "gd":
+                G *= lr
+                A -= G
+            else:
+                m1 *= ADAM_BETA1
+                m1 += (1 - ADAM_BETA1) * G
+                m2 *= ADAM_BETA2
+                m2 += (1 - ADAM_BETA2) * G * G
+                m1_hat = m1 / (1 - ADAM_BETA1 ** (k + 1))
+                m2_hat = m2 / (1 - ADAM_BETA2 ** (k + 1))
+                A -= lr * m1_hat / (np.sqrt(m2_hat) + ADAM_EPS)
+            k += 1
+            if bar is not None:
+                bar.update(1)
+            j = len(logs)
+            if j < len(log_steps) and k == log_steps[j]:
+                logs = np.vstack([logs, losses(A, j)])
+                save()
+                last_save = time.perf_counter()
+            elif checkpoint is not None and time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
+                save()
+                last_save = time.perf_counter()
+    finally:
+        if bar is not None:
+            bar.close()
+
+    train_loss, test_loss, score = logs.T.copy()
+    return TrainResult(tau=log_steps * dtau, steps=log_steps, train=train_loss, test=test_loss,
+                       score_error=score, gap=test_loss - train_loss, A=A, dtau=dtau, lr=lr,
+                       optimizer=optimizer, noise=noise, batch=batch, eval_noise=eval_noise, d=d, p=p, n=n,
+                       seed=seed, wall_time=time.perf_counter() - start)
