@@ -11,6 +11,8 @@ __all__ = ["RFModel"]
 
 
 def _positive(name, value) -> float:
+    if isinstance(value, (str, bool)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):

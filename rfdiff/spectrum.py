@@ -411,12 +411,22 @@ def spectrum(model, lambdas) -> Spectrum:
     lam = np.asarray(lambdas, dtype=float)
     if lam.ndim != 1 or not np.all(np.isfinite(lam)):
         raise ValueError("lambdas must be a finite 1-D array")
-    st = stieltjes(model, lam.astype(np.complex128))
+    # U = s²I + (positive semi-definite), so nothing continuous lies at or below s² (where q has the
+    # atom's pole): those points are zero by construction and are not solved.
+    s2 = ge_coefficients(model).s2
+    above = lam > s2
+    density = np.zeros_like(lam)
+    density_w = np.zeros_like(lam)
+    st = stieltjes(model, lam[above].astype(np.complex128))
     if st.n_failed:
-        bad = lam[st.status == STATUS_FAILED]
+        bad = lam[above][st.status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. λ = {bad[:3]}")
-    return Spectrum(lam, np.maximum(st.q.imag, 0.0) / np.pi, np.maximum(st.g_w.imag, 0.0) / np.pi,
-                    _atoms(model), st.n_fallback, float(st.residual.max(initial=0.0)), model)
+    # imaginary parts at rounding level of |q| are zeros outside the support
+    real = st.q.imag <= 8 * np.finfo(float).eps * np.abs(st.q)
+    density[above] = np.where(real, 0.0, st.q.imag) / np.pi
+    density_w[above] = np.where(real, 0.0, np.maximum(st.g_w.imag, 0.0)) / np.pi
+    return Spectrum(lam, density, density_w, _atoms(model), st.n_fallback,
+                    float(st.residual.max(initial=0.0)), model)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,16 @@ def test_plot_writes_png(tmp_path):
     (["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--sigma-eigs", "-1,2"], "eigs"),
     (["--psi-p", "4", "--psi-n", "2", "--t", "abc"], "--t"),
 ])
-def test_bad_input_exits_2_with_one_line(args, word):
-    proc = subprocess.run([sys.executable, "-m", "rfdiff", "spectrum", *args], capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
+def test_bad_input_exits_2_with_one_line(args, word, capsys):
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["spectrum", *args]))
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and word in lines[0]
-    assert "Traceback" not in proc.stderr
+
+
+def test_bad_input_from_the_shell_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "rfdiff", "spectrum", "--psi-p", "-3", "--psi-n", "2", "--t", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "psi_p" in proc.stderr and "Traceback" not in proc.stderr
