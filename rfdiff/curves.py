@@ -21,7 +21,7 @@ import numpy as np
 
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum
-from .model import _positive
+from ._validate import positive
 from .spectrum import STATUS_FALLBACK, SolverError, stieltjes, support
 
 __all__ = ["LearningDynamics", "LossCurves", "LossDecomposition", "loss_curves", "two_point",
@@ -48,12 +48,12 @@ def tau_from_steps(steps, lr, d):
     -----
     THEORY.md §1: the flow is ``dA/dτ = −d² ∇_A L_train``, so one step of size η advances ``τ`` by η/d².
     """
-    return np.asarray(steps, dtype=float) * _positive("lr", lr) / _positive("d", d) ** 2
+    return np.asarray(steps, dtype=float) * positive("lr", lr) / positive("d", d) ** 2
 
 
 def steps_from_tau(tau, lr, d):
     """Inverse of :func:`tau_from_steps`: ``k = τ d² / η``."""
-    return np.asarray(tau, dtype=float) * _positive("d", d) ** 2 / _positive("lr", lr)
+    return np.asarray(tau, dtype=float) * positive("d", d) ** 2 / positive("lr", lr)
 
 
 def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
@@ -65,12 +65,12 @@ def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
     k steps of size η then reach ``τ = k η ψ_p / d`` (THEORY.md §1), i.e. its logged ``epoch·lr`` equals
     ``τ d/ψ_p``.
     """
-    return np.asarray(epoch_lr, dtype=float) * _positive("psi_p", psi_p) / _positive("d", d)
+    return np.asarray(epoch_lr, dtype=float) * positive("psi_p", psi_p) / positive("d", d)
 
 
 def seed_epoch_lr_from_tau(tau, d, psi_p):
     """Inverse of :func:`tau_from_seed_epoch_lr`: ``epoch·lr = τ d / ψ_p``."""
-    return np.asarray(tau, dtype=float) * _positive("d", d) / _positive("psi_p", psi_p)
+    return np.asarray(tau, dtype=float) * positive("d", d) / positive("psi_p", psi_p)
 
 
 # --------------------------------------------------------------------------------------------------

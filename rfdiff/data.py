@@ -15,17 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validate import positive
+
 __all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur"]
-
-
-def _finite_positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return value
 
 
 class DataLaw:
@@ -140,7 +132,7 @@ class Isotropic(DiscreteSpectrum):
     weights: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
-        scale = _finite_positive("scale", self.scale)
+        scale = positive("scale", self.scale)
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "eigs", (scale,))
         object.__setattr__(self, "weights", (1.0,))
@@ -163,11 +155,11 @@ class MarchenkoPastur(DataLaw):
     scale: float = 1.0
 
     def __post_init__(self):
-        ratio = _finite_positive("ratio", self.ratio)
+        ratio = positive("ratio", self.ratio)
         if ratio > 1:
             raise ValueError(f"ratio must be in (0, 1] (no atom at 0), got {ratio}")
         object.__setattr__(self, "ratio", ratio)
-        object.__setattr__(self, "scale", _finite_positive("scale", self.scale))
+        object.__setattr__(self, "scale", positive("scale", self.scale))
 
     @property
     def tau_sigma(self) -> float:

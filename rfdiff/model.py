@@ -4,22 +4,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ._validate import positive
 from .activations import Activation, get_activation
 from .data import DataLaw, Isotropic
 
 __all__ = ["RFModel"]
-
-
-def _positive(name, value) -> float:
-    if isinstance(value, (str, bool)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -52,7 +41,7 @@ class RFModel:
 
     def __post_init__(self):
         for name in ("psi_p", "psi_n", "t"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+            object.__setattr__(self, name, positive(name, getattr(self, name)))
         object.__setattr__(self, "activation", get_activation(self.activation))
         if not isinstance(self.data, DataLaw):
             raise ValueError(f"data must be an rfdiff data law (e.g. rfdiff.Isotropic()), got {self.data!r}")

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from ..constants import ge_coefficients
+from ._flow import flow_filters
 from ._sampling import problem_sizes, sample_problem
 
 __all__ = ["GaussianEquivalent", "SimCurves", "gaussian_equivalent"]
@@ -280,24 +281,11 @@ class GaussianEquivalent:
         with ``κ = 2Δ_t d/p``; ``f_∞ = g_∞ = 1/λ``. In the eigenbasis of U both traces are sums over
         ``(QᵀVVᵀQ)_ij (QᵀU_popQ)_ij`` and ``(QᵀVVᵀQ)_ii``. Eigenvalues ``λ ≤ p ε max|λ|`` are null modes
         of U; since ``U ⪰ b² K`` a null mode has ``Vᵀq = 0``, so it carries no weight and is dropped
-        (``f = g = 0``), which keeps the linear activation (U of rank d) finite at τ = ∞.
+        (``f = g = 0``), which keeps the linear activation (U of rank d) finite at τ = ∞
+        (:func:`rfdiff.simulate._flow.flow_filters`).
         """
-        tau = np.asarray(taus, dtype=np.float64)
-        if tau.ndim > 1:
-            raise ValueError(f"taus must be a 1-D array, got shape {tau.shape}")
-        tau = np.atleast_1d(tau)
-        if np.any(np.isnan(tau)) or np.any(tau < 0):
-            raise ValueError("taus must be >= 0 (inf allowed) and not NaN")
-        lam = self.eigenvalues()
-        live = lam > self.p * np.finfo(np.float64).eps * np.max(np.abs(lam))
-        lam_l = lam[live]
+        tau, f, g = flow_filters(self.eigenvalues(), self.kappa, taus)
         b2 = self.coefficients.b ** 2
-
-        x = self.kappa * tau[:, None] * lam_l[None, :]          # κλτ, inf where τ = inf
-        f = np.zeros((tau.size, self.p))
-        g = np.zeros((tau.size, self.p))
-        f[:, live] = -np.expm1(-x) / lam_l
-        g[:, live] = -np.expm1(-2.0 * x) / lam_l
 
         w = self._k_diag                                         # (QᵀKQ)_ii; QᵀVVᵀQ = b² QᵀKQ
         train = 1.0 - b2 * (g @ w) / self.d

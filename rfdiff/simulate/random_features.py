@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _kernels
+from ._flow import flow_filters
 from ._sampling import noise_rng, problem_sizes, sample_problem
 from .gaussian_equivalent import SimCurves
 
@@ -605,21 +606,8 @@ class RandomFeatures:
         return H, w_train, w_cross, w_score
 
     def _filters(self, tau):
-        """``f_τ(λ) = (1 − e^{−κλτ})/λ`` and ``g_τ(λ) = (1 − e^{−2κλτ})/λ`` on the live modes of U."""
-        tau = np.asarray(tau, dtype=np.float64)
-        if tau.ndim > 1:
-            raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
-        tau = np.atleast_1d(tau)
-        if np.any(np.isnan(tau)) or np.any(tau < 0):
-            raise ValueError("taus must be >= 0 (inf allowed) and not NaN")
-        lam = self.eigenvalues()
-        live = lam > self.p * np.finfo(np.float64).eps * np.max(np.abs(lam))
-        x = self.kappa * tau[:, None] * lam[None, live]
-        f = np.zeros((tau.size, self.p))
-        g = np.zeros((tau.size, self.p))
-        f[:, live] = -np.expm1(-x) / lam[live]
-        g[:, live] = -np.expm1(-2.0 * x) / lam[live]
-        return tau, f, g
+        """``f_τ``, ``g_τ`` of the gradient flow on the eigenvalues of U (:func:`._flow.flow_filters`)."""
+        return flow_filters(self.eigenvalues(), self.kappa, tau)
 
     def weights(self, tau) -> np.ndarray:
         """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (THEORY.md §3)."""

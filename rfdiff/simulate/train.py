@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 
+from .._validate import positive
 from ..model import RFModel
 from ._sampling import noise_rng, problem_sizes, sample_problem
 
@@ -116,16 +117,6 @@ def _check_int(name, value, low, high=None):
     if value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
-def _check_positive(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return value
 
 
@@ -420,11 +411,11 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
         raise ValueError(f"model must be an rfdiff.RFModel, got {model!r}")
     d = _check_int("d", d, 1)
     n = problem_sizes(model, d)[1]
-    tau_max = _check_positive("tau_max", tau_max)
+    tau_max = positive("tau_max", tau_max)
     if optimizer not in ("gd", "adam"):
         raise ValueError(f'optimizer must be "gd" or "adam", got {optimizer!r}')
     if lr is not None:
-        lr = _check_positive("lr", lr)
+        lr = positive("lr", lr)
     noise = _check_noise("noise", noise, "fresh")
     seed = _check_int("seed", seed, 0)
     n_log = _check_int("n_log", n_log, 1)
