@@ -92,7 +92,7 @@ def _averages(alpha, beta, kind, eigs, wts, mp_ratio, mp_scale):
 @nb.njit(cache=True)
 def _residual(z, q, dl, par, kind, eigs, wts):
     """Residuals ``F1 = q S − 1``, ``F2 = δ − (ψ_p/ψ_n) q (E⟨σ/D⟩ + v²)`` and their Jacobian."""
-    psi, ratio, b2, E, v2, s2, mp_r, mp_s = par[0], par[1], par[2], par[3], par[4], par[5], par[6], par[7]
+    psi, ratio, b2, E, v2, mp_r, mp_s = par[0], par[1], par[2], par[3], par[4], par[6], par[7]
     opd = 1.0 + dl
     kap = E / opd
     A1, A2, B1, B2, B3 = _averages(1.0 + psi * q * b2, psi * q * kap, kind, eigs, wts, mp_r, mp_s)

@@ -23,12 +23,13 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize_scalar
 
 from .curves import LearningDynamics
 from .spectrum import SolverError, stieltjes
 
-__all__ = ["BulkTimescales", "Timescales", "ScalingExponents", "timescales", "scaling_exponents"]
+__all__ = ["BulkTimescales", "Timescales", "ScalingExponents", "timescales", "scaling_exponents",
+           "timescales_from_curve"]
 
 DEFINITION = ("tau_gen = argmin_tau L_test(tau); tau_mem = first tau >= tau_gen with "
               "L_test(tau) - L_min >= {frac:g} (L_test(inf) - L_min), inf if L_test(inf) - L_min < {tol:g}; "
@@ -259,3 +260,56 @@ def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExpone
         exponent = np.gradient(np.log(tau), np.log(psi))
     exponent[~np.isfinite(exponent)] = np.nan
     return ScalingExponents(psi, tau, exponent, which)
+
+
+def timescales_from_curve(curves_fn, tau_lo, tau_hi, mem_fraction=0.1, xtol=1e-6):
+    """τ_gen and τ_mem of any test-loss curve (e.g. a finite-size simulation), with the definition of
+    :func:`timescales`.
+
+    Parameters
+    ----------
+    curves_fn : callable
+        ``curves_fn(taus)`` returns curves with a ``.test`` array (e.g. ``RandomFeatures.loss_curves``).
+    tau_lo, tau_hi : float
+        Scan range; the test loss is scanned on 25 points per decade.
+    mem_fraction : float
+        Fraction of the late rise defining τ_mem (default 0.1, as :func:`rfdiff.timescales`).
+    xtol : float
+        Absolute accuracy of the refinement in ``log τ``.
+
+    Returns
+    -------
+    (tau_gen, tau_mem) : tuple of float
+        ``tau_gen = argmin L_test`` (``inf`` if the minimum is at τ = ∞); ``tau_mem`` the first
+        ``τ ≥ tau_gen`` with ``L_test(τ) − L_min ≥ mem_fraction (L_test(∞) − L_min)`` (``inf`` if the loss
+        does not reach that level by ``tau_hi``).
+
+    Notes
+    -----
+    The scanned minimum is refined by a bounded Brent minimisation in ``log τ`` between its grid
+    neighbours, the crossing by Brent's root finder in ``log τ``. A finite model's test loss can have
+    several local minima; like :func:`rfdiff.timescales`, the global one on the grid is taken.
+    """
+    def test(tau):
+        return float(curves_fn(np.array([tau])).test[0])
+
+    grid = np.geomspace(tau_lo, tau_hi, int(25 * math.log10(tau_hi / tau_lo)) + 2)
+    values = curves_fn(grid).test
+    test_inf = test(np.inf)
+    i = int(np.argmin(values))
+    if test_inf <= values[i] or i == grid.size - 1:
+        return math.inf, math.inf
+    lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[i + 1])
+    res = minimize_scalar(lambda s: test(math.exp(s)), bounds=(lo, hi), method="bounded",
+                          options={"xatol": xtol})
+    tau_gen, test_min = math.exp(res.x), float(res.fun)
+    if test_min > values[i]:                       # the bracket's end point was the minimum
+        tau_gen, test_min = float(grid[i]), float(values[i])
+    level = test_min + mem_fraction * (test_inf - test_min)
+    above = np.nonzero((values >= level) & (grid > tau_gen))[0]
+    if test_inf - test_min <= 0 or above.size == 0:
+        return tau_gen, math.inf
+    j = int(above[0])
+    a = math.log(max(tau_gen, grid[j - 1]))
+    tau_mem = math.exp(brentq(lambda s: test(math.exp(s)) - level, a, math.log(grid[j]), xtol=xtol))
+    return tau_gen, tau_mem

@@ -1,0 +1,150 @@
+"""The ``rfdiff simulate`` sub-command (tiny d: these check the plumbing, not the physics)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import rfdiff as rd
+from rfdiff.cli import main
+from rfdiff.timescales import timescales_from_curve
+from rfdiff.simulate import gaussian_equivalent, random_features, train
+
+MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
+RD_MODEL = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
+KEYS = {"model", "d", "method", "tau", "train", "test", "score_error", "theory"}
+
+
+def _exit_code(argv):
+    """``main``'s return code, or the status of the ``SystemExit`` raised by argument parsing."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("method", ["exact", "gaussian"])
+def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys):
+    """The JSON holds the simulator's own closed-form curves (same seed), the theory and both timescales."""
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    code = main(["simulate", *MODEL, "--d", "12", "--seed", "3", "--method", method, "--points", "10",
+                 "--json", str(out), "--plot", str(png)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert KEYS <= set(data) and data["method"] == method and data["d"] == 12
+    assert (data["p"], data["n"]) == (48, 24)
+    assert len(data["tau"]) == 11 and data["tau"][-1] == "inf"
+    sim = (random_features if method == "exact" else gaussian_equivalent)(RD_MODEL, 12, seed=3)
+    taus = np.array(data["tau"], dtype=float)
+    ref = sim.loss_curves(taus)
+    for key in ("train", "test", "score_error"):
+        np.testing.assert_allclose(data[key], getattr(ref, key), rtol=1e-12)
+    theory = rd.loss_curves(RD_MODEL, np.array(data["theory"]["tau"], dtype=float))
+    np.testing.assert_allclose(data["theory"]["test"], theory.test, atol=1e-9)
+    assert set(data["simulation_timescales"]) == {"tau_gen", "tau_mem"}
+    assert png.stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "tau_mem" in text and "max |simulation - theory|" in text
+
+
+def test_table_on_stdout(capsys):
+    assert main(["simulate", *MODEL, "--d", "10", "--points", "4", "--tau-min", "1", "--tau-max", "100"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if not ln.startswith("#")]
+    assert lines[0].split() == ["tau", "train", "test", "score_error"]
+    assert len(lines) == 1 + 5
+    assert float(lines[1].split()[0]) == pytest.approx(1.0)
+    assert lines[-1].split()[0] == "inf"
+
+
+def test_finite_noise_draws(tmp_path):
+    out = tmp_path / "s.json"
+    assert main(["simulate", *MODEL, "--d", "10", "--noise", "5", "--points", "5", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    ref = random_features(RD_MODEL, 10, seed=0, noise=5).loss_curves(np.array(data["tau"], dtype=float))
+    np.testing.assert_allclose(data["test"], ref.test, rtol=1e-12)
+    assert data["noise"] == 5
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_training_equals_the_api_and_resumes(optimizer, tmp_path, capsys):
+    """gd/adam: the logs are those of ``rfdiff.simulate.train`` with the same arguments; the checkpoint resumes."""
+    out, ckpt = tmp_path / "s.json", tmp_path / "run.npz"
+    args = ["simulate", *MODEL, "--d", "10", "--method", optimizer, "--tau-max", "20", "--points", "6",
+            "--batch", "10", "--checkpoint", str(ckpt), "--json", str(out)]
+    assert main(args) == 0 and ckpt.exists()
+    data = json.loads(out.read_text())
+    ref = train(RD_MODEL, 10, 20.0, optimizer=optimizer, n_log=6, batch=10)
+    np.testing.assert_allclose(data["test"], ref.test, rtol=1e-12)
+    np.testing.assert_allclose(data["tau"], ref.tau, rtol=1e-12)
+    assert data["steps"][-1] == ref.steps[-1] and data["dtau"] == pytest.approx(ref.dtau)
+    assert len(data["theory"]["tau"]) == 201
+    assert main(args) == 0                     # resumes from the finished checkpoint: same logs
+    np.testing.assert_allclose(json.loads(out.read_text())["test"], ref.test, rtol=1e-12)
+    assert "steps of dtau" in capsys.readouterr().out
+
+
+def test_training_plot(tmp_path):
+    png = tmp_path / "gd.png"
+    assert main(["simulate", *MODEL, "--d", "10", "--method", "gd", "--tau-max", "30", "--points", "8",
+                 "--plot", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "exact", "--lr", "1"], "--lr"),
+    (["--batch", "3"], "--batch"),
+    (["--checkpoint", "x.npz"], "--checkpoint"),
+    (["--method", "gaussian", "--noise", "4"], "--noise"),
+    (["--noise", "0"], "--noise"),
+    (["--noise", "many"], "--noise"),
+    (["--method", "sgd"], "--method"),
+    (["--points", "1"], "--points"),
+    (["--tau-min", "-1"], "--tau-min"),
+    (["--tau-min", "10", "--tau-max", "1"], "--tau-max"),
+    (["--method", "gd", "--tau-max", "nan"], "--tau-max"),
+    (["--method", "gd", "--tau-min", "1"], "--tau-min"),
+    (["--method", "gd", "--tau-max", "5", "--lr", "-1"], "lr"),
+    (["--method", "gd", "--tau-max", "5", "--batch", "1000"], "batch"),
+])
+def test_bad_input_one_line_exit_2(extra, message, capsys):
+    assert _exit_code(["simulate", *MODEL, "--d", "8", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--psi-p", "-4", "--psi-n", "2", "--t", "0.1", "--d", "8"], "psi_p"),
+    ([*MODEL, "--d", "0"], "d must"),
+    ([*MODEL], "--d"),
+])
+def test_bad_model_or_dimension(argv, message, capsys):
+    assert _exit_code(["simulate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_timescales_from_curve_on_a_known_curve():
+    """A test loss with a known minimum and rise: L = 1 − a(τ) + 2 b(τ), a = 1 − e^{−τ},
+    b = 1 − e^{−τ/100}.
+
+    The minimum solves e^{−τ} = (2/100) e^{−τ/100} (τ_gen = ln 50/0.99); the crossing is found to 1e-6 in
+    log τ and ``|dL/d log τ| < 1`` here, so L(τ_mem) is within 1e-6 of the threshold.
+    """
+    class Curves:
+        def __init__(self, taus):
+            taus = np.asarray(taus, dtype=float)
+            self.test = np.exp(-taus) - 2.0 * np.expm1(-taus / 100.0)
+
+    tau_gen, tau_mem = timescales_from_curve(Curves, 1e-3, 1e4)
+    assert tau_gen == pytest.approx(math.log(50.0) / 0.99, rel=1e-5)
+    test = lambda tau: Curves([tau]).test[0]  # noqa: E731
+    level = test(tau_gen) + 0.1 * (test(np.inf) - test(tau_gen))
+    assert tau_mem > tau_gen and test(tau_mem) == pytest.approx(level, abs=1e-6)
+
+
+def test_timescales_from_curve_without_memorization():
+    class Monotone:
+        def __init__(self, taus):
+            self.test = np.exp(-np.asarray(taus, dtype=float))
+
+    assert timescales_from_curve(Monotone, 1e-2, 1e2) == (math.inf, math.inf)
