@@ -12,6 +12,7 @@ from .curves import (LearningDynamics, LossCurves, LossDecomposition, loss_curve
                      steps_from_tau, tau_from_seed_epoch_lr, tau_from_steps, two_point)
 from .timescales import (BulkTimescales, ScalingExponents, Timescales, scaling_exponents, timescales,
                          timescales_from_curve)
+from .phase import PhaseDiagram, phase_diagram
 from . import simulate
 
 __version__ = "0.1.0"
@@ -21,4 +22,4 @@ __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", 
            "Stieltjes", "Support", "spectral_grid", "spectrum", "stieltjes", "support", "LearningDynamics",
            "LossCurves", "LossDecomposition", "loss_curves", "two_point", "tau_from_steps", "steps_from_tau",
            "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau", "Timescales", "BulkTimescales",
-           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "simulate"]
+           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "PhaseDiagram", "phase_diagram", "simulate"]

@@ -1,0 +1,177 @@
+"""Phase-diagram figures: heat maps over two parameters with the no-memorization boundary, and the (ψ_n, τ) map.
+
+Every function takes a :class:`rfdiff.phase.PhaseDiagram` and ``ax=None`` (``axes=None`` for the two-panel
+figure) and returns the axes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _axes, _pyplot
+
+__all__ = ["plot_phase_map", "plot_phase_diagram", "plot_tau_map"]
+
+_LABELS = {"psi_p": r"$\psi_p = p/d$", "psi_n": r"$\psi_n = n/d$", "t": r"diffusion time $t$"}
+_QUANTITIES = {
+    "window": (r"$\log_{10}\,\tau_{mem}/\tau_{gen}$", "viridis"),
+    "gap_inf": (r"$\log_{10}\,[L_{test}(\infty) - L_{min}]$", "magma"),
+    "tau_gen": (r"$\log_{10}\,\tau_{gen}$", "cividis"),
+    "tau_mem": (r"$\log_{10}\,\tau_{mem}$", "cividis"),
+    "ratio": (r"$\log_{10}\,[L_{test}(\infty) - L_{min}]/(1 - L_{min})$", "magma"),
+}
+
+
+def _edges(values):
+    """Cell edges of log-spaced centres (geometric midpoints; a single value gets a factor-2 cell)."""
+    x = np.log(np.asarray(values, dtype=float))
+    if x.size == 1:
+        return np.exp(x + np.array([-0.35, 0.35]))
+    mid = 0.5 * (x[1:] + x[:-1])
+    return np.exp(np.concatenate([[2 * x[0] - mid[0]], mid, [2 * x[-1] - mid[-1]]]))
+
+
+def _boundary_line(diagram):
+    """``(x, y)`` of the ψ_n* boundary in the heat map's coordinates, or None."""
+    if diagram.boundary is None or len(diagram.axes) != 2:
+        return None
+    other = diagram.coords[diagram.axes[1 - diagram.axes.index("psi_n")]]
+    if diagram.axes[1] == "psi_n":
+        return other, diagram.boundary
+    return diagram.boundary, other
+
+
+def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=True):
+    """Heat map of ``log10 quantity`` over a two-axis diagram (x: first axis, y: second; log axes).
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+        A two-axis diagram.
+    quantity : str
+        ``"window"`` (τ_mem/τ_gen, default), ``"gap_inf"``, ``"ratio"``, ``"tau_gen"`` or ``"tau_mem"``.
+        Cells with ``tau_mem = ∞`` (no memorization) are hatched grey for the time quantities; failed
+        points are left white.
+    ax : matplotlib Axes, optional
+    boundary : bool
+        Draw the boundary ψ_n* beyond which memorization at infinite time disappears, and ψ_n = ψ_p
+        for reference when both are axes.
+    colorbar : bool
+    """
+    if quantity not in _QUANTITIES:
+        raise ValueError(f"quantity must be one of {', '.join(_QUANTITIES)}, got {quantity!r}")
+    if len(diagram.axes) != 2:
+        raise ValueError("plot_phase_map needs a two-axis diagram")
+    ax = _axes(ax)
+    xname, yname = diagram.axes
+    x, y = diagram.coords[xname], diagram.coords[yname]
+    value = np.asarray(getattr(diagram, quantity), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logv = np.log10(np.where(value > 0, value, np.nan))
+    label, cmap = _QUANTITIES[quantity]
+    finite = np.ma.masked_invalid(logv)
+    mesh = ax.pcolormesh(_edges(x), _edges(y), finite.T, cmap=cmap, shading="flat")
+    never = np.isinf(value) & (diagram.error == "")
+    if never.any():
+        ax.pcolor(_edges(x), _edges(y), np.ma.masked_where(~never, np.ones_like(value)).T, hatch="//",
+                  cmap="Greys", vmin=0, vmax=4, shading="flat", edgecolor="0.6", lw=0)
+        ax.plot([], [], "s", color="0.85", label=r"$\tau_{mem} = \infty$")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=label)
+    if boundary:
+        line = _boundary_line(diagram)
+        if line is not None:
+            ax.plot(*line, "w-", lw=2.4)
+            ax.plot(*line, "k-", lw=1.2, label=rf"$\psi_n^*$: memorization at $\tau=\infty$ ends "
+                                               rf"(gap ratio $={diagram.gap_rtol:g}$)")
+        if set(diagram.axes) == {"psi_p", "psi_n"}:
+            lim = [max(x.min(), y.min()), min(x.max(), y.max())]
+            ax.plot(lim, lim, color="0.9", ls="--", lw=1, label=r"$\psi_n = \psi_p$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(_edges(x)[[0, -1]])
+    ax.set_ylim(_edges(y)[[0, -1]])
+    ax.set_xlabel(_LABELS[xname])
+    ax.set_ylabel(_LABELS[yname])
+    fixed = ", ".join(f"{k.replace('psi_', 'ψ_')} = {v:g}" for k, v in diagram.fixed.items() if k in _LABELS)
+    ax.set_title(f"{label}  ({fixed}, {diagram.fixed['activation']})", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
+    return ax
+
+
+def plot_phase_diagram(diagram, axes=None):
+    """Two heat maps side by side: ``log10 τ_mem/τ_gen`` and ``log10 (L_test(∞) − L_min)``, with the boundary.
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+        A two-axis diagram.
+    axes : sequence of two matplotlib Axes, optional
+
+    Returns
+    -------
+    ndarray of Axes
+        Save with ``rfdiff.plotting.savefig(axes[0], path)``.
+    """
+    if axes is None:
+        _, axes = _pyplot().subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    plot_phase_map(diagram, "window", ax=axes[0])
+    plot_phase_map(diagram, "gap_inf", ax=axes[1])
+    return np.asarray(axes)
+
+
+def plot_tau_map(diagram, ax=None):
+    """The (ψ_n, τ) phase map: for each ψ_n, τ < τ_gen, τ_gen ≤ τ < τ_mem and τ ≥ τ_mem shaded.
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+        A one-axis diagram over ψ_n (e.g. ``diagram.select(psi_p=64)``).
+    ax : matplotlib Axes, optional
+
+    Notes
+    -----
+    The regions are those of :meth:`PhaseDiagram.tau_map`; the vertical line is the computed boundary ψ_n*
+    beyond which memorization at infinite time disappears (``diagram.boundary``).
+    """
+    if diagram.axes != ("psi_n",):
+        raise ValueError("plot_tau_map needs a one-axis diagram over psi_n (use diagram.select(...))")
+    ax = _axes(ax)
+    psi = diagram.coords["psi_n"]
+    gen, mem = diagram.tau_gen, diagram.tau_mem
+    finite = np.concatenate([gen[np.isfinite(gen)], mem[np.isfinite(mem)]])
+    if finite.size == 0:
+        raise ValueError("no finite timescale to draw")
+    lo, hi = finite.min() / 10, finite.max() * 10
+    mid = np.where(np.isfinite(gen), gen, hi)
+    top = np.where(np.isfinite(mem), mem, hi)
+    star = diagram.boundary[0] if diagram.boundary is not None else np.nan
+    x, mid_x, top_x = psi, mid, top
+    if np.isfinite(star) and psi.min() < star < psi.max():
+        # end the memorizing region exactly at the computed boundary (ψ_n* inserted twice: a vertical step)
+        k = np.searchsorted(psi, star)
+        x = np.insert(psi, [k, k], star)
+        mid_x, top_x = (np.insert(v, [k, k], np.exp(np.interp(np.log(star), np.log(psi), np.log(v))))
+                        for v in (mid, top))
+        memorizes = np.arange(x.size) <= k
+    else:
+        memorizes = diagram.regime == "memorizes"
+    upper = np.where(memorizes, top_x, hi)
+    ax.fill_between(x, lo, mid_x, color="C0", alpha=0.25, lw=0, label="not yet generalizing")
+    ax.fill_between(x, mid_x, upper, color="C2", alpha=0.3, lw=0, label="generalizing")
+    ax.fill_between(x, upper, hi, where=memorizes, color="C3", alpha=0.3, lw=0, label="memorizing")
+    ax.plot(psi, gen, "k--", lw=1.2, label=r"$\tau_{gen}$")
+    ax.plot(psi, mem, "k-", lw=1.2, label=r"$\tau_{mem}$")
+    if np.isfinite(star):
+        ax.axvline(star, color="C3", lw=1.5, ls=":",
+                   label=rf"$\psi_n^* = {star:.3g}$: no memorization at $\tau=\infty$ beyond")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(psi.min(), psi.max())
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(_LABELS["psi_n"])
+    ax.set_ylabel(r"training time $\tau$")
+    f = diagram.fixed
+    ax.set_title(rf"$\psi_p = {f['psi_p']:g}$, $t = {f['t']:g}$, {f['activation']}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+    return ax

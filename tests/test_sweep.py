@@ -1,0 +1,76 @@
+"""The sweep engine: executors give identical results, failures are data, the store resumes."""
+import os
+
+import pytest
+
+from rfdiff.sweep import PointStore, point_key, sweep
+
+
+def square(x):
+    if x == 3:
+        raise ArithmeticError("three is bad")
+    return {"x": x, "y": x * x / 7.0, "inf": float("inf")}
+
+
+def key(x):
+    return {"x": x}
+
+
+class Interrupt:
+    """Raises KeyboardInterrupt at one task, as a Ctrl-C during a sweep would."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, x):
+        if x == self.at:
+            raise KeyboardInterrupt
+        return {"x": x}
+
+
+def test_serial_and_local_agree_and_failures_are_recorded():
+    serial, stats = sweep(square, range(6), executor="serial", progress=False)
+    local, _ = sweep(square, range(6), executor="local", workers=2, progress=False)
+    assert serial == local
+    assert stats == {"computed": 6, "reused": 0, "failed": 1}
+    assert serial[3]["error"].startswith("ArithmeticError: three is bad")
+    assert serial[5] == {"x": 5, "y": 25 / 7.0, "inf": float("inf")}
+
+
+def test_dask_local_cluster_agrees():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        got, _ = sweep(square, range(6), executor=client, progress=False)
+    assert got == sweep(square, range(6), executor="serial", progress=False)[0]
+
+
+def test_store_resumes_without_recomputing(tmp_path):
+    first, stats = sweep(square, range(8), key=key, store=tmp_path, executor="serial", progress=False)
+    assert stats["computed"] == 8 and stats["failed"] == 1
+    assert len(PointStore(tmp_path)) == 7                      # the failed point is not stored
+    for x in (1, 6):
+        os.remove(tmp_path / f"{point_key({'x': x})}.json")
+    again, stats = sweep(square, range(8), key=key, store=tmp_path, executor="serial", progress=False)
+    assert stats == {"computed": 3, "reused": 5, "failed": 1}  # the two deleted and the failed one
+    assert again == first                                      # inf survives the JSON round trip
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_interrupted_sweep_keeps_finished_points(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        sweep(Interrupt(at=4), range(10), key=key, store=tmp_path, executor="serial", progress=False)
+    assert len(PointStore(tmp_path)) == 4
+    done, stats = sweep(Interrupt(at=None), range(10), key=key, store=tmp_path, executor="serial",
+                        progress=False)
+    assert stats == {"computed": 6, "reused": 4, "failed": 0}
+    assert [r["x"] for r in done] == list(range(10))
+
+
+@pytest.mark.parametrize("kw, word", [({"executor": "spark"}, "executor"), ({"store": "x"}, "key"),
+                                      ({"workers": 0}, "workers"), ({"scheduler": "tcp://x:1"}, "scheduler")])
+def test_bad_input(kw, word, tmp_path):
+    if "store" in kw:
+        kw["store"] = tmp_path
+    with pytest.raises(ValueError, match=word):
+        sweep(square, [1], progress=False, **kw)
