@@ -48,7 +48,7 @@ SLOW_CASES = {
 }
 
 
-def check_against_simulation(model, d):
+def assert_matches_simulation(model, d):
     dyn = LearningDynamics(model)
     taus = tau_grid(dyn)
     exact = dyn(taus)
@@ -62,13 +62,13 @@ def check_against_simulation(model, d):
 
 @pytest.mark.parametrize("name", CASES)
 def test_curves_match_simulation(name):
-    check_against_simulation(*CASES[name])
+    assert_matches_simulation(*CASES[name])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW_CASES)
 def test_curves_match_simulation_slow(name):
-    check_against_simulation(*SLOW_CASES[name])
+    assert_matches_simulation(*SLOW_CASES[name])
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_unconverged_contour_warns_and_reports():
 @pytest.mark.parametrize("activation", ["linear", "sigmoid"])
 def test_other_activations_match_simulation(activation):
     """linear: s² = v² = 0, U has an atom at 0 (outside the log contour, no μ_W weight); sigmoid: μ0 ≠ 0."""
-    check_against_simulation(rd.RFModel(4, 2, 0.1, activation=activation), 100)
+    assert_matches_simulation(rd.RFModel(4, 2, 0.1, activation=activation), 100)
 
 
 def test_atom_is_not_a_pole():
