@@ -16,7 +16,7 @@ with ``⟨·⟩`` the average over the data-covariance law ρ_Σ. The solver is 
 target; each continuation step must converge and stay on the physical (Herglotz) branch
 ``Im q ≥ 0, Im δ ≥ 0`` or it is retried with a smaller step. Points on the real axis are reached by a
 last Newton solve at ``η = 0``; where that solve cannot be verified (within ~1e-11 relative of a bulk
-edge) the value at ``η = 10^{-11}·|λ|`` is returned and the point is counted as a fallback.
+edge) the value at ``η = 10^{-11}·|λ − s_t²|`` is returned and the point is counted as a fallback.
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ from .data import DiscreteSpectrum, MarchenkoPastur
 __all__ = ["Stieltjes", "Spectrum", "Support", "SolverError", "stieltjes", "spectrum", "support",
            "spectral_bound", "atom_mass"]
 
-#: Relative height of the lowest continuation level, ``η_floor = ETA_FLOOR · max(|λ|, scale)``.
+#: Relative height of the lowest continuation level, ``η_floor = ETA_FLOOR · |λ − s_t²|``.
 ETA_FLOOR = 1e-11
-#: Tolerance of the verification of a solution: residuals and Herglotz signs.
+#: Largest residual ``max(|qS − 1|, |F_δ|/(1+|δ|))`` a returned solution may have (else it is marked failed).
 VERIFY_TOL = 1e-9
 
 STATUS_EXACT, STATUS_FALLBACK, STATUS_FAILED = 0, 1, 2
