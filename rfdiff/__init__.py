@@ -22,4 +22,5 @@ __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", 
            "Stieltjes", "Support", "spectral_grid", "spectrum", "stieltjes", "support", "LearningDynamics",
            "LossCurves", "LossDecomposition", "loss_curves", "two_point", "tau_from_steps", "steps_from_tau",
            "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau", "Timescales", "BulkTimescales",
-           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "PhaseDiagram", "phase_diagram", "simulate"]
+           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "PhaseDiagram",
+           "phase_diagram", "simulate"]

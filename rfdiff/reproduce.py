@@ -197,7 +197,8 @@ def _sweeps(cfg, out, manifest, plt, run):
     _save(ax, out, "timescales", manifest,
           f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}: exact theory (lines) and "
           f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each, τ from their closed-form curves "
-          f"with the same definitions, refined like the theory's). Fitted slopes d log τ / d log ψ_n on ψ_n ∈ [1, 8]: τ_gen {gen_slope:.2f}, "
+          f"with the same definitions, refined like the theory's). Fitted slopes d log τ / d log ψ_n on "
+          f"ψ_n ∈ [1, 8]: τ_gen {gen_slope:.2f}, "
           f"τ_mem {mem_slope:.2f}; τ_mem peaks at ψ_n ≈ {psi_n[peak]:.3g} (ψ_p = {PSI_P:g}) and then falls to a "
           f"plateau; dotted: the boundary ψ_n* beyond which the late rise no longer counts as memorization.")
 
