@@ -15,8 +15,8 @@ import numpy as np
 
 import rfdiff as rd
 from rfdiff.curves import LearningDynamics, loss_curves
-from rfdiff.spectrum import support
-from rfdiff.timescales import timescales
+from rfdiff.spectral import support
+from rfdiff.timing import timescales
 
 
 def best(fn, repeat):

@@ -1,4 +1,4 @@
-"""Benchmark: exact noise-averaged true random features (rfdiff.simulate.random_features).
+"""Benchmark: exact noise-averaged true random features (rfdiff.simulate.features).
 
 Times ``random_features(model, d)`` (warm: kernels compiled, one untimed run first) at the reference
 shape p = 2000, n = 1000, d = 250 (tanh) and compares it with one (2000×1000)·(1000×2000) matrix product
@@ -20,7 +20,7 @@ import numpy as np
 
 import rfdiff as rd
 from rfdiff.simulate import _kernels
-from rfdiff.simulate.random_features import random_features
+from rfdiff.simulate.features import random_features
 
 
 def best_of(fn, repeat):

@@ -1,4 +1,4 @@
-"""Throughput of one GD step of ``rfdiff.simulate.train`` against numpy's GEMM rate for the same shapes.
+"""Throughput of one GD step of ``rfdiff.simulate.training`` against numpy's GEMM rate for the same shapes.
 
 A full-batch step with fresh noise does three GEMMs, ``W Ξ`` (p×d by d×n), ``A F`` (d×p by p×n) and
 ``R Fᵀ`` (d×n by n×p), i.e. ``6 p d n`` flops, plus O(p n) elementwise work (σ, noise, residual). The
@@ -18,7 +18,7 @@ import numpy as np
 
 import rfdiff as rd
 from rfdiff.simulate._sampling import noise_rng
-from rfdiff.simulate.train import _gradient, _Problem
+from rfdiff.simulate.training import _gradient, _Problem
 
 
 def best_time(fn, repeat, number):

@@ -1,4 +1,4 @@
-"""Derive and check the Gaussian-equivalence constants of THEORY.md §2; write ge_reference.json.
+"""Derive and check the Gaussian-equivalence constants of docs/theory.md §2; write ge_reference.json.
 
 Run ``python derivations/ge_constants.py`` (about 12 minutes on a busy two-core machine).
 
@@ -11,7 +11,7 @@ Run ``python derivations/ge_constants.py`` (about 12 minutes on a busy two-core 
    integrals and a nested composite Gauss–Legendre rule for ``C = E[σ(h1)σ(h2)]``; at t = 5, where
    ``v² ~ 1e-15`` is what remains of a subtraction, it is cross-checked against Mehler's series
    ``v² = Σ_{k≥2} ĉ_k² r^k`` (12 orders, truncation < r^13 < 1e-39).
-3. It checks the identities and the tanh values quoted in THEORY.md §2.
+3. It checks the identities and the tanh values quoted in docs/theory.md §2.
 """
 from __future__ import annotations
 
@@ -250,7 +250,7 @@ def main():
     assert change < 1e-24
 
     cases = closed + smooth
-    print("3. identities and THEORY.md §2 values")
+    print("3. identities and docs/theory.md §2 values")
     for c in cases:
         e2t = mp.exp(-2 * mp.mpf(c["t"]))
         g2 = e2t * c["tau_sigma"] - mp.expm1(-2 * mp.mpf(c["t"]))
@@ -265,10 +265,10 @@ def main():
         c = tanh1[float(t)]
         got = c["b"] ** 2 if key == "b2" else c[key]
         assert abs(got - value) < 5e-7, (t, key, got, value)
-    print("  identities hold; tanh values of THEORY.md §2 reproduced to their 6 digits")
+    print("  identities hold; tanh values of docs/theory.md §2 reproduced to their 6 digits")
 
     OUT.write_text(json.dumps({
-        "description": "Gaussian-equivalence constants (THEORY.md §2), mpmath %d digits, "
+        "description": "Gaussian-equivalence constants (docs/theory.md §2), mpmath %d digits, "
                        "written by derivations/ge_constants.py; e_sigma2 = E sigma(h)^2" % DPS,
         "cases": cases}, indent=0) + "\n")
     print(f"wrote {OUT} ({len(cases)} cases)")

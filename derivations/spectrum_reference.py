@@ -1,6 +1,6 @@
-"""High-precision reference solutions of the one-point fixed point (THEORY.md §4), with mpmath.
+"""High-precision reference solutions of the one-point fixed point (docs/theory.md §4), with mpmath.
 
-This is an implementation independent of ``rfdiff.spectrum``: the equations are written in their
+This is an implementation independent of ``rfdiff.spectral``: the equations are written in their
 original form
 
     q = 1 / ( c + ⟨ m / (1 + ψ_p q m) ⟩ ),   c = s² − z + v²/(1+δ),   m(σ) = b² + e^{-2t} μ1² σ/(1+δ),

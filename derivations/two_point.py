@@ -1,4 +1,4 @@
-"""Symbolic checks of the two-point formula (THEORY.md §5) and of the curve identities used by rfdiff.curves.
+"""Symbolic checks of the two-point formula (docs/theory.md §5) and of the curve identities used by rfdiff.curves.
 
 Run ``python derivations/two_point.py``; every check prints ``ok`` or raises ``AssertionError``.
 
@@ -20,14 +20,14 @@ A, B, v2, s2, mu12, Dt = sp.symbols("A B v2 s2 mu1sq Delta_t", positive=True)
 
 
 def bracket(X, Y, P0, P1, P2, e1, e2, Pi):
-    """Nested ⟨X, Y⟩ of THEORY.md §5 for symbols X = (x1, xc, x0) ↔ W (x1 σ + xc) Wᵀ/d + x0 I."""
+    """Nested ⟨X, Y⟩ of docs/theory.md §5 for symbols X = (x1, xc, x0) ↔ W (x1 σ + xc) Wᵀ/d + x0 I."""
     (x1, xc, x0), (y1, yc, y0) = X, Y
     direct = e1 * e2 * (x1 * y1 * P2 + (x1 * yc + xc * y1) * P1 + xc * yc * P0)
     return direct + psi_p * Pi * (x1 * P1 + xc * P0 + x0) * (y1 * P1 + yc * P0 + y0)
 
 
 def T_formula(P0, P1, P2):
-    """T(z1, z2) of THEORY.md §5 in terms of the pair moments P_k = ⟨σ^k w1 w2⟩."""
+    """T(z1, z2) of docs/theory.md §5 in terms of the pair moments P_k = ⟨σ^k w1 w2⟩."""
     e1, e2 = psi_p * q1, psi_p * q2
     A1, A2 = A / (1 + d1), A / (1 + d2)
     m1m2 = B * B * P0 + B * (A1 + A2) * P1 + A1 * A2 * P2

@@ -14,7 +14,7 @@ The random-features counterpart of the seed paper's τ_mem ∝ n figure. For the
 
 τ_gen does not depend on n (up to a slow drift) while τ_mem grows roughly like n over this range — the
 generalization window widens with the data — and bends as ψ_n approaches ψ_p, where the simple linear
-law of THEORY.md §7 no longer holds. The simulations follow the exact lines.
+law of docs/theory.md §7 no longer holds. The simulations follow the exact lines.
 
 Run time: about 30 s on a 2-core machine (measured 22 s alone, 43 s next to another job; the p = 1024
 eigendecompositions dominate). On a shared, oversubscribed machine set ``OPENBLAS_NUM_THREADS=1``: threaded
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 
 import rfdiff as rd  # noqa: E402
-from rfdiff.timescales import timescales_from_curve  # noqa: E402
+from rfdiff.timing import timescales_from_curve  # noqa: E402
 from rfdiff.simulate import random_features  # noqa: E402
 
 PSI_P, T, D = 16, 0.01, 64

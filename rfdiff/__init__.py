@@ -7,10 +7,10 @@ from .activations import Activation, get_activation
 from .constants import GECoefficients, ge_coefficients
 from .data import DataLaw, DiscreteSpectrum, Isotropic, MarchenkoPastur
 from .model import RFModel
-from .spectrum import SolverError, Spectrum, Stieltjes, Support, spectral_grid, spectrum, stieltjes, support
+from .spectral import SolverError, Spectrum, Stieltjes, Support, spectral_grid, spectrum, stieltjes, support
 from .curves import (LearningDynamics, LossCurves, LossDecomposition, loss_curves, seed_epoch_lr_from_tau,
                      steps_from_tau, tau_from_seed_epoch_lr, tau_from_steps, two_point)
-from .timescales import (BulkTimescales, ScalingExponents, Timescales, scaling_exponents, timescales,
+from .timing import (BulkTimescales, ScalingExponents, Timescales, scaling_exponents, timescales,
                          timescales_from_curve)
 from .phase import PhaseDiagram, phase_diagram
 from . import simulate

@@ -2,7 +2,7 @@
 
 Each :class:`Activation` carries the function, the location of its kinks (where quadrature must split
 the Gaussian integral) and, for relu, erf and linear, the closed-form Gaussian integrals that define the
-Gaussian-equivalence constants of THEORY.md §2 (derived and checked in ``derivations/ge_constants.py``).
+Gaussian-equivalence constants of docs/theory.md §2 (derived and checked in ``derivations/ge_constants.py``).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Activation:
         Points where σ is not smooth (quadrature splits there).
     closed_form : callable or None
         ``closed_form(alpha2, beta2) -> (mu0, mu1, e_sigma2, v2, s2)``: the Gaussian integrals of
-        THEORY.md §2 in closed form, with ``alpha2 = e^{-2t} τ_Σ`` and ``beta2 = Δ_t``
+        docs/theory.md §2 in closed form, with ``alpha2 = e^{-2t} τ_Σ`` and ``beta2 = Δ_t``
         (``None``: use quadrature).
     """
 

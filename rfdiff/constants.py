@@ -1,4 +1,4 @@
-"""Gaussian-equivalence constants μ0, μ1, a_t, b_t, v_t², s_t² (THEORY.md §2).
+"""Gaussian-equivalence constants μ0, μ1, a_t, b_t, v_t², s_t² (docs/theory.md §2).
 
 Everything follows from the law of ``σ(h)`` with ``h = α u + β v`` (``u, v ~ N(0, 1)``,
 ``α² = e^{-2t} τ_Σ``, ``β² = Δ_t``, ``Γ² = α² + β²``) and from the correlation of two noise draws,
@@ -30,7 +30,7 @@ _CACHE_SIZE = 4096
 
 @dataclass(frozen=True)
 class GECoefficients:
-    """Gaussian-equivalence constants of one model (THEORY.md §2).
+    """Gaussian-equivalence constants of one model (docs/theory.md §2).
 
     Attributes
     ----------
@@ -87,7 +87,7 @@ def ge_coefficients(model) -> GECoefficients:
 
     Notes
     -----
-    THEORY.md §2, with ``α² = e^{-2t} τ_Σ``, ``β² = Δ_t``, ``Γ_t² = α² + β²``, ``z ~ N(0, 1)`` and
+    docs/theory.md §2, with ``α² = e^{-2t} τ_Σ``, ``β² = Δ_t``, ``Γ_t² = α² + β²``, ``z ~ N(0, 1)`` and
     ``h1, h2 ~ N(0, Γ_t²)`` of correlation ``r = α²/Γ_t²``, ``C = E[σ(h1)σ(h2)] = E_u φ(u)²``::
 
         μ0 = E σ(Γ z),   μ1 = E[z σ(Γ z)]/Γ,   a = μ1,   b = β μ1,

@@ -1,4 +1,4 @@
-"""Exact train, test and score-error curves along gradient flow (THEORY.md §3, §5, §6).
+"""Exact train, test and score-error curves along gradient flow (docs/theory.md §3, §5, §6).
 
 The curves are contour integrals of the one-point transform ``g_W`` (train loss, the linear part of the
 test loss) and of the two-point quantity ``T(z1, z2) = lim (1/d) Tr[K R(z1) U_pop R(z2)]`` (the
@@ -7,7 +7,7 @@ contour nodes and then evaluates any number of training times τ by a few matrix
 :func:`loss_curves` is the one-shot wrapper.
 
 The contour is a union of ellipses in ``w = log z``, one per group of nearby bulks of U (bulks from
-:func:`rfdiff.spectrum.support`), each sampled by the trapezoid rule, which converges geometrically.
+:func:`rfdiff.spectral.support`), each sampled by the trapezoid rule, which converges geometrically.
 The number of nodes of each ellipse is doubled until the rule with half the nodes agrees to ``tol``;
 every evaluation reports that N-versus-N/2 difference.
 """
@@ -22,14 +22,14 @@ import numpy as np
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum
 from ._validate import positive
-from .spectrum import STATUS_FALLBACK, SolverError, stieltjes, support
+from .spectral import STATUS_FALLBACK, SolverError, stieltjes, support
 
 __all__ = ["LearningDynamics", "LossCurves", "LossDecomposition", "loss_curves", "two_point",
            "tau_from_steps", "steps_from_tau", "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Time conventions (THEORY.md §1)
+# Time conventions (docs/theory.md §1)
 # --------------------------------------------------------------------------------------------------
 
 def tau_from_steps(steps, lr, d):
@@ -38,7 +38,7 @@ def tau_from_steps(steps, lr, d):
     Parameters
     ----------
     steps : array_like
-        Number of full-batch steps k on ``L_train`` (THEORY.md §1 parametrisation ``s_A = A σ/√p``).
+        Number of full-batch steps k on ``L_train`` (docs/theory.md §1 parametrisation ``s_A = A σ/√p``).
     lr : float
         Step size η (> 0).
     d : float
@@ -46,7 +46,7 @@ def tau_from_steps(steps, lr, d):
 
     Notes
     -----
-    THEORY.md §1: the flow is ``dA/dτ = −d² ∇_A L_train``, so one step of size η advances ``τ`` by η/d².
+    docs/theory.md §1: the flow is ``dA/dτ = −d² ∇_A L_train``, so one step of size η advances ``τ`` by η/d².
     """
     return np.asarray(steps, dtype=float) * positive("lr", lr) / positive("d", d) ** 2
 
@@ -62,7 +62,7 @@ def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
     Notes
     -----
     The seed code drops the ``1/√p`` of the model and trains ``B = A/√p`` by full-batch gradient descent;
-    k steps of size η then reach ``τ = k η ψ_p / d`` (THEORY.md §1), i.e. its logged ``epoch·lr`` equals
+    k steps of size η then reach ``τ = k η ψ_p / d`` (docs/theory.md §1), i.e. its logged ``epoch·lr`` equals
     ``τ d/ψ_p``.
     """
     return np.asarray(epoch_lr, dtype=float) * positive("psi_p", psi_p) / positive("d", d)
@@ -74,7 +74,7 @@ def seed_epoch_lr_from_tau(tau, d, psi_p):
 
 
 # --------------------------------------------------------------------------------------------------
-# Two-point deterministic equivalent (THEORY.md §5)
+# Two-point deterministic equivalent (docs/theory.md §5)
 # --------------------------------------------------------------------------------------------------
 
 #: Below this relative distance ``|ζ1 − ζ2|/|ζ1|`` the divided difference of the data law's Stieltjes
@@ -117,7 +117,7 @@ def _pair_moments(law, al1, be1, al2, be2):
 
 
 def _two_point(coef, psi_p, psi_n, law, q1, d1, q2, d2):
-    """``T(z1, z2)`` from the one-point solutions ``(q_i, δ_i)`` at the two points (THEORY.md §5)."""
+    """``T(z1, z2)`` from the one-point solutions ``(q_i, δ_i)`` at the two points (docs/theory.md §5)."""
     A = coef.e2t * coef.mu1 ** 2
     B = coef.b ** 2
     e1, e2 = psi_p * q1, psi_p * q2
@@ -166,7 +166,7 @@ def two_point(model, z1, z2):
 
     Notes
     -----
-    THEORY.md §5. With ``q_i, δ_i`` from §4, ``e_i = ψ_p q_i``, ``m_i(σ) = b² + e^{-2t}μ1²σ/(1+δ_i)``,
+    docs/theory.md §5. With ``q_i, δ_i`` from §4, ``e_i = ψ_p q_i``, ``m_i(σ) = b² + e^{-2t}μ1²σ/(1+δ_i)``,
     ``w_i = 1/(1 + e_i m_i)`` and ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``, a p×p matrix
     ``W x(Σ) Wᵀ/d + x0 I`` has the bracket
     ``⟨X, Y⟩ = ⟨x y e1 e2 w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)`` and
@@ -184,7 +184,7 @@ def two_point(model, z1, z2):
 
 
 # --------------------------------------------------------------------------------------------------
-# Contours (THEORY.md §6)
+# Contours (docs/theory.md §6)
 # --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ def _ellipses(sup):
     Items (bulks, and atoms as zero-length items) are taken in ``log λ``; neighbours closer than the
     larger half-length of the two are grouped (a thin gap would make the separating ellipses converge
     slowly); groups made of atoms only are dropped (atoms carry no μ_W weight and no
-    pole of ``g_W`` or ``T``, THEORY.md §3). Each ellipse has foci at its group's ends and the parameter
+    pole of ``g_W`` or ``T``, docs/theory.md §3). Each ellipse has foci at its group's ends and the parameter
     ``μ`` half-way to the nearest obstacle: the next item on the real axis, or ``|Im w| = π/2`` (beyond
     which ``e^{−κτz}`` grows), so the trapezoid rule converges like ``e^{−μ n}`` uniformly in τ.
     """
@@ -251,7 +251,7 @@ class LossCurves:
     Attributes
     ----------
     tau : ndarray
-        Training times (THEORY.md §1 convention); may contain ``inf``.
+        Training times (docs/theory.md §1 convention); may contain ``inf``.
     train, test : ndarray
         ``L_train(τ)``, ``L_test(τ)``; both equal 1 at τ = 0.
     score_error : ndarray
@@ -356,19 +356,19 @@ class LearningDynamics:
     z, h : complex ndarray
         Contour nodes and trapezoid weights, ``(1/2πi)∮ F dz ≈ Σ F(z_j) h_j``.
     g_w, T : complex ndarray
-        ``g_W(z_j)`` and ``T(z_j, z_k)`` (THEORY.md §4–5).
+        ``g_W(z_j)`` and ``T(z_j, z_k)`` (docs/theory.md §4–5).
     inv_sigma_t : float
         ``⟨1/Σ_t⟩ = lim Tr Σ_t^{-1}/d``.
 
     Notes
     -----
-    THEORY.md §3 and §6, with ``κ = 2Δ_t/ψ_p``, ``f_τ(z) = (1 − e^{−κτz})/z``, ``g_τ(z) = (1 − e^{−2κτz})/z``:
+    docs/theory.md §3 and §6, with ``κ = 2Δ_t/ψ_p``, ``f_τ(z) = (1 − e^{−κτz})/z``, ``g_τ(z) = (1 − e^{−2κτz})/z``:
 
     * ``L_train(τ) = 1 − b² I[g_τ]``, ``I[φ] = (1/d) Tr[K φ(U)] = −(1/2πi)∮ φ g_W dz``;
     * ``L_test(τ) = 1 + b² Q[f_τ] − 2 b² I[f_τ]``,
       ``Q[φ] = (1/d) Tr[K φ(U) U_pop φ(U)] = (1/2πi)² ∮∮ φ(z1) φ(z2) T(z1, z2) dz1 dz2``;
     * ``E_score(τ) = μ1² (Q[f_τ] − 2 I[f_τ]) + ⟨1/Σ_t⟩`` (expanding ``(1/d) E‖s_A(y) + Σ_t^{-1}y‖²`` with
-      ``E[σ(Wy/√d) yᵀ] = μ1 W Σ_t/√d``), which is THEORY.md §1's identity with ``b² = Δ_t μ1²``.
+      ``E[σ(Wy/√d) yᵀ] = μ1 W Σ_t/√d``), which is docs/theory.md §1's identity with ``b² = Δ_t μ1²``.
     """
 
     def __init__(self, model, *, tol=1e-10, max_nodes=2048):
@@ -495,7 +495,7 @@ def loss_curves(model, taus, **options) -> LossCurves:
     ----------
     model : RFModel
     taus : array_like of float
-        Training times ≥ 0 in THEORY.md §1's convention (``dA/dτ = −d² ∇_A L_train``); ``np.inf`` gives
+        Training times ≥ 0 in docs/theory.md §1's convention (``dA/dτ = −d² ∇_A L_train``); ``np.inf`` gives
         the end of training. Convert GD steps with :func:`tau_from_steps` or
         :func:`tau_from_seed_epoch_lr`.
     **options
@@ -508,7 +508,7 @@ def loss_curves(model, taus, **options) -> LossCurves:
     Notes
     -----
     ``LearningDynamics(model, **options)(taus)``; keep the :class:`LearningDynamics` object to evaluate
-    more times without solving again. Equations: THEORY.md §3, §5, §6.
+    more times without solving again. Equations: docs/theory.md §3, §5, §6.
 
     Examples
     --------

@@ -1,10 +1,10 @@
-"""Data covariance laws ρ_Σ: the limiting eigenvalue distribution of Σ (THEORY.md §1).
+"""Data covariance laws ρ_Σ: the limiting eigenvalue distribution of Σ (docs/theory.md §1).
 
 Every law provides what the theory needs and what a finite-size simulator needs:
 
 * ``tau_sigma`` — the mean eigenvalue ``τ_Σ = Tr Σ / d``;
 * ``averages(alpha, beta)`` — the resolvent-type averages
-  ``⟨σ^k / (α + β σ)^j⟩`` used by the fixed-point equations (THEORY.md §4–5);
+  ``⟨σ^k / (α + β σ)^j⟩`` used by the fixed-point equations (docs/theory.md §4–5);
 * ``eigenvalues(d)`` — d deterministic eigenvalues whose empirical law converges to ρ_Σ;
 * ``support`` — a bounded interval containing the support.
 """

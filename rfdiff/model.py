@@ -1,4 +1,4 @@
-"""The random-features score model at one diffusion time (THEORY.md §1)."""
+"""The random-features score model at one diffusion time (docs/theory.md §1)."""
 from __future__ import annotations
 
 import math

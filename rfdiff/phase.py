@@ -1,7 +1,7 @@
-"""Phase diagrams: generalization and memorization times over grids of (ψ_p, ψ_n, t) (THEORY.md §7).
+"""Phase diagrams: generalization and memorization times over grids of (ψ_p, ψ_n, t) (docs/theory.md §7).
 
 :func:`phase_diagram` solves the exact learning dynamics (:class:`rfdiff.curves.LearningDynamics`) at every
-point of a one- or two-axis grid, reads off the timescales (:func:`rfdiff.timescales.timescales`) and the
+point of a one- or two-axis grid, reads off the timescales (:func:`rfdiff.timing.timescales`) and the
 losses at τ = ∞, labels the regime, and, when ψ_n is an axis, root-finds the boundary ψ_n* beyond which
 memorization at infinite training time disappears. Points run through :func:`rfdiff.sweep.sweep` (local
 processes by default, or dask), optionally with a resumable store.
@@ -28,7 +28,7 @@ from scipy.optimize import brentq
 from .curves import LearningDynamics
 from .model import RFModel
 from .sweep import sweep
-from .timescales import timescales
+from .timing import timescales
 
 __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio"]
 
@@ -98,7 +98,7 @@ def _boundary(task):
 
 
 def _check_options(options):
-    """Reject bad :func:`~rfdiff.timescales.timescales` options up front (else every point would fail)."""
+    """Reject bad :func:`~rfdiff.timing.timescales` options up front (else every point would fail)."""
     unknown = set(options) - {"mem_fraction", "mem_tol", "rtol"}
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}; expected mem_fraction, mem_tol, rtol")
@@ -106,7 +106,7 @@ def _check_options(options):
               "rtol": lambda v: 0 < v < 0.1}
     for name, value in options.items():
         if not checks[name](float(value)):
-            raise ValueError(f"{name} out of range: {value!r} (see rfdiff.timescales)")
+            raise ValueError(f"{name} out of range: {value!r} (see rfdiff.timing)")
 
 
 def _axis(name, value):
@@ -136,7 +136,7 @@ class PhaseDiagram:
     fixed : dict
         Name → value of the parameters held fixed (including ``activation`` and ``data`` descriptions).
     tau_gen, tau_mem : ndarray
-        :func:`rfdiff.timescales.timescales` definitions (``inf`` where there is no minimum / no rise).
+        :func:`rfdiff.timing.timescales` definitions (``inf`` where there is no minimum / no rise).
     window : ndarray
         ``tau_mem / tau_gen``, the length of the generalization window.
     test_min : ndarray
@@ -188,7 +188,7 @@ class PhaseDiagram:
         Parameters
         ----------
         taus : array_like
-            Training times (THEORY.md §1 convention).
+            Training times (docs/theory.md §1 convention).
 
         Returns
         -------
@@ -262,7 +262,7 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
         Passed to :func:`rfdiff.sweep.sweep` (default: local processes, no store, a progress bar when
         stderr is a terminal).
     **options
-        ``mem_fraction``, ``mem_tol``, ``rtol`` of :func:`rfdiff.timescales.timescales`.
+        ``mem_fraction``, ``mem_tol``, ``rtol`` of :func:`rfdiff.timing.timescales`.
 
     Returns
     -------
@@ -270,8 +270,8 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
 
     Notes
     -----
-    Definitions in the module docstring; timescales as in :func:`rfdiff.timescales.timescales`
-    (THEORY.md §7). Each point is computed by the same deterministic function whatever the executor.
+    Definitions in the module docstring; timescales as in :func:`rfdiff.timing.timescales`
+    (docs/theory.md §7). Each point is computed by the same deterministic function whatever the executor.
     The default executor spawns worker processes, so a script calling this must guard its entry point
     with ``if __name__ == "__main__":`` (or use ``executor="serial"``).
 

@@ -22,8 +22,8 @@ from .curves import LearningDynamics
 from .data import DiscreteSpectrum, Isotropic
 from .model import RFModel
 from .phase import phase_diagram
-from .spectrum import spectral_grid, spectrum, support
-from .timescales import timescales, timescales_from_curve
+from .spectral import spectral_grid, spectrum, support
+from .timing import timescales, timescales_from_curve
 
 __all__ = ["FIGURES", "Settings", "QUICK", "FULL", "reproduce", "fit_power_law"]
 
@@ -145,7 +145,7 @@ def _sweeps(cfg, out, manifest, plt, run):
           f"boundary ψ_n* = {star:.4g} = {star / PSI_P:.3g} ψ_p (where (L_test(∞) − L_min)/(1 − L_min) = "
           f"{line.gap_rtol:g}).")
 
-    # minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t (THEORY.md §1), power-law fit
+    # minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t (docs/theory.md §1), power-law fit
     model = RFModel(psi_p=PSI_P, psi_n=1, t=T)
     e_min = (line.test_min - 1 + model.delta_t * 1.0) / model.delta_t   # Σ = I: ⟨1/Σ_t⟩ = 1
     fit = (psi_n >= FIT_RANGE[0] * (1 - 1e-9)) & (psi_n <= FIT_RANGE[1] * (1 + 1e-9))
@@ -179,7 +179,7 @@ def _sweeps(cfg, out, manifest, plt, run):
     ax.loglog(psi_n, line.tau_mem, "C3-", label=r"$\tau_{mem}$ (theory)")
     sims = [("Gaussian equivalent", cfg.sim_d, "o", lambda m, d, s: gaussian_equivalent(m, d=d, seed=s))]
     if cfg.rf_d:
-        from .simulate.random_features import random_features
+        from .simulate.features import random_features
         sims.append(("random features", cfg.rf_d, "^", lambda m, d, s: random_features(m, d=d, seed=s)))
     for label, d, marker, make in sims:
         for v in SIM_PSI_N:

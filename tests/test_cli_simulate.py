@@ -7,7 +7,7 @@ import pytest
 
 import rfdiff as rd
 from rfdiff.cli import main
-from rfdiff.timescales import timescales_from_curve
+from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import gaussian_equivalent, random_features, train
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
@@ -67,7 +67,7 @@ def test_finite_noise_draws(tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_training_equals_the_api_and_resumes(optimizer, tmp_path, capsys):
-    """gd/adam: the logs are those of ``rfdiff.simulate.train`` with the same arguments; the checkpoint resumes."""
+    """gd/adam: the logs are those of ``rfdiff.simulate.training`` with the same arguments; the checkpoint resumes."""
     out, ckpt = tmp_path / "s.json", tmp_path / "run.npz"
     args = ["simulate", *MODEL, "--d", "10", "--method", optimizer, "--tau-max", "20", "--points", "6",
             "--batch", "10", "--checkpoint", str(ckpt), "--json", str(out)]

@@ -1,7 +1,7 @@
-"""Gaussian-equivalence constants (THEORY.md §2) against independent references.
+"""Gaussian-equivalence constants (docs/theory.md §2) against independent references.
 
 References: ``derivations/ge_reference.json`` (mpmath, 30 digits: closed forms derived with sympy for
-linear/relu/erf, nested high-precision quadrature for tanh/sigmoid), THEORY.md's quoted tanh values,
+linear/relu/erf, nested high-precision quadrature for tanh/sigmoid), docs/theory.md's quoted tanh values,
 the identities of §2, and closed forms (relu, leaky relu, erf, linear) reached through the package's
 generic quadrature paths.
 """
@@ -67,7 +67,7 @@ def test_identities_of_theory_section_2(case):
 
 
 def test_tanh_values_quoted_in_theory():
-    # THEORY.md §2 quotes six digits; 5e-7 is their rounding.
+    # docs/theory.md §2 quotes six digits; 5e-7 is their rounding.
     c = coefficients("tanh", 0.1)
     assert c.mu1 == pytest.approx(0.605706, abs=5e-7)
     assert c.v2 + c.s2 + c.mu1 ** 2 == pytest.approx(0.394294, abs=5e-7)   # = E tanh(z)² at Γ = 1

@@ -1,7 +1,7 @@
 """Exact learning curves (rfdiff.curves) against Gaussian-equivalent simulations, closed forms and identities.
 
 Finite-size band: at d ≈ 100 the relative-norm distance between a single simulated curve and the limit
-was measured at ≤ 0.6/d for train/test and ≤ 1.3/d for the score error over all cases below (THEORY.md §8);
+was measured at ≤ 0.6/d for train/test and ≤ 1.3/d for the score error over all cases below (docs/theory.md §8);
 the tolerances are 2/d and 4/d.
 """
 import numpy as np
@@ -77,7 +77,7 @@ def two_atom_dynamics():
 
 
 def test_identities(two_atom_dynamics):
-    """L(0) = 1 and L_test = Δ_t E_score + 1 − Δ_t⟨1/Σ_t⟩ (THEORY.md §1)."""
+    """L(0) = 1 and L_test = Δ_t E_score + 1 − Δ_t⟨1/Σ_t⟩ (docs/theory.md §1)."""
     dyn = two_atom_dynamics
     model = dyn.model
     c = dyn(tau_grid(dyn))
@@ -110,7 +110,7 @@ def test_infinite_time_is_the_limit(two_atom_dynamics):
 
 def test_train_is_one_point_functional(two_atom_dynamics):
     """L_train(∞) = 1 − b² ∫ dμ_W/λ, the real-axis integral of the density of μ_W (independent route)."""
-    from rfdiff.spectrum import spectrum
+    from rfdiff.spectral import spectrum
     dyn = two_atom_dynamics
     total = 0.0
     for lo, hi in dyn.support.intervals:
@@ -257,7 +257,7 @@ def test_other_activations_match_simulation(activation):
 def test_atom_is_not_a_pole():
     """The atom of U at s_t² carries no μ_W weight: q has a pole there, g_W and T do not (so the contour
     may leave it outside)."""
-    from rfdiff.spectrum import stieltjes
+    from rfdiff.spectral import stieltjes
     model = rd.RFModel(64, 8, 0.01)
     s2 = rd.ge_coefficients(model).s2
     z = s2 * (1 + 1j * np.array([1e-5, 1e-9]))

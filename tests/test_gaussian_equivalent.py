@@ -21,7 +21,7 @@ SQUARE = rd.RFModel(psi_p=3, psi_n=1.5, t=0.2, activation=lambda x: x * x)   # e
 
 
 def _mean_trace(ge):
-    """Exact ``E (1/p) Tr U`` from the definitions of THEORY.md §2.
+    """Exact ``E (1/p) Tr U`` from the definitions of docs/theory.md §2.
 
     ``E‖W X‖_F² = p n Tr Σ`` (W, Z independent N(0,1)), ``E‖Ω‖_F² = p n``, ``E‖W‖_F² = p d`` and the
     cross term ``W X Ωᵀ`` has mean zero, so
@@ -175,7 +175,7 @@ def test_linear_activation_rank_and_spectrum():
 
 
 def test_linear_activation_infinite_time_is_ridgeless_regression():
-    """Linear features at τ = ∞: with U = WMWᵀ/d of rank d, Wᵀ(WMWᵀ)⁺W = M^{-1}, so (THEORY.md §3)
+    """Linear features at τ = ∞: with U = WMWᵀ/d of rank d, Wᵀ(WMWᵀ)⁺W = M^{-1}, so (docs/theory.md §3)
 
     L_train(∞) = 1 − Δ_t Tr M^{-1}/d,  L_test(∞) = 1 + Δ_t Tr(M^{-1} Σ_t M^{-1})/d − 2 Δ_t Tr M^{-1}/d,
 
@@ -226,7 +226,7 @@ def test_stieltjes_against_dense_inverse(model):
 
 @pytest.mark.parametrize("model", [TANH, RELU_2ATOMS], ids=["tanh-iso", "relu-2atoms"])
 def test_two_point_against_dense(model):
-    """(1/d) Tr[K R(z1) U_pop R(z2)] by dense solves (THEORY.md §5)."""
+    """(1/d) Tr[K R(z1) U_pop R(z2)] by dense solves (docs/theory.md §5)."""
     ge = gaussian_equivalent(model, 40, seed=2)
     z1 = Z
     z2 = np.roll(Z, 2).conj()
@@ -244,7 +244,7 @@ def test_two_point_against_dense(model):
 # ------------------------------------------------------------------------------------------ gradient flow
 
 def _losses(ge, A):
-    """L_train, L_test and E_score at a given A, from the definitions (THEORY.md §1–3).
+    """L_train, L_test and E_score at a given A, from the definitions (docs/theory.md §1–3).
 
     ``L(A) = 1 + Δ_t/(pd) Tr(A U Aᵀ) + 2 sqrt(Δ_t)/(d sqrt p) Tr(A V)`` with U (train) or U_pop (test);
     ``E_score(A) = (1/d) E‖A σ(y)/√p + Σ_t^{-1} y‖²`` for y ~ N(0, Σ_t) and the Gaussian-equivalent

@@ -1,9 +1,9 @@
-"""Tests of the true random-features simulator (rfdiff.simulate.random_features, THEORY.md §9).
+"""Tests of the true random-features simulator (rfdiff.simulate.features, docs/theory.md §9).
 
 Every check compares against something computed independently: closed forms (linear and ReLU
 activations), brute-force two-dimensional quadrature or Monte Carlo for the Gaussian expectations,
 Monte-Carlo estimates of the losses at the trained weights, and the Gaussian-equivalent matrices of
-THEORY.md §2 built here from ``rfdiff.ge_coefficients``. Tolerances state the error they allow.
+docs/theory.md §2 built here from ``rfdiff.ge_coefficients``. Tolerances state the error they allow.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scipy import special
 import rfdiff as rd
 from rfdiff.simulate import _kernels
 from rfdiff.simulate._sampling import noise_rng, problem_sizes, sample_problem
-from rfdiff.simulate.random_features import RandomFeatures, hermite_coefficients, random_features
+from rfdiff.simulate.features import RandomFeatures, hermite_coefficients, random_features
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,7 +65,7 @@ def test_sample_problem_convention():
 
 def test_same_sample_as_gaussian_equivalent():
     """Both simulators draw W and X with the shared convention."""
-    from rfdiff.simulate.gaussian_equivalent import GaussianEquivalent
+    from rfdiff.simulate.gaussian import GaussianEquivalent
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1)
     ge = GaussianEquivalent(model, 12, seed=3)
     rf = random_features(model, 12, seed=3)
@@ -300,7 +300,7 @@ def test_curves_basic_and_memorization():
     assert np.all(np.diff(c.train) <= 1e-15)
     np.testing.assert_allclose(c.gap, c.test - c.train, rtol=0, atol=0)
     assert c.train[-1] < c.test[-1] and c.gap[-1] > 0.1
-    from rfdiff.simulate.gaussian_equivalent import SimCurves
+    from rfdiff.simulate.gaussian import SimCurves
     assert isinstance(c, SimCurves)
 
 
@@ -362,7 +362,7 @@ def test_weights_follow_gradient_flow():
 # --------------------------------------------------------------------------- vs Gaussian equivalence
 
 def _ge_U(model, W, X, seed):
-    """Gaussian-equivalent U of THEORY.md §2 with the same W, X and an independent Ω."""
+    """Gaussian-equivalent U of docs/theory.md §2 with the same W, X and an independent Ω."""
     c = rd.ge_coefficients(model)
     p, d = W.shape
     n = X.shape[1]
@@ -417,7 +417,7 @@ def test_curves_approach_gaussian_equivalent():
     train 0.012 → 0.0027, test 0.067 → 0.015, score error 0.37 → 0.08 from d = 40 to 160. Required: a
     reduction by more than 3 and, at d = 160, below 0.005 / 0.03 / 0.15.
     """
-    from rfdiff.simulate.gaussian_equivalent import GaussianEquivalent
+    from rfdiff.simulate.gaussian import GaussianEquivalent
     model = rd.RFModel(psi_p=4, psi_n=2, t=0.1, activation="tanh")
     taus = np.concatenate([[0.0], np.logspace(-1, 4, 20), [np.inf]])
     res = []

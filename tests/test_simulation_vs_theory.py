@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-from rfdiff.timescales import timescales_from_curve
+from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import random_features
 
 TAUS = np.concatenate([[0.0], np.logspace(-1, 4, 31), [np.inf]])

@@ -1,7 +1,6 @@
-"""The one-point spectral solver (THEORY.md §4) against independent references:
+"""The one-point spectral solver (docs/theory.md §4) against independent references:
 mpmath solutions of the original equations, closed-form Marchenko–Pastur limits, and
 Gaussian-equivalent finite-size simulations."""
-import importlib
 import json
 import pathlib
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-S = importlib.import_module("rfdiff.spectrum")  # the module (rfdiff.spectrum is the function)
+import rfdiff.spectral as S
 from rfdiff.simulate import gaussian_equivalent
 
 REF = pathlib.Path(__file__).parents[1] / "derivations" / "spectrum_reference.json"

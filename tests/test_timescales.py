@@ -1,4 +1,4 @@
-"""Generalization and memorization timescales (rfdiff.timescales)."""
+"""Generalization and memorization timescales (rfdiff.timing)."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ from scipy.optimize import brentq
 import rfdiff as rd
 from rfdiff.curves import LearningDynamics
 from rfdiff.simulate import gaussian_equivalent
-from rfdiff.timescales import scaling_exponents, timescales
+from rfdiff.timing import scaling_exponents, timescales
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_spectral_timescales(paper):
         assert names[f"bulk{i}_mean"] == b.tau_mean
     assert sum(b.mass_w for b in ts.bulks) == pytest.approx(model.psi_p, rel=1e-6)
     assert ts.tau_seed == pytest.approx(model.psi_p / (model.delta_t * ts.bulks[0].lo))
-    # THEORY.md §7: τ_gen ~ 1/(2Δ_t μ1²) up to O(1) (the generalization bulk sits at ≈ ψ_p μ1² scale)
+    # docs/theory.md §7: τ_gen ~ 1/(2Δ_t μ1²) up to O(1) (the generalization bulk sits at ≈ ψ_p μ1² scale)
     mu1 = rd.ge_coefficients(model).mu1
     assert 0.3 < ts.tau_gen * 2 * model.delta_t * mu1 ** 2 < 10
     # the generalization time lies in the generalization bulk's window, memorization beyond it
@@ -86,7 +86,7 @@ def test_no_memorization_gives_inf():
 
 
 def test_scaling_exponents_linear_regime():
-    """THEORY.md §7: τ_mem ∝ ψ_n for ψ_p ≫ ψ_n ≫ 1 (local exponent → 1)."""
+    """docs/theory.md §7: τ_mem ∝ ψ_n for ψ_p ≫ ψ_n ≫ 1 (local exponent → 1)."""
     fit = scaling_exponents(rd.RFModel(4096, 8, 0.1), [8, 16, 32])
     assert fit.which == "tau_mem"
     assert np.all(np.diff(fit.tau) > 0)

@@ -10,7 +10,6 @@ error ∝ Δτ·(n/b). At the model below (d = 20, ψ_p = 4, ψ_n = 2, t = 0.1, 
 relative error over the logged times was 0.03–0.05 · Δτ n/b for the train and test losses on seeds 1–3
 (Δτ = 0.05 and 0.2, b = n and n/4); the tests allow 0.15 · Δτ n/b.
 """
-import importlib
 import json
 import math
 
@@ -19,11 +18,10 @@ import pytest
 
 import rfdiff as rd
 from rfdiff.simulate._sampling import sample_problem
-from rfdiff.simulate.random_features import random_features
-from rfdiff.simulate.train import default_dtau, frozen_noise, train
+from rfdiff.simulate.features import random_features
+from rfdiff.simulate.training import default_dtau, frozen_noise, train
 
-# the module itself (``rfdiff.simulate.train`` may also be re-exported as the function)
-train_module = importlib.import_module("rfdiff.simulate.train")
+import rfdiff.simulate.training as train_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")   # quadrature notes of random_features
 
@@ -39,7 +37,7 @@ def rf():
 
 
 def _loss(rf, A, population=False):
-    """``1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` (THEORY.md §3), written independently."""
+    """``1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` (docs/theory.md §3), written independently."""
     U, V = (rf.U_pop, rf.V_pop) if population else (rf.U, rf.V)
     p, d, delta = rf.p, rf.d, rf.delta_t
     return 1 + delta / (p * d) * np.trace(A @ U @ A.T) + 2 * math.sqrt(delta) / (d * math.sqrt(p)) * np.trace(A @ V)
@@ -60,7 +58,7 @@ def test_fresh_noise_gd_follows_closed_form_flow(rf, dtau, batch):
     tol = SGD_CONSTANT * dtau * N / (batch or N)
     assert _rel_err(res.train, flow.train) < tol
     assert _rel_err(res.test, flow.test) < tol
-    # the score error is tied to the test loss (THEORY.md §1), so its error is the test error / Δ_t
+    # the score error is tied to the test loss (docs/theory.md §1), so its error is the test error / Δ_t
     assert np.max(np.abs(res.score_error - flow.score_error)) < tol * np.max(flow.test) / MODEL.delta_t
     # the run reaches the memorization regime: the test loss turns up while the train loss keeps falling
     assert res.test[-1] > np.min(res.test) + 0.1 and res.train[-1] < res.train[-2]

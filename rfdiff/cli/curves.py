@@ -54,7 +54,7 @@ def _tau_grid(dyn, args):
 
 def run(args) -> int:
     from ..curves import LearningDynamics
-    from ..timescales import timescales
+    from ..timing import timescales
 
     model = model_from_args(args)
     if (args.collapse is None) != (args.collapse_plot is None):

@@ -4,7 +4,7 @@ Four simulators of one model at dimension ``d`` (``p = round(ψ_p d)``, ``n = ro
 
 * ``exact`` — the true non-linear random features with the training noise averaged exactly (or ``--noise M``
   frozen draws per point), closed-form gradient flow (:func:`rfdiff.simulate.random_features`);
-* ``gaussian`` — the Gaussian-equivalent matrices of THEORY.md §2, closed-form gradient flow
+* ``gaussian`` — the Gaussian-equivalent matrices of docs/theory.md §2, closed-form gradient flow
   (:func:`rfdiff.simulate.gaussian_equivalent`);
 * ``gd``, ``adam`` — explicit training of the read-out with fresh noise at every step (or ``--noise M``
   frozen draws), losses logged at log-spaced τ (:func:`rfdiff.simulate.train`). Adam has no theory.
@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from ..timescales import timescales_from_curve
+from ..timing import timescales_from_curve
 from . import add_model_arguments, model_from_args, write_json
 
 __all__ = ["add_parser", "run"]
@@ -109,7 +109,7 @@ def _closed_form(model, args):
 
 def run(args) -> int:
     from ..curves import LearningDynamics
-    from ..timescales import timescales
+    from ..timing import timescales
 
     model = model_from_args(args)
     _check_options(args)

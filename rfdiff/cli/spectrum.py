@@ -10,7 +10,7 @@ from . import add_model_arguments, model_from_args, write_json
 
 def add_parser(sub):
     p = sub.add_parser("spectrum", help="spectrum of the feature covariance U (bulks, atom, density)",
-                       description="Density, bulks and atom of the eigenvalue law of U (THEORY.md §4).")
+                       description="Density, bulks and atom of the eigenvalue law of U (docs/theory.md §4).")
     add_model_arguments(p)
     p.add_argument("--points", type=int, default=2000, help="number of λ points (default 2000)")
     p.add_argument("--lambda-min", type=float, default=None, help="grid start (default: resolve every bulk)")
@@ -37,7 +37,7 @@ def _grid(args, sup, spectral_grid):
 
 
 def run(args) -> int:
-    from ..spectrum import spectral_grid, spectrum, support
+    from ..spectral import spectral_grid, spectrum, support
     model = model_from_args(args)
     t0 = time.perf_counter()
     sup = support(model)

@@ -25,7 +25,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..timescales import scaling_exponents, timescales
+    from ..timing import scaling_exponents, timescales
 
     model = model_from_args(args)
     ts = timescales(model, mem_fraction=args.mem_fraction)

@@ -1,7 +1,7 @@
 """Figures of the learning curves: losses on a log-τ axis, the ψ_n collapse, the per-bulk decomposition.
 
 Every function takes already computed results (:class:`rfdiff.curves.LossCurves`,
-:class:`rfdiff.timescales.Timescales`, :class:`rfdiff.curves.LossDecomposition`) and ``ax=None``, and
+:class:`rfdiff.timing.Timescales`, :class:`rfdiff.curves.LossDecomposition`) and ``ax=None``, and
 returns the axes.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
 def plot_collapse(curves_list, ax=None, key="test", timescales_list=None):
     """``key`` curves (default test loss) of several ψ_n against ``τ/ψ_n``.
 
-    The memorization rise collapses when ``τ_mem ∝ ψ_n`` (THEORY.md §7); where it does not, the
+    The memorization rise collapses when ``τ_mem ∝ ψ_n`` (docs/theory.md §7); where it does not, the
     bend is visible directly.
 
     Parameters

@@ -12,7 +12,7 @@ def flow_filters(lam, kappa, taus):
     lam : ndarray, shape (p,)
         Eigenvalues of U.
     kappa : float
-        Relaxation rate per unit eigenvalue, ``κ = 2Δ_t d/p`` (THEORY.md §1).
+        Relaxation rate per unit eigenvalue, ``κ = 2Δ_t d/p`` (docs/theory.md §1).
     taus : array_like
         Training times ≥ 0 (``np.inf`` allowed: ``f_∞ = g_∞ = 1/λ``).
 

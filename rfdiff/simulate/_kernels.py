@@ -1,6 +1,6 @@
-"""numba kernels for the exact noise averages of the true random features (THEORY.md §9).
+"""numba kernels for the exact noise averages of the true random features (docs/theory.md §9).
 
-The per-element work of :mod:`rfdiff.simulate.random_features` is the family of one-dimensional
+The per-element work of :mod:`rfdiff.simulate.features` is the family of one-dimensional
 Gaussian integrals
 
     g̃_s(i, ν) = E_u[ hn_s(u) σ(h_iν + a_i u) ],      D(i, ν) = E_u[ σ(h_iν + a_i u)² ],
@@ -19,7 +19,7 @@ plus :func:`chebyshev_eval` (piecewise Chebyshev series in h, the cheap route fo
 
 All are parallel over rows i (``prange``), never use ``fastmath`` and expect C-contiguous float64
 arrays. The activation is selected by an integer code (:data:`ACTIVATION_CODES`); activations without
-a code go through the pure-numpy path of :mod:`rfdiff.simulate.random_features`, which implements the
+a code go through the pure-numpy path of :mod:`rfdiff.simulate.features`, which implements the
 same rules and is tested equal to these kernels.
 
 All kernels and helpers live in this one module because they are compiled with ``cache=True``.

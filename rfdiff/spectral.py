@@ -1,4 +1,4 @@
-"""Spectrum of the feature covariance U: the one-point fixed point of THEORY.md §4.
+"""Spectrum of the feature covariance U: the one-point fixed point of docs/theory.md §4.
 
 For ``z ∈ C \\ R`` the limit ``q(z) = lim (1/p) Tr (U − z)^{-1}`` solves, together with ``δ(z)``,
 
@@ -272,7 +272,7 @@ def atom_mass(model) -> float:
 
 @dataclass(frozen=True)
 class Stieltjes:
-    """Solution of the one-point fixed point at complex points (THEORY.md §4).
+    """Solution of the one-point fixed point at complex points (docs/theory.md §4).
 
     Attributes
     ----------
@@ -326,7 +326,7 @@ def stieltjes(model, z) -> Stieltjes:
 
     Notes
     -----
-    Equations in THEORY.md §4; ``g_W = ψ_p q ⟨1/(1 + ψ_p q m)⟩``.
+    Equations in docs/theory.md §4; ``g_W = ψ_p q ⟨1/(1 + ψ_p q m)⟩``.
     """
     z = np.asarray(z, dtype=np.complex128)
     if not np.all(np.isfinite(z)):
@@ -363,7 +363,7 @@ def _solve_offsets(model, omega) -> Stieltjes:
 
 @dataclass(frozen=True)
 class Spectrum:
-    """Eigenvalue law of U on a grid (THEORY.md §4).
+    """Eigenvalue law of U on a grid (docs/theory.md §4).
 
     Attributes
     ----------
@@ -568,7 +568,7 @@ def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max
 
     Notes
     -----
-    THEORY.md §4 and §7: several bulks (a low cluster just above s², a memorization bulk, a
+    docs/theory.md §4 and §7: several bulks (a low cluster just above s², a memorization bulk, a
     generalization bulk) may span many decades; no asymptotic formula is used here. Two bulks separated
     by a gap narrower than the grid spacing are reported as one.
     """

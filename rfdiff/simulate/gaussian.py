@@ -1,6 +1,6 @@
-"""Finite-size Gaussian-equivalent matrices of the random-features score model (THEORY.md §2–3, §5).
+"""Finite-size Gaussian-equivalent matrices of the random-features score model (docs/theory.md §2–3, §5).
 
-The simulator samples the surrogate of THEORY.md §2 at a finite dimension ``d`` and evaluates, exactly
+The simulator samples the surrogate of docs/theory.md §2 at a finite dimension ``d`` and evaluates, exactly
 and by dense linear algebra, everything the theory predicts in the limit: the spectrum of ``U``, the
 Stieltjes transforms ``q`` and ``g_W`` (§4), the two-point quantity ``T(z1, z2)`` (§5) and the
 closed-form gradient-flow loss curves (§3). It never imports the theory modules; tests compare the two.
@@ -28,11 +28,11 @@ class SimCurves:
     Attributes
     ----------
     tau : ndarray
-        Training times (THEORY.md §1 convention, ``dA/dτ = −d² ∇_A L_train``); may contain ``inf``.
+        Training times (docs/theory.md §1 convention, ``dA/dτ = −d² ∇_A L_train``); may contain ``inf``.
     train, test : ndarray
         ``L_train(τ)`` and ``L_test(τ)``; both equal 1 at τ = 0.
     score_error : ndarray
-        ``E_score(τ) = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (THEORY.md §1).
+        ``E_score(τ) = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (docs/theory.md §1).
     gap : ndarray
         ``test − train``.
     """
@@ -49,7 +49,7 @@ class SimCurves:
 
 
 class GaussianEquivalent:
-    """One finite-size sample of the Gaussian-equivalent matrices ``U``, ``V``, ``U_pop`` (THEORY.md §2).
+    """One finite-size sample of the Gaussian-equivalent matrices ``U``, ``V``, ``U_pop`` (docs/theory.md §2).
 
     Parameters
     ----------
@@ -83,7 +83,7 @@ class GaussianEquivalent:
 
     Notes
     -----
-    THEORY.md §2, with ``K = W Wᵀ/d``:
+    docs/theory.md §2, with ``K = W Wᵀ/d``:
 
     * ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)``, ``G = e^{-t} μ1 W X/√d + v Ω``;
     * ``V = b W/√d``;
@@ -112,7 +112,7 @@ class GaussianEquivalent:
         return (f"GaussianEquivalent(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
                 f"activation={self.model.activation.name!r}, include_mean={self.include_mean})")
 
-    # ---------------------------------------------------------------- matrices (THEORY.md §2)
+    # ---------------------------------------------------------------- matrices (docs/theory.md §2)
 
     @property
     def _mean2(self) -> float:
@@ -125,7 +125,7 @@ class GaussianEquivalent:
 
     @cached_property
     def U(self) -> np.ndarray:
-        """Train feature covariance ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` (THEORY.md §2)."""
+        """Train feature covariance ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2)."""
         c = self.coefficients
         G = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X)
         G += math.sqrt(c.v2) * self.Omega
@@ -137,7 +137,7 @@ class GaussianEquivalent:
 
     @cached_property
     def V(self) -> np.ndarray:
-        """Feature–noise correlation ``V = b W/√d`` (p×d, THEORY.md §2)."""
+        """Feature–noise correlation ``V = b W/√d`` (p×d, docs/theory.md §2)."""
         return (self.coefficients.b / math.sqrt(self.d)) * self.W
 
     @cached_property
@@ -147,7 +147,7 @@ class GaussianEquivalent:
 
     @cached_property
     def U_pop(self) -> np.ndarray:
-        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (THEORY.md §2)."""
+        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2)."""
         c = self.coefficients
         Ws = self.W * np.sqrt(self.sigma_t)
         P = (c.mu1 ** 2 / self.d) * (Ws @ Ws.T)
@@ -185,7 +185,7 @@ class GaussianEquivalent:
         return MK * MP
 
     def mu_w_weights(self):
-        """Atoms of the measure ``μ_W = (1/d) Tr[K δ(U − ·)]`` (THEORY.md §3).
+        """Atoms of the measure ``μ_W = (1/d) Tr[K δ(U − ·)]`` (docs/theory.md §3).
 
         Returns
         -------
@@ -211,7 +211,7 @@ class GaussianEquivalent:
         Notes
         -----
         With ``U = Q diag(λ) Qᵀ``: ``q = (1/p) Σ_i 1/(λ_i − z)`` and
-        ``g_W = (1/d) Σ_i (QᵀKQ)_ii/(λ_i − z)`` (THEORY.md §4).
+        ``g_W = (1/d) Σ_i (QᵀKQ)_ii/(λ_i − z)`` (docs/theory.md §4).
         """
         z = np.asarray(z, dtype=np.complex128)
         lam, w = self.mu_w_weights()
@@ -238,7 +238,7 @@ class GaussianEquivalent:
 
         Notes
         -----
-        THEORY.md §5. With ``U = Q diag(λ) Qᵀ`` and ``H = (QᵀKQ) ∘ (QᵀU_popQ)``,
+        docs/theory.md §5. With ``U = Q diag(λ) Qᵀ`` and ``H = (QᵀKQ) ∘ (QᵀU_popQ)``,
         ``T = (1/d) Σ_ij H_ij / ((λ_i − z1)(λ_j − z2))``.
         """
         z1 = np.asarray(z1, dtype=np.complex128)
@@ -255,7 +255,7 @@ class GaussianEquivalent:
             out[s] = np.einsum("ki,ki->k", r1 @ H, r2) / self.d
         return out.reshape(z1.shape)
 
-    # ---------------------------------------------------------------- gradient flow (THEORY.md §3)
+    # ---------------------------------------------------------------- gradient flow (docs/theory.md §3)
 
     def loss_curves(self, taus) -> SimCurves:
         """Exact gradient-flow train, test and score-error curves of this finite model.
@@ -271,12 +271,12 @@ class GaussianEquivalent:
 
         Notes
         -----
-        THEORY.md §3. The flow gives ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` and
+        docs/theory.md §3. The flow gives ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` and
 
         * ``L_train(τ) = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``, ``g_τ(λ) = (1 − e^{−2κλτ})/λ``;
         * ``L_test(τ) = 1 + (1/d) Tr[Vᵀ f_τ(U) U_pop f_τ(U) V] − (2/d) Tr[Vᵀ f_τ(U) V]``,
           ``f_τ(λ) = (1 − e^{−κλτ})/λ``;
-        * ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (THEORY.md §1),
+        * ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (docs/theory.md §1),
 
         with ``κ = 2Δ_t d/p``; ``f_∞ = g_∞ = 1/λ``. In the eigenbasis of U both traces are sums over
         ``(QᵀVVᵀQ)_ij (QᵀU_popQ)_ij`` and ``(QᵀVVᵀQ)_ii``. Eigenvalues ``λ ≤ p ε max|λ|`` are null modes
@@ -312,7 +312,7 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True) -> Gau
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``.
     include_mean : bool
-        Keep the rank-one ``μ0² 1 1ᵀ`` term (THEORY.md §2).
+        Keep the rank-one ``μ0² 1 1ᵀ`` term (docs/theory.md §2).
 
     Returns
     -------

@@ -1,12 +1,12 @@
-"""Explicit training of the random-features score model by gradient descent or Adam (THEORY.md §1, §3).
+"""Explicit training of the random-features score model by gradient descent or Adam (docs/theory.md §1, §3).
 
 This is the experiment the seed paper ran: the read-out ``A`` of ``s_A(y) = A σ(W y/√d)/√p`` is trained
 from ``A = 0`` on the denoising loss with noise drawn afresh at every step (or with ``m`` frozen noise draws
 per training point), and the train/test losses are logged along the way. The same ``seed`` and ``d`` give the
-same ``W`` and training data as :func:`rfdiff.simulate.random_features.random_features`, so a run can be
+same ``W`` and training data as :func:`rfdiff.simulate.features.random_features`, so a run can be
 compared with the closed-form gradient flow of its own finite model.
 
-It never imports the theory modules (``rfdiff.spectrum``, ``rfdiff.curves``).
+It never imports the theory modules (``rfdiff.spectral``, ``rfdiff.curves``).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ _STREAM_EVAL = 4     # Monte-Carlo loss evaluation; spawn key (4, j) for the j-t
 
 #: Target of ``κ λ̂_max Δτ`` for the default GD step (stability needs < 2; see :func:`default_dtau`).
 STABILITY_TARGET = 0.5
-#: The seed code's GD step ``η_seed = 1e-2 d/Δ_t`` on ``B = A/√p`` is ``Δτ = 1e-2 ψ_p/Δ_t`` (THEORY.md §1).
+#: The seed code's GD step ``η_seed = 1e-2 d/Δ_t`` on ``B = A/√p`` is ``Δτ = 1e-2 ψ_p/Δ_t`` (docs/theory.md §1).
 SEED_STEP = 1e-2
 #: Adam hyper-parameters (Kingma & Ba defaults).
 ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 1e-3, 0.9, 0.999, 1e-8
@@ -55,7 +55,7 @@ class TrainResult:
     Attributes
     ----------
     tau : ndarray
-        Log times ``τ_j = k_j Δτ`` (THEORY.md §1 convention; for Adam see :func:`train`).
+        Log times ``τ_j = k_j Δτ`` (docs/theory.md §1 convention; for Adam see :func:`train`).
     steps : ndarray of int
         Step counts ``k_j`` at the log points.
     train, test : ndarray
@@ -201,7 +201,7 @@ def default_dtau(model, d: int, seed: int = 0, noise="fresh", batch=None) -> flo
     Plain GD on the quadratic loss multiplies the error of a mode of the per-step feature Gram
     ``Û = F Fᵀ/b`` by ``1 − κ λ Δτ`` (``κ = 2Δ_t/ψ_p``), so it is stable when ``κ λ_max Δτ < 2``. The seed
     code's step ``η_seed = 10⁻² d/Δ_t`` on ``B = A/√p`` corresponds to ``Δτ_seed = η_seed ψ_p/d =
-    10⁻² ψ_p/Δ_t`` (THEORY.md §1), i.e. ``κ λ_max Δτ_seed = 0.02 λ_max``: stable for tanh at ψ_p ≲ 64 but
+    10⁻² ψ_p/Δ_t`` (docs/theory.md §1), i.e. ``κ λ_max Δτ_seed = 0.02 λ_max``: stable for tanh at ψ_p ≲ 64 but
     not at larger ψ_p or for activations with a mean (``λ_max ≈ μ0² p``). The default is therefore
 
         Δτ = min(10⁻² ψ_p/Δ_t, 0.5 / (κ λ̂_max)),
@@ -236,7 +236,7 @@ def _default_dtau(model, problem, seed, batch):
 @lru_cache(maxsize=1)
 def _exact_matrices(model, d, seed):
     """``((U, V), (U_pop, V_pop))`` of ``random_features(model, d, seed)``; the last problem is cached."""
-    from .random_features import random_features  # a simulator, not theory code
+    from .features import random_features  # a simulator, not theory code
 
     rf = random_features(model, d, seed=seed, noise="exact")
     return ((np.asarray(rf.U, dtype=np.float64), np.asarray(rf.V, dtype=np.float64)),
@@ -244,7 +244,7 @@ def _exact_matrices(model, d, seed):
 
 
 class _ExactLosses:
-    """Noise-averaged losses from the exact matrices of ``random_features`` (THEORY.md §3, §9).
+    """Noise-averaged losses from the exact matrices of ``random_features`` (docs/theory.md §3, §9).
 
     ``L(A) = 1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` with (U, V) for train and (U_pop, V_pop) for
     test; ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d)/Δ_t``.
@@ -342,7 +342,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
     d : int
         Data dimension (≥ 1).
     tau_max : float
-        Final training time (THEORY.md §1 convention).
+        Final training time (docs/theory.md §1 convention).
     optimizer : {"gd", "adam"}
         Plain gradient descent, or Adam on the same stochastic gradients.
     lr : float, optional
@@ -392,9 +392,9 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
 
     With ``F = σ(W x_t/√d)`` (p × b) and ``R = √Δ_t A F/√p + Ξ`` (d × b),
     ``∇_A L_B = 2√Δ_t R Fᵀ/(b d √p)``, and one GD step is ``A ← A − Δτ d² ∇_A L_B``, i.e. ``τ = k η/d²``
-    (THEORY.md §1). Three GEMMs per step (``W x_t``, ``A F``, ``R Fᵀ``; ``6 p d b`` flops) and one
+    (docs/theory.md §1). Three GEMMs per step (``W x_t``, ``A F``, ``R Fᵀ``; ``6 p d b`` flops) and one
     elementwise σ. With fresh noise the gradient is unbiased for the exact noise-averaged loss, so GD follows
-    the closed-form flow of THEORY.md §3 up to discretisation (``(1 − κλΔτ)^k`` for ``e^{−κλkΔτ}``) and the
+    the closed-form flow of docs/theory.md §3 up to discretisation (``(1 − κλΔτ)^k`` for ``e^{−κλkΔτ}``) and the
     SGD fluctuation of A (covariance ∝ Δτ/b); the relative loss error measured in the tests is
     ≈ 0.01–0.05 · Δτ n/b (about 1.5% at the default step for ψ_p = 16, ψ_n = 4, t = 0.05, d = 50, where
     Δτ = 1.7). For comparisons with a closed form at the 1e-3 level take ``lr`` several times below the

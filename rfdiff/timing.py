@@ -1,4 +1,4 @@
-"""Generalization and memorization timescales read off the exact test-loss curve (THEORY.md §3, §7).
+"""Generalization and memorization timescales read off the exact test-loss curve (docs/theory.md §3, §7).
 
 Default definitions (:func:`timescales`):
 
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from .curves import LearningDynamics
-from .spectrum import SolverError, stieltjes
+from .spectral import SolverError, stieltjes
 
 __all__ = ["BulkTimescales", "Timescales", "ScalingExponents", "timescales", "scaling_exponents",
            "timescales_from_curve"]
@@ -152,7 +152,7 @@ def timescales(model, *, mem_fraction=0.1, mem_tol=1e-6, rtol=1e-4, dynamics=Non
     (``κ = 2Δ_t/ψ_p``, λ_min and λ_max the extreme bulk edges of U: every mode is still frozen at the
     start and fully relaxed at the end); the minimum is refined by Brent's method on the sign change of
     ``dL_test/dτ`` and ``tau_mem`` by Brent's method on the threshold crossing, both in ``log τ``.
-    Definitions: module docstring, THEORY.md §7.
+    Definitions: module docstring, docs/theory.md §7.
     """
     mem_fraction, mem_tol, rtol = float(mem_fraction), float(mem_tol), float(rtol)
     if not 0 < mem_fraction < 1:
@@ -234,7 +234,7 @@ def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExpone
     psi_n : array_like
         At least 3 increasing positive values (log-spaced is best).
     which : str
-        A key of :meth:`Timescales.by_name` (default ``"tau_mem"``; THEORY.md §7 expects exponent 1 for
+        A key of :meth:`Timescales.by_name` (default ``"tau_mem"``; docs/theory.md §7 expects exponent 1 for
         ``ψ_p ≫ ψ_n ≫ 1``, bending as ψ_n approaches ψ_p).
     **options
         Passed to :func:`timescales`.

@@ -1,4 +1,4 @@
-"""True (non-linear) random features at finite size with the training noise averaged exactly (THEORY.md §9).
+"""True (non-linear) random features at finite size with the training noise averaged exactly (docs/theory.md §9).
 
 For a sampled ``W`` (p×d) and training data ``X`` (d×n) the simulator builds, for the model's real
 activation σ,
@@ -11,9 +11,9 @@ with ``x_t^ν = e^{-t} x_ν + √Δ_t ξ``. Every Gaussian expectation is determ
 quadrature for the Hermite coefficients, Mehler's expansion in the correlations of the pre-activations
 for the off-diagonal entries, truncated at an order chosen from a rigorous bound. Alternatively
 (``noise=m``) the training noise is ``m`` frozen Monte-Carlo draws per point. The closed-form
-gradient flow of THEORY.md §3 then gives exact train/test/score-error curves of this finite model.
+gradient flow of docs/theory.md §3 then gives exact train/test/score-error curves of this finite model.
 
-This module never imports the theory modules (``rfdiff.spectrum``, ``rfdiff.curves``).
+This module never imports the theory modules (``rfdiff.spectral``, ``rfdiff.curves``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import scipy.linalg
 from . import _kernels
 from ._flow import flow_filters
 from ._sampling import noise_rng, problem_sizes, sample_problem
-from .gaussian_equivalent import SimCurves
+from .gaussian import SimCurves
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -145,7 +145,7 @@ def hermite_coefficients(h, a, activation, n_orders: int, rule=("gauss-hermite",
     Returns
     -------
     G : ndarray, shape (n_orders, p, n)
-        ``G[s] = g̃_s``, with ``hn_s = He_s/√(s!)`` (so ``g_s = √(s!) g̃_s`` of THEORY.md §9).
+        ``G[s] = g̃_s``, with ``hn_s = He_s/√(s!)`` (so ``g_s = √(s!) g̃_s`` of docs/theory.md §9).
     D : ndarray, shape (p, n)
         ``D(i, ν) = E_u σ(h_iν + a_i u)²``.
 
@@ -345,7 +345,7 @@ class RandomFeatures:
     U, V : ndarray, shapes (p, p) and (p, d)
         Train feature covariance and feature–noise correlation (noise exact or m draws).
     U_pop, V_pop : ndarray, shapes (p, p) and (p, d)
-        Population quantities (always exact); ``V_pop`` is the Ṽ of THEORY.md §9.
+        Population quantities (always exact); ``V_pop`` is the Ṽ of docs/theory.md §9.
     noise : "exact" or int
     order : int or None
         Mehler order S used for U (None for Monte-Carlo noise).
@@ -370,7 +370,7 @@ class RandomFeatures:
 
     Notes
     -----
-    THEORY.md §9. With ``c_i = ‖w_i‖/√d``, ``ρ_ij = w_i·w_j/(d c_i c_j)``, ``h_iν = e^{−t} w_i·x_ν/√d``,
+    docs/theory.md §9. With ``c_i = ‖w_i‖/√d``, ``ρ_ij = w_i·w_j/(d c_i c_j)``, ``h_iν = e^{−t} w_i·x_ν/√d``,
     ``a_i = √Δ_t c_i`` and ``hn_s = He_s/√(s!)``:
 
     * ``g̃_s(i, ν) = E_u[hn_s(u) σ(h_iν + a_i u)]`` (1-D quadrature);
@@ -457,7 +457,7 @@ class RandomFeatures:
         return float(r.max())
 
     def _build_population(self):
-        """``U_pop`` and ``V_pop`` by Mehler's formula at ``h = 0``, ``a_i = γ_i`` (THEORY.md §9)."""
+        """``U_pop`` and ``V_pop`` by Mehler's formula at ``h = 0``, ``a_i = γ_i`` (docs/theory.md §9)."""
         Ws = self.W * np.sqrt(self.sigma_t)
         gamma, rho = self._correlations(Ws @ Ws.T / self.d)
         rho_max = self._rho_max(rho)
@@ -514,7 +514,7 @@ class RandomFeatures:
         return G, D, rule, err, None
 
     def _build_exact(self, order):
-        """U and V with the noise averaged exactly (Mehler expansion, THEORY.md §9)."""
+        """U and V with the noise averaged exactly (Mehler expansion, docs/theory.md §9)."""
         c, rho = self._correlations(self.W @ self.W.T / self.d)
         self.rho_max = rho_max = self._rho_max(rho)
         h = (self.e_t / math.sqrt(self.d)) * (self.W @ self.X)
@@ -610,7 +610,7 @@ class RandomFeatures:
         return flow_filters(self.eigenvalues(), self.kappa, tau)
 
     def weights(self, tau) -> np.ndarray:
-        """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (THEORY.md §3)."""
+        """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (docs/theory.md §3)."""
         tau = float(tau)
         _, f, _ = self._filters([tau])
         Q = self._eigh[1]
@@ -631,7 +631,7 @@ class RandomFeatures:
 
         Notes
         -----
-        THEORY.md §3 and §9, with ``U = Q diag(λ) Qᵀ`` and ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)``:
+        docs/theory.md §3 and §9, with ``U = Q diag(λ) Qᵀ`` and ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)``:
 
         * ``L_train = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``;
         * ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d) Tr[V_popᵀ f_τ V]``;
@@ -714,7 +714,7 @@ def random_features(model, d, seed=0, noise="exact", order=None, *, tol=1e-10, q
     Examples
     --------
     >>> import numpy as np, rfdiff as rd
-    >>> from rfdiff.simulate.random_features import random_features
+    >>> from rfdiff.simulate.features import random_features
     >>> rf = random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
     >>> c = rf.loss_curves([0.0, np.inf])
     >>> float(c.train[0]), bool(c.train[1] <= c.test[1])
