@@ -10,7 +10,6 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._io import write_json
 from .curves import LearningDynamics
 from .data import DiscreteSpectrum, Isotropic
 from .model import RFModel
@@ -263,7 +263,5 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
             groups[group](cfg, out, manifest, plt)
         seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds}
-    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=1, ensure_ascii=False)
-        fh.write("\n")
+    write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest

@@ -26,43 +26,18 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import traceback
 
-import numpy as np
+from ._io import atomic_write, dumps, from_json
 
 __all__ = ["EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 
 
-def _plain(obj):
-    """JSON-compatible copy of ``obj``; non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        obj = float(obj)
-        return obj if np.isfinite(obj) else repr(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def _restore(obj):
-    if isinstance(obj, dict):
-        return {k: _restore(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_restore(v) for v in obj]
-    if obj in ("nan", "inf", "-inf"):
-        return float(obj)
-    return obj
-
-
 def point_key(params) -> str:
     """Hex SHA-256 (first 24 digits) of the canonical JSON of ``params`` (a dict of plain values)."""
-    text = json.dumps(_plain(params), sort_keys=True, separators=(",", ":"))
+    text = dumps(params, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -76,10 +51,9 @@ class PointStore:
 
     Notes
     -----
-    A file holds ``{"params": ..., "result": ...}``; it is written to a temporary file in the same
-    directory and moved into place with :func:`os.replace`, so a point file is either complete or absent
-    even if the process is killed mid-write. Non-finite floats are stored as ``"nan"``/``"inf"`` strings
-    and read back as floats.
+    A file holds ``{"params": ..., "result": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
+    absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
+    (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 
     def __init__(self, directory):
@@ -93,23 +67,14 @@ class PointStore:
         """The stored result of ``key``, or ``None``."""
         try:
             with open(self.path(key), encoding="utf-8") as fh:
-                return _restore(json.load(fh)["result"])
+                return from_json(json.load(fh)["result"])
         except FileNotFoundError:
             return None
 
     def put(self, key, params, result) -> None:
         """Write one point atomically."""
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"params": _plain(params), "result": _plain(result)}, fh, allow_nan=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(tmp)
-            raise
+        text = dumps({"params": params, "result": result})
+        atomic_write(self.path(key), lambda fh: fh.write(text))
 
     def __len__(self):
         return sum(1 for name in os.listdir(self.directory) if name.endswith(".json"))

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import math
 import sys
 
-import numpy as np
+from .._io import write_json
 
 __all__ = ["main", "add_model_arguments", "model_from_args", "write_json"]
 
@@ -74,34 +72,6 @@ def model_from_args(args, **overrides):
               t=getattr(args, "t", None), activation=args.activation, data=data_from_args(args))
     kw.update(overrides)
     return RFModel(**kw)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        obj = float(obj)
-        if math.isnan(obj):
-            return None
-        if math.isinf(obj):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def write_json(path, payload: dict) -> None:
-    """Write ``payload`` as strict JSON: NaN becomes ``null`` and ±∞ the strings ``"inf"``/``"-inf"``."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(_jsonable(payload), fh, indent=1, allow_nan=False)
-        fh.write("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 
+from .._io import atomic_write
 from .._validate import positive
 from ..model import RFModel
 from ._sampling import noise_rng, problem_sizes, sample_problem
@@ -301,10 +302,7 @@ class _MonteCarloLosses:
 
 
 def _save(path, state):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **state)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.savez(fh, **state), mode="wb")
 
 
 def _load(path, fingerprint):
@@ -371,7 +369,8 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
         Show a tqdm progress bar (needs ``tqdm``).
     checkpoint : str or path, optional
         A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
-        atomically (tmp file + ``os.replace``) at every log point and every ``CHECKPOINT_SECONDS``. If it
+        atomically (:func:`rfdiff._io.atomic_write`: temporary file, fsync, ``os.replace``) at every log
+        point and every ``CHECKPOINT_SECONDS``. If it
         exists, the run resumes from it and gives bit-for-bit the logs of an uninterrupted run.
 
     Returns
