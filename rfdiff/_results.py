@@ -14,9 +14,11 @@ keep a status per point instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["STATUSES", "Outcome", "worst_status"]
+import numpy as np
+
+__all__ = ["STATUSES", "Outcome", "worst_status", "LossCurves"]
 
 #: Possible values of ``Outcome.status``, from best to worst.
 STATUSES = ("ok", "fallback", "failed")
@@ -42,3 +44,56 @@ class Outcome:
     def converged(self) -> bool:
         """``True`` unless some part of the result could not be verified."""
         return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class LossCurves(Outcome):
+    """Train, test and score-error curves along gradient flow: one type for the theory and every simulator.
+
+    Attributes
+    ----------
+    tau : ndarray
+        Training times (docs/theory.md §1: ``dA/dτ = −d² ∇_A L_train``); may contain ``inf``.
+    train, test : ndarray
+        ``L_train(τ)`` and ``L_test(τ)``; both equal 1 at τ = 0.
+    score_error : ndarray
+        ``E_score(τ) = (1/d) E‖s_A(y) − s*(y)‖²``; ``L_test = Δ_t E_score + 1 − Δ_t Tr Σ_t^{-1}/d``.
+    gap : ndarray
+        ``test − train``.
+    quad_error : ndarray or None
+        Theory: per τ, an (over-)estimate of the quadrature error of the losses (the contour rule against
+        the same rule on every other node; that of ``score_error`` is ``quad_error/Δ_t``). None for the
+        simulators, whose curves involve no quadrature (dense linear algebra, rounding only).
+    nodes : int
+        Contour nodes of the theory (0 for simulators).
+    n_fallback : int
+        Contour points where the one-point solver used its edge fallback (0 for simulators).
+    source : str
+        ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"gd"`` or ``"adam"``.
+    model : RFModel or None
+    status, message
+        :class:`Outcome`.
+    """
+
+    tau: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+    gap: np.ndarray
+    quad_error: object = None
+    nodes: int = 0
+    n_fallback: int = 0
+    source: str = "theory"
+    model: object = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain dict (arrays as lists; apply :func:`rfdiff._io.to_json` for strict JSON)."""
+        out = {"source": self.source}
+        if self.model is not None:
+            out["model"] = self.model.to_dict()
+        out.update({name: np.asarray(getattr(self, name)).tolist()
+                    for name in ("tau", "train", "test", "score_error", "gap")})
+        out["diagnostics"] = {"status": self.status, "message": self.message, "nodes": self.nodes,
+                              "n_fallback": self.n_fallback,
+                              "quad_error": None if self.quad_error is None else np.asarray(self.quad_error).tolist()}
+        return out

@@ -1,11 +1,32 @@
-"""Argument checks shared by the public constructors (bad input raises ValueError naming the parameter)."""
+"""Argument checks shared by every public function: bad input raises ``ValueError`` naming the parameter.
+
+Each check returns the value converted to its canonical type, so callers write
+``x = positive("x", x)`` once at the boundary and trust ``x`` afterwards.
+"""
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis"]
+
+
+def real(name: str, value) -> float:
+    """``float(value)`` for a finite real number (not a string or bool)."""
+    if isinstance(value, (str, bool)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
 
 def positive(name: str, value) -> float:
-    """``float(value)`` if it is a finite real number > 0, else ``ValueError`` naming ``name``."""
+    """``float(value)`` if it is a finite real number > 0."""
     if isinstance(value, (str, bool)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
@@ -15,3 +36,71 @@ def positive(name: str, value) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return value
+
+
+def in_range(name: str, value, low, high, *, closed=(False, False)) -> float:
+    """``float(value)`` if it lies in the interval from ``low`` to ``high`` (open unless ``closed`` says)."""
+    value = real(name, value)
+    lo_ok = value >= low if closed[0] else value > low
+    hi_ok = value <= high if closed[1] else value < high
+    if not (lo_ok and hi_ok):
+        interval = f"{'[' if closed[0] else '('}{low:g}, {high:g}{']' if closed[1] else ')'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def integer(name: str, value, low=None, high=None) -> int:
+    """``int(value)`` for an integer (not a bool or float) within ``[low, high]`` (either may be None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bound = f">= {low}" if high is None else (f"<= {high}" if low is None else f"in [{low}, {high}]")
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def choice(name: str, value, options):
+    """``value`` if it is one of ``options``."""
+    if isinstance(value, str) and value in options:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+
+
+def count_or_word(name: str, value, word: str):
+    """The string ``word`` (e.g. ``"exact"``) or an integer ≥ 1 (a number of noise draws)."""
+    if isinstance(value, str):
+        if value != word:
+            raise ValueError(f'{name} must be "{word}" or an integer >= 1, got {value!r}')
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f'{name} must be "{word}" or an integer >= 1, got {value!r}')
+    return int(value)
+
+
+def taus(value) -> np.ndarray:
+    """Training times: a scalar or 1-D array of floats ≥ 0 (``inf`` allowed, NaN not), as a 1-D array."""
+    try:
+        tau = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"taus must be real numbers, got {value!r}") from None
+    if tau.ndim != 1:
+        raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
+    if np.any(np.isnan(tau)) or np.any(tau < 0):
+        raise ValueError("taus must be >= 0 (np.inf allowed) and not NaN")
+    return tau
+
+
+def increasing_axis(name: str, value) -> np.ndarray:
+    """A positive finite scalar (0-D array) or a non-empty strictly increasing 1-D array of them."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number or a 1-D sequence of them, got {value!r}") from None
+    if arr.ndim > 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a positive number or a non-empty 1-D sequence")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {value!r}")
+    return arr

@@ -19,13 +19,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._results import LossCurves
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum
-from ._validate import positive
+from ._validate import integer, positive, taus as check_taus
 from .spectral import STATUS_FALLBACK, SolverError, stieltjes, support
 
 __all__ = ["LearningDynamics", "LossCurves", "LossDecomposition", "loss_curves", "two_point",
            "tau_from_steps", "steps_from_tau", "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau"]
+
+
+#: Target absolute accuracy of the losses: every ellipse's node count is doubled until the rule with half
+#: the nodes agrees to this on probe functionals (:class:`LearningDynamics`).
+CONTOUR_TOL = 1e-10
+#: Nodes of an ellipse in the first round, and the cap after which the contour is reported unconverged.
+CONTOUR_START_NODES, CONTOUR_MAX_NODES = 16, 2048
+#: Probe times of an ellipse, in units of its own relaxation time ``1/(κ e^c)`` (plus τ = ∞).
+CONTOUR_PROBES = (0.1, 1.0, 10.0)
+#: Largest ellipse parameter μ (the rule converges like e^{−μn}; beyond ~6 the ellipse is needlessly fat).
+ELLIPSE_MU_MAX = 6.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -235,7 +247,7 @@ def _ellipses(sup):
         gap = min(lo - groups[i - 1][1] if i > 0 else np.inf,
                   groups[i + 1][0] - hi if i + 1 < len(groups) else np.inf)
         mu_lim = min(math.acosh(1 + gap / L) if np.isfinite(gap) else np.inf,
-                     math.asinh(0.5 * math.pi / L), 6.0)
+                     math.asinh(0.5 * math.pi / L), ELLIPSE_MU_MAX)
         out.append(_Ellipse(iv, 0.5 * (lo + hi), L, 0.5 * mu_lim))
     return out
 
@@ -243,48 +255,6 @@ def _ellipses(sup):
 # --------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LossCurves:
-    """Train, test and score-error curves of the limiting model (same field names as ``SimCurves``).
-
-    Attributes
-    ----------
-    tau : ndarray
-        Training times (docs/theory.md §1 convention); may contain ``inf``.
-    train, test : ndarray
-        ``L_train(τ)``, ``L_test(τ)``; both equal 1 at τ = 0.
-    score_error : ndarray
-        ``E_score(τ)``; ``L_test = Δ_t E_score + 1 − Δ_t ⟨1/Σ_t⟩``.
-    gap : ndarray
-        ``test − train``.
-    quad_error : ndarray
-        Per τ, the larger of the ``train`` and ``test`` differences between the contour rule and the same
-        rule on every other node: an (over-)estimate of the quadrature error of the losses (that of
-        ``score_error`` is ``quad_error/Δ_t``).
-    nodes : int
-        Number of contour nodes.
-    n_fallback : int
-        Contour points where the one-point solver returned a fallback value.
-    model : RFModel
-    """
-
-    tau: np.ndarray
-    train: np.ndarray
-    test: np.ndarray
-    score_error: np.ndarray
-    gap: np.ndarray
-    quad_error: np.ndarray
-    nodes: int
-    n_fallback: int
-    model: object = field(repr=False)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "tau": self.tau, "train": self.train, "test": self.test,
-                "score_error": self.score_error, "gap": self.gap,
-                "diagnostics": {"quad_error": self.quad_error, "nodes": self.nodes,
-                                "n_fallback": self.n_fallback}}
-
 
 @dataclass(frozen=True)
 class LossDecomposition:
@@ -326,15 +296,6 @@ class LossDecomposition:
 # Learning dynamics
 # --------------------------------------------------------------------------------------------------
 
-def _taus(taus):
-    tau = np.atleast_1d(np.asarray(taus, dtype=float))
-    if tau.ndim != 1:
-        raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
-    if np.any(np.isnan(tau)) or np.any(tau < 0):
-        raise ValueError("taus must be >= 0 (np.inf allowed) and not NaN")
-    return tau
-
-
 class LearningDynamics:
     """Closed-form gradient-flow dynamics of the limiting model: one spectral solve, then any τ.
 
@@ -371,24 +332,29 @@ class LearningDynamics:
       ``E[σ(Wy/√d) yᵀ] = μ1 W Σ_t/√d``), which is docs/theory.md §1's identity with ``b² = Δ_t μ1²``.
     """
 
-    def __init__(self, model, *, tol=1e-10, max_nodes=2048):
-        tol = float(tol)
-        if not (tol > 0 and math.isfinite(tol)):
-            raise ValueError(f"tol must be finite and > 0, got {tol!r}")
-        if int(max_nodes) < 16:
-            raise ValueError(f"max_nodes must be >= 16, got {max_nodes!r}")
+    def __init__(self, model, *, tol=CONTOUR_TOL, max_nodes=CONTOUR_MAX_NODES):
+        tol = positive("tol", tol)
+        max_nodes = integer("max_nodes", max_nodes, CONTOUR_START_NODES)
         self.model = model
+        self.unconverged = []
         self.coefficients = c = ge_coefficients(model)
         self.support = support(model, edge_rtol=1e-8)
         self.ellipses = _ellipses(self.support)
         self.inv_sigma_t = float(np.real(model.data.averages(c.delta_t, c.e2t)[0]))
         self._kappa = model.kappa
         self._b2 = c.b ** 2
-        parts = self._adapt(tol, int(max_nodes))
+        parts = self._adapt(tol, max_nodes)
         self.z = np.concatenate([p[0] for p in parts])
         self.h = np.concatenate([p[1] for p in parts])
         q, delta, self.g_w = (np.concatenate([p[2][k] for p in parts]) for k in range(3))
         self.n_fallback = sum(p[3] for p in parts)
+        messages = []
+        if self.n_fallback:
+            messages.append(f"{self.n_fallback} contour points used the solver's edge fallback")
+        if self.unconverged:
+            messages.append("; ".join(self.unconverged))
+        self.status = "fallback" if messages else "ok"
+        self.message = "; ".join(messages)
         self.T = _two_point(c, model.psi_p, model.psi_n, model.data,
                             q[:, None], delta[:, None], q[None, :], delta[None, :])
         self.group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
@@ -404,7 +370,7 @@ class LearningDynamics:
         """
         m, c = self.model, self.coefficients
         done = [None] * len(self.ellipses)
-        n = 16
+        n = CONTOUR_START_NODES
         while True:
             todo = [i for i, d in enumerate(done) if d is None]
             if not todo:
@@ -417,15 +383,16 @@ class LearningDynamics:
                 start += n
                 q, dl, g_w = st.q[sl], st.delta[sl], st.g_w[sl]
                 T = _two_point(c, m.psi_p, m.psi_n, m.data, q[:, None], dl[:, None], q[None, :], dl[None, :])
-                probe = np.array([0.1, 1.0, 10.0, np.inf]) / (self._kappa * math.exp(self.ellipses[i].c))
+                probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 fine = self._evaluate(probe, z, h, g_w, T)
                 coarse = self._evaluate(probe, z[::2], 2 * h[::2], g_w[::2], T[::2, ::2])
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
-                        warnings.warn(f"contour around {self.ellipses[i].intervals} not converged with "
-                                      f"{n} nodes (N vs N/2 difference {err:.2e} > tol {tol:.1e})",
-                                      RuntimeWarning, stacklevel=3)
+                        note = (f"contour around {self.ellipses[i].intervals} not converged with {n} nodes "
+                                f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
+                        self.unconverged.append(note)
+                        warnings.warn(note, RuntimeWarning, stacklevel=3)
                     done[i] = (z, h, (q, dl, g_w), int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)))
             n *= 2
 
@@ -452,15 +419,16 @@ class LearningDynamics:
 
     def __call__(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
-        tau = _taus(taus)
+        tau = check_taus(taus)
         dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.g_w, self.T)
         k = self._coarse
         ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.g_w[k],
                                                self.T[np.ix_(k, k)])
         quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
         train, test = 1.0 + dtrain, 1.0 + dtest
-        return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error,
-                          int(self.z.size), int(self.n_fallback), self.model)
+        return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
+                          nodes=int(self.z.size), n_fallback=int(self.n_fallback), source="theory",
+                          model=self.model, status=self.status, message=self.message)
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
@@ -470,7 +438,7 @@ class LearningDynamics:
         ``dL_test/dτ = 2 b² (Q[f_τ, ∂_τ f_τ] − I[∂_τ f_τ])`` with ``∂_τ f_τ(z) = κ e^{−κτz}`` and the
         symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) T(z1, z2) dz1 dz2``.
         """
-        tau = _taus(taus)
+        tau = check_taus(taus)
         f, _ = self._weights(tau, self.z)
         finite = np.where(np.isinf(tau), 0.0, tau)[:, None]
         df = np.where(np.isinf(tau)[:, None], 0.0, self._kappa * np.exp(-self._kappa * finite * self.z))
@@ -480,7 +448,7 @@ class LearningDynamics:
 
     def decompose(self, taus) -> LossDecomposition:
         """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
-        tau = _taus(taus)
+        tau = check_taus(taus)
         parts = self._evaluate(tau, self.z, self.h, self.g_w, self.T, by_node=True)
         groups = range(len(self.ellipses))
         split = [np.array([p[:, self.group == i].sum(axis=1).real for i in groups]) for p in parts]

@@ -300,8 +300,7 @@ def test_curves_basic_and_memorization():
     assert np.all(np.diff(c.train) <= 1e-15)
     np.testing.assert_allclose(c.gap, c.test - c.train, rtol=0, atol=0)
     assert c.train[-1] < c.test[-1] and c.gap[-1] > 0.1
-    from rfdiff.simulate.gaussian import SimCurves
-    assert isinstance(c, SimCurves)
+    assert isinstance(c, rd.LossCurves) and c.source == "random_features"
 
 
 def test_score_error_identity_and_monte_carlo_losses():

@@ -1,7 +1,23 @@
-"""Spectral filters of the closed-form gradient flow, shared by the finite-size simulators."""
+"""Closed-form gradient flow of one finite model, shared by every finite-size simulator (docs/theory.md §3).
+
+A simulator (Gaussian-equivalent matrices, true features with exact noise averages or m frozen draws)
+only computes four matrices — the train feature covariance ``U`` (p×p), the feature–noise correlation
+``V`` (p×d), and their population counterparts ``U_pop``, ``V_pop`` — and hands them to
+:class:`ClosedFormFlow`, which does everything else once: eigendecompose U, filter by the flow, contract
+with V and U_pop, and evaluate the losses at any training time or for any read-out A.
+"""
 from __future__ import annotations
 
+import math
+from functools import cached_property
+
 import numpy as np
+import scipy.linalg
+
+from .._results import LossCurves
+from .._validate import taus as check_taus
+
+__all__ = ["ClosedFormFlow", "flow_filters"]
 
 
 def flow_filters(lam, kappa, taus):
@@ -23,15 +39,11 @@ def flow_filters(lam, kappa, taus):
 
     Notes
     -----
-    Eigenvalues ``λ ≤ p ε max|λ|`` are null modes of U; since ``U ⪰ b²K`` a null mode has ``Vᵀq = 0``
-    and carries no weight, so ``f = g = 0`` there (this keeps the linear activation finite at τ = ∞).
+    Eigenvalues ``λ ≤ p ε max|λ|`` are null modes of U. Every simulator's U dominates ``V Vᵀ``-directions
+    (``U ⪰ b²K`` for the Gaussian equivalent, Cauchy–Schwarz for the true features), so a null mode has
+    ``Vᵀq = 0`` and carries no weight: ``f = g = 0`` there (this keeps the linear activation finite at τ = ∞).
     """
-    tau = np.asarray(taus, dtype=np.float64)
-    if tau.ndim > 1:
-        raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
-    tau = np.atleast_1d(tau)
-    if np.any(np.isnan(tau)) or np.any(tau < 0):
-        raise ValueError("taus must be >= 0 (inf allowed) and not NaN")
+    tau = check_taus(taus)
     live = lam > lam.size * np.finfo(np.float64).eps * np.max(np.abs(lam))
     x = kappa * tau[:, None] * lam[None, live]          # κλτ, inf where τ = inf
     f = np.zeros((tau.size, lam.size))
@@ -39,3 +51,103 @@ def flow_filters(lam, kappa, taus):
     f[:, live] = -np.expm1(-x) / lam[live]
     g[:, live] = -np.expm1(-2.0 * x) / lam[live]
     return tau, f, g
+
+
+class ClosedFormFlow:
+    """Gradient flow ``dA/dτ = −d² ∇_A L_train`` from ``A = 0`` of one finite model, in closed form.
+
+    Parameters
+    ----------
+    U, V : ndarray, shapes (p, p) and (p, d)
+        Train feature covariance ``(1/n) Σ_ν E_ξ σσᵀ`` and feature–noise correlation ``(1/n) Σ_ν E_ξ σ ξᵀ``
+        (or their averages over frozen noise draws).
+    U_pop, V_pop : ndarray, shapes (p, p) and (p, d)
+        The same expectations over fresh data (``y ~ N(0, Σ_t)``).
+    delta_t : float
+        Noise variance ``Δ_t = 1 − e^{−2t}``.
+    inv_sigma_t : float
+        ``Tr Σ_t^{-1}/d`` (enters the score error).
+    model : RFModel, optional
+        Recorded in the curves it returns.
+    source : str
+        Name of the simulator, recorded in the curves (e.g. ``"gaussian_equivalent"``).
+
+    Notes
+    -----
+    docs/theory.md §3. With ``B = A/√p``, the losses are quadratic in A,
+
+    * ``L(A) = 1 + Δ_t/(p d) Tr(A M Aᵀ) + 2√Δ_t/(d√p) Tr(A N)`` with ``(M, N) = (U, V)`` for the train loss
+      and ``(U_pop, V_pop)`` for the test loss;
+    * ``E_score(A) = (L_test(A) − 1)/Δ_t + Tr Σ_t^{-1}/d``, because ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``
+      (Stein's lemma on the noise part of ``y``);
+
+    and the flow gives ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U)`` with ``κ = 2Δ_t d/p``, so with ``U = Q diag(λ) Qᵀ``
+
+    * ``L_train(τ) = 1 − (1/d) Σ_i g_τ(λ_i) (QᵀV VᵀQ)_ii``,
+    * ``L_test(τ) = 1 + (1/d) Σ_ij f_τ(λ_i) f_τ(λ_j) (QᵀVVᵀQ)_ij (QᵀU_popQ)_ij − (2/d) Σ_i f_τ(λ_i) (QᵀV V_popᵀQ)_ii``.
+
+    The eigendecomposition (``scipy.linalg.eigh``) and the projections are computed on first use and
+    cached; afterwards each τ costs O(p²).
+    """
+
+    def __init__(self, U, V, U_pop, V_pop, *, delta_t, inv_sigma_t, model=None, source="simulation"):
+        self.U = np.asarray(U, dtype=np.float64)
+        self.V = np.asarray(V, dtype=np.float64)
+        self.U_pop = np.asarray(U_pop, dtype=np.float64)
+        self.V_pop = np.asarray(V_pop, dtype=np.float64)
+        self.p, self.d = self.V.shape
+        if self.U.shape != (self.p, self.p) or self.U_pop.shape != self.U.shape or self.V_pop.shape != self.V.shape:
+            raise ValueError(f"U, U_pop must be p×p and V, V_pop p×d with p, d = {self.p}, {self.d}; got "
+                             f"{self.U.shape}, {self.U_pop.shape}, {self.V.shape}, {self.V_pop.shape}")
+        self.delta_t = float(delta_t)
+        self.inv_sigma_t = float(inv_sigma_t)
+        self.kappa = 2.0 * self.delta_t * self.d / self.p
+        self.model = model
+        self.source = source
+
+    @cached_property
+    def eigh(self):
+        """``(λ, Q)`` with ``U = Q diag(λ) Qᵀ``, λ ascending."""
+        return scipy.linalg.eigh(self.U)
+
+    @cached_property
+    def _projections(self):
+        """``(QᵀU_popQ) ∘ (QᵀV VᵀQ)`` and the diagonals ``(QᵀVVᵀQ)_ii``, ``(QᵀV V_popᵀQ)_ii``."""
+        Q = self.eigh[1]
+        Vq = Q.T @ self.V
+        H = (Q.T @ self.U_pop @ Q) * (Vq @ Vq.T)
+        w_train = np.einsum("ij,ij->i", Vq, Vq)
+        w_cross = np.einsum("ij,ij->i", Vq, Q.T @ self.V_pop)
+        return H, w_train, w_cross
+
+    def filters(self, taus):
+        """``(τ, f_τ, g_τ)`` on the eigenvalues of U (:func:`flow_filters`)."""
+        return flow_filters(self.eigh[0], self.kappa, taus)
+
+    def loss_curves(self, taus) -> LossCurves:
+        """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
+        tau, f, g = self.filters(taus)
+        H, w_train, w_cross = self._projections
+        quad = np.einsum("ki,ki->k", f @ H, f)
+        train = 1.0 - (g @ w_train) / self.d
+        test = 1.0 + (quad - 2.0 * (f @ w_cross)) / self.d
+        score = (test - 1.0) / self.delta_t + self.inv_sigma_t
+        return LossCurves(tau, train, test, score, test - train, source=self.source, model=self.model)
+
+    def weights(self, tau) -> np.ndarray:
+        """Read-out ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U)`` (d×p) at one training time."""
+        _, f, _ = self.filters([float(tau)])
+        Q = self.eigh[1]
+        return -math.sqrt(self.p / self.delta_t) * ((self.V.T @ Q) * f[0]) @ Q.T
+
+    def losses(self, A):
+        """``(L_train, L_test, E_score)`` of any read-out ``A`` (d×p), e.g. one reached by explicit training."""
+        A = np.asarray(A, dtype=np.float64)
+        out = []
+        for M, N in ((self.U, self.V), (self.U_pop, self.V_pop)):
+            quad = np.einsum("ij,ij->", A @ M, A)         # Tr(A M Aᵀ)
+            lin = np.einsum("ij,ji->", A, N)              # Tr(A N)
+            out.append(1.0 + self.delta_t / (self.p * self.d) * quad
+                       + 2.0 * math.sqrt(self.delta_t) / (self.d * math.sqrt(self.p)) * lin)
+        train, test = out
+        return train, test, (test - 1.0) / self.delta_t + self.inv_sigma_t

@@ -23,12 +23,11 @@ import warnings
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg
 
 from . import _kernels
-from ._flow import flow_filters
+from .._results import LossCurves
+from ._flow import ClosedFormFlow
 from ._sampling import noise_rng, problem_sizes, sample_problem
-from .gaussian import SimCurves
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -483,8 +482,8 @@ class RandomFeatures:
             self.U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
         else:
             self.U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
-        self._score_B = (G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)   # E[σ yᵀ] Σ_t^{-1}
-        self.V_pop = math.sqrt(self.delta_t) * self._score_B
+        # Stein: E[σ(γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
+        self.V_pop = (math.sqrt(self.delta_t) * G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)
 
     def _data_coefficients(self, h, a, rows, n_orders):
         """Hermite coefficients of the whole p×n block with the cheapest adequate method.
@@ -586,37 +585,21 @@ class RandomFeatures:
     # ------------------------------------------------------------------ spectral data and curves
 
     @cached_property
-    def _eigh(self):
-        return scipy.linalg.eigh(self.U)
+    def flow(self) -> ClosedFormFlow:
+        """The closed-form gradient flow of ``U, V, U_pop, V_pop`` (docs/theory.md §3)."""
+        return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
+                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), model=self.model,
+                              source="random_features")
 
     def eigenvalues(self) -> np.ndarray:
         """Eigenvalues of U, ascending (``scipy.linalg.eigh``, cached)."""
-        return self._eigh[0]
-
-    @cached_property
-    def _projections(self):
-        """Eigenbasis quantities: ``Qᵀ V``, the Hadamard kernel ``(QᵀU_popQ) ∘ (QᵀV VᵀQ)`` and diagonals."""
-        Q = self._eigh[1]
-        Vq = Q.T @ self.V
-        Pq = Q.T @ self.U_pop @ Q
-        H = Pq * (Vq @ Vq.T)
-        w_train = np.einsum("ij,ij->i", Vq, Vq)
-        w_cross = np.einsum("ij,ij->i", Vq, Q.T @ self.V_pop)
-        w_score = np.einsum("ij,ij->i", Vq, Q.T @ self._score_B)
-        return H, w_train, w_cross, w_score
-
-    def _filters(self, tau):
-        """``f_τ``, ``g_τ`` of the gradient flow on the eigenvalues of U (:func:`._flow.flow_filters`)."""
-        return flow_filters(self.eigenvalues(), self.kappa, tau)
+        return self.flow.eigh[0]
 
     def weights(self, tau) -> np.ndarray:
         """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (docs/theory.md §3)."""
-        tau = float(tau)
-        _, f, _ = self._filters([tau])
-        Q = self._eigh[1]
-        return -math.sqrt(self.p / self.delta_t) * ((self.V.T @ Q) * f[0]) @ Q.T
+        return self.flow.weights(tau)
 
-    def loss_curves(self, taus) -> SimCurves:
+    def loss_curves(self, taus) -> LossCurves:
         """Exact gradient-flow train, test and score-error curves of this finite model.
 
         Parameters
@@ -626,31 +609,17 @@ class RandomFeatures:
 
         Returns
         -------
-        SimCurves
-            ``.tau .train .test .score_error .gap`` (gap = test − train).
+        LossCurves
+            ``source="random_features"``.
 
         Notes
         -----
-        docs/theory.md §3 and §9, with ``U = Q diag(λ) Qᵀ`` and ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)``:
-
-        * ``L_train = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``;
-        * ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d) Tr[V_popᵀ f_τ V]``;
-        * ``E_score = (1/d) E_y ‖s_A(y) + Σ_t^{-1} y‖² = (1/d)[Tr(Vᵀ f_τ U_pop f_τ V)/Δ_t
-          − 2 Tr(Bᵀ f_τ V)/√Δ_t + Tr Σ_t^{-1}]``, ``B = E[σ(Wy/√d) yᵀ] Σ_t^{-1}`` (p×d), computed directly
-          as ``B_i· = κ̃_1(i)/γ_i · w_i/√d``.
-
-        Modes with ``λ ≤ p ε max λ`` are null modes of U (e.g. linear σ); ``Vᵀq = 0`` on them, so they
-        are dropped (``f = g = 0``).
+        docs/theory.md §3 and §9, evaluated by :class:`rfdiff.simulate._flow.ClosedFormFlow`:
+        ``L_train = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``, ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d)
+        Tr[V_popᵀ f_τ V]`` and ``E_score = (1/d) E_y ‖s_A(y) + Σ_t^{-1} y‖² = (L_test − 1)/Δ_t + Tr Σ_t^{-1}/d``
+        (because ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``). Null modes of U carry no weight and are dropped.
         """
-        tau, f, g = self._filters(taus)
-        H, w_train, w_cross, w_score = self._projections
-        d = self.d
-        quad = np.einsum("ki,ki->k", f @ H, f)
-        train = 1.0 - (g @ w_train) / d
-        test = 1.0 + quad / d - 2.0 * (f @ w_cross) / d
-        score = (quad / self.delta_t - 2.0 * (f @ w_score) / math.sqrt(self.delta_t)) / d \
-            + float(np.mean(1.0 / self.sigma_t))
-        return SimCurves(tau=tau, train=train, test=test, score_error=score, gap=test - train)
+        return self.flow.loss_curves(taus)
 
     def score_error(self, taus) -> np.ndarray:
         """``E_score(τ) = (1/d) E_y ‖s_{A(τ)}(y) − s*(y)‖²``, y ~ N(0, Σ_t) (see :meth:`loss_curves`)."""

@@ -8,44 +8,16 @@ closed-form gradient-flow loss curves (§3). It never imports the theory modules
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg
 
 from ..constants import ge_coefficients
-from ._flow import flow_filters
+from .._results import LossCurves
+from ._flow import ClosedFormFlow
 from ._sampling import problem_sizes, sample_problem
 
-__all__ = ["GaussianEquivalent", "SimCurves", "gaussian_equivalent"]
-
-
-@dataclass(frozen=True)
-class SimCurves:
-    """Train, test and score-error curves of one finite model along gradient flow.
-
-    Attributes
-    ----------
-    tau : ndarray
-        Training times (docs/theory.md §1 convention, ``dA/dτ = −d² ∇_A L_train``); may contain ``inf``.
-    train, test : ndarray
-        ``L_train(τ)`` and ``L_test(τ)``; both equal 1 at τ = 0.
-    score_error : ndarray
-        ``E_score(τ) = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (docs/theory.md §1).
-    gap : ndarray
-        ``test − train``.
-    """
-
-    tau: np.ndarray
-    train: np.ndarray
-    test: np.ndarray
-    score_error: np.ndarray
-    gap: np.ndarray
-
-    def to_dict(self) -> dict:
-        """Plain lists (``inf`` kept as a float), for JSON."""
-        return {f.name: np.asarray(getattr(self, f.name)).tolist() for f in fields(self)}
+__all__ = ["GaussianEquivalent", "gaussian_equivalent"]
 
 
 class GaussianEquivalent:
@@ -158,18 +130,21 @@ class GaussianEquivalent:
     # ---------------------------------------------------------------- spectral data
 
     @cached_property
-    def _eigh(self):
-        lam, Q = scipy.linalg.eigh(self.U)
-        return lam, Q
+    def flow(self) -> ClosedFormFlow:
+        """The closed-form gradient flow of these matrices (``V_pop = V``: the population feature–noise
+        correlation of the surrogate is ``b W/√d`` too)."""
+        return ClosedFormFlow(self.U, self.V, self.U_pop, self.V, delta_t=self.delta_t,
+                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), model=self.model,
+                              source="gaussian_equivalent")
 
     def eigenvalues(self) -> np.ndarray:
         """Eigenvalues of U, ascending (cached ``scipy.linalg.eigh``)."""
-        return self._eigh[0]
+        return self.flow.eigh[0]
 
     @cached_property
     def _QtW(self) -> np.ndarray:
         """``Qᵀ W/√d`` (p×d): rows are the eigenvectors of U seen by W."""
-        return self._eigh[1].T @ self.W / math.sqrt(self.d)
+        return self.flow.eigh[1].T @ self.W / math.sqrt(self.d)
 
     @cached_property
     def _k_diag(self) -> np.ndarray:
@@ -179,7 +154,7 @@ class GaussianEquivalent:
     @cached_property
     def _H(self) -> np.ndarray:
         """``(QᵀKQ) ∘ (QᵀU_popQ)`` (Hadamard product), the kernel of every two-point trace."""
-        Q = self._eigh[1]
+        Q = self.flow.eigh[1]
         MK = self._QtW @ self._QtW.T
         MP = Q.T @ (self.U_pop @ Q)
         return MK * MP
@@ -257,7 +232,7 @@ class GaussianEquivalent:
 
     # ---------------------------------------------------------------- gradient flow (docs/theory.md §3)
 
-    def loss_curves(self, taus) -> SimCurves:
+    def loss_curves(self, taus) -> LossCurves:
         """Exact gradient-flow train, test and score-error curves of this finite model.
 
         Parameters
@@ -267,32 +242,19 @@ class GaussianEquivalent:
 
         Returns
         -------
-        SimCurves
+        LossCurves
+            ``source="gaussian_equivalent"``.
 
         Notes
         -----
-        docs/theory.md §3. The flow gives ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` and
-
-        * ``L_train(τ) = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``, ``g_τ(λ) = (1 − e^{−2κλτ})/λ``;
-        * ``L_test(τ) = 1 + (1/d) Tr[Vᵀ f_τ(U) U_pop f_τ(U) V] − (2/d) Tr[Vᵀ f_τ(U) V]``,
-          ``f_τ(λ) = (1 − e^{−κλτ})/λ``;
-        * ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d) / Δ_t`` (docs/theory.md §1),
-
-        with ``κ = 2Δ_t d/p``; ``f_∞ = g_∞ = 1/λ``. In the eigenbasis of U both traces are sums over
-        ``(QᵀVVᵀQ)_ij (QᵀU_popQ)_ij`` and ``(QᵀVVᵀQ)_ii``. Eigenvalues ``λ ≤ p ε max|λ|`` are null modes
-        of U; since ``U ⪰ b² K`` a null mode has ``Vᵀq = 0``, so it carries no weight and is dropped
-        (``f = g = 0``), which keeps the linear activation (U of rank d) finite at τ = ∞
-        (:func:`rfdiff.simulate._flow.flow_filters`).
+        docs/theory.md §3, evaluated by :class:`rfdiff.simulate._flow.ClosedFormFlow` with
+        ``V = V_pop = b W/√d``: ``L_train(τ) = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``,
+        ``L_test(τ) = 1 + (1/d) Tr[Vᵀ f_τ(U) U_pop f_τ(U) V] − (2/d) Tr[Vᵀ f_τ(U) V]`` and
+        ``E_score = (L_test − 1)/Δ_t + Tr Σ_t^{-1}/d``, with ``κ = 2Δ_t d/p`` and ``f_∞ = g_∞ = 1/λ``.
+        Null modes of U (``λ ≤ p ε max|λ|``) carry no weight and are dropped, which keeps the linear
+        activation (U of rank d) finite at τ = ∞.
         """
-        tau, f, g = flow_filters(self.eigenvalues(), self.kappa, taus)
-        b2 = self.coefficients.b ** 2
-
-        w = self._k_diag                                         # (QᵀKQ)_ii; QᵀVVᵀQ = b² QᵀKQ
-        train = 1.0 - b2 * (g @ w) / self.d
-        quad = np.einsum("ki,ki->k", f @ self._H, f)
-        test = 1.0 + b2 * quad / self.d - 2.0 * b2 * (f @ w) / self.d
-        score = (test - 1.0) / self.delta_t + np.mean(1.0 / self.sigma_t)
-        return SimCurves(tau=tau, train=train, test=test, score_error=score, gap=test - train)
+        return self.flow.loss_curves(taus)
 
 
 def _chunks(size: int, p: int, budget: int = 2 ** 22):

@@ -14,14 +14,15 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import scipy.linalg
 
 from .._io import atomic_write
-from .._validate import positive
+from .._results import LossCurves
+from .._validate import choice, count_or_word, integer, positive
 from ..model import RFModel
 from ._sampling import noise_rng, problem_sizes, sample_problem
 
@@ -49,22 +50,19 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    """Logged losses of one training run.
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(LossCurves):
+    """Logged losses of one training run: a :class:`~rfdiff._results.LossCurves` (``source`` is the
+    optimizer) with the run's settings.
 
     Attributes
     ----------
-    tau : ndarray
-        Log times ``τ_j = k_j Δτ`` (docs/theory.md §1 convention; for Adam see :func:`train`).
+    tau, train, test, score_error, gap
+        As in :class:`~rfdiff._results.LossCurves`, at the log times ``τ_j = k_j Δτ`` (docs/theory.md §1
+        convention; for Adam see :func:`train`); losses from exact noise averages or Monte Carlo
+        (``eval_noise``).
     steps : ndarray of int
         Step counts ``k_j`` at the log points.
-    train, test : ndarray
-        ``L_train(A_k)`` and ``L_test(A_k)`` (exact noise averages, or Monte Carlo; see ``eval_noise``).
-    score_error : ndarray
-        ``E_score(A_k) = (1/d) E_{y~N(0,Σ_t)} ||s_A(y) − s*(y)||²``.
-    gap : ndarray
-        ``test − train``.
     A : ndarray
         The read-out weights (d × p) at the end of the run.
     dtau : float
@@ -77,12 +75,7 @@ class TrainResult:
         The run's settings and sizes.
     """
 
-    tau: np.ndarray
     steps: np.ndarray
-    train: np.ndarray
-    test: np.ndarray
-    score_error: np.ndarray
-    gap: np.ndarray
     A: np.ndarray
     dtau: float
     lr: float
@@ -97,37 +90,16 @@ class TrainResult:
     wall_time: float
 
     def to_dict(self) -> dict:
-        """Plain Python types (arrays as lists, ``A`` left out), for JSON."""
-        out = {}
-        for f in fields(self):
-            if f.name == "A":
-                continue
-            value = getattr(self, f.name)
-            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        """:meth:`LossCurves.to_dict` plus the run's settings (``A`` left out)."""
+        out = super().to_dict()
+        out.update(steps=self.steps.tolist(), dtau=self.dtau, lr=self.lr, optimizer=self.optimizer,
+                   noise=self.noise, batch=self.batch, eval_noise=self.eval_noise, d=self.d, p=self.p,
+                   n=self.n, seed=self.seed, wall_time=self.wall_time)
         return out
 
 
 # --------------------------------------------------------------------------------------------------
 # argument checks
-
-
-def _check_int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
-def _check_noise(name, value, word):
-    """``word`` ("fresh" or "exact") or a positive integer."""
-    if isinstance(value, str):
-        if value != word:
-            raise ValueError(f'{name} must be "{word}" or a positive integer, got {value!r}')
-        return value
-    return _check_int(name, value, 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,9 +182,9 @@ def default_dtau(model, d: int, seed: int = 0, noise="fresh", batch=None) -> flo
     with ``λ̂_max`` the exact largest eigenvalue of ``Û`` for one draw of ``b`` points (``b = batch`` or n)
     with one noise draw each (the frozen draws when ``noise=m``), drawn from a stream of its own.
     """
-    problem = _Problem(model, d, _check_int("seed", seed, 0), _check_noise("noise", noise, "fresh"))
+    problem = _Problem(model, d, integer("seed", seed, 0), count_or_word("noise", noise, "fresh"))
     if batch is not None:
-        batch = _check_int("batch", batch, 1, problem.n)
+        batch = integer("batch", batch, 1, problem.n)
     return _default_dtau(model, problem, seed, batch)
 
 
@@ -235,37 +207,22 @@ def _default_dtau(model, problem, seed, batch):
 
 
 @lru_cache(maxsize=1)
-def _exact_matrices(model, d, seed):
-    """``((U, V), (U_pop, V_pop))`` of ``random_features(model, d, seed)``; the last problem is cached."""
+def _exact_flow(model, d, seed):
+    """The closed-form flow of ``random_features(model, d, seed)``; the last problem is cached."""
     from .features import random_features  # a simulator, not theory code
 
-    rf = random_features(model, d, seed=seed, noise="exact")
-    return ((np.asarray(rf.U, dtype=np.float64), np.asarray(rf.V, dtype=np.float64)),
-            (np.asarray(rf.U_pop, dtype=np.float64), np.asarray(rf.V_pop, dtype=np.float64)))
+    return random_features(model, d, seed=seed, noise="exact").flow
 
 
 class _ExactLosses:
-    """Noise-averaged losses from the exact matrices of ``random_features`` (docs/theory.md §3, §9).
+    """Noise-averaged losses of any read-out A from the exact matrices of ``random_features``
+    (:meth:`rfdiff.simulate._flow.ClosedFormFlow.losses`, docs/theory.md §3, §9)."""
 
-    ``L(A) = 1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` with (U, V) for train and (U_pop, V_pop) for
-    test; ``E_score = (L_test − 1 + Δ_t Tr Σ_t^{-1}/d)/Δ_t``.
-    """
-
-    def __init__(self, model, d, seed, problem):
-        self.mats = _exact_matrices(model, d, seed)
-        self.problem = problem
+    def __init__(self, model, d, seed):
+        self.flow = _exact_flow(model, d, seed)
 
     def __call__(self, A, j):
-        pr = self.problem
-        out = []
-        for U, V in self.mats:
-            quad = np.einsum("ij,ij->", A @ U, A)         # Tr(A U Aᵀ)
-            lin = np.einsum("ij,ji->", A, V)               # Tr(A V)
-            out.append(1.0 + pr.delta / (pr.p * pr.d) * quad
-                       + 2.0 * math.sqrt(pr.delta) / (pr.d * math.sqrt(pr.p)) * lin)
-        train, test = out
-        score = (test - 1.0) / pr.delta + np.mean(1.0 / pr.sigma_t)
-        return train, test, score
+        return self.flow.losses(A)
 
 
 class _MonteCarloLosses:
@@ -295,23 +252,6 @@ class _MonteCarloLosses:
             score += np.sum((s + y / pr.sigma_t[:, None]) ** 2)                # s* (y) = −Σ_t^{-1} y
         count = self.draws * pr.n * pr.d
         return train / count, test / count, score / count
-
-
-# --------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def _save(path, state):
-    atomic_write(path, lambda fh: np.savez(fh, **state), mode="wb")
-
-
-def _load(path, fingerprint):
-    with np.load(path, allow_pickle=False) as z:
-        state = {key: z[key] for key in z.files}
-    if str(state["fingerprint"]) != fingerprint:
-        raise ValueError(f"checkpoint {os.fspath(path)!r} was written by a different run "
-                         f"(saved {str(state['fingerprint'])}, requested {fingerprint})")
-    return state
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,102 +348,123 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
     """
     if not isinstance(model, RFModel):
         raise ValueError(f"model must be an rfdiff.RFModel, got {model!r}")
-    d = _check_int("d", d, 1)
-    n = problem_sizes(model, d)[1]
+    d = integer("d", d, 1)
     tau_max = positive("tau_max", tau_max)
-    if optimizer not in ("gd", "adam"):
-        raise ValueError(f'optimizer must be "gd" or "adam", got {optimizer!r}')
-    if lr is not None:
-        lr = positive("lr", lr)
-    noise = _check_noise("noise", noise, "fresh")
-    seed = _check_int("seed", seed, 0)
-    n_log = _check_int("n_log", n_log, 1)
-    eval_noise = _check_noise("eval_noise", eval_noise, "exact")
+    optimizer = choice("optimizer", optimizer, ("gd", "adam"))
+    lr = None if lr is None else positive("lr", lr)
+    noise = count_or_word("noise", noise, "fresh")
+    seed = integer("seed", seed, 0)
+    n_log = integer("n_log", n_log, 1)
+    eval_noise = count_or_word("eval_noise", eval_noise, "exact")
     if batch is not None:
-        batch = _check_int("batch", batch, 1, n)
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            raise ValueError("progress=True needs tqdm (pip install tqdm)") from None
+        batch = integer("batch", batch, 1, problem_sizes(model, d)[1])
+    bar_factory = _progress_factory(progress)
 
     start = time.perf_counter()
     problem = _Problem(model, d, seed, noise)
-    p = problem.p
-
-    # time step and number of steps
-    if optimizer == "gd" and lr is not None:
-        dtau = lr / d ** 2
-        n_steps = max(1, round(tau_max / dtau))
-    else:
-        dtau = _default_dtau(model, problem, seed, batch)
-        n_steps = max(1, math.ceil(tau_max / dtau - 1e-9))
-        dtau = tau_max / n_steps
-    if lr is None:
-        lr = dtau * d ** 2 if optimizer == "gd" else ADAM_LR
+    dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
-
-    losses = (_ExactLosses(model, d, seed, problem) if eval_noise == "exact"
+    losses = (_ExactLosses(model, d, seed) if eval_noise == "exact"
               else _MonteCarloLosses(problem, seed, eval_noise))
-
-    # state
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
                               "lr": lr, "noise": noise, "seed": seed, "n_log": n_log, "batch": batch,
                               "eval_noise": eval_noise}, sort_keys=True)
-    rng = noise_rng(seed) if noise == "fresh" else _stream(seed, _STREAM_BATCH)
-    A = np.zeros((d, p))
-    m1 = np.zeros((d, p)) if optimizer == "adam" else None
-    m2 = np.zeros((d, p)) if optimizer == "adam" else None
-    k = 0
-    logs = np.empty((0, 3))
+    state = _State(d, problem.p, optimizer, noise_rng(seed) if noise == "fresh" else _stream(seed, _STREAM_BATCH))
     if checkpoint is not None and os.path.exists(checkpoint):
-        state = _load(checkpoint, fingerprint)
-        A, k, logs = state["A"].copy(), int(state["k"]), state["logs"].copy()
-        rng.bit_generator.state = json.loads(str(state["rng_state"]))
-        if optimizer == "adam":
-            m1, m2 = state["m1"].copy(), state["m2"].copy()
+        state.load(checkpoint, fingerprint)
 
-    def save():
-        if checkpoint is not None:
-            state = {"A": A, "k": k, "logs": logs, "fingerprint": fingerprint,
-                     "rng_state": json.dumps(rng.bit_generator.state)}
-            if optimizer == "adam":
-                state.update(m1=m1, m2=m2)
-            _save(checkpoint, state)
-
-    bar = tqdm(total=n_steps, initial=k, unit="step") if progress else None
+    bar = bar_factory(total=n_steps, initial=state.k, unit="step") if bar_factory else None
     last_save = time.perf_counter()
     try:
-        while k < n_steps:
-            G = _gradient(problem, rng, batch, A)
-            if optimizer == "gd":
-                G *= lr
-                A -= G
-            else:
-                m1 *= ADAM_BETA1
-                m1 += (1 - ADAM_BETA1) * G
-                m2 *= ADAM_BETA2
-                m2 += (1 - ADAM_BETA2) * G * G
-                m1_hat = m1 / (1 - ADAM_BETA1 ** (k + 1))
-                m2_hat = m2 / (1 - ADAM_BETA2 ** (k + 1))
-                A -= lr * m1_hat / (np.sqrt(m2_hat) + ADAM_EPS)
-            k += 1
+        while state.k < n_steps:
+            state.step(_gradient(problem, state.rng, batch, state.A), lr)
             if bar is not None:
                 bar.update(1)
-            j = len(logs)
-            if j < len(log_steps) and k == log_steps[j]:
-                logs = np.vstack([logs, losses(A, j)])
-                save()
-                last_save = time.perf_counter()
-            elif checkpoint is not None and time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
-                save()
+            j = len(state.logs)
+            logged = j < len(log_steps) and state.k == log_steps[j]
+            if logged:
+                state.logs = np.vstack([state.logs, losses(state.A, j)])
+            if checkpoint is not None and (logged or time.perf_counter() - last_save >= CHECKPOINT_SECONDS):
+                state.save(checkpoint, fingerprint)
                 last_save = time.perf_counter()
     finally:
         if bar is not None:
             bar.close()
 
-    train_loss, test_loss, score = logs.T.copy()
-    return TrainResult(tau=log_steps * dtau, steps=log_steps, train=train_loss, test=test_loss,
-                       score_error=score, gap=test_loss - train_loss, A=A, dtau=dtau, lr=lr,
-                       optimizer=optimizer, noise=noise, batch=batch, eval_noise=eval_noise, d=d, p=p, n=n,
-                       seed=seed, wall_time=time.perf_counter() - start)
+    train_loss, test_loss, score = state.logs.T.copy()
+    return TrainResult(log_steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
+                       model=model, steps=log_steps, A=state.A, dtau=dtau, lr=lr, optimizer=optimizer,
+                       noise=noise, batch=batch, eval_noise=eval_noise, d=d, p=problem.p, n=problem.n, seed=seed,
+                       wall_time=time.perf_counter() - start)
+
+
+def _progress_factory(progress):
+    """tqdm's class when ``progress`` is true (ValueError if tqdm is missing), else None."""
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ValueError("progress=True needs tqdm (pip install tqdm)") from None
+    return tqdm
+
+
+def _schedule(model, problem, tau_max, optimizer, lr, seed, batch):
+    """Time step Δτ, number of steps and the optimizer's step size (see :func:`train`'s ``lr``)."""
+    d = problem.d
+    if optimizer == "gd" and lr is not None:
+        dtau = lr / d ** 2
+        return dtau, max(1, round(tau_max / dtau)), lr
+    dtau = _default_dtau(model, problem, seed, batch)
+    n_steps = max(1, math.ceil(tau_max / dtau - 1e-9))
+    dtau = tau_max / n_steps
+    if lr is None:
+        lr = dtau * d ** 2 if optimizer == "gd" else ADAM_LR
+    return dtau, n_steps, lr
+
+
+class _State:
+    """Everything a checkpoint holds: read-out A, Adam moments, step count, logs and the training stream."""
+
+    def __init__(self, d, p, optimizer, rng):
+        self.optimizer = optimizer
+        self.rng = rng
+        self.A = np.zeros((d, p))
+        self.m1 = np.zeros((d, p)) if optimizer == "adam" else None
+        self.m2 = np.zeros((d, p)) if optimizer == "adam" else None
+        self.k = 0
+        self.logs = np.empty((0, 3))
+
+    def step(self, G, lr):
+        """One optimizer step with the stochastic gradient ``G`` (overwritten)."""
+        if self.optimizer == "gd":
+            G *= lr
+            self.A -= G
+            self.k += 1
+            return
+        self.m1 *= ADAM_BETA1
+        self.m1 += (1 - ADAM_BETA1) * G
+        self.m2 *= ADAM_BETA2
+        self.m2 += (1 - ADAM_BETA2) * G * G
+        m1_hat = self.m1 / (1 - ADAM_BETA1 ** (self.k + 1))
+        m2_hat = self.m2 / (1 - ADAM_BETA2 ** (self.k + 1))
+        self.A -= lr * m1_hat / (np.sqrt(m2_hat) + ADAM_EPS)
+        self.k += 1
+
+    def save(self, path, fingerprint):
+        arrays = {"A": self.A, "k": self.k, "logs": self.logs, "fingerprint": fingerprint,
+                  "rng_state": json.dumps(self.rng.bit_generator.state)}
+        if self.optimizer == "adam":
+            arrays.update(m1=self.m1, m2=self.m2)
+        atomic_write(path, lambda fh: np.savez(fh, **arrays), mode="wb")
+
+    def load(self, path, fingerprint):
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {key: z[key] for key in z.files}
+        if str(arrays["fingerprint"]) != fingerprint:
+            raise ValueError(f"checkpoint {os.fspath(path)!r} was written by a different run "
+                             f"(saved {str(arrays['fingerprint'])}, requested {fingerprint})")
+        self.A, self.k, self.logs = arrays["A"].copy(), int(arrays["k"]), arrays["logs"].copy()
+        self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
+        if self.optimizer == "adam":
+            self.m1, self.m2 = arrays["m1"].copy(), arrays["m2"].copy()
