@@ -22,6 +22,7 @@ import numpy as np
 from ._results import LossCurves
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum
+from .settings import tau_window
 from ._validate import integer, positive, taus as check_taus
 from .spectral import STATUS_FALLBACK, SolverError, stieltjes, support
 
@@ -361,6 +362,10 @@ class LearningDynamics:
         # nodes of the half rule: every other node of each ellipse
         starts = np.cumsum([0] + [p[0].size for p in parts[:-1]])
         self._coarse = np.concatenate([s + np.arange(0, p[0].size, 2) for s, p in zip(starts, parts)])
+
+    def tau_window(self) -> tuple[float, float]:
+        """Default τ range of this model (:func:`rfdiff.settings.tau_window` on U's extreme bulk edges)."""
+        return tau_window(self._kappa, self.support.intervals[0][0], self.support.lambda_max)
 
     def _adapt(self, tol, max_nodes):
         """Double the nodes of every ellipse until its probe contributions agree with the half rule.

@@ -6,16 +6,16 @@ losses at τ = ∞, labels the regime, and, when ψ_n is an axis, root-finds the
 memorization at infinite training time disappears. Points run through :func:`rfdiff.sweep.sweep` (local
 processes by default, or dask), optionally with a resumable store.
 
-Memorization at infinite time is measured relative to what training gains: with ``L_min = L_test(τ_gen)``
-and ``L_test(0) = 1``,
+A point *memorizes* by the one criterion of :mod:`rfdiff.timing` (the same that makes ``tau_mem`` finite):
+with ``L_min = L_test(τ_gen)`` and ``L_test(0) = 1``,
 
-    r(ψ_n) = (L_test(∞) − L_min) / (1 − L_min),
+    r(ψ_n) = (L_test(∞) − L_min) / (1 − L_min) > gap_rtol       (default 0.1),
 
-the fraction of the generalization gain lost by training to convergence. A point *memorizes* when
-``r > gap_rtol`` (default 0.1) and *generalizes* otherwise. ``L_test(∞) − L_min`` decays like ``1/ψ_n`` for
-``ψ_n ≫ ψ_p`` without reaching 0, so the boundary is a tolerance, and ``gap_rtol`` states it; ψ_n* is the
-root of ``r(ψ_n) − gap_rtol`` (Brent's method in log ψ_n, relative accuracy 1e-4), bracketed by the grid
-(the largest ψ_n at which the grid memorizes and the next one), or by doubling/halving ψ_n beyond the grid.
+the fraction of the generalization gain lost by training to convergence (or, with ``mem_tol``, the absolute
+gap). ``L_test(∞) − L_min`` decays like ``1/ψ_n`` for ``ψ_n ≫ ψ_p`` without reaching 0, so the boundary is a
+tolerance, and ``gap_rtol`` states it; ψ_n* is the root of the memorization margin ``r(ψ_n) − gap_rtol``
+(Brent's method in log ψ_n, :data:`BOUNDARY_XTOL`), bracketed by the grid (the largest ψ_n at which the grid
+memorizes and the next one), or by doubling/halving ψ_n beyond the grid.
 """
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
+from ._results import Outcome
+from ._validate import increasing_axis
 from .curves import LearningDynamics
 from .model import RFModel
 from .sweep import sweep
-from .timing import timescales
+from .timing import TimescaleOptions, memorization_ratio, timescales
 
 __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio"]
 
@@ -39,39 +41,41 @@ REGIMES = ("memorizes", "generalizes", "failed")
 TAU_PHASES = ("not yet generalizing", "generalizing", "memorizing")
 
 _FIELDS = ("tau_gen", "tau_mem", "test_min", "test_inf", "train_inf")
-_MAX_WALK = 20          # doublings/halvings of ψ_n beyond the grid when bracketing ψ_n*
-_BOUNDARY_XTOL = 1e-4   # absolute accuracy of log ψ_n*
-
-
-def memorization_ratio(test_min, test_inf):
-    """``r = (L_test(∞) − L_min)/(1 − L_min)``: the fraction of the generalization gain lost at τ = ∞."""
-    test_min = np.asarray(test_min, dtype=float)
-    return (np.asarray(test_inf, dtype=float) - test_min) / (1.0 - test_min)
+#: Per-point arrays of a :class:`PhaseDiagram` (the text ones in :data:`_TEXT`).
+_ARRAYS = ("tau_gen", "tau_mem", "window", "test_min", "gap_inf", "ratio", "train_inf", "test_inf", "regime",
+           "error", "point_status")
+_TEXT = ("regime", "error", "point_status")
+#: Doublings/halvings of ψ_n beyond the grid when bracketing ψ_n*.
+MAX_WALK = 20
+#: Absolute accuracy of log ψ_n* (Brent).
+BOUNDARY_XTOL = 1e-4
 
 
 def _point(task):
     """Timescales and τ = ∞ losses of one model (runs on a worker)."""
     model, options = task
     dyn = LearningDynamics(model)
-    ts = timescales(model, dynamics=dyn, **options)
+    ts = timescales(model, dynamics=dyn, options=TimescaleOptions(**options))
     end = dyn([np.inf])
     return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "test_min": ts.test_min,
-            "test_inf": float(end.test[0]), "train_inf": float(end.train[0])}
+            "test_inf": float(end.test[0]), "train_inf": float(end.train[0]), "memorizes": ts.memorizes,
+            "status": ts.status, "message": ts.message}
 
 
 def _boundary(task):
-    """ψ_n* of one row: the root of ``r(ψ_n) − gap_rtol`` (module docstring; runs on a worker)."""
-    model, options, gap_rtol, psi_n, ratio = task
+    """ψ_n* of one row: the root of the memorization margin in ψ_n (module docstring; runs on a worker)."""
+    model, options, psi_n, margin = task
+    opts = TimescaleOptions(**options)
     evaluations = 0
 
     def excess(log_psi_n):
         nonlocal evaluations
         evaluations += 1
-        ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), **options)
-        return float(memorization_ratio(ts.test_min, ts.test_inf)) - gap_rtol
+        ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+        return float(opts.margin(ts.test_min, ts.test_inf))
 
-    ok = np.isfinite(ratio)
-    x, h = np.log(np.asarray(psi_n, dtype=float)[ok]), np.asarray(ratio, dtype=float)[ok] - gap_rtol
+    ok = np.isfinite(margin)
+    x, h = np.log(np.asarray(psi_n, dtype=float)[ok]), np.asarray(margin, dtype=float)[ok]
     if x.size == 0:
         raise ValueError("no grid point of this row succeeded")
     above = np.flatnonzero(h > 0)
@@ -79,7 +83,7 @@ def _boundary(task):
         a, b = x[above[-1]], x[above[-1] + 1]
     elif above.size:  # the whole row memorizes: walk up
         a, b = x[-1], x[-1] + math.log(2)
-        for _ in range(_MAX_WALK):
+        for _ in range(MAX_WALK):
             if excess(b) <= 0:
                 break
             a, b = b, b + math.log(2)
@@ -87,41 +91,18 @@ def _boundary(task):
             raise ValueError(f"memorization persists up to psi_n = {math.exp(a):.4g}")
     else:  # the whole row generalizes: walk down
         a, b = x[0] - math.log(2), x[0]
-        for _ in range(_MAX_WALK):
+        for _ in range(MAX_WALK):
             if excess(a) > 0:
                 break
             a, b = a - math.log(2), a
         else:
             raise ValueError(f"no memorization down to psi_n = {math.exp(b):.4g}")
-    root = brentq(excess, a, b, xtol=_BOUNDARY_XTOL)
+    root = brentq(excess, a, b, xtol=BOUNDARY_XTOL)
     return {"psi_n": math.exp(root), "evaluations": evaluations}
 
 
-def _check_options(options):
-    """Reject bad :func:`~rfdiff.timing.timescales` options up front (else every point would fail)."""
-    unknown = set(options) - {"mem_fraction", "mem_tol", "rtol"}
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; expected mem_fraction, mem_tol, rtol")
-    checks = {"mem_fraction": lambda v: 0 < v < 1, "mem_tol": lambda v: 0 < v < math.inf,
-              "rtol": lambda v: 0 < v < 0.1}
-    for name, value in options.items():
-        if not checks[name](float(value)):
-            raise ValueError(f"{name} out of range: {value!r} (see rfdiff.timing)")
-
-
-def _axis(name, value):
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim > 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a positive number or a non-empty 1-D sequence")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
-        raise ValueError(f"{name} must be strictly increasing, got {value!r}")
-    return arr
-
-
 @dataclass(frozen=True)
-class PhaseDiagram:
+class PhaseDiagram(Outcome):
     """Timescales and infinite-time losses on a grid of model parameters.
 
     Every array has the grid's shape: ``(len(coords[axes[0]]), len(coords[axes[1]]))`` for two axes
@@ -148,16 +129,24 @@ class PhaseDiagram:
     train_inf, test_inf : ndarray
         Losses at τ = ∞.
     regime : ndarray of str
-        ``"memorizes"`` (``ratio > gap_rtol``), ``"generalizes"`` or ``"failed"``.
+        ``"memorizes"`` (the criterion of :mod:`rfdiff.timing`: ``ratio > gap_rtol``, the same that makes
+        ``tau_mem`` finite), ``"generalizes"`` or ``"failed"``.
     error : ndarray of str
         Error of each point (``""`` where it succeeded); failed points hold NaN.
+    point_status : ndarray of str
+        ``status`` of each point's :class:`~rfdiff.timing.Timescales` (``"failed"`` where it raised).
     boundary : ndarray or None
         ψ_n* (where ``ratio`` falls to ``gap_rtol``) for each value of the other axis (shape ``(1,)`` for a
         one-axis ψ_n diagram); NaN where it was not found; ``None`` when ψ_n is not an axis.
     boundary_error : ndarray of str or None
     gap_rtol : float
+    options : TimescaleOptions
+        The timescale options every point used (``options.gap_rtol == gap_rtol``).
     stats : dict
         Points computed, reused from the store, failed.
+    status, message
+        ``"failed"`` when any point or boundary row failed (the message counts them), ``"fallback"`` when
+        some point's timescales were flagged (:class:`rfdiff._results.Outcome`).
     """
 
     axes: tuple
@@ -173,9 +162,11 @@ class PhaseDiagram:
     test_inf: np.ndarray
     regime: np.ndarray
     error: np.ndarray
+    point_status: np.ndarray
     boundary: object
     boundary_error: object
     gap_rtol: float
+    options: TimescaleOptions
     stats: dict = field(default_factory=dict)
 
     @property
@@ -219,25 +210,51 @@ class PhaseDiagram:
         boundary, boundary_error = self.boundary, self.boundary_error
         if boundary is not None:
             boundary, boundary_error = boundary[i:i + 1], boundary_error[i:i + 1]
-        arrays = {f: take(getattr(self, f)) for f in ("tau_gen", "tau_mem", "window", "test_min", "gap_inf",
-                                                       "ratio", "train_inf", "test_inf", "regime", "error")}
+        arrays = {f: take(getattr(self, f)) for f in _ARRAYS}
         if other != "psi_n":
             boundary = boundary_error = None
         return PhaseDiagram((other,), {other: self.coords[other]}, {**self.fixed, name: float(self.coords[name][i])},
                             boundary=boundary, boundary_error=boundary_error, gap_rtol=self.gap_rtol,
-                            stats=self.stats, **arrays)
+                            options=self.options, stats=self.stats, status=self.status, message=self.message,
+                            **arrays)
 
     def to_dict(self) -> dict:
         """Plain dict for JSON: axes, coordinates, fixed parameters and every array as nested lists."""
         out = {"axes": list(self.axes), **{k: v for k, v in self.coords.items()}, "fixed": self.fixed,
-               "gap_rtol": self.gap_rtol, "stats": self.stats}
-        for f in ("tau_gen", "tau_mem", "window", "test_min", "gap_inf", "ratio", "train_inf", "test_inf",
-                  "regime", "error"):
+               "gap_rtol": self.gap_rtol, "options": self.options.to_dict(), "stats": self.stats,
+               "status": self.status, "message": self.message}
+        for f in _ARRAYS:
             out[f] = getattr(self, f).tolist()
         if self.boundary is not None:
             out["boundary_psi_n"] = self.boundary.tolist()
             out["boundary_error"] = self.boundary_error.tolist()
         return out
+
+    def to_xarray(self):
+        """The diagram as an ``xarray.Dataset`` (needs ``pip install 'rfdiff[xarray]'``).
+
+        Coordinates are the axes (``psi_p``, ``psi_n``, ``t``); every per-point array is a data variable
+        over them; ``boundary_psi_n`` is a variable over the other axis when ψ_n is an axis; the fixed
+        parameters, options and status go into ``attrs`` (as JSON text where they are not numbers).
+        """
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ValueError("to_xarray needs xarray: pip install 'rfdiff[xarray]'") from None
+        from ._io import dumps
+        data = {f: (self.axes, np.asarray(getattr(self, f), dtype=str if f in _TEXT else float)) for f in _ARRAYS}
+        if self.boundary is not None:
+            other = tuple(a for a in self.axes if a != "psi_n")
+            data["boundary_psi_n"] = (other, np.asarray(self.boundary, dtype=float))
+            data["boundary_error"] = (other, np.asarray(self.boundary_error, dtype=str))
+        attrs = {"gap_rtol": self.gap_rtol, "status": self.status, "message": self.message,
+                 "fixed": dumps(self.fixed), "options": dumps(self.options.to_dict()), "stats": dumps(self.stats)}
+        return xr.Dataset(data, coords={a: np.asarray(self.coords[a], dtype=float) for a in self.axes},
+                          attrs=attrs)
+
+    def to_netcdf(self, path) -> None:
+        """Write :meth:`to_xarray` to a netCDF file (scipy's netCDF3 writer, or netCDF4 when installed)."""
+        self.to_xarray().to_netcdf(path)
 
 
 def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1, boundary=True,
@@ -282,14 +299,12 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
     >>> pd.tau_mem.shape, pd.boundary.shape  # doctest: +SKIP
     ((2, 3), (2,))
     """
-    values = {"psi_p": _axis("psi_p", psi_p), "psi_n": _axis("psi_n", psi_n), "t": _axis("t", t)}
+    values = {name: increasing_axis(name, value) for name, value in (("psi_p", psi_p), ("psi_n", psi_n), ("t", t))}
     axes = tuple(a for a in AXES if values[a].ndim == 1)
     if not 1 <= len(axes) <= 2:
         raise ValueError(f"give one or two of psi_p, psi_n, t as arrays (the axes), got {len(axes)}")
-    gap_rtol = float(gap_rtol)
-    if not 0 < gap_rtol < 1:
-        raise ValueError(f"gap_rtol must be in (0, 1), got {gap_rtol!r}")
-    _check_options(options)
+    opts = TimescaleOptions.from_kwargs(gap_rtol=gap_rtol, **options)
+    plain = opts.to_dict()
     kw = {} if data is None else {"data": data}
     base = RFModel(psi_p=float(values["psi_p"].flat[0]), psi_n=float(values["psi_n"].flat[0]),
                    t=float(values["t"].flat[0]), activation=activation, **kw)
@@ -298,40 +313,66 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
     models = [base.replace(**dict(zip(axes, map(float, row)))) for row in grid]
 
     def key(task):
-        model, opts = task
-        return {"kind": "point", "model": model.to_dict(), "options": opts}
+        model, task_options = task
+        return {"kind": "point", "model": model.to_dict(), "options": task_options}
 
     run = dict(executor=executor, scheduler=scheduler, workers=workers, store=store, progress=progress)
-    results, stats = sweep(_point, [(m, options) for m in models], key=key, desc="phase diagram", **run)
+    results, stats = sweep(_point, [(m, plain) for m in models], key=key, desc="phase diagram", **run)
     arrays = {f: np.array([r.get(f, np.nan) for r in results], dtype=float).reshape(shape) for f in _FIELDS}
     error = np.array([r.get("error", "") for r in results], dtype=object).reshape(shape)
+    point_status = np.array(["failed" if r.get("error") else r.get("status", "ok") for r in results],
+                            dtype=object).reshape(shape)
+    memorizes = np.array([bool(r.get("memorizes", False)) for r in results]).reshape(shape)
     gap_inf = arrays["test_inf"] - arrays["test_min"]
     ratio = memorization_ratio(arrays["test_min"], arrays["test_inf"])
-    regime = np.where(error != "", "failed", np.where(ratio > gap_rtol, "memorizes", "generalizes"))
+    regime = np.where(error != "", "failed", np.where(memorizes, "memorizes", "generalizes"))
     with np.errstate(invalid="ignore"):
         window = arrays["tau_mem"] / arrays["tau_gen"]
 
     bnd = bnd_error = None
     if "psi_n" in axes and boundary:
-        k = axes.index("psi_n")
-        rows = [ratio] if len(axes) == 1 else list(np.moveaxis(ratio, k, -1))
-        other = [None] if len(axes) == 1 else values[axes[1 - k]]
-        tasks = []
-        for v, row in zip(other, rows):
-            model = base if v is None else base.replace(**{axes[1 - k]: float(v)})
-            tasks.append((model, options, gap_rtol, values["psi_n"], row))
-
-        def bkey(task):
-            model, opts, rtol, psi, row = task
-            return {"kind": "boundary", "model": {**model.to_dict(), "psi_n": None}, "options": opts,
-                    "gap_rtol": rtol, "psi_n": psi, "ratio": row}
-
-        out, bstats = sweep(_boundary, tasks, key=bkey, desc="boundary", **run)
-        bnd = np.array([r.get("psi_n", np.nan) for r in out], dtype=float)
-        bnd_error = np.array([r.get("error", "") for r in out], dtype=object)
-        stats = {**stats, "boundary": bstats}
+        bnd, bnd_error, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, run)
     fixed = {a: float(values[a]) for a in AXES if a not in axes}
     fixed.update(activation=base.activation.name, data=base.data.to_dict())
+    status, message = _summary(point_status, bnd_error)
     return PhaseDiagram(axes, {a: values[a] for a in axes}, fixed, window=window, gap_inf=gap_inf, ratio=ratio,
-                        regime=regime, error=error, boundary=bnd, boundary_error=bnd_error, gap_rtol=gap_rtol,
-                        stats=stats, **arrays)
+                        regime=regime, error=error, point_status=point_status, boundary=bnd, boundary_error=bnd_error,
+                        gap_rtol=opts.gap_rtol, options=opts, stats=stats, status=status, message=message, **arrays)
+
+
+def _boundaries(base, axes, values, opts, plain, arrays, run):
+    """ψ_n* for every value of the other axis: ``(boundary, boundary_error, stats)``."""
+    margin = opts.margin(arrays["test_min"], arrays["test_inf"])
+    k = axes.index("psi_n")
+    rows = [margin] if len(axes) == 1 else list(np.moveaxis(margin, k, -1))
+    other = [None] if len(axes) == 1 else values[axes[1 - k]]
+    tasks = []
+    for v, row in zip(other, rows):
+        model = base if v is None else base.replace(**{axes[1 - k]: float(v)})
+        tasks.append((model, plain, values["psi_n"], row))
+
+    def bkey(task):
+        model, task_options, psi, row = task
+        return {"kind": "boundary", "model": {**model.to_dict(), "psi_n": None}, "options": task_options,
+                "psi_n": psi, "margin": row}
+
+    out, stats = sweep(_boundary, tasks, key=bkey, desc="boundary", **run)
+    bnd = np.array([r.get("psi_n", np.nan) for r in out], dtype=float)
+    bnd_error = np.array([r.get("error", "") for r in out], dtype=object)
+    return bnd, bnd_error, stats
+
+
+def _summary(point_status, boundary_error):
+    """Overall status and one-line message of a diagram from its points and boundary rows."""
+    failed = int(np.count_nonzero(point_status == "failed"))
+    flagged = int(np.count_nonzero(point_status == "fallback"))
+    failed_rows = 0 if boundary_error is None else int(np.count_nonzero(boundary_error != ""))
+    notes = []
+    if failed:
+        notes.append(f"{failed} of {point_status.size} points failed")
+    if failed_rows:
+        notes.append(f"the boundary failed for {failed_rows} of {boundary_error.size} rows")
+    if flagged:
+        notes.append(f"{flagged} points have flagged timescales (see point_status)")
+    status = "failed" if failed or failed_rows else ("fallback" if flagged else "ok")
+    return status, "; ".join(notes)
