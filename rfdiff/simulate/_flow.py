@@ -20,8 +20,10 @@ from .._validate import taus as check_taus
 __all__ = ["ClosedFormFlow", "flow_filters"]
 
 
-def flow_filters(lam, kappa, taus):
+def flow_filters(lam, kappa, taus, weight_decay=0.0):
     """``f_τ(λ) = (1 − e^{−κλτ})/λ`` and ``g_τ(λ) = (1 − e^{−2κλτ})/λ`` for every τ and eigenvalue λ.
+
+    With weight decay ω > 0 the flow sees ``U + ω I``: ``f_τ(λ + ω)`` and ``g_τ(λ + ω)`` are returned.
 
     Parameters
     ----------
@@ -31,6 +33,8 @@ def flow_filters(lam, kappa, taus):
         Relaxation rate per unit eigenvalue, ``κ = 2Δ_t d/p`` (docs/theory.md §1).
     taus : array_like
         Training times ≥ 0 (``np.inf`` allowed: ``f_∞ = g_∞ = 1/λ``).
+    weight_decay : float
+        ω ≥ 0 (docs/theory.md §11).
 
     Returns
     -------
@@ -45,6 +49,7 @@ def flow_filters(lam, kappa, taus):
     """
     tau = check_taus(taus)
     live = lam > lam.size * np.finfo(np.float64).eps * np.max(np.abs(lam))
+    lam = lam + weight_decay
     x = kappa * tau[:, None] * lam[None, live]          # κλτ, inf where τ = inf
     f = np.zeros((tau.size, lam.size))
     g = np.zeros((tau.size, lam.size))
@@ -67,6 +72,12 @@ class ClosedFormFlow:
         Noise variance ``Δ_t = 1 − e^{−2t}``.
     inv_sigma_t : float
         ``Tr Σ_t^{-1}/d`` (enters the score error).
+    weight_decay : float
+        ω ≥ 0: the penalty ``ω Δ_t ‖A‖²_F/(p d)`` is added to the training objective, so the flow sees
+        ``U + ω I`` (docs/theory.md §11); the reported train loss is the data part only.
+    noise_trace : float
+        ``Tr S/d`` with ``S`` the second moment of the training noise (1 for exact noise averages,
+        ``(1/(N d)) Σ ‖ξ‖²`` for N frozen draws): the train loss of ``A = 0``.
     model : RFModel, optional
         Recorded in the curves it returns.
     source : str
@@ -76,21 +87,23 @@ class ClosedFormFlow:
     -----
     docs/theory.md §3. With ``B = A/√p``, the losses are quadratic in A,
 
-    * ``L(A) = 1 + Δ_t/(p d) Tr(A M Aᵀ) + 2√Δ_t/(d√p) Tr(A N)`` with ``(M, N) = (U, V)`` for the train loss
-      and ``(U_pop, V_pop)`` for the test loss;
+    * ``L(A) = L(0) + Δ_t/(p d) Tr(A M Aᵀ) + 2√Δ_t/(d√p) Tr(A N)`` with ``(M, N) = (U, V)`` for the train
+      loss (``L(0) = Tr S/d``) and ``(U_pop, V_pop)`` for the test loss (``L(0) = 1``);
     * ``E_score(A) = (L_test(A) − 1)/Δ_t + Tr Σ_t^{-1}/d``, because ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``
       (Stein's lemma on the noise part of ``y``);
 
-    and the flow gives ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U)`` with ``κ = 2Δ_t d/p``, so with ``U = Q diag(λ) Qᵀ``
+    and the flow gives ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U + ω)`` with ``κ = 2Δ_t d/p``, so with ``U = Q diag(λ) Qᵀ``
 
-    * ``L_train(τ) = 1 − (1/d) Σ_i g_τ(λ_i) (QᵀV VᵀQ)_ii``,
+    * ``L_train(τ) = Tr S/d − (1/d) Σ_i g_τ(λ_i) (QᵀV VᵀQ)_ii`` without weight decay, and
+      ``Tr S/d + (1/d) Σ_i [λ_i f_τ(λ_i + ω)² − 2 f_τ(λ_i + ω)] (QᵀV VᵀQ)_ii`` with it,
     * ``L_test(τ) = 1 + (1/d) Σ_ij f_τ(λ_i) f_τ(λ_j) (QᵀVVᵀQ)_ij (QᵀU_popQ)_ij − (2/d) Σ_i f_τ(λ_i) (QᵀV V_popᵀQ)_ii``.
 
     The eigendecomposition (``scipy.linalg.eigh``) and the projections are computed on first use and
     cached; afterwards each τ costs O(p²).
     """
 
-    def __init__(self, U, V, U_pop, V_pop, *, delta_t, inv_sigma_t, model=None, source="simulation"):
+    def __init__(self, U, V, U_pop, V_pop, *, delta_t, inv_sigma_t, weight_decay=0.0, noise_trace=1.0, model=None,
+                 source="simulation"):
         self.U = np.asarray(U, dtype=np.float64)
         self.V = np.asarray(V, dtype=np.float64)
         self.U_pop = np.asarray(U_pop, dtype=np.float64)
@@ -102,6 +115,8 @@ class ClosedFormFlow:
         self.delta_t = float(delta_t)
         self.inv_sigma_t = float(inv_sigma_t)
         self.kappa = 2.0 * self.delta_t * self.d / self.p
+        self.weight_decay = float(weight_decay)
+        self.noise_trace = float(noise_trace)
         self.model = model
         self.source = source
 
@@ -121,33 +136,37 @@ class ClosedFormFlow:
         return H, w_train, w_cross
 
     def filters(self, taus):
-        """``(τ, f_τ, g_τ)`` on the eigenvalues of U (:func:`flow_filters`)."""
-        return flow_filters(self.eigh[0], self.kappa, taus)
+        """``(τ, f_τ, g_τ)`` on the eigenvalues of ``U + ω`` (:func:`flow_filters`)."""
+        return flow_filters(self.eigh[0], self.kappa, taus, self.weight_decay)
 
     def loss_curves(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau, f, g = self.filters(taus)
         H, w_train, w_cross = self._projections
         quad = np.einsum("ki,ki->k", f @ H, f)
-        train = 1.0 - (g @ w_train) / self.d
+        if self.weight_decay:
+            train = self.noise_trace + ((self.eigh[0] * f - 2.0) * f) @ w_train / self.d
+        else:
+            train = self.noise_trace - (g @ w_train) / self.d
         test = 1.0 + (quad - 2.0 * (f @ w_cross)) / self.d
         score = (test - 1.0) / self.delta_t + self.inv_sigma_t
         return LossCurves(tau, train, test, score, test - train, source=self.source, model=self.model)
 
     def weights(self, tau) -> np.ndarray:
-        """Read-out ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U)`` (d×p) at one training time."""
+        """Read-out ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U + ω)`` (d×p) at one training time."""
         _, f, _ = self.filters([float(tau)])
         Q = self.eigh[1]
         return -math.sqrt(self.p / self.delta_t) * ((self.V.T @ Q) * f[0]) @ Q.T
 
     def losses(self, A):
-        """``(L_train, L_test, E_score)`` of any read-out ``A`` (d×p), e.g. one reached by explicit training."""
+        """``(L_train, L_test, E_score)`` of any read-out ``A`` (d×p), e.g. one reached by explicit training
+        (the train loss is its data part, without the weight-decay penalty)."""
         A = np.asarray(A, dtype=np.float64)
         out = []
-        for M, N in ((self.U, self.V), (self.U_pop, self.V_pop)):
+        for M, N, start in ((self.U, self.V, self.noise_trace), (self.U_pop, self.V_pop, 1.0)):
             quad = np.einsum("ij,ij->", A @ M, A)         # Tr(A M Aᵀ)
             lin = np.einsum("ij,ji->", A, N)              # Tr(A N)
-            out.append(1.0 + self.delta_t / (self.p * self.d) * quad
+            out.append(start + self.delta_t / (self.p * self.d) * quad
                        + 2.0 * math.sqrt(self.delta_t) / (self.d * math.sqrt(self.p)) * lin)
         train, test = out
         return train, test, (test - 1.0) / self.delta_t + self.inv_sigma_t

@@ -421,6 +421,7 @@ class RandomFeatures:
         self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.quadrature = {}
+        self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
         self.timings = {"sample": time.perf_counter() - t0}
 
         t1 = time.perf_counter()
@@ -573,14 +574,17 @@ class RandomFeatures:
         h = self.e_t * (self.W @ self.X)
         U = np.zeros((self.p, self.p))
         V = np.zeros((self.p, self.d))
+        S = 0.0
         scale = math.sqrt(self.delta_t)
         for _ in range(m):
             xi = rng.standard_normal((self.d, self.n))
             F = np.asarray(self.activation.fn((h + scale * (self.W @ xi)) / math.sqrt(self.d)), dtype=np.float64)
             U += F @ F.T
             V += F @ xi.T
+            S += float(np.einsum("ij,ij->", xi, xi))
         self.U = U / (self.n * m)
         self.V = V / (self.n * m)
+        self.noise_trace = S / (self.n * m * self.d)
 
     # ------------------------------------------------------------------ spectral data and curves
 
@@ -588,7 +592,8 @@ class RandomFeatures:
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of ``U, V, U_pop, V_pop`` (docs/theory.md §3)."""
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
-                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), model=self.model,
+                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), noise_trace=self.noise_trace,
+                              weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
                               source="random_features")
 
     def eigenvalues(self) -> np.ndarray:

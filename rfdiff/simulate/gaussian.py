@@ -36,6 +36,12 @@ class GaussianEquivalent:
     include_mean : bool
         Keep the rank-one term ``μ0² 1 1ᵀ`` in ``U`` and ``U_pop`` (default True).
 
+    With ``model.m`` finite, each training point is seen with m frozen noise draws (docs/theory.md §10):
+    the feature of draw k of point ν is ``φ_νk = g_ν + h_νk`` with the shared part ``g_ν`` (the column of
+    G below) and the per-draw part ``h_νk = b W ξ_νk/√d + s η_νk`` (ξ, η i.i.d. N(0, 1), drawn after Ω);
+    ``U = (1/N) Σ φ φᵀ``, ``V = (1/N) Σ φ ξᵀ`` over the N = nm pairs, and the flow's train loss starts at
+    ``(1/(N d)) Σ ‖ξ‖²``. ``model.weight_decay`` is passed to the flow (docs/theory.md §11).
+
     Attributes
     ----------
     d, p, n : int
@@ -57,8 +63,8 @@ class GaussianEquivalent:
     -----
     docs/theory.md §2, with ``K = W Wᵀ/d``:
 
-    * ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)``, ``G = e^{-t} μ1 W X/√d + v Ω``;
-    * ``V = b W/√d``;
+    * ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)``, ``G = e^{-t} μ1 W X/√d + v Ω`` (m = ∞);
+    * ``V = b W/√d`` (m = ∞; also the population ``V_pop`` for every m);
     * ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)``, ``Σ_t = e^{-2t} Σ + Δ_t I``.
 
     Σ is taken diagonal: the law of W is rotation invariant, so this loses no generality. ``U``, ``K``,
@@ -79,6 +85,10 @@ class GaussianEquivalent:
         self.W, self.X = sample_problem(model, self.d, rng)
         self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
         self.Omega = rng.standard_normal((self.p, self.n))
+        self.m = getattr(model, "m", math.inf)
+        self.weight_decay = float(getattr(model, "weight_decay", 0.0))
+        # seed of the m frozen draws (not drawn for m = ∞, so W, X, Ω and U are unchanged there)
+        self._draw_seed = None if math.isinf(self.m) else int(rng.integers(2 ** 63))
 
     def __repr__(self):
         return (f"GaussianEquivalent(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
@@ -96,21 +106,43 @@ class GaussianEquivalent:
         return self.W @ self.W.T / self.d
 
     @cached_property
-    def U(self) -> np.ndarray:
-        """Train feature covariance ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2)."""
+    def _train(self):
+        """``(U, V, Tr S/d)`` of the training set (exact noise average for m = ∞, else m frozen draws)."""
         c = self.coefficients
         G = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X)
         G += math.sqrt(c.v2) * self.Omega
-        U = G @ G.T / self.n
-        U += c.b ** 2 * self.K
-        U[np.diag_indices(self.p)] += c.s2
-        U += self._mean2
-        return U
+        if self._draw_seed is None:
+            U = G @ G.T / self.n
+            U += c.b ** 2 * self.K
+            U[np.diag_indices(self.p)] += c.s2
+            U += self._mean2
+            return U, (c.b / math.sqrt(self.d)) * self.W, 1.0
+        rng = np.random.default_rng(self._draw_seed)
+        U, V, S = np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0
+        Wb = (c.b / math.sqrt(self.d)) * self.W
+        mean = math.sqrt(self._mean2)
+        for _ in range(int(self.m)):
+            Xi = rng.standard_normal((self.d, self.n))
+            F = G + Wb @ Xi
+            F += math.sqrt(c.s2) * rng.standard_normal((self.p, self.n))
+            if mean:
+                F += mean
+            U += F @ F.T
+            V += F @ Xi.T
+            S += float(np.einsum("ij,ij->", Xi, Xi))
+        N = self.n * int(self.m)
+        return U / N, V / N, S / (N * self.d)
 
-    @cached_property
+    @property
+    def U(self) -> np.ndarray:
+        """Train feature covariance: ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` for m = ∞ (docs/theory.md §2),
+        ``(1/N) Σ φ_νk φ_νkᵀ`` over the m frozen draws otherwise (§10)."""
+        return self._train[0]
+
+    @property
     def V(self) -> np.ndarray:
-        """Feature–noise correlation ``V = b W/√d`` (p×d, docs/theory.md §2)."""
-        return (self.coefficients.b / math.sqrt(self.d)) * self.W
+        """Feature–noise correlation: ``b W/√d`` for m = ∞ (docs/theory.md §2), ``(1/N) Σ φ_νk ξ_νkᵀ`` otherwise."""
+        return self._train[1]
 
     @cached_property
     def sigma_t(self) -> np.ndarray:
@@ -131,11 +163,12 @@ class GaussianEquivalent:
 
     @cached_property
     def flow(self) -> ClosedFormFlow:
-        """The closed-form gradient flow of these matrices (``V_pop = V``: the population feature–noise
-        correlation of the surrogate is ``b W/√d`` too)."""
-        return ClosedFormFlow(self.U, self.V, self.U_pop, self.V, delta_t=self.delta_t,
-                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), model=self.model,
-                              source="gaussian_equivalent")
+        """The closed-form gradient flow of these matrices (the population feature–noise correlation of the
+        surrogate is ``V_pop = b W/√d``)."""
+        V_pop = (self.coefficients.b / math.sqrt(self.d)) * self.W
+        return ClosedFormFlow(self.U, self.V, self.U_pop, V_pop, delta_t=self.delta_t,
+                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), weight_decay=self.weight_decay,
+                              noise_trace=self._train[2], model=self.model, source="gaussian_equivalent")
 
     def eigenvalues(self) -> np.ndarray:
         """Eigenvalues of U, ascending (cached ``scipy.linalg.eigh``)."""
