@@ -23,6 +23,7 @@ from ._results import LossCurves
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum
 from .settings import tau_window
+from .structure import Symbol, structure
 from ._validate import integer, positive, taus as check_taus
 from .spectral import STATUS_FALLBACK, SolverError, stieltjes, support
 
@@ -129,31 +130,90 @@ def _pair_moments(law, al1, be1, al2, be2):
     return out
 
 
-def _two_point(coef, psi_p, psi_n, law, q1, d1, q2, d2):
-    """``T(z1, z2)`` from the one-point solutions ``(q_i, δ_i)`` at the two points (docs/theory.md §5)."""
-    A = coef.e2t * coef.mu1 ** 2
-    B = coef.b ** 2
-    e1, e2 = psi_p * q1, psi_p * q2
-    A1, A2 = A / (1 + d1), A / (1 + d2)
-    # w_i(σ) = 1/(1 + e_i m_i(σ)) = 1/(α_i + β_i σ)
-    P0, P1, P2 = _pair_moments(law, 1 + e1 * B, e1 * A1, 1 + e2 * B, e2 * A2)
-    m1m2 = B * B * P0 + B * (A1 + A2) * P1 + A1 * A2 * P2           # ⟨m1 m2 w1 w2⟩
-    Pi = q1 * q2 / (1 - psi_p * q1 * q2 * m1m2)
-    e12 = e1 * e2
+class _Point:
+    """One-point solution at a set of nodes, in the quantities the two-point rule needs.
+
+    ``u_k = 1/(1 + δ_k)`` per component, the linear symbol ``m(σ) = A σ + B`` of the equivalent
+    ``R̄ = (W m(Σ) Wᵀ/d + c − z)^{-1}``, ``e = ψ_p q``, ``g_W`` and ``κ = Σ_k a_k u_k + a_S`` (the weight of
+    V's fluctuating part; docs/theory.md §10).
+    """
+
+    def __init__(self, struct, q, deltas, g_w):
+        self.q, self.g_w = q, g_w
+        self.u = [1.0 / (1.0 + deltas[..., k]) for k in range(len(struct.components))]
+        self.A = struct.shift.alpha + sum(c.cov.alpha * u for c, u in zip(struct.components, self.u))
+        self.B = struct.shift.beta + sum(c.cov.beta * u for c, u in zip(struct.components, self.u))
+        self.e = struct.psi_p * q
+        self.kappa = struct.shift_noise + sum(c.noise * u for c, u in zip(struct.components, self.u))
+
+    def at(self, index):
+        """The same quantities at a subset (or broadcast view) of the nodes."""
+        out = object.__new__(_Point)
+        for name in ("q", "g_w", "A", "B", "e", "kappa"):
+            value = getattr(self, name)
+            setattr(out, name, value[index] if np.ndim(value) else value)
+        out.u = [u[index] for u in self.u]
+        return out
+
+
+def _pair_traces(struct, law, s1, s2):
+    """``T(z1, z2) = (1/d) Tr[K R1 P R2]`` and ``T_VV(z1, z2) = (1/d) Tr[Vᵀ R1 P R2 V]`` (docs/theory.md §5, §10).
+
+    W level (§5): for symbols ``X = W (a_x σ + b_x) Wᵀ/d + x0 I``, with ``w_i = 1/(1 + e_i m_i(σ))``,
+    ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``,
+    ``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0) = lim (1/d) Tr[X R̄1 Y R̄2]``.
+    G level (one φ per Wishart component): ``(I − D M) φ = D t`` with ``M_kl = ⟨C_k, C_l⟩/ψ_k``,
+    ``t_k = ⟨C_k, P⟩/ψ_k``, ``D = diag(u_k(z1) u_k(z2))``, ``ψ_k = N_k/d``; then
+    ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and
+    ``T_VV = κ1 κ2 b² T + Σ_k φ_k a_k (1 − b² (κ1 g_W(z1) + κ2 g_W(z2)))``.
+    """
+    e12 = s1.e * s2.e
+    P0, P1, P2 = _pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
+    m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
+    Pi = s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
 
     def bracket(X, Y):
-        # symbols X = (x1, xc, x0) stand for W (x1 σ + xc) Wᵀ/d + x0 I
-        (x1, xc, x0), (y1, yc, y0) = X, Y
-        direct = e12 * (x1 * y1 * P2 + (x1 * yc + xc * y1) * P1 + xc * yc * P0)
-        return direct + psi_p * Pi * (x1 * P1 + xc * P0 + x0) * (y1 * P1 + yc * P0 + y0)
+        direct = e12 * (X.alpha * Y.alpha * P2 + (X.alpha * Y.beta + X.beta * Y.alpha) * P1 + X.beta * Y.beta * P0)
+        return direct + struct.psi_p * Pi * (X.alpha * P1 + X.beta * P0 + X.x0) * (Y.alpha * P1 + Y.beta * P0 + Y.x0)
 
-    K = (0.0, 1.0, 0.0)
-    C = (A, 0.0, coef.v2)
-    P = (A, coef.mu1 ** 2 * coef.delta_t, coef.v2 + coef.s2)
-    scale = psi_n * (1 + d1) * (1 + d2)
-    beta_C = bracket(C, C) / scale
-    beta_P = bracket(C, P) / scale
-    return bracket(K, P) + beta_P / (1 - beta_C) * bracket(K, C)
+    K, P = _K_SYMBOL, struct.population
+    comps = struct.components
+    D = [u1 * u2 for u1, u2 in zip(s1.u, s2.u)]
+    t = [D[k] * bracket(c.cov, P) / c.ratio for k, c in enumerate(comps)]
+    M = [[D[k] * bracket(ck.cov, cl.cov) / ck.ratio for cl in comps] for k, ck in enumerate(comps)]
+    phi = _solve_small(M, t)
+    T = bracket(K, P) + sum(f * bracket(c.cov, K) for f, c in zip(phi, comps))
+    b2 = struct.b2
+    TVV = s1.kappa * s2.kappa * b2 * T
+    if any(c.noise for c in comps):
+        TVV = TVV + sum(f * c.noise for f, c in zip(phi, comps)) * (1 - b2 * (s1.kappa * s1.g_w + s2.kappa * s2.g_w))
+    return T, TVV
+
+
+def _solve_small(M, t):
+    """Solve ``φ = t + M φ`` (K ≤ 2 in closed form, else batched) for arrays of pairs."""
+    if len(t) == 1:
+        return [t[0] / (1 - M[0][0])]
+    if len(t) == 2:
+        a, b, c, d = 1 - M[0][0], -M[0][1], -M[1][0], 1 - M[1][1]
+        det = a * d - b * c
+        return [(d * t[0] - b * t[1]) / det, (a * t[1] - c * t[0]) / det]
+    k = len(t)
+    shape = np.broadcast(*t).shape
+    mat = np.eye(k) - np.stack([np.stack([np.broadcast_to(M[i][j], shape) for j in range(k)], -1)
+                                for i in range(k)], -2)
+    sol = np.linalg.solve(mat, np.stack([np.broadcast_to(x, shape) for x in t], -1)[..., None])[..., 0]
+    return [sol[..., i] for i in range(k)]
+
+
+#: The symbol of ``K = W Wᵀ/d``.
+_K_SYMBOL = Symbol(0.0, 1.0, 0.0)
+
+
+def _deltas(st):
+    """Per-component δ's of a Stieltjes solution, shape ``z.shape + (K,)``."""
+    deltas = getattr(st, "deltas", None)
+    return st.delta[..., None] if deltas is None else deltas
 
 
 def _solve(model, z):
@@ -191,9 +251,9 @@ def two_point(model, z1, z2):
     (``derivations/two_point.py``).
     """
     z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=complex), np.asarray(z2, dtype=complex))
-    s1, s2 = _solve(model, z1), _solve(model, z2)
-    return _two_point(ge_coefficients(model), model.psi_p, model.psi_n, model.data,
-                      s1.q, s1.delta, s2.q, s2.delta)
+    struct = structure(model)
+    s1, s2 = (_Point(struct, st.q, _deltas(st), st.g_w) for st in (_solve(model, z1), _solve(model, z2)))
+    return _pair_traces(struct, model.data, s1, s2)[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,9 +335,10 @@ class LossDecomposition:
     Notes
     -----
     With ``P_g`` the spectral projector of U on group g, the train change is
-    ``−b² (1/d) Tr[K g_τ(U) P_g]``; the test change is ``b² (1/d) Tr[K f_τ(U) P_g U_pop f_τ(U)] −
-    2b² (1/d) Tr[K f_τ(U) P_g]``: each cross term between two groups is shared between them, so the
-    changes add up exactly. The score-error change is the test change divided by Δ_t.
+    ``(1/d) Tr[Vᵀ ψ_τ(U) P_g V]``; the test change is ``(1/d) Tr[Vᵀ f_τ(U) P_g U_pop f_τ(U) V] −
+    2 (1/d) Tr[V_popᵀ f_τ(U) P_g V]`` (filters of :class:`LearningDynamics`; ``V = V_pop = b W/√d`` for exact
+    noise averages): each cross term between two groups is shared between them, so the changes add up
+    exactly. The score-error change is the test change divided by Δ_t.
     """
 
     tau: np.ndarray
@@ -308,29 +369,34 @@ class LearningDynamics:
         ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
         (train and test contributions at τ = ∞ and at three τ around the group's own timescale).
     max_nodes : int
-        Cap on the nodes of one ellipse; reaching it without convergence issues a ``RuntimeWarning``.
+        Cap on the nodes of one ellipse; reaching it without convergence issues a ``RuntimeWarning`` and
+        the curves' ``status`` becomes ``"fallback"``.
 
     Attributes
     ----------
-    model, coefficients, support
+    model, coefficients, support, structure
     ellipses : list
         The contour, one ellipse per group of bulks.
     z, h : complex ndarray
         Contour nodes and trapezoid weights, ``(1/2πi)∮ F dz ≈ Σ F(z_j) h_j``.
     g_w, T : complex ndarray
-        ``g_W(z_j)`` and ``T(z_j, z_k)`` (docs/theory.md §4–5).
+        ``g_W(z_j)`` and ``T(z_j, z_k) = (1/d) Tr[K R(z_j) U_pop R(z_k)]`` (docs/theory.md §4–5).
+    lin, cross, TVV : complex ndarray
+        ``(1/d) Tr[Vᵀ R V] − const``, ``(1/d) Tr[V_popᵀ R V]`` at the nodes and
+        ``(1/d) Tr[Vᵀ R(z_j) U_pop R(z_k) V]`` (docs/theory.md §10; for exact noise averages
+        ``V = b W/√d``: ``lin = cross = b² g_W`` and ``TVV = b² T``).
     inv_sigma_t : float
         ``⟨1/Σ_t⟩ = lim Tr Σ_t^{-1}/d``.
 
     Notes
     -----
-    docs/theory.md §3 and §6, with ``κ = 2Δ_t/ψ_p``, ``f_τ(z) = (1 − e^{−κτz})/z``, ``g_τ(z) = (1 − e^{−2κτz})/z``:
+    docs/theory.md §3, §6 and §10–11, with ``κ = 2Δ_t/ψ_p``, weight decay ω, ``f_τ(z) = (1 − e^{−κτ(z+ω)})/(z+ω)``
+    and the train filter ``ψ_τ(z) = z f_τ(z)² − 2 f_τ(z)`` (``= −(1 − e^{−2κτz})/z`` when ω = 0):
 
-    * ``L_train(τ) = 1 − b² I[g_τ]``, ``I[φ] = (1/d) Tr[K φ(U)] = −(1/2πi)∮ φ g_W dz``;
-    * ``L_test(τ) = 1 + b² Q[f_τ] − 2 b² I[f_τ]``,
-      ``Q[φ] = (1/d) Tr[K φ(U) U_pop φ(U)] = (1/2πi)² ∮∮ φ(z1) φ(z2) T(z1, z2) dz1 dz2``;
-    * ``E_score(τ) = μ1² (Q[f_τ] − 2 I[f_τ]) + ⟨1/Σ_t⟩`` (expanding ``(1/d) E‖s_A(y) + Σ_t^{-1}y‖²`` with
-      ``E[σ(Wy/√d) yᵀ] = μ1 W Σ_t/√d``), which is docs/theory.md §1's identity with ``b² = Δ_t μ1²``.
+    * ``L_train(τ) = 1 + (1/d) Tr[Vᵀ ψ_τ(U) V] = 1 − (1/2πi)∮ ψ_τ(z) lin(z) dz`` (the constant part of
+      ``(1/d) Tr[Vᵀ R V]`` integrates to zero against the entire ψ_τ);
+    * ``L_test(τ) = 1 + (1/2πi)² ∮∮ f_τ(z1) f_τ(z2) TVV(z1, z2) dz1 dz2 + (2/2πi) ∮ f_τ(z) cross(z) dz``;
+    * ``E_score(τ) = (L_test(τ) − 1)/Δ_t + ⟨1/Σ_t⟩`` (docs/theory.md §1).
     """
 
     def __init__(self, model, *, tol=CONTOUR_TOL, max_nodes=CONTOUR_MAX_NODES):
@@ -339,15 +405,17 @@ class LearningDynamics:
         self.model = model
         self.unconverged = []
         self.coefficients = c = ge_coefficients(model)
+        self.structure = structure(model)
         self.support = support(model, edge_rtol=1e-8)
         self.ellipses = _ellipses(self.support)
         self.inv_sigma_t = float(np.real(model.data.averages(c.delta_t, c.e2t)[0]))
         self._kappa = model.kappa
-        self._b2 = c.b ** 2
+        self._decay = float(getattr(model, "weight_decay", 0.0))
         parts = self._adapt(tol, max_nodes)
         self.z = np.concatenate([p[0] for p in parts])
         self.h = np.concatenate([p[1] for p in parts])
-        q, delta, self.g_w = (np.concatenate([p[2][k] for p in parts]) for k in range(3))
+        point = _Point(self.structure, *(np.concatenate([p[2][k] for p in parts]) for k in range(3)))
+        self.g_w = point.g_w
         self.n_fallback = sum(p[3] for p in parts)
         messages = []
         if self.n_fallback:
@@ -356,8 +424,7 @@ class LearningDynamics:
             messages.append("; ".join(self.unconverged))
         self.status = "fallback" if messages else "ok"
         self.message = "; ".join(messages)
-        self.T = _two_point(c, model.psi_p, model.psi_n, model.data,
-                            q[:, None], delta[:, None], q[None, :], delta[None, :])
+        self.lin, self.cross, self.T, self.TVV = self._node_traces(point)
         self.group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
         # nodes of the half rule: every other node of each ellipse
         starts = np.cumsum([0] + [p[0].size for p in parts[:-1]])
@@ -367,13 +434,20 @@ class LearningDynamics:
         """Default τ range of this model (:func:`rfdiff.settings.tau_window` on U's extreme bulk edges)."""
         return tau_window(self._kappa, self.support.intervals[0][0], self.support.lambda_max)
 
+    def _node_traces(self, point):
+        """``lin``, ``cross`` at the nodes of ``point`` and ``T``, ``TVV`` between them (class docstring)."""
+        st = self.structure
+        lin = (st.shift_noise - point.kappa) + point.kappa ** 2 * st.b2 * point.g_w
+        cross = point.kappa * st.b2 * point.g_w
+        T, TVV = _pair_traces(st, self.model.data, point.at((slice(None), None)), point.at((None, slice(None))))
+        return lin, cross, T, TVV
+
     def _adapt(self, tol, max_nodes):
         """Double the nodes of every ellipse until its probe contributions agree with the half rule.
 
         All ellipses still refining share one solver call per round. Returns, per ellipse,
-        ``(z, h, (q, δ, g_W), n_fallback)``.
+        ``(z, h, (q, δ's, g_W), n_fallback)``.
         """
-        m, c = self.model, self.coefficients
         done = [None] * len(self.ellipses)
         n = CONTOUR_START_NODES
         while True:
@@ -381,16 +455,17 @@ class LearningDynamics:
             if not todo:
                 return done
             nodes = [self.ellipses[i].nodes(n) for i in todo]
-            st = _solve(m, np.concatenate([z for z, _ in nodes]))
+            st = _solve(self.model, np.concatenate([z for z, _ in nodes]))
+            deltas = _deltas(st)
             start = 0
             for i, (z, h) in zip(todo, nodes):
                 sl = slice(start, start + n)
                 start += n
-                q, dl, g_w = st.q[sl], st.delta[sl], st.g_w[sl]
-                T = _two_point(c, m.psi_p, m.psi_n, m.data, q[:, None], dl[:, None], q[None, :], dl[None, :])
+                sol = (st.q[sl], deltas[sl], st.g_w[sl])
+                lin, cross, _, TVV = self._node_traces(_Point(self.structure, *sol))
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
-                fine = self._evaluate(probe, z, h, g_w, T)
-                coarse = self._evaluate(probe, z[::2], 2 * h[::2], g_w[::2], T[::2, ::2])
+                fine = self._evaluate(probe, z, h, lin, cross, TVV)
+                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2])
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
@@ -398,26 +473,27 @@ class LearningDynamics:
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
                         self.unconverged.append(note)
                         warnings.warn(note, RuntimeWarning, stacklevel=3)
-                    done[i] = (z, h, (q, dl, g_w), int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)))
+                    done[i] = (z, h, sol, int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)))
             n *= 2
 
     def _weights(self, tau, z):
-        """``f_τ(z)`` and ``g_τ(z)`` for all (τ, z); ``f_∞ = g_∞ = 1/z`` (Re z > 0 on the contour)."""
-        x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * z[None, :]
+        """``f_τ(z)`` and the train filter ``ψ_τ(z)`` for all (τ, z) (class docstring); at τ = ∞
+        ``f = 1/(z+ω)``, ``ψ = z/(z+ω)² − 2/(z+ω)`` (Re z > 0 on the contour)."""
+        zw = z + self._decay
+        x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
         inf = np.isinf(tau)[:, None]
-        f = np.where(inf, 1.0 / z, -np.expm1(-x) / z)
-        g = np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
-        return f, g
+        f = np.where(inf, 1.0 / zw, -np.expm1(-x) / zw)
+        if self._decay:
+            return f, (z * f - 2.0) * f
+        return f, -np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
 
-    def _evaluate(self, tau, z, h, g_w, T, by_node=False):
+    def _evaluate(self, tau, z, h, lin, cross, TVV, by_node=False):
         """``(train − 1, test − 1)`` and the score-error change, or their per-node shares."""
-        f, g = self._weights(tau, z)
+        f, psi = self._weights(tau, z)
         fh = f * h
-        lin_f = -(fh * g_w)                       # I[f] = Σ_j lin_f[:, j]
-        lin_g = -(g * h * g_w)
-        quad = fh * (fh @ T)                      # Q[f] = Σ_j quad[:, j] (T symmetric)
-        b2, mu12 = self._b2, self.coefficients.mu1 ** 2
-        parts = (-b2 * lin_g, b2 * (quad - 2 * lin_f), mu12 * (quad - 2 * lin_f))
+        train = -(psi * h * lin)
+        test = fh * (fh @ TVV) + 2 * fh * cross          # TVV symmetric
+        parts = (train, test, test / self.coefficients.delta_t)
         if by_node:
             return parts
         return tuple(p.sum(axis=1).real for p in parts)
@@ -425,10 +501,10 @@ class LearningDynamics:
     def __call__(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau = check_taus(taus)
-        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.g_w, self.T)
+        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV)
         k = self._coarse
-        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.g_w[k],
-                                               self.T[np.ix_(k, k)])
+        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self.cross[k],
+                                          self.TVV[np.ix_(k, k)])
         quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
         train, test = 1.0 + dtrain, 1.0 + dtest
         return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
@@ -440,21 +516,22 @@ class LearningDynamics:
 
         Notes
         -----
-        ``dL_test/dτ = 2 b² (Q[f_τ, ∂_τ f_τ] − I[∂_τ f_τ])`` with ``∂_τ f_τ(z) = κ e^{−κτz}`` and the
-        symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) T(z1, z2) dz1 dz2``.
+        ``dL_test/dτ = 2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}``
+        and the symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2) dz1 dz2``.
         """
         tau = check_taus(taus)
         f, _ = self._weights(tau, self.z)
         finite = np.where(np.isinf(tau), 0.0, tau)[:, None]
-        df = np.where(np.isinf(tau)[:, None], 0.0, self._kappa * np.exp(-self._kappa * finite * self.z))
+        df = np.where(np.isinf(tau)[:, None], 0.0,
+                      self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
         fh, dfh = f * self.h, df * self.h
-        slope = np.einsum("ij,ij->i", dfh @ self.T, fh) + (dfh * self.g_w).sum(axis=1)
-        return 2 * self._b2 * slope.real
+        slope = np.einsum("ij,ij->i", dfh @ self.TVV, fh) + (dfh * self.cross).sum(axis=1)
+        return 2 * slope.real
 
     def decompose(self, taus) -> LossDecomposition:
         """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
         tau = check_taus(taus)
-        parts = self._evaluate(tau, self.z, self.h, self.g_w, self.T, by_node=True)
+        parts = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, by_node=True)
         groups = range(len(self.ellipses))
         split = [np.array([p[:, self.group == i].sum(axis=1).real for i in groups]) for p in parts]
         mass = np.array([(-(self.h * self.g_w)[self.group == i]).sum().real for i in groups])

@@ -20,7 +20,8 @@ def test_unresolvable_minimum_is_reported_not_raised(args):
     model = rd.RFModel(*args[:3], activation=args[3])
     ts = timescales(model)
     assert math.isinf(ts.tau_gen) and math.isinf(ts.tau_mem) and not ts.memorizes
-    assert "no resolvable minimum" in ts.message
+    # either reported as unresolvable, or L_test decreases to its end within rounding
+    assert "no resolvable minimum" in ts.message or ts.test_inf <= ts.test_min
     dyn = LearningDynamics(model)
     c = dyn(np.append(np.geomspace(*dyn.tau_window(), 200), np.inf))
     # the curve really is flat to within its error after its minimum

@@ -1,0 +1,128 @@
+"""The Gaussian-equivalent structure of a model: Wishart components plus a shift (docs/theory.md §10).
+
+Every model rfdiff handles has a train feature covariance of the same shape in the Gaussian-equivalent
+description: given the frozen features W,
+
+    U ≃ Σ_k (1/N_k) Y_k Y_kᵀ + S,        the N_k columns of Y_k i.i.d. N(0, C_k),
+
+a sum of independent Wishart components plus a deterministic shift, where every covariance is a *symbol*
+
+    X = W diag(α σ + β) Wᵀ/d + x0 I           (σ ranging over the eigenvalues of Σ),
+
+and the feature–noise correlation V has weight ``a_k`` on component k (its columns are correlated with the
+training noise through ``a_k b W/√d``) and ``a_S`` on the shift. This module builds that description from a
+model; the theory (:mod:`rfdiff.spectral`, :mod:`rfdiff.curves`) and the Gaussian-equivalent sampler use
+it, so the two cannot drift apart.
+
+* Exact noise averages (m = ∞): one component ``C = (e^{-2t}μ1² σ, v²)`` with ``N = n`` columns, and the
+  shift ``H = (b², s²)`` (the noise part of the features, averaged), ``a_S = 1``.
+* m frozen draws per point: the features of the m draws of point ν share ``g_ν ~ N(0, C)`` and add fresh
+  ``h_νk ~ N(0, H)``; splitting each group into its mean and m − 1 orthogonal deviations gives component 1,
+  ``C + H/m`` with n columns and ``a_1 = 1/m``, and component 2, ``((m−1)/m) H`` with n(m − 1) columns and
+  ``a_2 = (m−1)/m``; no shift. m = 1 has component 1 only.
+
+``P = U_pop = (μ1² e^{-2t} σ + μ1² Δ_t, v² + s²)`` is the population covariance, the same for every m.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .constants import ge_coefficients
+
+__all__ = ["Symbol", "Component", "Structure", "structure", "LINEAR_PART_RTOL"]
+
+#: ``|μ1|`` below this fraction of the feature scale ``sqrt(μ1² + v² + s²)`` is rounding: the activation
+#: has no linear part (e.g. σ(x) = x²), and U has no W-part.
+LINEAR_PART_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """The p×p matrix ``W diag(alpha σ + beta) Wᵀ/d + x0 I``."""
+
+    alpha: float
+    beta: float
+    x0: float
+
+    def __add__(self, other: "Symbol") -> "Symbol":
+        return Symbol(self.alpha + other.alpha, self.beta + other.beta, self.x0 + other.x0)
+
+    def scale(self, c: float) -> "Symbol":
+        return Symbol(c * self.alpha, c * self.beta, c * self.x0)
+
+    @property
+    def has_w_part(self) -> bool:
+        return self.alpha != 0.0 or self.beta != 0.0
+
+
+ZERO = Symbol(0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One Wishart component: ``ratio·d`` columns of covariance ``cov``; ``noise`` is its weight ``a_k`` in V."""
+
+    cov: Symbol
+    ratio: float
+    noise: float
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Components, shift and population covariance of one model (module docstring).
+
+    Attributes
+    ----------
+    components : tuple of Component
+    shift : Symbol
+        Deterministic part S of U; its ``x0`` is the lowest possible eigenvalue (the atom's location).
+    shift_noise : float
+        ``a_S``: weight of the shift in V (1 for exact noise averages, 0 for frozen draws).
+    population : Symbol
+        ``U_pop``.
+    b2 : float
+        ``b_t²``; the population feature–noise correlation is ``b W/√d``.
+    psi_p : float
+    """
+
+    components: tuple
+    shift: Symbol
+    shift_noise: float
+    population: Symbol
+    b2: float
+    psi_p: float
+
+    @property
+    def origin(self) -> float:
+        """``shift.x0``: U − origin·I is positive semi-definite; the atom sits there."""
+        return self.shift.x0
+
+    def atom_mass(self) -> float:
+        """Mass of U's eigenvalue ``origin`` from rank counting: ``max(0, 1 − rank/p)``.
+
+        A component whose covariance has ``x0 > 0`` has rank at most ``min(N_k, p)``; one with ``x0 = 0``
+        lies in the d-dimensional span of W's columns, as does the W-part of the shift.
+        """
+        full = sum(min(c.ratio, self.psi_p) for c in self.components if c.cov.x0 > 0)
+        in_w = sum(c.ratio for c in self.components if c.cov.x0 <= 0 and c.cov.has_w_part)
+        in_w += math.inf if self.shift.has_w_part else 0.0
+        return max(0.0, 1.0 - (full + min(1.0, in_w)) / self.psi_p)
+
+
+def structure(model) -> Structure:
+    """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10)."""
+    c = ge_coefficients(model)
+    # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
+    mu1 = c.mu1 if abs(c.mu1) > LINEAR_PART_RTOL * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2) else 0.0
+    A, b2 = c.e2t * mu1 ** 2, (c.b ** 2 if mu1 else 0.0)
+    C = Symbol(A, 0.0, c.v2)
+    H = Symbol(0.0, b2, c.s2)
+    P = Symbol(A, mu1 ** 2 * c.delta_t, c.v2 + c.s2)
+    m = getattr(model, "m", math.inf)
+    if math.isinf(m):
+        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, P, b2, model.psi_p)
+    comps = [Component(C + H.scale(1.0 / m), model.psi_n, 1.0 / m)]
+    if m > 1:
+        comps.append(Component(H.scale((m - 1.0) / m), model.psi_n * (m - 1), (m - 1.0) / m))
+    return Structure(tuple(comps), ZERO, 0.0, P, b2, model.psi_p)
