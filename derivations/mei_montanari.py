@@ -4,7 +4,7 @@ regression, and its mapping to rfdiff's one-noise-draw (m = 1) score model at τ
 Reference: S. Mei, A. Montanari, *The generalization error of random features regression: precise
 asymptotics and the double descent curve*, Comm. Pure Appl. Math. 75 (2022), arXiv:1908.05355 [MM].
 
-Run ``PYTHONPATH=. python derivations/mei_montanari.py`` (about 10 minutes on a busy two-core machine;
+Run ``PYTHONPATH=. python derivations/mei_montanari.py`` (about 4 minutes on a busy two-core machine;
 ``--quick``: smaller d and fewer seeds, about 2 minutes). Every check prints its numbers and ends in an ``assert``.
 
 Equation numbers
