@@ -1,0 +1,57 @@
+"""Session set-up shared by every test file.
+
+* numba kernels are compiled (or loaded from numba's cache) once, before the first test, so no single
+  test's duration carries the compile time;
+* finite-size samples that several tests compare with different references are built once
+  (:func:`true_features`);
+* ``--reverse-order`` runs the collected tests backwards, to check that no result depends on what ran
+  before (the solver caches per model).
+"""
+import numpy as np
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reverse-order", action="store_true",
+                     help="run the collected tests in reverse order (checks that no test depends on what ran before)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse-order"):
+        items.reverse()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_numba():
+    """Compile or load every numba kernel once per session: one spectral point and its support, every
+    simulator kernel signature, and one tiny true-feature simulation with its loss curve."""
+    import rfdiff as rd
+    from rfdiff.simulate import _kernels, random_features
+
+    model = rd.RFModel(psi_p=2, psi_n=1, t=0.1)
+    assert rd.stieltjes(model, np.array([1.0 + 1.0j])).n_failed == 0
+    rd.support(model)
+    _kernels.warm()
+    random_features(model, 8, seed=0).loss_curves([0.0, 1.0, np.inf])
+
+
+@pytest.fixture(scope="session")
+def true_features():
+    """``true_features(model, d, seed)``: ``random_features(model, d, seed=seed)``, built once per session.
+
+    tests/test_simulation_vs_theory.py (curves vs theory) and tests/test_random_features.py (spectra vs the
+    Gaussian equivalent) compare the same samples with different references. The samples are read-only
+    for the tests (their eigendecompositions are cached on them).
+    """
+    from rfdiff.simulate import random_features
+
+    cache = {}
+
+    def get(model, d, seed):
+        key = (model, int(d), int(seed))
+        if key not in cache:
+            cache[key] = random_features(model, d, seed=seed)
+        return cache[key]
+
+    yield get
+    cache.clear()
