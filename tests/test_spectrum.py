@@ -37,8 +37,26 @@ def _model_from_dict(d):
     return rd.RFModel(d["psi_p"], d["psi_n"], d["t"], activation=d["activation"], data=law)
 
 
+@pytest.fixture
+def fresh_model_caches():
+    """Empty the per-model caches before and after the test.
+
+    ``rfdiff.spectral._setup`` (lru_cache) keeps the constants a model was first solved with: without
+    this, a patched ``ge_coefficients`` is ignored whenever an equal model was solved earlier in the
+    session (the mpmath comparison then silently uses the package's own constants), and the patched
+    constants would stay cached for every later test of that model. ``rfdiff.constants`` caches the
+    constants themselves.
+    """
+    from rfdiff import constants
+    S._setup.cache_clear()
+    constants._ge_coefficients_cached.cache_clear()
+    yield
+    S._setup.cache_clear()
+    constants._ge_coefficients_cached.cache_clear()
+
+
 @pytest.mark.parametrize("case", json.loads(REF.read_text()), ids=lambda c: f"{c['model']['psi_p']}-{c['z']}")
-def test_matches_mpmath_reference(case, monkeypatch):
+def test_matches_mpmath_reference(case, monkeypatch, fresh_model_caches):
     """Solver vs 40-digit mpmath solution of the original equations (same constants): the only error
     allowed is double-precision rounding amplified by the conditioning, 1e-9 relative."""
     model = _model_from_dict(case["model"])
@@ -47,6 +65,7 @@ def test_matches_mpmath_reference(case, monkeypatch):
     fake = rd.GECoefficients(mu0=0.0, mu1=mu1, a=mu1, b=np.sqrt(k["b2"]), v2=k["v2"], s2=k["s2"],
                              e2t=np.exp(-2 * model.t), delta_t=model.delta_t, tau_sigma=model.data.tau_sigma)
     monkeypatch.setattr(S, "ge_coefficients", lambda m: fake)
+    assert S._setup(model)[0] is fake        # the solver sees the reference's constants, whatever ran before
     z = complex(*case["z"])
     st = S.stieltjes(model, np.array([z]))
     q_ref = complex(float(case["q"][0]), float(case["q"][1]))
