@@ -4,9 +4,12 @@
   test's duration carries the compile time;
 * finite-size samples that several tests compare with different references are built once
   (:func:`true_features`);
+* :func:`saved_figures` keeps the Axes of every figure the CLI saves, so tests check what was drawn;
 * ``--reverse-order`` runs the collected tests backwards, to check that no result depends on what ran
   before (the solver caches per model).
 """
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -55,3 +58,23 @@ def true_features():
 
     yield get
     cache.clear()
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """``{file name: Axes}`` of every figure saved through ``rfdiff.plotting.savefig`` during the test.
+
+    ``savefig`` is the one writer of the CLI and of ``rfdiff.reproduce``; it still writes the file. The
+    Axes stay readable after the figure is closed.
+    """
+    import rfdiff.plotting as plotting
+
+    saved = {}
+    real = plotting.savefig
+
+    def record(ax, path):
+        saved[pathlib.Path(path).name] = ax
+        real(ax, path)
+
+    monkeypatch.setattr(plotting, "savefig", record)
+    return saved

@@ -61,3 +61,33 @@ def assert_rel_close(actual, expected, tol, what) -> float:
     err = rel_error(actual, expected)
     assert err < tol, f"{what}: ‖actual − expected‖/‖expected‖ = {err:.3g}, tolerance {tol:.3g}"
     return err
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+def labelled_lines(ax) -> dict:
+    """``{label: Line2D}`` of the labelled lines on the figure holding ``ax`` (twin axes included)."""
+    out = {}
+    for a in ax.figure.axes:
+        for line in a.get_lines():
+            label = line.get_label()
+            if not label.startswith("_"):
+                assert label not in out, f"two lines labelled {label!r}"
+                out[label] = line
+    return out
+
+
+def vertical_lines(ax) -> list:
+    """Sorted x positions of the unlabelled vertical lines (``axvline``) on ``ax``."""
+    xs = []
+    for line in ax.get_lines():
+        x = np.asarray(line.get_xdata(), dtype=float)
+        if line.get_label().startswith("_") and x.size == 2 and x[0] == x[1]:
+            xs.append(float(x[0]))
+    return sorted(xs)
+
+
+def finite_positive(tau):
+    """Mask of the τ values a log-τ axis can draw."""
+    tau = np.asarray(tau, dtype=float)
+    return np.isfinite(tau) & (tau > 0)
