@@ -6,12 +6,22 @@
   (:func:`true_features`);
 * :func:`saved_figures` keeps the Axes of every figure the CLI saves, so tests check what was drawn;
 * ``--reverse-order`` runs the collected tests backwards, to check that no result depends on what ran
-  before (the solver caches per model).
+  before (the solver caches per model);
+* OpenBLAS runs one thread per test process (unless ``OPENBLAS_NUM_THREADS`` is set). On the shared
+  2-core machine a multi-threaded eigh of a p = 1600 sample spins at its barriers while the other
+  core is taken: 3 Stieltjes comparisons took 74 s with the default threads and 12 s with one
+  thread at load 7 (on an idle machine two threads are somewhat faster for the largest
+  eigendecompositions). This must run before numpy is imported: pytest loads this file first.
 """
+import os
 import pathlib
+import sys
 
-import numpy as np
-import pytest
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_addoption(parser):
