@@ -1,29 +1,73 @@
 """The ``rfdiff curves`` and ``rfdiff timescales`` sub-commands."""
 import json
 
+import numpy as np
 import pytest
 
+import rfdiff as rd
 from rfdiff.cli import main
+from rfdiff.simulate import gaussian_equivalent
+
+from helpers import finite_positive, labelled_lines, vertical_lines
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
+RD_MODEL = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
 
 
-def test_curves_json_and_plots(tmp_path, capsys):
+def test_curves_json_and_plots(tmp_path, capsys, saved_figures):
+    """JSON and the three figures; the figures show the API's curves (same τ grid), the simulation and
+    the timescales. Sizes are the smallest that exercise every option (12 τ points, d = 8)."""
     out = tmp_path / "c.json"
     plots = {name: tmp_path / f"{name}.png" for name in ("curves", "dec", "collapse")}
-    code = main(["curves", *MODEL, "--points", "30", "--json", str(out), "--plot", str(plots["curves"]),
-                 "--decomposition-plot", str(plots["dec"]), "--collapse", "1,4",
-                 "--collapse-plot", str(plots["collapse"]), "--simulate", "20"])
+    code = main(["curves", *MODEL, "--points", "12", "--json", str(out), "--plot", str(plots["curves"]),
+                 "--decomposition-plot", str(plots["dec"]), "--collapse", "2,4",
+                 "--collapse-plot", str(plots["collapse"]), "--simulate", "8"])
     assert code == 0
     data = json.loads(out.read_text())
     assert {"model", "tau", "train", "test", "score_error", "gap", "timescales", "decomposition"} <= set(data)
-    assert len(data["tau"]) == 31 and data["tau"][-1] == "inf"
+    assert len(data["tau"]) == 13 and data["tau"][-1] == "inf"
     assert 0.99 < data["train"][0] < 1.0  # τ_min = 0.01/(κ λ_max): no mode has moved yet
     assert data["model"]["psi_p"] == 4.0
     assert data["diagnostics"]["quad_error"][0] < 1e-8
     for path in plots.values():
         assert path.stat().st_size > 10_000
+    assert set(saved_figures) == {"curves.png", "dec.png", "collapse.png"}
     assert "tau_gen" in capsys.readouterr().out
+
+    # JSON = API (same deterministic computation: rounding only)
+    tau = np.array(data["tau"], dtype=float)
+    api = rd.loss_curves(RD_MODEL, tau)
+    for key in ("train", "test", "score_error"):
+        np.testing.assert_allclose(data[key], getattr(api, key), rtol=1e-12, err_msg=key)
+    drawn = finite_positive(tau)
+
+    # --plot: exact curves, simulation markers (every point: fewer than 40), τ_gen and τ_mem
+    lines = labelled_lines(saved_figures["curves.png"])
+    sim = gaussian_equivalent(RD_MODEL, d=8, seed=0).loss_curves(tau)
+    for label, values in [("train (exact)", api.train), ("test (exact)", api.test),
+                          ("score error", api.score_error), ("train (simulation)", sim.train),
+                          ("test (simulation)", sim.test)]:
+        np.testing.assert_array_equal(lines[label].get_xdata(), tau[drawn], err_msg=label)
+        np.testing.assert_allclose(lines[label].get_ydata(), values[drawn], rtol=1e-12, err_msg=label)
+    ts = data["timescales"]
+    assert vertical_lines(saved_figures["curves.png"]) == pytest.approx(sorted([ts["tau_gen"], ts["tau_mem"]]))
+
+    # --decomposition-plot: one line per group of bulks and their total, the JSON's decomposition
+    dec = data["decomposition"]
+    dec_lines = [ln for ln in saved_figures["dec.png"].get_lines() if not ln.get_label().startswith("_")]
+    rows = np.array(dec["test"], dtype=float)[:, finite_positive(dec["tau"])]
+    assert len(dec_lines) == len(dec["intervals"]) + 1 and dec_lines[-1].get_label() == "total"
+    for line, row in zip(dec_lines, [*rows, rows.sum(axis=0)]):
+        np.testing.assert_allclose(line.get_ydata(), row, rtol=1e-12)
+    np.testing.assert_allclose(dec_lines[-1].get_ydata(), api.test[drawn] - 1, rtol=1e-9, atol=1e-12)
+
+    # --collapse-plot: test loss of each ψ_n against τ/ψ_n
+    lines = labelled_lines(saved_figures["collapse.png"])
+    assert set(lines) == {r"$\psi_n=2$", r"$\psi_n=4$"}
+    for psi_n, reference in [(2, api), (4, rd.loss_curves(RD_MODEL.replace(psi_n=4), tau))]:
+        line = lines[rf"$\psi_n={psi_n}$"]
+        np.testing.assert_allclose(line.get_xdata(), tau[drawn] / psi_n, rtol=1e-15)
+        np.testing.assert_allclose(line.get_ydata(), reference.test[drawn], rtol=1e-12)
 
 
 def test_curves_table_on_stdout(capsys):

@@ -4,10 +4,13 @@ import json
 import numpy as np
 import pytest
 
+import rfdiff as rd
 from rfdiff.cli import main
 
+from helpers import labelled_lines
 
-def test_json_plot_and_resume(tmp_path, capsys):
+
+def test_json_plot_and_resume(tmp_path, capsys, saved_figures):
     args = ["phase", "--psi-p", "4,8", "--psi-n", "4:64:3", "--t", "0.01", "--executor", "serial",
             "--store", str(tmp_path / "store")]
     out = tmp_path / "phase.json"
@@ -21,10 +24,36 @@ def test_json_plot_and_resume(tmp_path, capsys):
     assert all(isinstance(v, float) or v == "inf" for row in data["tau_mem"] for v in row)
     assert len(data["boundary_psi_n"]) == 2 and 16 < data["boundary_psi_n"][0] < 64
     assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "tau.png").stat().st_size > 0
+    _assert_phase_figures(saved_figures["p.png"], saved_figures["tau.png"], data)
     capsys.readouterr()
     assert main(args) == 0                                      # everything comes from the store
     text = capsys.readouterr().out
     assert "computed 0, reused 6, failed 0" in text and "boundary at psi_p = 4" in text
+
+
+def _as_float(rows):
+    return np.array([[np.nan if v is None else float(v) for v in row] for row in rows])
+
+
+def _assert_phase_figures(ax, tau_ax, data):
+    """The heat maps show log10 τ_mem/τ_gen and log10 gap_inf of the JSON (x: ψ_p, y: ψ_n), with the
+    boundary ψ_n*(ψ_p); the τ map at ψ_p = 4 draws that row's τ_gen and τ_mem against ψ_n."""
+    window_ax, gap_ax = ax.figure.axes[:2]
+    for axes, name in ((window_ax, "window"), (gap_ax, "gap_inf")):
+        value = _as_float(data[name])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = np.log10(np.where(value > 0, value, np.nan)).T
+        drawn = axes.collections[0].get_array()
+        np.testing.assert_array_equal(np.ma.getmaskarray(drawn).reshape(expected.shape), ~np.isfinite(expected))
+        np.testing.assert_allclose(np.ma.filled(drawn, np.nan).reshape(expected.shape), expected, rtol=1e-12)
+        boundary = next(ln for ln in axes.get_lines() if ln.get_label().startswith(r"$\psi_n^*$"))
+        np.testing.assert_allclose(boundary.get_xdata(), data["psi_p"], rtol=1e-12)
+        np.testing.assert_allclose(boundary.get_ydata(), data["boundary_psi_n"], rtol=1e-12)
+    lines = labelled_lines(tau_ax)
+    for name in ("tau_gen", "tau_mem"):
+        line = lines[rf"$\tau_{{{name[4:]}}}$"]
+        np.testing.assert_allclose(line.get_xdata(), data["psi_n"], rtol=1e-12)
+        np.testing.assert_allclose(line.get_ydata(), _as_float(data[name])[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("extra, word", [
@@ -43,11 +72,23 @@ def test_bad_input_is_one_line_exit_2(extra, word, capsys):
     assert err.count("\n") == 1 and word in err
 
 
-def test_reproduce_writes_png_pdf_and_manifest(tmp_path):
+def test_reproduce_writes_png_pdf_and_manifest(tmp_path, saved_figures):
+    """The decomposition figure draws, per group of bulks, the API's decomposition of the model in its
+    caption, and their total equals the API's test-loss change (the split adds up: 1e-12)."""
     assert main(["reproduce", "--quick", "--out", str(tmp_path), "--only", "decomposition",
                  "--executor", "serial"]) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["decomposition"]["files"] == ["decomposition.png", "decomposition.pdf"]
     assert "memorization bulk" in manifest["decomposition"]["caption"]
     assert all((tmp_path / f).stat().st_size > 0 for f in manifest["decomposition"]["files"])
+    assert "ψ_p = 64, ψ_n = 8, t = 0.01, tanh" in manifest["decomposition"]["caption"]
+    model = rd.RFModel(psi_p=64, psi_n=8, t=0.01)
+    lines = [ln for ln in saved_figures["decomposition.png"].get_lines() if not ln.get_label().startswith("_")]
+    taus = lines[0].get_xdata()
+    dec = rd.LearningDynamics(model).decompose(taus)
+    assert [ln.get_label() for ln in lines][-1] == "total" and len(lines) == len(dec.intervals) + 1
+    for line, row in zip(lines, dec.test):
+        np.testing.assert_array_equal(line.get_xdata(), taus)
+        np.testing.assert_allclose(line.get_ydata(), row, rtol=1e-12)
+    np.testing.assert_allclose(lines[-1].get_ydata(), rd.loss_curves(model, taus).test - 1, rtol=0, atol=1e-12)
     assert main(["reproduce", "--out", str(tmp_path), "--only", "nonsense"]) == 2

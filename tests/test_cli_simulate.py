@@ -10,6 +10,8 @@ from rfdiff.cli import main
 from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import gaussian_equivalent, random_features, train
 
+from helpers import finite_positive, labelled_lines
+
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
 RD_MODEL = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
 KEYS = {"model", "d", "method", "tau", "train", "test", "score_error", "theory"}
@@ -24,8 +26,9 @@ def _exit_code(argv):
 
 
 @pytest.mark.parametrize("method", ["exact", "gaussian"])
-def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys):
-    """The JSON holds the simulator's own closed-form curves (same seed), the theory and both timescales."""
+def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys, saved_figures):
+    """The JSON holds the simulator's own closed-form curves (same seed), the theory and both timescales;
+    the figure draws the same theory curves (lines) and simulated points (markers)."""
     out, png = tmp_path / "s.json", tmp_path / "s.png"
     code = main(["simulate", *MODEL, "--d", "12", "--seed", "3", "--method", method, "--points", "10",
                  "--json", str(out), "--plot", str(png)])
@@ -43,8 +46,25 @@ def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys):
     np.testing.assert_allclose(data["theory"]["test"], theory.test, atol=1e-9)
     assert set(data["simulation_timescales"]) == {"tau_gen", "tau_mem"}
     assert png.stat().st_size > 10_000
+    _assert_plotted(saved_figures["s.png"], theory, ref)
+    assert "d = 12" in saved_figures["s.png"].get_title()
     text = capsys.readouterr().out
     assert "tau_mem" in text and "max |simulation - theory|" in text
+
+
+def _assert_plotted(ax, theory, sim):
+    """Lines of ``plot_curves``: the theory's train/test/score error, the simulation's train/test markers
+    (every point when there are fewer than 40), at the finite τ > 0 (rounding only: 1e-12)."""
+    lines = labelled_lines(ax)
+    assert finite_positive(sim.tau).sum() < 40
+    for curves, kind in [(theory, "exact"), (sim, "simulation")]:
+        keep = finite_positive(curves.tau)
+        for key in ("train", "test"):
+            line = lines[f"{key} ({kind})"]
+            np.testing.assert_allclose(line.get_xdata(), np.asarray(curves.tau)[keep], rtol=1e-12)
+            np.testing.assert_allclose(line.get_ydata(), getattr(curves, key)[keep], rtol=1e-12)
+    keep = finite_positive(theory.tau)
+    np.testing.assert_allclose(lines["score error"].get_ydata(), theory.score_error[keep], rtol=1e-12)
 
 
 def test_table_on_stdout(capsys):
@@ -83,11 +103,18 @@ def test_training_equals_the_api_and_resumes(optimizer, tmp_path, capsys):
     assert "steps of dtau" in capsys.readouterr().out
 
 
-def test_training_plot(tmp_path):
+def test_training_plot(tmp_path, saved_figures):
+    """The figure of a GD run draws the trainer's logged losses over the theory at the same τ grid."""
     png = tmp_path / "gd.png"
     assert main(["simulate", *MODEL, "--d", "10", "--method", "gd", "--tau-max", "30", "--points", "8",
                  "--plot", str(png)]) == 0
     assert png.stat().st_size > 10_000
+    ref = train(RD_MODEL, 10, 30.0, optimizer="gd", n_log=8)
+    ax = saved_figures["gd.png"]
+    theory_tau = labelled_lines(ax)["train (exact)"].get_xdata()
+    assert theory_tau.size == 200 and theory_tau[-1] == pytest.approx(30.0)
+    _assert_plotted(ax, rd.loss_curves(RD_MODEL, theory_tau), ref)
+    assert "GD, d = 10" in ax.get_title()
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -8,6 +8,9 @@ import pytest
 
 import rfdiff as rd
 from rfdiff.cli import main
+from rfdiff.simulate import gaussian_equivalent
+
+from helpers import labelled_lines, vertical_lines
 
 
 def test_json_matches_api(tmp_path, capsys):
@@ -23,11 +26,30 @@ def test_json_matches_api(tmp_path, capsys):
     assert "bulk" in capsys.readouterr().out
 
 
-def test_plot_writes_png(tmp_path):
+def test_plot_writes_png(tmp_path, saved_figures):
+    """The PNG shows the API's density (per decade, on the default grid), its atom, and the histogram of
+    the Gaussian-equivalent sample's eigenvalues off the atom (seed 0, d = 30)."""
     out = tmp_path / "s.png"
     assert main(["spectrum", "--psi-p", "8", "--psi-n", "2", "--t", "0.1", "--points", "400",
                  "--sim-d", "30", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = rd.RFModel(8, 2, 0.1)
+    sup = rd.support(model)
+    spec = rd.spectrum(model, rd.spectral_grid(sup, 400))
+    ax = saved_figures["s.png"]
+    theory = labelled_lines(ax)["theory"]
+    np.testing.assert_allclose(theory.get_xdata(), spec.lambdas, rtol=1e-15)
+    np.testing.assert_allclose(theory.get_ydata(), spec.density * spec.lambdas * np.log(10), rtol=1e-12, atol=0)
+    assert vertical_lines(ax) == pytest.approx([loc for loc, _ in sup.atoms], rel=1e-12)
+    (hist,) = ax.patches
+    values, edges = hist.get_data()[:2]
+    ev = gaussian_equivalent(model, 30, seed=0).eigenvalues()
+    atom = sup.atoms[0][0]
+    rest = ev[np.abs(ev - atom) > 1e-9 * max(1.0, atom)]
+    assert rest.size < ev.size                                   # some eigenvalues sit on the atom
+    counts = np.histogram(rest, edges)[0]
+    np.testing.assert_allclose(values, counts / ev.size / np.diff(np.log10(edges)), rtol=1e-12)
+    assert counts.sum() >= 0.99 * rest.size                      # the grid covers the sample's bulks
 
 
 @pytest.mark.parametrize("args, word", [

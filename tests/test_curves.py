@@ -2,7 +2,7 @@
 
 Finite-size band: at d ≈ 100 the relative-norm distance between a single simulated curve and the limit
 was measured at ≤ 0.6/d for train/test and ≤ 1.3/d for the score error over all cases below (docs/theory.md §8);
-the tolerances are 2/d and 4/d.
+the tolerances are 2/d and 4/d (tests/helpers.py).
 """
 import numpy as np
 import pytest
@@ -13,11 +13,8 @@ from rfdiff.curves import (LearningDynamics, _pair_moments, loss_curves, seed_ep
 from rfdiff.data import DataLaw
 from rfdiff.simulate import gaussian_equivalent
 
-LOSS_TOL, SCORE_TOL = 2.0, 4.0          # × 1/d
-
-
-def rel(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
+from helpers import (FINITE_SIZE_LOSS_PER_D as LOSS_TOL, FINITE_SIZE_SCORE_PER_D as SCORE_TOL, MP_SMALL_RATIO,
+                     assert_rel_close)
 
 
 def tau_grid(dyn, points=40):
@@ -54,10 +51,10 @@ def assert_matches_simulation(model, d):
     exact = dyn(taus)
     sim = gaussian_equivalent(model, d=d, seed=0).loss_curves(taus)
     assert exact.quad_error.max() < 1e-8
-    assert rel(exact.train, sim.train) < LOSS_TOL / d
-    assert rel(exact.test, sim.test) < LOSS_TOL / d
-    assert rel(exact.score_error, sim.score_error) < SCORE_TOL / d
-    assert rel(exact.gap + 1, sim.gap + 1) < 2 * LOSS_TOL / d
+    assert_rel_close(exact.train, sim.train, LOSS_TOL / d, f"train, limit vs simulation at d = {d}")
+    assert_rel_close(exact.test, sim.test, LOSS_TOL / d, f"test, limit vs simulation at d = {d}")
+    assert_rel_close(exact.score_error, sim.score_error, SCORE_TOL / d, f"score error, limit vs simulation at d = {d}")
+    assert_rel_close(exact.gap + 1, sim.gap + 1, 2 * LOSS_TOL / d, f"1 + gap, limit vs simulation at d = {d}")
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -210,7 +207,8 @@ def test_isotropic_equals_marchenko_pastur_limit():
     taus = [1.0, 10.0, 100.0, np.inf]
     iso = loss_curves(rd.RFModel(4, 2, 0.1), taus)
     mp = loss_curves(rd.RFModel(4, 2, 0.1, data=rd.MarchenkoPastur(1e-4)), taus)
-    assert rel(mp.test, iso.test) < 1e-3 and rel(mp.train, iso.train) < 1e-3
+    assert_rel_close(mp.test, iso.test, MP_SMALL_RATIO, "test, MP(1e-4) vs isotropic")
+    assert_rel_close(mp.train, iso.train, MP_SMALL_RATIO, "train, MP(1e-4) vs isotropic")
 
 
 def test_time_conversions():

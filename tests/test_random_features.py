@@ -14,15 +14,10 @@ import pytest
 from scipy import special
 
 import rfdiff as rd
-from rfdiff.simulate import _kernels
 from rfdiff.simulate._sampling import noise_rng, problem_sizes, sample_problem
 from rfdiff.simulate.features import RandomFeatures, hermite_coefficients, random_features
 
-
-@pytest.fixture(scope="session", autouse=True)
-def warm_kernels():
-    """Compile (or load) the numba kernels once per session."""
-    _kernels.warm()
+from helpers import FINITE_DIFFERENCE, assert_rel_close, rel_error
 
 
 def _gh(n):
@@ -38,10 +33,6 @@ def _legendre_gauss_rule(L=13.0, width=1.0, m=24):
     u = (c[:, None] + r[:, None] * xl).ravel()
     w = (r[:, None] * wl).ravel() * np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
     return u, w
-
-
-def _rel(a, b):
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 # --------------------------------------------------------------------------- sampling convention
@@ -278,8 +269,8 @@ def test_monte_carlo_noise_converges_like_inverse_sqrt_m():
     for m in ms:
         mc = random_features(model, 10, seed=8, noise=m)
         np.testing.assert_array_equal(mc.U_pop, exact.U_pop)
-        errs_u.append(_rel(mc.U, exact.U))
-        errs_v.append(_rel(mc.V, exact.V))
+        errs_u.append(rel_error(mc.U, exact.U))
+        errs_v.append(rel_error(mc.V, exact.V))
     for errs in (errs_u, errs_v):
         scaled = np.array(errs) * np.sqrt(ms)
         assert np.all(np.diff(errs) < 0), errs
@@ -354,7 +345,7 @@ def test_weights_follow_gradient_flow():
     dA = (rf.weights(tau + h) - rf.weights(tau - h)) / (2 * h)
     A = rf.weights(tau)
     grad = 2 * dt / (p * d) * A @ rf.U + 2 * math.sqrt(dt) / (d * math.sqrt(p)) * rf.V.T
-    assert _rel(dA, -d * d * grad) < 1e-6
+    assert_rel_close(dA, -d * d * grad, FINITE_DIFFERENCE, "dA/dτ (central difference) vs −d² ∇L_train")
     assert np.all(rf.weights(0.0) == 0.0)
 
 
@@ -371,12 +362,15 @@ def _ge_U(model, W, X, seed):
     return U
 
 
-def _discrepancies(model, d, seeds):
-    """Mean over seeds of: |Δ (1/p) Tr U|, max relative |Δ Stieltjes| on 3 points off the axis, W1/mean λ."""
+def _discrepancies(samples, model, d, seeds):
+    """Mean over seeds of: |Δ (1/p) Tr U|, max relative |Δ Stieltjes| on 3 points off the axis, W1/mean λ.
+
+    ``samples(model, d, seed)`` is the session's shared ``random_features`` (tests/conftest.py).
+    """
     out = []
     z = np.array([0.05 + 0.05j, 0.3 + 0.1j, 1.0 + 0.3j])
     for seed in seeds:
-        rf = random_features(model, d, seed=seed)
+        rf = samples(model, d, seed)
         lam = rf.eigenvalues()
         lam_ge = np.linalg.eigvalsh(_ge_U(model, rf.W, rf.X, 1000 + seed))
         tr = abs(lam.mean() - lam_ge.mean())
@@ -387,7 +381,7 @@ def _discrepancies(model, d, seeds):
     return np.mean(out, axis=0)
 
 
-def test_true_features_approach_gaussian_equivalent():
+def test_true_features_approach_gaussian_equivalent(true_features):
     """Finite-size discrepancy true features vs GET (trace, Stieltjes transform, W1 of spectra) shrinks with d.
 
     d = 40 → 80 → 160 (ψ_p = 2, ψ_n = 1, tanh, t = 0.1, 2 seeds each); measured: trace 4.9e-3 → 1.5e-3,
@@ -395,16 +389,16 @@ def test_true_features_approach_gaussian_equivalent():
     a reduction by more than 1.5 overall and, at d = 160, all below 3%.
     """
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1, activation="tanh")
-    res = np.array([_discrepancies(model, d, seeds=(0, 1)) for d in (40, 80, 160)])
+    res = np.array([_discrepancies(true_features, model, d, seeds=(0, 1)) for d in (40, 80, 160)])
     assert np.all(res[-1] < 0.03), res
     assert np.all(res[0] / res[-1] > 1.5), res
 
 
 @pytest.mark.slow
-def test_true_features_approach_gaussian_equivalent_large():
+def test_true_features_approach_gaussian_equivalent_large(true_features):
     """As above at d = 80 … 320 with 3 seeds: the discrepancies keep shrinking."""
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1, activation="tanh")
-    res = np.array([_discrepancies(model, d, seeds=(0, 1, 2)) for d in (80, 160, 320)])
+    res = np.array([_discrepancies(true_features, model, d, seeds=(0, 1, 2)) for d in (80, 160, 320)])
     assert np.all(np.diff(res, axis=0) < 0), res
 
 

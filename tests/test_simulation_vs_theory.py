@@ -14,21 +14,25 @@ import rfdiff as rd
 from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import random_features
 
+from helpers import rel_error
+
 TAUS = np.concatenate([[0.0], np.logspace(-1, 4, 31), [np.inf]])
 KEYS = ("train", "test", "score_error")
 
 
-def _relative_errors(model, d, seeds, theory):
-    """Per key, the mean over seeds of ``‖sim − theory‖₂ / ‖theory‖₂`` over ``TAUS``."""
+def _relative_errors(samples, model, d, seeds, theory):
+    """Per key, the mean over seeds of ``‖sim − theory‖₂ / ‖theory‖₂`` over ``TAUS``.
+
+    ``samples(model, d, seed)`` is the session's shared ``random_features`` (tests/conftest.py).
+    """
     errs = []
     for seed in seeds:
-        sim = random_features(model, d, seed=seed).loss_curves(TAUS)
-        errs.append([np.linalg.norm(getattr(sim, k) - getattr(theory, k)) / np.linalg.norm(getattr(theory, k))
-                     for k in KEYS])
+        sim = samples(model, d, seed).loss_curves(TAUS)
+        errs.append([rel_error(getattr(sim, k), getattr(theory, k)) for k in KEYS])
     return dict(zip(KEYS, np.mean(errs, axis=0)))
 
 
-def test_true_features_curves_converge_to_theory():
+def test_true_features_curves_converge_to_theory(true_features):
     """Whole train/test/score-error curves, true features vs theory, d = 40 → 80 → 160 (ψ_p = 2, ψ_n = 1, tanh,
     t = 0.1, τ ∈ {0} ∪ [0.1, 10⁴] ∪ {∞}, seeds 0–3).
 
@@ -41,7 +45,7 @@ def test_true_features_curves_converge_to_theory():
     """
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1, activation="tanh")
     theory = rd.loss_curves(model, TAUS)
-    err = {d: _relative_errors(model, d, range(4), theory) for d in (40, 80, 160)}
+    err = {d: _relative_errors(true_features, model, d, range(4), theory) for d in (40, 80, 160)}
     for key in ("test", "score_error"):
         assert err[40][key] / err[160][key] > 1.5, err
     assert err[160]["train"] < err[40]["train"], err
@@ -49,7 +53,7 @@ def test_true_features_curves_converge_to_theory():
 
 
 @pytest.mark.slow
-def test_true_features_curves_converge_to_theory_large():
+def test_true_features_curves_converge_to_theory_large(true_features):
     """As above, d = 80 → 320, ψ_p = 2 and 4 (ψ_n = ψ_p/2), 4 seeds.
 
     Measured (test): ψ_p = 2: 0.0054 → 0.0017; ψ_p = 4: 0.0111 → 0.0022 (score error 0.036 → 0.007). Required:
@@ -58,7 +62,7 @@ def test_true_features_curves_converge_to_theory_large():
     for psi_p in (2, 4):
         model = rd.RFModel(psi_p=psi_p, psi_n=psi_p / 2, t=0.1, activation="tanh")
         theory = rd.loss_curves(model, TAUS)
-        small, large = (_relative_errors(model, d, range(4), theory) for d in (80, 320))
+        small, large = (_relative_errors(true_features, model, d, range(4), theory) for d in (80, 320))
         for key in ("test", "score_error"):
             assert small[key] / large[key] > 2, (psi_p, small, large)
         assert large["test"] < 0.005, (psi_p, large)
