@@ -5,7 +5,8 @@
 * ``"local"`` (default) — a :mod:`multiprocessing` pool of spawned, single-threaded worker processes
   (:data:`SINGLE_THREAD_ENV`) on this machine;
 * ``"serial"`` — a plain loop in this process;
-* ``"dask"`` — a ``dask.distributed`` client: connected to ``scheduler`` if given, otherwise to a fresh
+* ``"dask"`` — a ``dask.distributed`` client: connected to ``scheduler`` if given (giving up after
+  :data:`DASK_CONNECT_TIMEOUT` seconds with a ``ValueError`` naming the address), otherwise to a fresh
   :class:`distributed.LocalCluster`;
 * an existing :class:`concurrent.futures.Executor` or ``distributed.Client`` (not shut down afterwards).
 
@@ -13,7 +14,8 @@ Every task is computed by the same deterministic function, so the results do not
 executor. A failing task is recorded as ``{"error": "<type>: <message>"}`` instead of stopping the sweep.
 
 With a :class:`PointStore`, each finished point is written as it arrives, atomically, to
-``<dir>/<key>.json`` (``key`` a hash of the task's parameters); a later sweep over the same points reads
+``<dir>/<key>.json`` (``key`` a hash of the task's parameters, the file also carrying the provenance of
+the run that computed it: rfdiff version, command line, ...); a later sweep over the same points reads
 them back instead of recomputing, so an interrupted sweep resumes where it stopped. Failed points are not
 stored: a rerun retries them.
 """
@@ -28,11 +30,15 @@ import os
 import sys
 import traceback
 
-from ._io import atomic_write, dumps, from_json
+from ._io import atomic_write, dumps, from_json, provenance as _provenance
 
-__all__ = ["EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
+__all__ = ["EXECUTORS", "SINGLE_THREAD_ENV", "DASK_CONNECT_TIMEOUT", "PointStore", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
+
+#: Seconds to wait for a dask scheduler given by address before giving up (``distributed.Client(timeout=)``;
+#: its own default is 30 s, and an unreachable address used to end in a traceback).
+DASK_CONNECT_TIMEOUT = 10.0
 
 
 def point_key(params) -> str:
@@ -49,16 +55,21 @@ class PointStore:
     directory : str or path-like
         Created if missing.
 
+    provenance : dict, optional
+        Written into every point file under ``"provenance"`` (default :func:`rfdiff._io.provenance`: rfdiff
+        version, library versions, command line). Only ``"result"`` is read back.
+
     Notes
     -----
-    A file holds ``{"params": ..., "result": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
+    A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
     absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
     (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, provenance=None):
         self.directory = os.fspath(directory)
         os.makedirs(self.directory, exist_ok=True)
+        self.provenance = _provenance() if provenance is None else dict(provenance)
 
     def path(self, key) -> str:
         return os.path.join(self.directory, f"{key}.json")
@@ -73,7 +84,7 @@ class PointStore:
 
     def put(self, key, params, result) -> None:
         """Write one point atomically."""
-        text = dumps({"params": params, "result": result})
+        text = dumps({"params": params, "result": result, "provenance": self.provenance})
         atomic_write(self.path(key), lambda fh: fh.write(text))
 
     def __len__(self):
@@ -149,7 +160,12 @@ def _open_executor(executor, scheduler, workers):
         except ImportError:  # pragma: no cover - depends on the environment
             raise ValueError("executor='dask' needs dask.distributed: pip install 'rfdiff[distributed]'") from None
         if scheduler is not None:
-            with Client(scheduler) as client:
+            try:
+                client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise ValueError(f"cannot reach the dask scheduler at {scheduler!r} within "
+                                 f"{DASK_CONNECT_TIMEOUT:g} s ({type(exc).__name__})") from None
+            with client:
                 yield via_futures(client.submit, as_completed)
         else:
             with LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, dashboard_address=None,
