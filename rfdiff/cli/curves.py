@@ -154,7 +154,7 @@ def _plots(args, model, res):
                          f"seed {args.seed}", fontsize=10)
         savefig(ax, args.plot)
     if args.decomposition_plot:
-        savefig(plot_decomposition(res["decomposition"]), args.decomposition_plot)
+        savefig(plot_decomposition(res["decomposition"], model=model), args.decomposition_plot)
     if args.collapse_plot:
         from ..curves import LearningDynamics
         from ..timing import timescales
