@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import sys
 import traceback
+import warnings
 
 from ._io import atomic_write, dumps, from_json, provenance as _provenance
 
@@ -92,12 +93,23 @@ class PointStore:
 
 
 def _guarded(func, task):
-    """``func(task)``, or ``{"error": ...}`` if it raises (runs on the worker)."""
+    """``func(task)``, or ``{"error": ...}`` if it raises (runs on the worker).
+
+    ``RuntimeWarning``s raised while computing (e.g. a contour rule that did not converge) are kept in the
+    result as ``"warnings"`` (a list of messages), so that they reach the caller instead of a worker's
+    stderr; :func:`sweep` counts such points as ``not_converged``.
+    """
     try:
-        return func(task)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = func(task)
     except Exception as exc:  # noqa: BLE001 - a failing point is data, not a crash
         return {"error": f"{type(exc).__name__}: {exc}",
                 "traceback": "".join(traceback.format_exception(exc))[-2000:]}
+    messages = [" ".join(str(w.message).split()) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if messages and isinstance(result, dict):
+        result = {**result, "warnings": messages}
+    return result
 
 
 #: Environment of local worker processes: one thread each. Several processes each running a pool of
@@ -220,7 +232,8 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
     results : list of dict
         One per task, in order; a failed task gives ``{"error": "...", "traceback": "..."}``.
     stats : dict
-        ``{"computed": int, "reused": int, "failed": int}``.
+        ``{"computed": int, "reused": int, "failed": int}``, plus ``"not_converged": int`` when some results
+        (computed or reused) carry ``"warnings"`` (``RuntimeWarning``s raised by ``func``).
     """
     tasks = list(tasks)
     if isinstance(executor, str) and executor not in EXECUTORS:
@@ -245,12 +258,17 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
         else:
             results[i] = found
     stats = {"computed": len(todo), "reused": len(tasks) - len(todo), "failed": 0}
+    warned = sum(1 for r in results if isinstance(r, dict) and r.get("warnings"))
 
     def finish(i, result):
         results[i] = result
         if "error" in result:
             stats["failed"] += 1
-        elif store is not None:
+            return
+        if result.get("warnings"):
+            nonlocal warned
+            warned += 1
+        if store is not None:
             store.put(keys[i], params[i], result)
 
     # nothing to compute (everything came from the store): start no processes or cluster
@@ -260,4 +278,6 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
                 finish(i, result)
                 if bar is not None:
                     bar.update()
+    if warned:
+        stats["not_converged"] = warned
     return results, stats

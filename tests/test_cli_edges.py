@@ -298,3 +298,31 @@ def test_help_does_not_import_numba_when_the_package_is_lazy():
     if out[0] == "True":
         pytest.skip("rfdiff/__init__.py still imports numba eagerly")
     assert out[1] == "False"
+
+
+def _warns(task):
+    warnings.warn(f"contour not converged at {task}", RuntimeWarning)
+    return {"x": task}
+
+
+def test_sweep_keeps_worker_warnings_and_counts_them(tmp_path):
+    from rfdiff.sweep import sweep
+    results, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
+                           progress=False)
+    assert stats["not_converged"] == 2 and results[0]["warnings"] == ["contour not converged at 1"]
+    again, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
+                         progress=False)
+    assert stats["reused"] == 2 and stats["not_converged"] == 2        # read back from the store
+
+
+def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
+    import rfdiff.phase
+    point = rfdiff.phase._point
+
+    def warns(task):
+        if task[0].psi_p == 8:
+            warnings.warn("contour around [(1, 2)] not converged", RuntimeWarning)
+        return point(task)
+    monkeypatch.setattr(rfdiff.phase, "_point", warns)
+    assert main(_phase_args()) == 1
+    assert "not converged (RuntimeWarning) 2" in capsys.readouterr().out

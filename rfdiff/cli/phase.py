@@ -6,7 +6,7 @@ indexed ``[psi_p][psi_n]``; ``boundary_psi_n[i]`` is ψ_n* at ``psi_p[i]``. NaN 
 not found) is written as ``null`` and ±∞ (e.g. ``tau_mem`` without memorization) as the strings ``"inf"``
 and ``"-inf"``, so the file is strict JSON. ``provenance`` records the command line, versions and the model.
 
-Exit status 1 when any grid point or any boundary row failed (the summary line counts both; failed points
+Exit status 1 when any grid point or any boundary row failed or did not converge (the summary line counts them; failed points
 are listed), 2 for bad input (checked before the sweep starts).
 """
 from __future__ import annotations
@@ -111,8 +111,8 @@ def _failures(pd):
     failed = int(np.count_nonzero(np.asarray(pd.error) != ""))
     rows = 0 if pd.boundary_error is None else len(pd.boundary_error)
     bfailed = 0 if pd.boundary_error is None else int(np.count_nonzero(np.asarray(pd.boundary_error) != ""))
-    status = getattr(pd, "status", None)
-    unconverged = 0 if status is None else int(np.count_nonzero(np.asarray(status) == "failed"))
+    stats = pd.stats or {}
+    unconverged = int(stats.get("not_converged", 0)) + int((stats.get("boundary") or {}).get("not_converged", 0))
     return failed, bfailed, rows, unconverged
 
 
@@ -124,7 +124,7 @@ def _print_summary(args, pd, out):
     if pd.boundary_error is not None:
         line += f"; boundary rows failed {bfailed} of {rows}"
     if unconverged:
-        line += f"; not converged {unconverged}"
+        line += f"; not converged (RuntimeWarning) {unconverged}"
     out.write(line + "\n")
     listed = 0
     for (i, j), err in np.ndenumerate(np.asarray(pd.error).reshape(len(pd.coords["psi_p"]), -1)):
