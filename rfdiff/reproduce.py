@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -317,7 +318,8 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
     executor, workers, progress
-        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`).
+        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`); ``progress`` (default: when stderr
+        is a terminal) also prints one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"`` (default all).
     seed : int
@@ -346,7 +348,11 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     plt = _pyplot()
     manifest, seconds = {}, {}
     run = dict(executor=executor, workers=workers, progress=progress)
-    for group in figures:
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    for k, group in enumerate(figures, 1):
+        if show:
+            sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
+            sys.stderr.flush()
         start = time.perf_counter()
         if group == "sweeps":
             _sweeps(cfg, out, manifest, plt, run, seed)

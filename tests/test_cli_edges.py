@@ -326,3 +326,16 @@ def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
     monkeypatch.setattr(rfdiff.phase, "_point", warns)
     assert main(_phase_args()) == 1
     assert "not converged (RuntimeWarning) 2" in capsys.readouterr().out
+
+
+def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):
+    import rfdiff.curves
+    original = rfdiff.curves.LearningDynamics.__init__
+
+    def warns(self, *a, **k):
+        original(self, *a, **k)
+        warnings.warn("overflow encountered in exp", RuntimeWarning)
+    monkeypatch.setattr(rfdiff.curves.LearningDynamics, "__init__", warns)
+    assert main(["curves", *MODEL, "--points", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "status ok" in captured.out and captured.err.count("\n") == 1 and "overflow" in captured.err

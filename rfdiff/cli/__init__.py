@@ -155,9 +155,15 @@ def collect_warnings(command: str):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _is_convergence_warning(message: str) -> bool:
+    """A caught warning that says some part of the result did not converge (e.g. a contour rule)."""
+    return "converge" in message.lower()
+
+
 def status_line(results=(), warnings_caught=()):
     """``(status, text)``: the worst ``status`` among ``results`` (anything with ``.status``/``.message``),
-    made ``"failed"`` by non-convergence warnings, and a one-line summary."""
+    made ``"failed"`` by warnings saying something did not converge (other warnings are only printed), and
+    a one-line summary."""
     from .._results import worst_status
     statuses, messages = [], []
     for r in results:
@@ -166,9 +172,10 @@ def status_line(results=(), warnings_caught=()):
             statuses.append(s)
             if s != "ok" and getattr(r, "message", ""):
                 messages.append(r.message)
-    if warnings_caught:
+    unconverged = [w for w in warnings_caught if _is_convergence_warning(w)]
+    if unconverged:
         statuses.append("failed")
-        messages.append(f"{len(warnings_caught)} not converged")
+        messages.append(f"{len(unconverged)} not converged")
     status = worst_status(*statuses)
     return status, status + (f" ({'; '.join(messages)})" if messages else "")
 
@@ -207,6 +214,14 @@ def add_output_arguments(parser, json_help: str, *, table=True):
                                  "holding the provenance as JSON")
         parser.add_argument("--npz", metavar="PATH", type=output_file("npz file", (".npz",)),
                             help="write the arrays as .npz, with a 'provenance' entry (a JSON string)")
+
+
+def finite_max(values) -> float:
+    """Largest finite entry (NaN if none): a diagnostic that never warns on an all-NaN array."""
+    import numpy as np
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else float("nan")
 
 
 def args_provenance(args, **extra) -> dict:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from . import (EPILOG, PLOT_SUFFIXES, _floats, add_model_arguments, add_output_arguments, args_provenance,
-               check_memory, check_simulation_memory, collect_warnings, model_from_args, output_file,
+               check_memory, check_simulation_memory, collect_warnings, finite_max, model_from_args, output_file,
                status_line, write_table_outputs)
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
@@ -104,7 +104,7 @@ def _print_summary(model, res, status, out):
     curves, ts = res["curves"], res["timescales"]
     out.write(f"# {model.to_dict()}\n# tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}  "
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
-              f"# contour nodes {curves.nodes}, max quadrature error {np.nanmax(curves.quad_error):.1e}; "
+              f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
               f"status {status}\n")
 
 
@@ -126,7 +126,7 @@ def _print_table(cols, out):
 
 def _write_files(args, model, res, status, caught):
     curves, ts, sim = res["curves"], res["timescales"], res["sim"]
-    diagnostics = {"contour_nodes": curves.nodes, "max_quad_error": float(np.nanmax(curves.quad_error)),
+    diagnostics = {"contour_nodes": curves.nodes, "max_quad_error": finite_max(curves.quad_error),
                    "n_fallback": curves.n_fallback, "status": status, "warnings": list(caught)}
     prov = args_provenance(args, model=model, diagnostics=diagnostics,
                            **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import (EPILOG, PLOT_SUFFIXES, add_model_arguments, args_provenance, check_simulation_memory,
-               collect_warnings, model_from_args, output_file, status_line, write_json)
+               collect_warnings, finite_max, model_from_args, output_file, status_line, write_json)
 
 __all__ = ["add_parser", "run"]
 
@@ -279,7 +279,7 @@ def _write_json(model, args, res, status, caught):
     if res.sim_ts is not None:
         payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
     diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
-                   "max_quad_error": float(np.nanmax(theory.quad_error))}
+                   "max_quad_error": finite_max(theory.quad_error)}
     payload["provenance"] = args_provenance(args, model=model, seeds={"simulation": args.seed},
                                             simulation={"method": args.method, "d": args.d,
                                                         "noise": args.noise}, diagnostics=diagnostics)
