@@ -339,3 +339,13 @@ def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):
     assert main(["curves", *MODEL, "--points", "3"]) == 0
     captured = capsys.readouterr()
     assert "status ok" in captured.out and captured.err.count("\n") == 1 and "overflow" in captured.err
+
+
+def test_closed_stdout_stops_quietly():
+    """`rfdiff curves ... | head -1`: no traceback or error line when the reader goes away."""
+    proc = subprocess.Popen([sys.executable, "-m", "rfdiff", "curves", *MODEL, "--points", "5000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""

@@ -36,7 +36,8 @@ DEBUG_ENV = "RFDIFF_DEBUG"
 
 EPILOG = ("exit status: 0 success; 1 the computation ran but part of it failed or did not converge (the "
           "summary line counts what); 2 bad input or an error it caused (one line on stderr). "
-          f"Set {DEBUG_ENV}=1 to get the full traceback of an error instead of one line. Negative numbers "
+          f"Set {DEBUG_ENV}=1 to get the full traceback of an error instead of one line; 130 interrupted; 141 "
+          "stdout closed by its reader (| head). Negative numbers "
           "are accepted as option values (--sigma-eigs -0.5,1.5).")
 
 
@@ -341,6 +342,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("rfdiff: interrupted\n")
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`rfdiff ... | head`): stop quietly, like SIGPIPE
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
             traceback.print_exc()
