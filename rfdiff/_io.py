@@ -1,4 +1,4 @@
-"""Files rfdiff writes: one JSON rule and one atomic writer.
+"""Files rfdiff writes: one JSON rule, one atomic writer, one provenance record.
 
 JSON rule (CLI output, sweep store, figure manifests, checkpoints' fingerprints): NaN is written as
 ``null`` and ±∞ as the strings ``"inf"``/``"-inf"``; numpy scalars and arrays become plain numbers and
@@ -7,7 +7,13 @@ number was expected is left to the reader, which knows the field's type).
 
 Atomic writes: the payload goes to a temporary file in the target's directory, is flushed and fsync'ed,
 then moved over the target with :func:`os.replace`, so a reader sees either the old file or the complete
-new one, even if the process is killed mid-write.
+new one, even if the process is killed mid-write. :func:`write_json`, :func:`write_csv` and :func:`write_npz`
+all go through it.
+
+Provenance: :func:`provenance` is the one place that says how a file was made (rfdiff and library versions,
+command line, model with its data law, seeds, solver diagnostics); the CLI stores it under ``"provenance"``
+in JSON, as a ``# rfdiff {...}`` first line in CSV and as a JSON string entry ``provenance`` in npz; sweep
+store points and figure manifests carry it too.
 """
 from __future__ import annotations
 
@@ -22,8 +28,18 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["to_json", "from_json", "dumps", "atomic_write", "write_json", "check_writable", "provenance",
-           "write_csv", "write_npz", "read_npz_provenance"]
+__all__ = [
+    "atomic_write",
+    "check_writable",
+    "dumps",
+    "from_json",
+    "provenance",
+    "read_npz_provenance",
+    "to_json",
+    "write_csv",
+    "write_json",
+    "write_npz",
+]
 
 
 def to_json(obj):
@@ -167,7 +183,7 @@ def provenance(argv=None, *, model=None, seeds=None, **extra) -> dict:
            "versions": {"python": platform.python_version(),
                         **{name: _package_version(name) for name in ("numpy", "scipy", "numba")}},
            "command": [str(a) for a in (sys.argv if argv is None else argv)],
-           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+           "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     if model is not None:
         out["model"] = model.to_dict() if hasattr(model, "to_dict") else model
     if seeds is not None:

@@ -32,7 +32,7 @@ from .phase import phase_diagram
 from .spectral import spectral_grid, spectrum, support
 from .timing import timescales, timescales_from_curve
 
-__all__ = ["FIGURES", "Settings", "QUICK", "FULL", "reproduce", "fit_power_law"]
+__all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition")

@@ -31,9 +31,10 @@ import sys
 import traceback
 import warnings
 
-from ._io import atomic_write, dumps, from_json, provenance as _provenance
+from ._io import atomic_write, dumps, from_json
+from ._io import provenance as _provenance
 
-__all__ = ["EXECUTORS", "SINGLE_THREAD_ENV", "DASK_CONNECT_TIMEOUT", "PointStore", "point_key", "sweep"]
+__all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-import rfdiff.cli as cli
+from rfdiff import cli
 from rfdiff.cli import main
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
@@ -79,7 +79,7 @@ def test_missing_directory_named(no_run, capsys):
 
 def test_unreachable_dask_scheduler_is_one_line_after_a_short_timeout(monkeypatch, capsys):
     pytest.importorskip("distributed")
-    import rfdiff.sweep as sweep
+    from rfdiff import sweep
     assert 0 < sweep.DASK_CONNECT_TIMEOUT <= 30
     monkeypatch.setattr(sweep, "DASK_CONNECT_TIMEOUT", 1.0)
     code = _run(["phase", "--psi-p", "4", "--psi-n", "2,4", "--t", "0.1", "--executor", "dask",
@@ -310,7 +310,7 @@ def test_sweep_keeps_worker_warnings_and_counts_them(tmp_path):
     results, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
                            progress=False)
     assert stats["not_converged"] == 2 and results[0]["warnings"] == ["contour not converged at 1"]
-    again, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
+    _, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
                          progress=False)
     assert stats["reused"] == 2 and stats["not_converged"] == 2        # read back from the store
 

@@ -23,8 +23,25 @@ import warnings
 
 from .._io import check_writable, provenance, write_json
 
-__all__ = ["main", "add_model_arguments", "model_from_args", "write_json", "output_file", "output_dir",
-           "check_memory", "collect_warnings", "args_provenance", "PLOT_SUFFIXES", "EPILOG"]
+__all__ = [
+    "DEBUG_ENV",
+    "EPILOG",
+    "PLOT_SUFFIXES",
+    "add_model_arguments",
+    "add_output_arguments",
+    "args_provenance",
+    "build_parser",
+    "check_memory",
+    "check_simulation_memory",
+    "collect_warnings",
+    "main",
+    "model_from_args",
+    "output_dir",
+    "output_file",
+    "status_line",
+    "write_json",
+    "write_table_outputs",
+]
 
 COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
 
@@ -35,10 +52,9 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DEBUG_ENV = "RFDIFF_DEBUG"
 
 EPILOG = ("exit status: 0 success; 1 the computation ran but part of it failed or did not converge (the "
-          "summary line counts what); 2 bad input or an error it caused (one line on stderr). "
-          f"Set {DEBUG_ENV}=1 to get the full traceback of an error instead of one line; 130 interrupted; 141 "
-          "stdout closed by its reader (| head). Negative numbers "
-          "are accepted as option values (--sigma-eigs -0.5,1.5).")
+          "summary line counts what); 2 bad input or an error it caused (one line on stderr); 130 interrupted; "
+          f"141 stdout closed by its reader (| head). Set {DEBUG_ENV}=1 to get the full traceback of an error "
+          "instead of one line. Negative numbers are accepted as option values (--sigma-eigs -0.5,1.5).")
 
 
 class _Parser(argparse.ArgumentParser):

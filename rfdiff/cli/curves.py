@@ -6,9 +6,22 @@ import sys
 
 import numpy as np
 
-from . import (EPILOG, PLOT_SUFFIXES, _floats, add_model_arguments, add_output_arguments, args_provenance,
-               check_memory, check_simulation_memory, collect_warnings, finite_max, model_from_args, output_file,
-               status_line, write_table_outputs)
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    _floats,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    check_memory,
+    check_simulation_memory,
+    collect_warnings,
+    finite_max,
+    model_from_args,
+    output_file,
+    status_line,
+    write_table_outputs,
+)
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 

@@ -17,8 +17,17 @@ import sys
 
 import numpy as np
 
-from . import (EPILOG, PLOT_SUFFIXES, add_model_arguments, add_output_arguments, args_provenance,
-               data_from_args, output_dir, output_file, write_table_outputs)
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    data_from_args,
+    output_dir,
+    output_file,
+    write_table_outputs,
+)
 
 #: ``--tau-plot-psi-p`` picks the nearest ψ_p of the grid if within this relative distance.
 TAU_PLOT_RTOL = 0.02

@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (EPILOG, PLOT_SUFFIXES, add_model_arguments, args_provenance, check_simulation_memory,
-               collect_warnings, finite_max, model_from_args, output_file, status_line, write_json)
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    args_provenance,
+    check_simulation_memory,
+    collect_warnings,
+    finite_max,
+    model_from_args,
+    output_file,
+    status_line,
+    write_json,
+)
 
 __all__ = ["add_parser", "run"]
 

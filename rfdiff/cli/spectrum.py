@@ -5,9 +5,20 @@ import time
 
 import numpy as np
 
-from . import (EPILOG, PLOT_SUFFIXES, add_model_arguments, add_output_arguments, args_provenance, check_memory,
-               check_simulation_memory, collect_warnings, model_from_args, output_file, status_line,
-               write_table_outputs)
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    check_memory,
+    check_simulation_memory,
+    collect_warnings,
+    model_from_args,
+    output_file,
+    status_line,
+    write_table_outputs,
+)
 
 #: Bytes per λ point held by the solver and the result (complex Stieltjes values, densities, statuses).
 BYTES_PER_POINT = 400

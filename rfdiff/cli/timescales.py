@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import sys
 
-from . import (EPILOG, _floats, add_model_arguments, add_output_arguments, args_provenance, collect_warnings,
-               model_from_args, status_line, write_table_outputs)
+from . import (
+    EPILOG,
+    _floats,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    collect_warnings,
+    model_from_args,
+    status_line,
+    write_table_outputs,
+)
 
 HELP = "τ_gen, τ_mem and the spectral timescales of every bulk of U"
 

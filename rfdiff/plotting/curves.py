@@ -13,7 +13,7 @@ from . import _axes, _pyplot, data_label, legend_below, model_label, tidy_log_ax
 #: y label of loss axes: the losses are normalised so that both equal 1 at τ = 0 (docs/theory.md §1).
 LOSS_LABEL = r"loss (normalised: $L(0) = 1$)"
 
-__all__ = ["plot_curves", "plot_collapse", "plot_decomposition"]
+__all__ = ["plot_collapse", "plot_curves", "plot_decomposition"]
 
 _KEY_LABELS = {"test": f"test {LOSS_LABEL}", "train": f"train {LOSS_LABEL}",
                "gap": "generalization gap  test − train", "score_error": r"score error $E_{score}$"}

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _axes, _pyplot, data_label, legend_below, tidy_log_axis
 
-__all__ = ["plot_phase_map", "plot_phase_diagram", "plot_tau_map"]
+__all__ = ["plot_phase_diagram", "plot_phase_map", "plot_tau_map"]
 
 _LABELS = {"psi_p": r"$\psi_p = p/d$", "psi_n": r"$\psi_n = n/d$", "t": r"diffusion time $t$"}
 _QUANTITIES = {
