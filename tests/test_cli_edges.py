@@ -349,3 +349,14 @@ def test_closed_stdout_stops_quietly():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait() == 141 and err == ""
+
+
+@pytest.mark.parametrize("axis, word", [
+    ("1:100:100000000", "at most"),
+    ("1:100:50000", "memory"),        # 50 000 × 50 000 points
+])
+def test_phase_grids_that_cannot_fit_are_refused(axis, word, monkeypatch, capsys):
+    import rfdiff.phase
+    monkeypatch.setattr(rfdiff.phase, "phase_diagram", lambda *a, **k: pytest.fail("sweep started"))
+    assert _run(["phase", "--psi-p", axis, "--psi-n", axis, "--t", "0.1"]) == 2
+    _one_line(capsys, word)

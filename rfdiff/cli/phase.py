@@ -23,12 +23,17 @@ from . import (
     add_model_arguments,
     add_output_arguments,
     args_provenance,
+    check_memory,
     data_from_args,
     output_dir,
     output_file,
     write_table_outputs,
 )
 
+#: Most values ``start:stop:num`` may ask for on one axis.
+MAX_AXIS_POINTS = 100_000
+#: Bytes held per grid point while sweeping (model, task, result dict, store key), for the memory check.
+BYTES_PER_POINT = 4096
 #: ``--tau-plot-psi-p`` picks the nearest ψ_p of the grid if within this relative distance.
 TAU_PLOT_RTOL = 0.02
 #: Failed points (and boundary rows) listed on stdout; the rest are counted.
@@ -43,6 +48,8 @@ def _axis_values(text: str) -> list[float]:
         if ":" in text:
             start, stop, num = text.split(":")
             num = int(num)
+            if num > MAX_AXIS_POINTS:
+                raise argparse.ArgumentTypeError(f"at most {MAX_AXIS_POINTS:,} values per axis, got {num:,}")
             if num < 1 or float(start) <= 0 or float(stop) <= 0:
                 raise ValueError
             return np.geomspace(float(start), float(stop), num).tolist()
@@ -112,6 +119,8 @@ def _check_options(args):
         raise ValueError("--tau-plot-psi-p needs --tau-plot")
     if not 0 < args.gap_rtol < 1:
         raise ValueError(f"gap_rtol must be in (0, 1), got {args.gap_rtol!r}")
+    points = len(args.psi_p) * len(args.psi_n)
+    check_memory(BYTES_PER_POINT * points, f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
     return _tau_plot_psi_p(args) if args.tau_plot else None
 
 
