@@ -93,6 +93,7 @@ def test_unreachable_dask_scheduler_is_one_line_after_a_short_timeout(monkeypatc
     (["simulate", *MODEL, "--d", "1000000"], ["--d 1000000", "memory", "p × p"]),
     (["curves", *MODEL, "--simulate", "1000000"], ["--simulate", "memory"]),
     (["spectrum", *MODEL, "--points", "1000000000000"], ["--points", "memory"]),
+    (["simulate", *MODEL, "--d", "10", "--points", "100000000"], ["--points", "memory"]),
 ])
 def test_sizes_that_cannot_fit_are_refused_with_an_estimate(argv, words, capsys):
     assert _run(argv) == 2

@@ -197,6 +197,17 @@ def status_line(results=(), warnings_caught=()):
     return status, status + (f" ({'; '.join(messages)})" if messages else "")
 
 
+#: Complex (τ × contour node) arrays alive at once while evaluating exact curves (weights, products, parts).
+ARRAYS_PER_TAU_NODE = 12
+#: Fewest contour nodes a model can have (16 per ellipse): the estimate before the contour is built.
+MIN_NODES = 16
+
+
+def curves_bytes(points: int, nodes: int = MIN_NODES) -> float:
+    """Estimated bytes of evaluating exact curves at ``points`` training times with ``nodes`` contour nodes."""
+    return 16.0 * ARRAYS_PER_TAU_NODE * (points + 1) * nodes
+
+
 def simulation_bytes(model, d: int) -> float:
     """Estimated bytes of a finite-size simulation at dimension ``d``: its p × p float64 matrices (U, V and
     their population counterparts, an eigendecomposition) and the p × (d + n) features, p = ψ_p d, n = ψ_n d."""

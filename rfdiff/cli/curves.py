@@ -8,6 +8,7 @@ import numpy as np
 
 from . import (
     EPILOG,
+    MIN_NODES,
     PLOT_SUFFIXES,
     _floats,
     add_model_arguments,
@@ -16,6 +17,7 @@ from . import (
     check_memory,
     check_simulation_memory,
     collect_warnings,
+    curves_bytes,
     finite_max,
     model_from_args,
     output_file,
@@ -25,10 +27,6 @@ from . import (
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
-#: Complex (τ × contour node) arrays alive at once while evaluating the curves (weights, products, parts).
-ARRAYS_PER_TAU_NODE = 12
-#: Fewest contour nodes a model can have (16 per ellipse): the estimate before the contour is built.
-MIN_NODES = 16
 SIM_COLUMNS = ("train", "test", "score_error")
 
 
@@ -74,10 +72,6 @@ def _tau_grid(dyn, args):
     return np.append(np.geomspace(lo, hi, args.points), np.inf)
 
 
-def _curves_bytes(points, nodes):
-    return 16.0 * ARRAYS_PER_TAU_NODE * (points + 1) * nodes
-
-
 def _check_options(args, model):
     """Everything that can be refused before the contour is built."""
     if (args.collapse is None) != (args.collapse_plot is None):
@@ -90,7 +84,7 @@ def _check_options(args, model):
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
         check_simulation_memory(model, args.simulate, "--simulate")
-    check_memory(_curves_bytes(args.points, MIN_NODES),
+    check_memory(curves_bytes(args.points, MIN_NODES),
                  f"--points {args.points} (τ × contour-node complex arrays, at least {MIN_NODES} nodes)")
 
 
@@ -100,7 +94,7 @@ def _compute(model, args):
     from ..timing import timescales
     dyn = LearningDynamics(model)
     nodes = int(dyn.z.size)
-    check_memory(_curves_bytes(args.points, nodes),
+    check_memory(curves_bytes(args.points, nodes),
                  f"--points {args.points} (τ × contour-node complex arrays, {nodes} nodes)")
     taus = _tau_grid(dyn, args)
     result = {"dynamics": dyn, "taus": taus, "curves": dyn(taus), "sim": None,

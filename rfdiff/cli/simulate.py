@@ -26,8 +26,10 @@ from . import (
     PLOT_SUFFIXES,
     add_model_arguments,
     args_provenance,
+    check_memory,
     check_simulation_memory,
     collect_warnings,
+    curves_bytes,
     finite_max,
     model_from_args,
     output_file,
@@ -127,6 +129,9 @@ def _check_options(args, model):
     if args.max_steps is not None and args.max_steps < 1:
         raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
     check_simulation_memory(model, args.d)
+    p = max(1, round(model.psi_p * args.d))
+    check_memory(curves_bytes(args.points) + 32.0 * p * (args.points + 1),
+                 f"--points {args.points} (τ × contour-node and τ × p arrays)")
 
 
 def _noise_text(args):
