@@ -244,6 +244,17 @@ def add_output_arguments(parser, json_help: str, *, table=True):
                             help="write the arrays as .npz, with a 'provenance' entry (a JSON string)")
 
 
+def progress_iter(iterable, total: int, desc: str):
+    """``iterable`` wrapped in a tqdm bar on stderr when stderr is a terminal and tqdm is installed."""
+    if not sys.stderr.isatty():
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc)
+
+
 def finite_max(values) -> float:
     """Largest finite entry (NaN if none): a diagnostic that never warns on an all-NaN array."""
     import numpy as np
