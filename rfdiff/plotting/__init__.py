@@ -44,27 +44,19 @@ def model_label(model) -> str:
             f"{data_label(model.data)}")
 
 
-#: Tick multipliers tried in turn on a log axis spanning less than a decade (the first giving ≥ 3 ticks).
-_SHORT_LOG_SUBS = ((1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0,
-                                                                        5.0, 6.0, 8.0))
-
-
 def tidy_log_axis(axis) -> None:
     """Tick labels of a log axis that never collide: decades only when the axis spans a decade or more,
-    otherwise a few plain numbers (``0.9, 1, 1.2, 1.4``), not a run of ``3×10⁰ 4×10⁰ …`` minor labels."""
-    import numpy as np
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+    otherwise 3–6 plain numbers at a round linear step (``0.6, 0.7, 0.8, 0.9, 1``), not a run of
+    ``3×10⁰ 4×10⁰ …`` minor labels."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter
     lo, hi = sorted(axis.get_view_interval())
     axis.set_minor_formatter(NullFormatter())
     if not (lo > 0 and hi / lo < 10):
         return
-    decades = 10.0 ** np.arange(np.floor(np.log10(lo)) - 1, np.ceil(np.log10(hi)) + 1)
-    for subs in _SHORT_LOG_SUBS:
-        ticks = [t for t in np.outer(decades, subs).ravel() if lo <= t <= hi]
-        if len(ticks) >= 3:
-            break
-    axis.set_major_locator(FixedLocator(ticks))
-    axis.set_major_formatter(FormatStrFormatter("%g"))
+    ticks = [t for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    if len(ticks) >= 2:
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
 
 
 def legend_below(ax, handles=None, labels=None, ncol=3, fontsize=8):

@@ -71,6 +71,7 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
         ax2 = ax.twinx()
         line, = ax2.plot(tau, curves.score_error[keep], color="C1", ls=":", label="score error")
         ax2.set_yscale("log")
+        tidy_log_axis(ax2.yaxis)
         ax2.set_ylabel(r"score error $E_{score}(\tau)$ (dotted)")
         handles.append(line)
         labels.append("score error (right axis)")
