@@ -48,7 +48,12 @@ def tidy_log_axis(axis) -> None:
     """Tick labels of a log axis that never collide: decades only when the axis spans a decade or more,
     otherwise 3–6 plain numbers at a round linear step (``0.6, 0.7, 0.8, 0.9, 1``), not a run of
     ``3×10⁰ 4×10⁰ …`` minor labels."""
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter
+    from matplotlib.ticker import (
+        FixedLocator,
+        FormatStrFormatter,
+        MaxNLocator,
+        NullFormatter,
+    )
     lo, hi = sorted(axis.get_view_interval())
     axis.set_minor_formatter(NullFormatter())
     if not (lo > 0 and hi / lo < 10):
