@@ -1,4 +1,4 @@
-"""Files rfdiff writes: one JSON rule and one atomic writer.
+"""Files rfdiff writes: one JSON rule, one atomic writer, one provenance record.
 
 JSON rule (CLI output, sweep store, figure manifests, checkpoints' fingerprints): NaN is written as
 ``null`` and ±∞ as the strings ``"inf"``/``"-inf"``; numpy scalars and arrays become plain numbers and
@@ -7,19 +7,39 @@ number was expected is left to the reader, which knows the field's type).
 
 Atomic writes: the payload goes to a temporary file in the target's directory, is flushed and fsync'ed,
 then moved over the target with :func:`os.replace`, so a reader sees either the old file or the complete
-new one, even if the process is killed mid-write.
+new one, even if the process is killed mid-write. :func:`write_json`, :func:`write_csv` and :func:`write_npz`
+all go through it.
+
+Provenance: :func:`provenance` is the one place that says how a file was made (rfdiff and library versions,
+command line, model with its data law, seeds, solver diagnostics); the CLI stores it under ``"provenance"``
+in JSON, as a ``# rfdiff {...}`` first line in CSV and as a JSON string entry ``provenance`` in npz; sweep
+store points and figure manifests carry it too.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import math
 import os
+import platform
+import sys
 import tempfile
 
 import numpy as np
 
-__all__ = ["to_json", "from_json", "dumps", "atomic_write", "write_json", "check_writable"]
+__all__ = [
+    "atomic_write",
+    "check_writable",
+    "dumps",
+    "from_json",
+    "provenance",
+    "read_npz_provenance",
+    "to_json",
+    "write_csv",
+    "write_json",
+    "write_npz",
+]
 
 
 def to_json(obj):
@@ -127,3 +147,105 @@ def check_writable(path, what="output", suffixes=None) -> str:
     if not os.access(directory, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise ValueError(f"{what}: {path!r} is not writable")
     return path
+
+
+def _package_version(name):
+    """Installed version of a distribution, read from its metadata (nothing is imported), or None."""
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(argv=None, *, model=None, seeds=None, **extra) -> dict:
+    """Everything needed to reproduce a file rfdiff writes, in one dict (stored under ``"provenance"``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command line (default ``sys.argv``).
+    model : RFModel or dict, optional
+        The model (``model.to_dict()``, data law included).
+    seeds : int, sequence of int or dict, optional
+        Seeds of the random draws (simulations).
+    **extra
+        Anything else worth keeping (solver diagnostics, settings); JSON-able by :func:`to_json`.
+
+    Returns
+    -------
+    dict
+        ``rfdiff_version``, ``versions`` (python, numpy, scipy, numba), ``command`` (list of str),
+        ``created`` (UTC, ISO 8601), then ``model``, ``seeds`` and ``extra`` when given.
+    """
+    from . import __version__
+    out = {"rfdiff_version": __version__,
+           "versions": {"python": platform.python_version(),
+                        **{name: _package_version(name) for name in ("numpy", "scipy", "numba")}},
+           "command": [str(a) for a in (sys.argv if argv is None else argv)],
+           "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    if model is not None:
+        out["model"] = model.to_dict() if hasattr(model, "to_dict") else model
+    if seeds is not None:
+        out["seeds"] = seeds
+    out.update(extra)
+    return out
+
+
+def _csv_number(v) -> str:
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return repr(v)
+
+
+def write_csv(path, columns, *, provenance=None) -> None:
+    """Write equal-length columns as CSV, atomically, with the provenance in a header comment.
+
+    Layout: ``# rfdiff <json of provenance>`` (one line, strict JSON by :func:`to_json`), then the column
+    names, then one row per entry; numbers are written exactly (``repr``), NaN as ``nan`` and ±∞ as
+    ``inf``/``-inf``. Read back with ``numpy.genfromtxt(path, delimiter=",", names=True, comments=None,
+    skip_header=1)`` or ``pandas.read_csv(path, comment="#")``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    columns : dict of str to 1-D array_like
+        Column name → values; all the same length.
+    provenance : dict, optional
+        Written in the header comment.
+    """
+    names = list(columns)
+    data = [np.asarray(columns[k], dtype=float).ravel() for k in names]
+    if len({c.size for c in data}) > 1:
+        raise ValueError(f"columns of different lengths: {dict(zip(names, (c.size for c in data)))}")
+    header = "# rfdiff " + dumps(provenance if provenance is not None else {}, ensure_ascii=False) + "\n"
+
+    def write(fh):
+        fh.write(header)
+        fh.write(",".join(names) + "\n")
+        for row in zip(*data):
+            fh.write(",".join(_csv_number(v) for v in row) + "\n")
+
+    atomic_write(path, write)
+
+
+def write_npz(path, arrays, *, provenance=None) -> None:
+    """Write arrays to an ``.npz`` file atomically, with the provenance as a JSON string entry.
+
+    The entry ``"provenance"`` is a 0-d unicode array holding strict JSON (:func:`to_json`), readable
+    without pickle: ``json.loads(str(numpy.load(path)["provenance"]))`` (or :func:`read_npz_provenance`).
+    """
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    if "provenance" in payload:
+        raise ValueError("'provenance' is reserved for the provenance entry")
+    payload["provenance"] = np.array(dumps(provenance if provenance is not None else {}, ensure_ascii=False))
+    atomic_write(path, lambda fh: np.savez(fh, **payload), mode="wb")
+
+
+def read_npz_provenance(path) -> dict:
+    """The provenance dict of an ``.npz`` written by :func:`write_npz`."""
+    with np.load(path, allow_pickle=False) as z:
+        return from_json(json.loads(str(z["provenance"])))

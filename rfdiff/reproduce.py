@@ -7,17 +7,24 @@ exponent of the minimal score error). ``quick=True`` uses smaller grids and simu
 
 Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``collapse``,
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``.
+
+Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
+base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
+(``model.to_dict()``, data law included), the seeds and dimensions of its simulations and the solver
+diagnostics (failed sweep points, contour nodes). ``seed`` shifts every simulation's seed, so two runs with
+the same seed draw the same figures.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._io import write_json
+from ._io import provenance, write_json
 from .curves import LearningDynamics
 from .data import DiscreteSpectrum, Isotropic
 from .model import RFModel
@@ -25,7 +32,7 @@ from .phase import phase_diagram
 from .spectral import spectral_grid, spectrum, support
 from .timing import timescales, timescales_from_curve
 
-__all__ = ["FIGURES", "Settings", "QUICK", "FULL", "reproduce", "fit_power_law"]
+__all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition")
@@ -79,16 +86,35 @@ def fit_power_law(x, y):
     return float(slope), float(math.exp(intercept))
 
 
-def _save(ax, out, name, manifest, caption):
+def _save(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
+    """Write ``name.png`` and ``name.pdf`` and the figure's manifest entry (caption, models, seeds, meta)."""
     from .plotting import savefig
     fig = ax.figure
     files = [f"{name}.png", f"{name}.pdf"]
     fig.savefig(os.path.join(out, files[1]))
     savefig(ax, os.path.join(out, files[0]))
-    manifest[name] = {"files": files, "caption": caption}
+    manifest[name] = {"files": files, "caption": caption, "models": [m.to_dict() for m in models]}
+    if seeds is not None:
+        manifest[name]["seeds"] = list(seeds)
+    manifest[name].update(meta)
 
 
-def _spectra(cfg, out, manifest, plt):
+def _diagram_diagnostics(diagram) -> dict:
+    """Failed points and boundary rows of a phase diagram (for the manifest and the caption)."""
+    failed = int(np.count_nonzero(np.asarray(diagram.error) != ""))
+    bfailed = 0 if diagram.boundary_error is None else int(np.count_nonzero(np.asarray(diagram.boundary_error) != ""))
+    return {"points": int(np.asarray(diagram.error).size), "failed_points": failed, "failed_boundary_rows": bfailed,
+            "stats": diagram.stats}
+
+
+def _failure_note(diag) -> str:
+    if not (diag["failed_points"] or diag["failed_boundary_rows"]):
+        return ""
+    return (f" Failed: {diag['failed_points']} of {diag['points']} points (left white), "
+            f"{diag['failed_boundary_rows']} boundary rows.")
+
+
+def _spectra(cfg, out, manifest, plt, seed):
     from .plotting.spectrum import plot_spectrum
     from .simulate import gaussian_equivalent
     for name, data, label in [("spectrum_isotropic", Isotropic(), "Σ = I"),
@@ -97,31 +123,42 @@ def _spectra(cfg, out, manifest, plt):
         model = RFModel(psi_p=16, psi_n=4, t=T, data=data)
         sup = support(model)
         spec = spectrum(model, spectral_grid(sup, 3000))
-        eig = gaussian_equivalent(model, d=cfg.spectrum_d, seed=0).eigenvalues()
+        eig = gaussian_equivalent(model, d=cfg.spectrum_d, seed=seed).eigenvalues()
         ax = plot_spectrum(spec, eigenvalues=eig)
+        ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {cfg.spectrum_d}, seed {seed}",
+                     fontsize=9)
         _save(ax, out, name, manifest,
               f"Spectrum of U for {label}, ψ_p = 16, ψ_n = 4, t = {T}, tanh: exact density (line) and "
               f"atom over the eigenvalue histogram of one Gaussian-equivalent sample at d = {cfg.spectrum_d} "
-              f"(p = {16 * cfg.spectrum_d}). Bulks: {len(sup.intervals)}.")
+              f"(p = {16 * cfg.spectrum_d}, seed {seed}). Bulks: {len(sup.intervals)}.",
+              models=[model], seeds=[seed], simulation_d=cfg.spectrum_d,
+              diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
 
 
-def _curves(cfg, out, manifest, plt):
+def _curves(cfg, out, manifest, plt, seed):
     from .plotting.curves import plot_collapse, plot_curves
     from .simulate import gaussian_equivalent
-    fig, axes = plt.subplots(1, len(CURVES_PSI_N), figsize=(6 * len(CURVES_PSI_N), 4.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(CURVES_PSI_N), figsize=(6 * len(CURVES_PSI_N), 4.6), constrained_layout=True)
+    models, nodes = [], []
     for ax, psi_n in zip(axes, CURVES_PSI_N):
         model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
         dyn = LearningDynamics(model)
         sup = dyn.support
         taus = np.append(np.geomspace(0.01 / (model.kappa * sup.lambda_max),
                                       100 / (model.kappa * sup.intervals[0][0]), 200), np.inf)
-        sim = gaussian_equivalent(model, d=cfg.curves_d, seed=0).loss_curves(taus)
-        plot_curves(dyn(taus), timescales(model, dynamics=dyn), simulation=sim, ax=ax)
+        sim = gaussian_equivalent(model, d=cfg.curves_d, seed=seed).loss_curves(taus)
+        curves = dyn(taus)
+        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax)
+        ax.set_title(f"{ax.get_title()}\nmarkers: Gaussian equivalent, d = {cfg.curves_d}, seed {seed}",
+                     fontsize=9)
+        models.append(model)
+        nodes.append(curves.nodes)
     _save(axes[0], out, "curves", manifest,
           f"Train and test losses (left axis) and score error (right axis, dotted) along gradient flow, "
           f"ψ_p = {PSI_P:g}, t = {T}, tanh, ψ_n = {', '.join(f'{v:g}' for v in CURVES_PSI_N)}: exact theory "
-          f"(lines) and a Gaussian-equivalent simulation at d = {cfg.curves_d} (markers); shaded: the "
-          f"generalization window [τ_gen, τ_mem].")
+          f"(lines) and a Gaussian-equivalent simulation at d = {cfg.curves_d}, seed {seed} (markers); "
+          f"shaded: the generalization window [τ_gen, τ_mem].",
+          models=models, seeds=[seed], simulation_d=cfg.curves_d, diagnostics={"contour_nodes": nodes})
     dyns = [LearningDynamics(RFModel(psi_p=PSI_P, psi_n=v, t=T)) for v in COLLAPSE_PSI_N]
     taus = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
     ax = plot_collapse([d(taus) for d in dyns], timescales_list=[timescales(d.model, dynamics=d) for d in dyns])
@@ -129,23 +166,31 @@ def _curves(cfg, out, manifest, plt):
           f"Test loss against τ/ψ_n for ψ_n = {', '.join(f'{v:g}' for v in COLLAPSE_PSI_N)} (ψ_p = {PSI_P:g}, "
           f"t = {T}), dotted: τ_mem/ψ_n. The curves would coincide if τ_mem ∝ ψ_n; at this width they do "
           f"not: τ_mem grows faster than ψ_n at small ψ_n and bends over as ψ_n approaches ψ_p (the low "
-          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.")
+          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.", models=[d.model for d in dyns])
 
 
-def _sweeps(cfg, out, manifest, plt, run):
-    from .plotting.phase import plot_phase_diagram, plot_tau_map
-    from .simulate import gaussian_equivalent
-    psi_n = np.geomspace(0.5, 2048, cfg.psi_n_points)
-    line = phase_diagram(psi_p=PSI_P, psi_n=psi_n, t=T, **run)
+def _psi_n_line(cfg):
+    return np.geomspace(0.5, 2048, cfg.psi_n_points)
+
+
+def _tau_map(line, out, manifest):
+    """The (ψ_n, τ) map of the 1-D sweep, with its computed boundary ψ_n*."""
+    from .plotting.phase import plot_tau_map
     star = float(line.boundary[0])
+    diag = _diagram_diagnostics(line)
     ax = plot_tau_map(line)
     _save(ax, out, "tau_map", manifest,
-          f"(ψ_n, τ) phase map at ψ_p = {PSI_P:g}, t = {T}, tanh: not yet generalizing (τ < τ_gen), "
+          f"(ψ_n, τ) phase map at ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I: not yet generalizing (τ < τ_gen), "
           f"generalizing, memorizing (τ ≥ τ_mem). Memorization at τ = ∞ disappears beyond the computed "
           f"boundary ψ_n* = {star:.4g} = {star / PSI_P:.3g} ψ_p (where (L_test(∞) − L_min)/(1 − L_min) = "
-          f"{line.gap_rtol:g}).")
+          f"{line.gap_rtol:g}).{_failure_note(diag)}",
+          models=[RFModel(psi_p=PSI_P, psi_n=float(v), t=T) for v in line.coords["psi_n"]],
+          diagnostics=diag)
 
-    # minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t (docs/theory.md §1), power-law fit
+
+def _min_score_error(line, out, manifest, plt):
+    """Minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t against ψ_n (docs/theory.md §1), power-law fit."""
+    psi_n = line.coords["psi_n"]
     model = RFModel(psi_p=PSI_P, psi_n=1, t=T)
     e_min = (line.test_min - 1 + model.delta_t * 1.0) / model.delta_t   # Σ = I: ⟨1/Σ_t⟩ = 1
     fit = (psi_n >= FIT_RANGE[0] * (1 - 1e-9)) & (psi_n <= FIT_RANGE[1] * (1 + 1e-9))
@@ -157,73 +202,113 @@ def _sweeps(cfg, out, manifest, plt, run):
     ax.loglog(psi_n[fit], prefactor * psi_n[fit] ** exponent, "k--",
               label=rf"fit on $\psi_n\in[{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}]$: exponent {exponent:.3f}")
     ax.set_xlabel(r"$\psi_n = n/d$")
-    ax.set_ylabel(r"$\min_\tau E_{score}(\tau)$")
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh (the seed paper reports $\approx -0.59$)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_ylabel(r"minimal score error $\min_\tau E_{score}(\tau)$")
+    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$ (the seed paper reports $\approx -0.59$)",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     _save(ax, out, "min_score_error", manifest,
-          f"Minimal score error (at τ_gen) against ψ_n, ψ_p = {PSI_P:g}, t = {T}, tanh. A power law fitted on "
-          f"ψ_n ∈ [{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}] has exponent {exponent:.3f} (the seed paper reports "
+          f"Minimal score error (at τ_gen) against ψ_n, ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I. A power law fitted "
+          f"on ψ_n ∈ [{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}] has exponent {exponent:.3f} (the seed paper reports "
           f"≈ −0.59). There is no single exponent: the local slope d log E_min / d log ψ_n goes from "
           f"{local[0]:.2f} at ψ_n = {psi_n[0]:g} to {local[steepest]:.2f} near ψ_n = {psi_n[steepest]:.3g} and "
-          f"flattens again ({local[-1]:.2f} at ψ_n = {psi_n[-1]:g}) towards the finite-width floor.")
-    manifest["min_score_error"].update(exponent=exponent, fit_range=list(FIT_RANGE),
-                                       steepest_local_exponent=float(local[steepest]))
+          f"flattens again ({local[-1]:.2f} at ψ_n = {psi_n[-1]:g}) towards the finite-width floor.",
+          models=[model.replace(psi_n=float(v)) for v in psi_n], exponent=exponent, fit_range=list(FIT_RANGE),
+          steepest_local_exponent=float(local[steepest]), diagnostics=_diagram_diagnostics(line))
 
-    # τ_gen, τ_mem against ψ_n with simulation points
-    early = (psi_n >= 1 - 1e-9) & (psi_n <= 8 + 1e-9)
-    gen_slope, mem_slope = (fit_power_law(psi_n[early], line.tau_gen[early])[0],
-                            fit_power_law(psi_n[early], line.tau_mem[early])[0])
-    peak = int(np.nanargmax(np.where(np.isfinite(line.tau_mem), line.tau_mem, np.nan)))
-    ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)[1]
-    ax.loglog(psi_n, line.tau_gen, "C0-", label=r"$\tau_{gen}$ (theory)")
-    ax.loglog(psi_n, line.tau_mem, "C3-", label=r"$\tau_{mem}$ (theory)")
+
+def _simulated_timescales(cfg, seed):
+    """``[(label, d, marker, {ψ_n: array of (τ_gen, τ_mem) per seed})]`` of the finite-size simulations."""
+    from .simulate import gaussian_equivalent
     sims = [("Gaussian equivalent", cfg.sim_d, "o", lambda m, d, s: gaussian_equivalent(m, d=d, seed=s))]
     if cfg.rf_d:
         from .simulate.features import random_features
         sims.append(("random features", cfg.rf_d, "^", lambda m, d, s: random_features(m, d=d, seed=s)))
+    seeds = range(seed, seed + cfg.sim_seeds)
+    out = []
     for label, d, marker, make in sims:
+        points = {}
         for v in SIM_PSI_N:
             model = RFModel(psi_p=PSI_P, psi_n=v, t=T)
-            pts = np.array([timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7)
-                            for s in range(cfg.sim_seeds)])
+            points[v] = np.array([timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds])
+        out.append((label, d, marker, points))
+    return out
+
+
+def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
+    """τ_gen and τ_mem against ψ_n: theory lines over simulation markers, with the boundary ψ_n*."""
+    psi_n = line.coords["psi_n"]
+    star = float(line.boundary[0])
+    early = (psi_n >= 1 - 1e-9) & (psi_n <= 8 + 1e-9)
+    gen_slope, mem_slope = (fit_power_law(psi_n[early], line.tau_gen[early])[0],
+                            fit_power_law(psi_n[early], line.tau_mem[early])[0])
+    peak = int(np.nanargmax(np.where(np.isfinite(line.tau_mem), line.tau_mem, np.nan)))
+    ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)[1]
+    ax.loglog(psi_n, line.tau_gen, "C0-", label=r"$\tau_{gen}$ (theory)")
+    ax.loglog(psi_n, line.tau_mem, "C3-", label=r"$\tau_{mem}$ (theory)")
+    for label, d, marker, points in sims:
+        for v, pts in points.items():
             ax.loglog([v] * len(pts), pts[:, 0], marker, color="C0", mfc="none")
             ax.loglog([v] * len(pts), pts[:, 1], marker, color="C3", mfc="none")
         ax.plot([], [], marker, color="k", mfc="none", label=f"{label}, d = {d}")
     ax.axvline(star, color="k", ls=":", lw=1, label=rf"$\psi_n^* = {star:.3g}$")
     ax.set_xlabel(r"$\psi_n = n/d$")
     ax.set_ylabel(r"training time $\tau$")
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh", fontsize=10)
-    ax.legend(fontsize=8)
+    seeds = list(range(seed, seed + cfg.sim_seeds))
+    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$; simulation "
+                 f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     _save(ax, out, "timescales", manifest,
-          f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}: exact theory (lines) and "
-          f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each, τ from their closed-form curves "
-          f"with the same definitions, refined like the theory's). Fitted slopes d log τ / d log ψ_n on "
-          f"ψ_n ∈ [1, 8]: τ_gen {gen_slope:.2f}, "
+          f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}, Σ = I: exact theory (lines) and "
+          f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each: {', '.join(map(str, seeds))}; τ from "
+          f"their closed-form curves with the same definitions, refined like the theory's). Fitted slopes "
+          f"d log τ / d log ψ_n on ψ_n ∈ [1, 8]: τ_gen {gen_slope:.2f}, "
           f"τ_mem {mem_slope:.2f}; τ_mem peaks at ψ_n ≈ {psi_n[peak]:.3g} (ψ_p = {PSI_P:g}) and then falls to a "
-          f"plateau; dotted: the boundary ψ_n* beyond which the late rise no longer counts as memorization.")
+          f"plateau; dotted: the boundary ψ_n* beyond which the late rise no longer counts as memorization.",
+          models=[RFModel(psi_p=PSI_P, psi_n=v, t=T) for v in SIM_PSI_N], seeds=seeds,
+          simulation_d={label: d for label, d, _, _ in sims}, diagnostics=_diagram_diagnostics(line))
 
+
+def _phase_grid(cfg, out, manifest, run):
+    """The (ψ_p, ψ_n) diagram: two heat maps with the computed boundary."""
+    from .plotting.phase import plot_phase_diagram
     grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, **run)
     axes = plot_phase_diagram(grid)
     ratio = np.nanmedian(grid.boundary / grid.coords["psi_p"])
+    diag = _diagram_diagnostics(grid)
+    hatched = bool(np.any(np.isinf(grid.tau_mem) & (grid.error == "")))
     _save(axes[0], out, "phase_diagram", manifest,
-          f"(ψ_p, ψ_n) phase diagram at t = {T}, tanh, {cfg.grid}×{cfg.grid} points: log10 τ_mem/τ_gen (left; "
-          f"hatched: τ_mem = ∞) and log10 (L_test(∞) − L_min) (right). Black line: computed boundary ψ_n*(ψ_p) "
-          f"beyond which memorization at τ = ∞ disappears (median ψ_n*/ψ_p = {ratio:.3g}); dashed: ψ_n = ψ_p.")
+          f"(ψ_p, ψ_n) phase diagram at t = {T}, tanh, Σ = I, {cfg.grid}×{cfg.grid} points: log10 τ_mem/τ_gen "
+          f"(left{'; hatched: τ_mem = ∞, no memorization rise at any τ' if hatched else ''}) and "
+          f"log10 (L_test(∞) − L_min) (right). Black line: computed boundary ψ_n*(ψ_p) beyond which memorization "
+          f"at τ = ∞ disappears (median ψ_n*/ψ_p = {ratio:.3g}); dashed: ψ_n = ψ_p.{_failure_note(diag)}",
+          fixed=grid.fixed, grid={"psi_p": grid.coords["psi_p"].tolist(), "psi_n": grid.coords["psi_n"].tolist()},
+          diagnostics=diag)
 
 
-def _decomposition(cfg, out, manifest, plt):
+def _sweeps(cfg, out, manifest, plt, run, seed):
+    """The figures built on parameter sweeps: one 1-D sweep over ψ_n feeds three of them."""
+    line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, **run)
+    _tau_map(line, out, manifest)
+    _min_score_error(line, out, manifest, plt)
+    _timescales_figure(line, _simulated_timescales(cfg, seed), cfg, seed, out, manifest, plt)
+    _phase_grid(cfg, out, manifest, run)
+
+
+def _decomposition(cfg, out, manifest, plt, seed):
     from .plotting.curves import plot_decomposition
     model = RFModel(psi_p=64, psi_n=8, t=T)
     dyn = LearningDynamics(model)
     taus = np.geomspace(1, 1e7, 300)
-    ax = plot_decomposition(dyn.decompose(taus))
+    ax = plot_decomposition(dyn.decompose(taus), model=model)
     _save(ax, out, "decomposition", manifest,
           "Change of the test loss carried by each part of U's spectrum (ψ_p = 64, ψ_n = 8, t = 0.01, tanh): "
           "the generalization bulk (largest λ, μ_W mass ≈ ψ_p) brings the early dip; the late rise is carried "
-          "mostly by the low cluster just above s_t² (smallest λ), not by the memorization bulk; dashed: total.")
+          "mostly by the low cluster just above s_t² (smallest λ), not by the memorization bulk; dashed: total.",
+          models=[model])
 
 
-def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None) -> dict:
+def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
+              argv=None) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
     Parameters
@@ -233,35 +318,49 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
     executor, workers, progress
-        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`).
+        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`); ``progress`` (default: when stderr
+        is a terminal) also prints one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"`` (default all).
+    seed : int
+        Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
+    argv : sequence of str, optional
+        Command line recorded in the provenance (default ``sys.argv``).
 
     Returns
     -------
     dict
-        The manifest: figure name → ``{"files": [...], "caption": str}``, plus ``"_run"`` (settings and
-        wall time of each group).
+        The manifest: figure name → ``{"files": [...], "caption": str, "models": [...], ...}`` (module
+        docstring), plus ``"_run"`` (settings, wall time of each group and the provenance).
     """
     from .plotting import _pyplot
-    groups = {"spectra": _spectra, "curves": _curves, "sweeps": None, "decomposition": _decomposition}
+    groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:
         raise ValueError(f"figures must be among {', '.join(groups)}, got {sorted(unknown)}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = int(seed)
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     cfg = QUICK if quick else FULL
     plt = _pyplot()
     manifest, seconds = {}, {}
     run = dict(executor=executor, workers=workers, progress=progress)
-    for group in figures:
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    for k, group in enumerate(figures, 1):
+        if show:
+            sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
+            sys.stderr.flush()
         start = time.perf_counter()
         if group == "sweeps":
-            _sweeps(cfg, out, manifest, plt, run)
+            _sweeps(cfg, out, manifest, plt, run, seed)
         else:
-            groups[group](cfg, out, manifest, plt)
+            groups[group](cfg, out, manifest, plt, seed)
         seconds[group] = round(time.perf_counter() - start, 1)
-    manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds}
+    manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
+                        "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
+                                                 figures=figures, executor=str(executor or "local"))}
     write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest

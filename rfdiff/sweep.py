@@ -5,7 +5,8 @@
 * ``"local"`` (default) — a :mod:`multiprocessing` pool of spawned, single-threaded worker processes
   (:data:`SINGLE_THREAD_ENV`) on this machine;
 * ``"serial"`` — a plain loop in this process;
-* ``"dask"`` — a ``dask.distributed`` client: connected to ``scheduler`` if given, otherwise to a fresh
+* ``"dask"`` — a ``dask.distributed`` client: connected to ``scheduler`` if given (giving up after
+  :data:`DASK_CONNECT_TIMEOUT` seconds with a ``ValueError`` naming the address), otherwise to a fresh
   :class:`distributed.LocalCluster`;
 * an existing :class:`concurrent.futures.Executor` or ``distributed.Client`` (not shut down afterwards).
 
@@ -13,7 +14,8 @@ Every task is computed by the same deterministic function, so the results do not
 executor. A failing task is recorded as ``{"error": "<type>: <message>"}`` instead of stopping the sweep.
 
 With a :class:`PointStore`, each finished point is written as it arrives, atomically, to
-``<dir>/<key>.json`` (``key`` a hash of the task's parameters); a later sweep over the same points reads
+``<dir>/<key>.json`` (``key`` a hash of the task's parameters, the file also carrying the provenance of
+the run that computed it: rfdiff version, command line, ...); a later sweep over the same points reads
 them back instead of recomputing, so an interrupted sweep resumes where it stopped. Failed points are not
 stored: a rerun retries them.
 """
@@ -27,12 +29,18 @@ import multiprocessing
 import os
 import sys
 import traceback
+import warnings
 
 from ._io import atomic_write, dumps, from_json
+from ._io import provenance as _provenance
 
-__all__ = ["EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
+__all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
+
+#: Seconds to wait for a dask scheduler given by address before giving up (``distributed.Client(timeout=)``;
+#: its own default is 30 s, and an unreachable address used to end in a traceback).
+DASK_CONNECT_TIMEOUT = 10.0
 
 
 def point_key(params) -> str:
@@ -49,16 +57,21 @@ class PointStore:
     directory : str or path-like
         Created if missing.
 
+    provenance : dict, optional
+        Written into every point file under ``"provenance"`` (default :func:`rfdiff._io.provenance`: rfdiff
+        version, library versions, command line). Only ``"result"`` is read back.
+
     Notes
     -----
-    A file holds ``{"params": ..., "result": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
+    A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
     absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
     (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, provenance=None):
         self.directory = os.fspath(directory)
         os.makedirs(self.directory, exist_ok=True)
+        self.provenance = _provenance() if provenance is None else dict(provenance)
 
     def path(self, key) -> str:
         return os.path.join(self.directory, f"{key}.json")
@@ -73,7 +86,7 @@ class PointStore:
 
     def put(self, key, params, result) -> None:
         """Write one point atomically."""
-        text = dumps({"params": params, "result": result})
+        text = dumps({"params": params, "result": result, "provenance": self.provenance})
         atomic_write(self.path(key), lambda fh: fh.write(text))
 
     def __len__(self):
@@ -81,12 +94,28 @@ class PointStore:
 
 
 def _guarded(func, task):
-    """``func(task)``, or ``{"error": ...}`` if it raises (runs on the worker)."""
+    """``func(task)``, or ``{"error": ...}`` if it raises (runs on the worker).
+
+    ``RuntimeWarning``s raised while computing (e.g. a contour rule that did not converge) are kept in the
+    result as ``"warnings"`` (a list of messages), so that they reach the caller instead of a worker's
+    stderr; :func:`sweep` counts such points as ``not_converged``.
+    """
     try:
-        return func(task)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = func(task)
     except Exception as exc:  # noqa: BLE001 - a failing point is data, not a crash
         return {"error": f"{type(exc).__name__}: {exc}",
                 "traceback": "".join(traceback.format_exception(exc))[-2000:]}
+    messages = [" ".join(str(w.message).split()) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if messages and isinstance(result, dict):
+        result = {**result, "warnings": messages}
+    return result
+
+
+def _unconverged(result) -> bool:
+    """The result carries a warning saying something did not converge (e.g. a contour rule)."""
+    return any("converge" in w.lower() for w in result.get("warnings", ()))
 
 
 #: Environment of local worker processes: one thread each. Several processes each running a pool of
@@ -149,7 +178,12 @@ def _open_executor(executor, scheduler, workers):
         except ImportError:  # pragma: no cover - depends on the environment
             raise ValueError("executor='dask' needs dask.distributed: pip install 'rfdiff[distributed]'") from None
         if scheduler is not None:
-            with Client(scheduler) as client:
+            try:
+                client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise ValueError(f"cannot reach the dask scheduler at {scheduler!r} within "
+                                 f"{DASK_CONNECT_TIMEOUT:g} s ({type(exc).__name__})") from None
+            with client:
                 yield via_futures(client.submit, as_completed)
         else:
             with LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, dashboard_address=None,
@@ -204,7 +238,9 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
     results : list of dict
         One per task, in order; a failed task gives ``{"error": "...", "traceback": "..."}``.
     stats : dict
-        ``{"computed": int, "reused": int, "failed": int}``.
+        ``{"computed": int, "reused": int, "failed": int}``, plus ``"not_converged": int`` when some results
+        (computed or reused) carry a ``"warnings"`` entry (``RuntimeWarning``s raised by ``func``) saying that
+        something did not converge.
     """
     tasks = list(tasks)
     if isinstance(executor, str) and executor not in EXECUTORS:
@@ -229,12 +265,17 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
         else:
             results[i] = found
     stats = {"computed": len(todo), "reused": len(tasks) - len(todo), "failed": 0}
+    warned = sum(1 for r in results if isinstance(r, dict) and _unconverged(r))
 
     def finish(i, result):
         results[i] = result
         if "error" in result:
             stats["failed"] += 1
-        elif store is not None:
+            return
+        if _unconverged(result):
+            nonlocal warned
+            warned += 1
+        if store is not None:
             store.put(keys[i], params[i], result)
 
     # nothing to compute (everything came from the store): start no processes or cluster
@@ -244,4 +285,6 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
                 finish(i, result)
                 if bar is not None:
                     bar.update()
+    if warned:
+        stats["not_converged"] = warned
     return results, stats

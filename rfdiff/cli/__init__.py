@@ -1,20 +1,60 @@
 """The ``rfdiff`` command line.
 
 Each sub-command lives in its own module ``rfdiff/cli/<name>.py`` exposing ``add_parser(subparsers)``
-(which registers the sub-command and sets ``func=run``) and ``run(args) -> int``. Bad input anywhere
-(a ``ValueError`` from the API, or an argument-parsing error) prints one line on stderr and exits 2.
+(which registers the sub-command and sets ``func=run``) and ``run(args) -> int``; the modules import the
+theory and the simulators inside ``run`` only, so ``rfdiff --help`` stays fast.
+
+Exit status (:data:`EPILOG`): 0 success; 1 the computation ran but part of it failed or did not converge
+(the summary line says what); 2 bad input, or any error the input caused — one line on stderr, never a
+traceback (set ``RFDIFF_DEBUG=1`` to see the traceback). Output paths are checked before any computation
+(:func:`output_file`, :func:`output_dir`), sizes that cannot fit in memory are refused up front
+(:func:`check_memory`), and negative numbers are accepted as option values (:func:`_join_negative_values`).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import re
 import sys
+import traceback
+import warnings
 
-from .._io import write_json
+from .._io import check_writable, provenance, write_json
 
-__all__ = ["main", "add_model_arguments", "model_from_args", "write_json"]
+__all__ = [
+    "DEBUG_ENV",
+    "EPILOG",
+    "PLOT_SUFFIXES",
+    "add_model_arguments",
+    "add_output_arguments",
+    "args_provenance",
+    "build_parser",
+    "check_memory",
+    "check_simulation_memory",
+    "collect_warnings",
+    "main",
+    "model_from_args",
+    "output_dir",
+    "output_file",
+    "status_line",
+    "write_json",
+    "write_table_outputs",
+]
 
 COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
+
+#: Figure formats accepted by every ``--plot``-like option.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+#: Environment variable that turns the one-line error messages back into tracebacks.
+DEBUG_ENV = "RFDIFF_DEBUG"
+
+EPILOG = ("exit status: 0 success; 1 the computation ran but part of it failed or did not converge (the "
+          "summary line counts what); 2 bad input or an error it caused (one line on stderr); 130 interrupted; "
+          f"141 stdout closed by its reader (| head). Set {DEBUG_ENV}=1 to get the full traceback of an error "
+          "instead of one line. Negative numbers are accepted as option values (--sigma-eigs -0.5,1.5).")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,6 +63,209 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"rfdiff: error: {message}\n")
         raise SystemExit(2)
+
+
+def output_file(what: str, suffixes=None):
+    """argparse ``type`` of an output file: checked writable (and its suffix) at parse time, before computing.
+
+    Parameters
+    ----------
+    what : str
+        Kind of file, used in the message (e.g. ``"figure"``).
+    suffixes : sequence of str, optional
+        Allowed endings (e.g. :data:`PLOT_SUFFIXES`).
+    """
+    def check(text: str) -> str:
+        try:
+            return check_writable(text, what, suffixes)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    check.__name__ = what
+    return check
+
+
+def _nearest_existing(path: str) -> str:
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def output_dir(what: str = "directory"):
+    """argparse ``type`` of an output directory (created if missing): checked writable at parse time."""
+    def check(text: str) -> str:
+        path = os.path.abspath(text)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{what} {text!r} exists and is not a directory")
+        base = _nearest_existing(path)
+        if not os.path.isdir(base):
+            raise argparse.ArgumentTypeError(f"{what} {text!r}: {base!r} is not a directory")
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{what} {text!r} is not writable ({base!r} is read-only)")
+        return text
+    check.__name__ = what
+    return check
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (``None`` if the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platform dependent
+        return None
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse a request whose dominant arrays would not fit in this machine's physical memory.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated bytes of the dominant arrays.
+    what : str
+        The request and the arrays, e.g. ``"--points 1e8 (τ × contour-node arrays)"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the estimate and the memory available.
+    """
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs about {_format_bytes(nbytes)} of memory; this machine has "
+                         f"{_format_bytes(total)}: ask for less")
+
+
+@contextlib.contextmanager
+def collect_warnings(command: str):
+    """Catch ``RuntimeWarning``s (e.g. a contour rule not converged): one stderr line each, and a list.
+
+    Yields the list of messages; the command counts them as non-converged parts in its status line.
+    Other warnings pass through unchanged.
+    """
+    caught, others = [], []
+    try:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always", RuntimeWarning)
+            try:
+                yield caught
+            finally:
+                for w in list(records):
+                    if issubclass(w.category, RuntimeWarning):
+                        message = " ".join(str(w.message).split())
+                        caught.append(message)
+                        sys.stderr.write(f"rfdiff {command}: warning: {message}\n")
+                    else:
+                        others.append(w)
+    finally:
+        for w in others:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _is_convergence_warning(message: str) -> bool:
+    """A caught warning that says some part of the result did not converge (e.g. a contour rule)."""
+    return "converge" in message.lower()
+
+
+def status_line(results=(), warnings_caught=()):
+    """``(status, text)``: the worst ``status`` among ``results`` (anything with ``.status``/``.message``),
+    made ``"failed"`` by warnings saying something did not converge (other warnings are only printed), and
+    a one-line summary."""
+    from .._results import worst_status
+    statuses, messages = [], []
+    for r in results:
+        s = getattr(r, "status", None)
+        if s is not None:
+            statuses.append(s)
+            if s != "ok" and getattr(r, "message", ""):
+                messages.append(r.message)
+    unconverged = [w for w in warnings_caught if _is_convergence_warning(w)]
+    if unconverged:
+        statuses.append("failed")
+        messages.append(f"{len(unconverged)} not converged")
+    status = worst_status(*statuses)
+    return status, status + (f" ({'; '.join(messages)})" if messages else "")
+
+
+#: Complex (τ × contour node) arrays alive at once while evaluating exact curves (weights, products, parts).
+ARRAYS_PER_TAU_NODE = 12
+#: Fewest contour nodes a model can have (16 per ellipse): the estimate before the contour is built.
+MIN_NODES = 16
+
+
+def curves_bytes(points: int, nodes: int = MIN_NODES) -> float:
+    """Estimated bytes of evaluating exact curves at ``points`` training times with ``nodes`` contour nodes."""
+    return 16.0 * ARRAYS_PER_TAU_NODE * (points + 1) * nodes
+
+
+def simulation_bytes(model, d: int) -> float:
+    """Estimated bytes of a finite-size simulation at dimension ``d``: its p × p float64 matrices (U, V and
+    their population counterparts, an eigendecomposition) and the p × (d + n) features, p = ψ_p d, n = ψ_n d."""
+    p, n = max(1.0, model.psi_p * d), max(1.0, model.psi_n * d)
+    return 8.0 * (5 * p * p + 2 * p * (d + n) + d * n)
+
+
+def check_simulation_memory(model, d: int, option: str = "--d") -> None:
+    """:func:`check_memory` of a simulation at dimension ``d`` (p × p float64 matrices)."""
+    p = round(model.psi_p * d)
+    check_memory(simulation_bytes(model, d), f"{option} {d} (p = ψ_p d = {p}: p × p float64 matrices)")
+
+
+def write_table_outputs(args, *, payload, columns, prov, extra_arrays=None) -> None:
+    """Write ``--json`` (``payload`` + ``"provenance"``), ``--csv`` (``columns``) and ``--npz`` (``columns`` and
+    ``extra_arrays``), each atomically and each carrying ``prov``, for the options the command has."""
+    from .._io import write_csv, write_npz
+    if getattr(args, "json", None):
+        write_json(args.json, {**payload, "provenance": prov})
+    if getattr(args, "csv", None):
+        write_csv(args.csv, columns, provenance=prov)
+    if getattr(args, "npz", None):
+        write_npz(args.npz, {**columns, **(extra_arrays or {})}, provenance=prov)
+
+
+def add_output_arguments(parser, json_help: str, *, table=True):
+    """``--json PATH`` and, with ``table``, ``--csv PATH`` and ``--npz PATH`` (all checked before computing)."""
+    parser.add_argument("--json", metavar="PATH", type=output_file("JSON file"), help=json_help)
+    if table:
+        parser.add_argument("--csv", metavar="PATH", type=output_file("CSV file"),
+                            help="write the columns as CSV; the first line is a '# rfdiff {...}' comment "
+                                 "holding the provenance as JSON")
+        parser.add_argument("--npz", metavar="PATH", type=output_file("npz file", (".npz",)),
+                            help="write the arrays as .npz, with a 'provenance' entry (a JSON string)")
+
+
+def progress_iter(iterable, total: int, desc: str):
+    """``iterable`` wrapped in a tqdm bar on stderr when stderr is a terminal and tqdm is installed."""
+    if not sys.stderr.isatty():
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc)
+
+
+def finite_max(values) -> float:
+    """Largest finite entry (NaN if none): a diagnostic that never warns on an all-NaN array."""
+    import numpy as np
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
+def args_provenance(args, **extra) -> dict:
+    """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`main`)."""
+    return provenance(getattr(args, "argv", None), **extra)
 
 
 def _floats(text: str) -> list[float]:
@@ -77,7 +320,7 @@ def model_from_args(args, **overrides):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rfdiff", description=(
         "Exact train/test dynamics of random-features diffusion score models: when they generalize, "
-        "when they start to memorize."))
+        "when they start to memorize."), epilog=EPILOG)
     from .. import __version__
     parser.add_argument("--version", action="version", version=f"rfdiff {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -93,14 +336,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NUMBER_LIST = re.compile(r"^-(\d|\.\d|inf|nan)[\w.+\-,:]*$", re.IGNORECASE)
+
+
+def _join_negative_values(argv):
+    """``["--sigma-eigs", "-0.5,1.5"]`` → ``["--sigma-eigs=-0.5,1.5"]``.
+
+    argparse reads a token such as ``-0.5,1.5`` (not a plain negative number) as an option; joined to
+    the preceding long option with ``=``, it reaches that option's type (which validates it).
+    """
+    out = []
+    for token in argv:
+        if (out and _NUMBER_LIST.match(token) and out[-1].startswith("--") and "=" not in out[-1]
+                and len(out[-1]) > 2):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _user_errors():
+    """Exceptions the input can cause: bad values, a solver that cannot verify, files, memory, missing extras."""
+    errors = [ValueError, OSError, MemoryError, ImportError, OverflowError]
+    if "rfdiff.spectral" in sys.modules:  # imported lazily: only a run that used the solver can raise it
+        errors.append(sys.modules["rfdiff.spectral"].SolverError)
+    return tuple(errors)
+
+
 def main(argv=None) -> int:
+    """Run the command line (``argv`` default ``sys.argv[1:]``); returns the exit status (:data:`EPILOG`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(argv))
+    args.argv = ["rfdiff", *argv]
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except ValueError as exc:
-        sys.stderr.write(f"rfdiff {args.command}: error: {exc}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("rfdiff: interrupted\n")
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`rfdiff ... | head`): stop quietly, like SIGPIPE
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
+        if debug:
+            traceback.print_exc()
+        if isinstance(exc, _user_errors()):
+            name = "" if isinstance(exc, ValueError) else f"{type(exc).__name__}: "
+            sys.stderr.write(f"rfdiff {args.command}: error: {name}{_one_line(exc)}\n")
+        else:
+            sys.stderr.write(f"rfdiff {args.command}: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+                             f"please report it with the output of {DEBUG_ENV}=1 rfdiff ...\n")
+        return 2

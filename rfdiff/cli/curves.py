@@ -6,13 +6,33 @@ import sys
 
 import numpy as np
 
-from . import _floats, add_model_arguments, model_from_args, write_json
+from . import (
+    EPILOG,
+    MIN_NODES,
+    PLOT_SUFFIXES,
+    _floats,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    check_memory,
+    check_simulation_memory,
+    collect_warnings,
+    curves_bytes,
+    finite_max,
+    model_from_args,
+    output_file,
+    progress_iter,
+    status_line,
+    write_table_outputs,
+)
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
+SIM_COLUMNS = ("train", "test", "score_error")
+
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("curves", help=HELP, description=(
+    p = subparsers.add_parser("curves", help=HELP, epilog=EPILOG, description=(
         "Exact train, test and score-error curves of the random-features score model along gradient "
         "flow, on a log-spaced grid of training times τ (convention dA/dτ = −d² ∇L_train), with the "
         "generalization and memorization times τ_gen, τ_mem."))
@@ -23,17 +43,20 @@ def add_parser(subparsers):
                    help="largest finite τ (default 100/(κ λ_min): every mode has relaxed); τ = ∞ is "
                         "always added")
     p.add_argument("--points", type=int, default=200, help="number of τ points (default 200)")
-    p.add_argument("--json", metavar="PATH", help="write the curves, timescales and per-bulk "
-                                                  "decomposition as JSON")
-    p.add_argument("--plot", metavar="PATH", help="draw the curves (PNG or PDF)")
-    p.add_argument("--decomposition-plot", metavar="PATH",
+    add_output_arguments(p, "write the curves, timescales, per-bulk decomposition (and the simulation) as "
+                            "JSON")
+    figure = output_file("figure", PLOT_SUFFIXES)
+    p.add_argument("--plot", metavar="PATH", type=figure, help="draw the curves (PNG, PDF or SVG)")
+    p.add_argument("--decomposition-plot", metavar="PATH", type=figure,
                    help="draw the test-loss change carried by each part of U's spectrum")
     p.add_argument("--collapse", type=_floats, default=None, metavar="PSI_N,...",
                    help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
                         "(dotted: τ_mem/ψ_n)")
-    p.add_argument("--collapse-plot", metavar="PATH", help="path of the τ/ψ_n collapse figure")
+    p.add_argument("--collapse-plot", metavar="PATH", type=figure, help="path of the τ/ψ_n collapse figure")
     p.add_argument("--simulate", type=int, default=None, metavar="D",
-                   help="overlay a finite-size Gaussian-equivalent simulation at dimension D on --plot")
+                   help="also compute a finite-size Gaussian-equivalent simulation at dimension D on the "
+                        "same τ grid: extra sim_* columns in the table, CSV and npz, 'simulation' in the "
+                        "JSON, markers on --plot")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
     p.set_defaults(func=run)
 
@@ -47,52 +70,120 @@ def _tau_grid(dyn, args):
         raise ValueError(f"--tau-min must be finite and > 0, got {lo}")
     if not (math.isfinite(hi) and hi > lo):
         raise ValueError(f"--tau-max must be finite and > --tau-min ({lo:g}), got {hi}")
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
     return np.append(np.geomspace(lo, hi, args.points), np.inf)
 
 
-def run(args) -> int:
-    from ..curves import LearningDynamics
-    from ..timing import timescales
-
-    model = model_from_args(args)
+def _check_options(args, model):
+    """Everything that can be refused before the contour is built."""
     if (args.collapse is None) != (args.collapse_plot is None):
         raise ValueError("--collapse and --collapse-plot go together")
-    if args.simulate is not None and args.simulate < 1:
-        raise ValueError(f"--simulate must be a dimension >= 1, got {args.simulate}")
+    if args.points < 2:
+        raise ValueError(f"--points must be >= 2, got {args.points}")
+    if args.simulate is not None:
+        if args.simulate < 1:
+            raise ValueError(f"--simulate must be a dimension >= 1, got {args.simulate}")
+        if args.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        check_simulation_memory(model, args.simulate, "--simulate")
+    check_memory(curves_bytes(args.points, MIN_NODES),
+                 f"--points {args.points} (τ × contour-node complex arrays, at least {MIN_NODES} nodes)")
+
+
+def _compute(model, args):
+    """Curves, timescales, decomposition and (with ``--simulate``) the simulation, on one τ grid."""
+    from ..curves import LearningDynamics
+    from ..timing import timescales
     dyn = LearningDynamics(model)
+    nodes = int(dyn.z.size)
+    check_memory(curves_bytes(args.points, nodes),
+                 f"--points {args.points} (τ × contour-node complex arrays, {nodes} nodes)")
     taus = _tau_grid(dyn, args)
-    curves = dyn(taus)
-    ts = timescales(model, dynamics=dyn)
-    decomposition = dyn.decompose(taus)
-    out = sys.stdout
+    result = {"dynamics": dyn, "taus": taus, "curves": dyn(taus), "sim": None,
+              "timescales": timescales(model, dynamics=dyn)}
+    if args.json or args.decomposition_plot:
+        result["decomposition"] = dyn.decompose(taus)
+    if args.simulate is not None:
+        from ..simulate import gaussian_equivalent
+        result["sim"] = gaussian_equivalent(model, d=args.simulate, seed=args.seed).loss_curves(taus)
+    return result
+
+
+def _print_summary(model, res, status, out):
+    curves, ts = res["curves"], res["timescales"]
     out.write(f"# {model.to_dict()}\n# tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}  "
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
-              f"# contour nodes {curves.nodes}, max quadrature error {curves.quad_error.max():.1e}\n")
-    if args.json is None and args.plot is None:
-        out.write(f"{'tau':>14s} {'train':>14s} {'test':>14s} {'score_error':>14s}\n")
-        for row in zip(curves.tau, curves.train, curves.test, curves.score_error):
-            out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
-    if args.json:
-        payload = curves.to_dict()
-        payload["timescales"] = ts.to_dict()
-        payload["decomposition"] = decomposition.to_dict()
-        write_json(args.json, payload)
-    if args.plot or args.decomposition_plot or args.collapse_plot:
-        from ..plotting import savefig
-        from ..plotting.curves import plot_collapse, plot_curves, plot_decomposition
-        if args.plot:
-            sim = None
-            if args.simulate is not None:
-                from ..simulate import gaussian_equivalent
-                sim = gaussian_equivalent(model, d=args.simulate, seed=args.seed).loss_curves(taus)
-            savefig(plot_curves(curves, ts, simulation=sim), args.plot)
-        if args.decomposition_plot:
-            savefig(plot_decomposition(decomposition), args.decomposition_plot)
-        if args.collapse_plot:
-            models = [model.replace(psi_n=v) for v in args.collapse]
-            dyns = [LearningDynamics(m) for m in models]
-            savefig(plot_collapse([d(taus) for d in dyns], timescales_list=[
-                timescales(m, dynamics=d) for m, d in zip(models, dyns)]), args.collapse_plot)
-    return 0
+              f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
+              f"status {status}\n")
+
+
+def _columns(res):
+    curves, sim = res["curves"], res["sim"]
+    cols = {"tau": curves.tau, "train": curves.train, "test": curves.test, "score_error": curves.score_error,
+            "gap": curves.gap}
+    if sim is not None:
+        cols.update({f"sim_{k}": getattr(sim, k) for k in SIM_COLUMNS})
+    return cols
+
+
+def _print_table(cols, out):
+    names = [k for k in cols if k not in ("gap",)]
+    out.write(" ".join(f"{k:>14s}" for k in names) + "\n")
+    for row in zip(*(cols[k] for k in names)):
+        out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
+
+
+def _write_files(args, model, res, status, caught):
+    curves, ts, sim = res["curves"], res["timescales"], res["sim"]
+    diagnostics = {"contour_nodes": curves.nodes, "max_quad_error": finite_max(curves.quad_error),
+                   "n_fallback": curves.n_fallback, "status": status, "warnings": list(caught)}
+    prov = args_provenance(args, model=model, diagnostics=diagnostics,
+                           **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}
+                              if sim is not None else {}))
+    payload = curves.to_dict()
+    payload["status"] = status
+    payload["timescales"] = ts.to_dict()
+    if "decomposition" in res:
+        payload["decomposition"] = res["decomposition"].to_dict()
+    if sim is not None:
+        payload["simulation"] = {"method": "gaussian", "d": args.simulate, "seed": args.seed,
+                                 **{k: getattr(sim, k) for k in ("tau", *SIM_COLUMNS, "gap")}}
+    write_table_outputs(args, payload=payload, columns=_columns(res), prov=prov,
+                        extra_arrays={"quad_error": curves.quad_error, "tau_gen": ts.tau_gen,
+                                      "tau_mem": ts.tau_mem})
+
+
+def _plots(args, model, res):
+    from ..plotting import savefig
+    from ..plotting.curves import plot_collapse, plot_curves, plot_decomposition
+    if args.plot:
+        ax = plot_curves(res["curves"], res["timescales"], simulation=res["sim"])
+        if res["sim"] is not None:
+            ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {args.simulate}, "
+                         f"seed {args.seed}", fontsize=10)
+        savefig(ax, args.plot)
+    if args.decomposition_plot:
+        savefig(plot_decomposition(res["decomposition"], model=model), args.decomposition_plot)
+    if args.collapse_plot:
+        from ..curves import LearningDynamics
+        from ..timing import timescales
+        dyns = [LearningDynamics(model.replace(psi_n=v))
+                for v in progress_iter(args.collapse, len(args.collapse), "collapse ψ_n")]
+        savefig(plot_collapse([d(res["taus"]) for d in dyns],
+                              timescales_list=[timescales(d.model, dynamics=d) for d in dyns]),
+                args.collapse_plot)
+
+
+def run(args) -> int:
+    model = model_from_args(args)
+    _check_options(args, model)
+    with collect_warnings("curves") as caught:
+        res = _compute(model, args)
+    status, text = status_line([res["curves"], res["timescales"]], caught)
+    out = sys.stdout
+    _print_summary(model, res, text, out)
+    if not (args.json or args.plot or args.csv or args.npz):
+        _print_table(_columns(res), out)
+    _write_files(args, model, res, status, caught)
+    with collect_warnings("curves") as caught_plots:
+        _plots(args, model, res)
+    return 1 if status == "failed" or caught_plots else 0

@@ -4,16 +4,40 @@ JSON output (``--json``): ``psi_p`` and ``psi_n`` are the axis values; ``tau_gen
 ``test_min``, ``gap_inf``, ``ratio``, ``train_inf``, ``test_inf``, ``regime`` and ``error`` are 2-D lists
 indexed ``[psi_p][psi_n]``; ``boundary_psi_n[i]`` is ψ_n* at ``psi_p[i]``. NaN (a failed point, or ψ_n*
 not found) is written as ``null`` and ±∞ (e.g. ``tau_mem`` without memorization) as the strings ``"inf"``
-and ``"-inf"``, so the file is strict JSON.
+and ``"-inf"``, so the file is strict JSON. ``provenance`` records the command line, versions and the model.
+
+Exit status 1 when any grid point or any boundary row failed or did not converge (the summary line counts them; failed points
+are listed), 2 for bad input (checked before the sweep starts).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
 
-from . import add_model_arguments, data_from_args, write_json
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    check_memory,
+    data_from_args,
+    output_dir,
+    output_file,
+    write_table_outputs,
+)
+
+#: Most values ``start:stop:num`` may ask for on one axis.
+MAX_AXIS_POINTS = 100_000
+#: Bytes held per grid point while sweeping (model, task, result dict, store key), for the memory check.
+BYTES_PER_POINT = 4096
+#: ``--tau-plot-psi-p`` picks the nearest ψ_p of the grid if within this relative distance.
+TAU_PLOT_RTOL = 0.02
+#: Failed points (and boundary rows) listed on stdout; the rest are counted.
+MAX_LISTED_FAILURES = 5
 
 HELP = "phase diagram over (ψ_p, ψ_n): τ_gen, τ_mem, overfitting at τ = ∞, no-memorization boundary"
 
@@ -24,6 +48,8 @@ def _axis_values(text: str) -> list[float]:
         if ":" in text:
             start, stop, num = text.split(":")
             num = int(num)
+            if num > MAX_AXIS_POINTS:
+                raise argparse.ArgumentTypeError(f"at most {MAX_AXIS_POINTS:,} values per axis, got {num:,}")
             if num < 1 or float(start) <= 0 or float(stop) <= 0:
                 raise ValueError
             return np.geomspace(float(start), float(stop), num).tolist()
@@ -42,7 +68,7 @@ def add_parser(subparsers):
         "start:stop:num (log-spaced)."), epilog=(
         "JSON: psi_p, psi_n axis values; tau_gen, tau_mem, gap_inf (and window, test_min, ratio, train_inf, "
         "test_inf, regime, error) as 2-D lists indexed [psi_p][psi_n]; boundary_psi_n per psi_p. "
-        "NaN is written as null, ±inf as the strings \"inf\"/\"-inf\"."))
+        "NaN is written as null, ±inf as the strings \"inf\"/\"-inf\". " + EPILOG))
     p.add_argument("--psi-p", type=_axis_values, required=True, help="width ratios p/d, e.g. 16,64,256 or 4:256:20")
     p.add_argument("--psi-n", type=_axis_values, required=True, help="sample ratios n/d, e.g. 1,2,4,8,16")
     p.add_argument("--t", type=float, required=True, help="diffusion time t")
@@ -50,14 +76,18 @@ def add_parser(subparsers):
     p.add_argument("--gap-rtol", type=float, default=0.1,
                    help="memorization at τ = ∞ counts as absent below this fraction of the generalization "
                         "gain lost (default 0.1)")
-    p.add_argument("--json", metavar="PATH", help="write the diagram as JSON")
-    p.add_argument("--plot", metavar="PATH",
-                   help="draw heat maps of log10 τ_mem/τ_gen and L_test(∞) − L_min with the boundary (PNG/PDF)")
-    p.add_argument("--tau-plot", metavar="PATH",
+    add_output_arguments(p, "write the diagram as JSON", table=False)
+    figure = output_file("figure", PLOT_SUFFIXES)
+    p.add_argument("--plot", metavar="PATH", type=figure,
+                   help="draw heat maps of log10 τ_mem/τ_gen and L_test(∞) − L_min with the boundary "
+                        "(PNG/PDF/SVG)")
+    p.add_argument("--tau-plot", metavar="PATH", type=figure,
                    help="draw the (ψ_n, τ) phase map at the ψ_p given by --tau-plot-psi-p")
     p.add_argument("--tau-plot-psi-p", type=float, default=None,
-                   help="ψ_p of the (ψ_n, τ) map (default: the largest ψ_p)")
-    p.add_argument("--store", metavar="DIR", help="keep finished points in DIR; a rerun resumes from them")
+                   help=f"ψ_p of the (ψ_n, τ) map: the nearest grid value within a relative "
+                        f"{TAU_PLOT_RTOL:g} (default: the largest ψ_p)")
+    p.add_argument("--store", metavar="DIR", type=output_dir("--store directory"),
+                   help="keep finished points in DIR; a rerun resumes from them")
     p.add_argument("--executor", choices=("local", "dask", "serial"), default="local",
                    help="local processes (default), a dask cluster, or serial")
     p.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: start a LocalCluster)")
@@ -65,37 +95,109 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..phase import phase_diagram
+def _tau_plot_psi_p(args):
+    """The grid ψ_p of the (ψ_n, τ) map, checked before the sweep (nearest within :data:`TAU_PLOT_RTOL`)."""
+    grid = list(args.psi_p)
+    if args.tau_plot_psi_p is None:
+        return grid[-1]
+    want = args.tau_plot_psi_p
+    if not (math.isfinite(want) and want > 0):
+        raise ValueError(f"--tau-plot-psi-p must be finite and > 0, got {want}")
+    nearest = min(grid, key=lambda v: abs(math.log(v / want)))
+    if abs(nearest - want) > TAU_PLOT_RTOL * want:
+        raise ValueError(f"--tau-plot-psi-p {want:g} is not on the psi_p grid (nearest {nearest:.6g}; "
+                         f"grid {', '.join(f'{v:.6g}' for v in grid)})")
+    return nearest
 
+
+def _check_options(args):
     if args.scheduler is not None and args.executor != "dask":
         raise ValueError("--scheduler needs --executor dask")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.tau_plot_psi_p is not None and args.tau_plot is None:
         raise ValueError("--tau-plot-psi-p needs --tau-plot")
+    if not 0 < args.gap_rtol < 1:
+        raise ValueError(f"gap_rtol must be in (0, 1), got {args.gap_rtol!r}")
+    points = len(args.psi_p) * len(args.psi_n)
+    check_memory(BYTES_PER_POINT * points, f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
+    return _tau_plot_psi_p(args) if args.tau_plot else None
+
+
+def _failures(pd):
+    """``(failed points, failed boundary rows, boundary rows, not-converged points)`` of a diagram."""
+    failed = int(np.count_nonzero(np.asarray(pd.error) != ""))
+    rows = 0 if pd.boundary_error is None else len(pd.boundary_error)
+    bfailed = 0 if pd.boundary_error is None else int(np.count_nonzero(np.asarray(pd.boundary_error) != ""))
+    stats = pd.stats or {}
+    unconverged = int(stats.get("not_converged", 0)) + int((stats.get("boundary") or {}).get("not_converged", 0))
+    return failed, bfailed, rows, unconverged
+
+
+def _print_summary(args, pd, out):
+    failed, bfailed, rows, unconverged = _failures(pd)
+    n = int(np.asarray(pd.error).size)
+    line = (f"# t = {args.t:g}, {pd.fixed['activation']}, data {pd.fixed['data']}; points computed "
+            f"{pd.stats['computed']}, reused {pd.stats['reused']}, failed {failed} of {n}")
+    if pd.boundary_error is not None:
+        line += f"; boundary rows failed {bfailed} of {rows}"
+    if unconverged:
+        line += f"; not converged (RuntimeWarning) {unconverged}"
+    out.write(line + "\n")
+    listed = 0
+    for (i, j), err in np.ndenumerate(np.asarray(pd.error).reshape(len(pd.coords["psi_p"]), -1)):
+        if err and listed < MAX_LISTED_FAILURES:
+            out.write(f"# failed: psi_p = {pd.coords['psi_p'][i]:g}, psi_n = {pd.coords['psi_n'][j]:g}: {err}\n")
+            listed += 1
+    if pd.boundary_error is not None:
+        for pp, err in zip(pd.coords["psi_p"], pd.boundary_error):
+            if err and listed < MAX_LISTED_FAILURES:
+                out.write(f"# boundary failed at psi_p = {pp:g}: {err}\n")
+                listed += 1
+    if failed + bfailed > listed:
+        out.write(f"# ... {failed + bfailed - listed} more failures (see --json: error, boundary_error)\n")
+    return failed + bfailed + unconverged
+
+
+def _print_table(pd, out):
+    out.write(f"{'psi_p':>10s} {'psi_n':>10s} {'tau_gen':>12s} {'tau_mem':>12s} {'gap_inf':>12s}  regime\n")
+    for i, pp in enumerate(pd.coords["psi_p"]):
+        for j, pn in enumerate(pd.coords["psi_n"]):
+            out.write(f"{pp:10.4g} {pn:10.4g} {pd.tau_gen[i, j]:12.5g} {pd.tau_mem[i, j]:12.5g} "
+                      f"{pd.gap_inf[i, j]:12.5g}  {pd.regime[i, j]}\n")
+    for pp, b, e in zip(pd.coords["psi_p"], pd.boundary, pd.boundary_error):
+        out.write(f"# boundary at psi_p = {pp:g}: psi_n* = {b:.6g}{'  failed: ' + e if e else ''}\n")
+
+
+def _plots(args, pd, tau_psi_p):
+    from ..plotting import savefig
+    from ..plotting.phase import plot_phase_diagram, plot_tau_map
+    if args.plot:
+        savefig(plot_phase_diagram(pd)[0], args.plot)
+    if args.tau_plot:
+        savefig(plot_tau_map(pd.select(psi_p=tau_psi_p)), args.tau_plot)
+
+
+def run(args) -> int:
+    from ..phase import phase_diagram
+    from ..sweep import PointStore
+
+    tau_psi_p = _check_options(args)
+    data = data_from_args(args)
+    model = {"psi_p": args.psi_p, "psi_n": args.psi_n, "t": args.t, "activation": args.activation,
+             "data": data.to_dict()}
+    prov = args_provenance(args, model=model, executor=args.executor)
+    store = None if args.store is None else PointStore(args.store, provenance=prov)
     pd = phase_diagram(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, activation=args.activation,
-                       data=data_from_args(args), gap_rtol=args.gap_rtol, executor=args.executor,
-                       scheduler=args.scheduler, workers=args.workers, store=args.store)
+                       data=data, gap_rtol=args.gap_rtol, executor=args.executor,
+                       scheduler=args.scheduler, workers=args.workers, store=store)
     out = sys.stdout
-    out.write(f"# t = {args.t:g}, {pd.fixed['activation']}, data {pd.fixed['data']}; points computed "
-              f"{pd.stats['computed']}, reused {pd.stats['reused']}, failed {pd.stats['failed']}\n")
+    bad = _print_summary(args, pd, out)
     if args.json is None and args.plot is None and args.tau_plot is None:
-        out.write(f"{'psi_p':>10s} {'psi_n':>10s} {'tau_gen':>12s} {'tau_mem':>12s} {'gap_inf':>12s}  regime\n")
-        for i, pp in enumerate(pd.coords["psi_p"]):
-            for j, pn in enumerate(pd.coords["psi_n"]):
-                out.write(f"{pp:10.4g} {pn:10.4g} {pd.tau_gen[i, j]:12.5g} {pd.tau_mem[i, j]:12.5g} "
-                          f"{pd.gap_inf[i, j]:12.5g}  {pd.regime[i, j]} {pd.error[i, j]}\n")
-        for pp, b, e in zip(pd.coords["psi_p"], pd.boundary, pd.boundary_error):
-            out.write(f"# boundary at psi_p = {pp:g}: psi_n* = {b:.6g} {e}\n")
-    if args.json:
-        write_json(args.json, pd.to_dict())
+        _print_table(pd, out)
+    prov["diagnostics"] = {"stats": pd.stats, "failed": dict(zip(
+        ("points", "boundary_rows", "boundary_rows_total", "not_converged"), _failures(pd)))}
+    write_table_outputs(args, payload=pd.to_dict(), columns={}, prov=prov)
     if args.plot or args.tau_plot:
-        from ..plotting import savefig
-        from ..plotting.phase import plot_phase_diagram, plot_tau_map
-        if args.plot:
-            savefig(plot_phase_diagram(pd)[0], args.plot)
-        if args.tau_plot:
-            at = pd.coords["psi_p"][-1] if args.tau_plot_psi_p is None else args.tau_plot_psi_p
-            savefig(plot_tau_map(pd.select(psi_p=at)), args.tau_plot)
-    return 0
+        _plots(args, pd, tau_psi_p)
+    return 1 if bad else 0

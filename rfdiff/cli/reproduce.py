@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import sys
 
+from . import EPILOG, output_dir
+
 HELP = "regenerate the paper's theory figures and rfdiff's own (PNG + PDF + manifest.json)"
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("reproduce", help=HELP, description=(
+    p = subparsers.add_parser("reproduce", help=HELP, epilog=EPILOG, description=(
         "Regenerate the figures: U's spectrum over simulated histograms (isotropic and two-atom Σ), "
         "train/test/score-error curves and their τ/ψ_n collapse, the minimal score error against ψ_n with a "
         "fitted exponent, τ_gen and τ_mem against ψ_n with simulation points, the (ψ_p, ψ_n) and (ψ_n, τ) "
         "phase diagrams and the per-bulk decomposition of the loss. Writes NAME.png, NAME.pdf and "
-        "manifest.json (figure name → files and caption) into --out."))
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+        "manifest.json (figure name → files, caption, models, seeds, solver diagnostics; '_run': settings, "
+        "timings and provenance) into --out."))
+    p.add_argument("--out", required=True, metavar="DIR", type=output_dir("--out directory"),
+                   help="output directory (created if missing)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the simulations (multi-seed points use SEED, SEED+1, ...; default 0)")
     p.add_argument("--quick", action="store_true",
                    help="smaller grids and simulations (a few minutes on 2 cores)")
     p.add_argument("--only", default=None, metavar="GROUP,...",
@@ -30,8 +36,10 @@ def run(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     figures = None if args.only is None else [g.strip() for g in args.only.split(",") if g.strip()]
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     manifest = reproduce(args.out, quick=args.quick, executor=args.executor, workers=args.workers,
-                         figures=figures)
+                         figures=figures, seed=args.seed, argv=getattr(args, "argv", None))
     for name, entry in manifest.items():
         if not name.startswith("_"):
             sys.stdout.write(f"{name}: {', '.join(entry['files'])}\n")

@@ -17,11 +17,25 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..timing import timescales_from_curve
-from . import add_model_arguments, model_from_args, write_json
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    args_provenance,
+    check_memory,
+    check_simulation_memory,
+    collect_warnings,
+    curves_bytes,
+    finite_max,
+    model_from_args,
+    output_file,
+    status_line,
+    write_json,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -30,6 +44,11 @@ METHODS = ("exact", "gaussian", "gd", "adam")
 #: Default ``--tau-max`` of explicit training, in units of the theory's τ_mem: the generalization dip and
 #: the start of the memorization rise, without the (long) approach to τ = ∞.
 TRAIN_TAU_MAX_OVER_TAU_MEM = 3.0
+#: Default cap on the steps of ``--method gd|adam`` (raise it with ``--max-steps``): a run is refused
+#: up front when ``τ_max/Δτ`` exceeds it, instead of running silently for hours.
+MAX_TRAIN_STEPS = 2_000_000
+#: Points of the theory curve drawn under the simulation.
+THEORY_POINTS = 200
 
 
 def _noise(text: str):
@@ -46,7 +65,7 @@ def _noise(text: str):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("simulate", help=HELP, description=(
+    p = subparsers.add_parser("simulate", help=HELP, epilog=EPILOG, description=(
         "Simulate the random-features score model at a finite dimension d and compare with the exact "
         "high-dimensional curves. Methods: 'exact' (true non-linear features, noise averaged exactly, "
         "closed-form gradient flow; default), 'gaussian' (Gaussian-equivalent matrices, closed form), "
@@ -70,19 +89,30 @@ def add_parser(subparsers):
                    help="gd: step η on A (Δτ = η/d²; default from the seed code's scaling, kept stable); "
                         "adam: step size α (default 1e-3)")
     p.add_argument("--batch", type=int, default=None, help="gd/adam: minibatch size (default all n points)")
-    p.add_argument("--checkpoint", metavar="PATH", help="gd/adam: resumable state file (.npz)")
-    p.add_argument("--progress", action="store_true", help="gd/adam: show a progress bar (needs tqdm)")
-    p.add_argument("--json", metavar="PATH", help="write simulation and theory curves as JSON")
-    p.add_argument("--plot", metavar="PATH", help="draw the simulation over the exact curves (PNG or PDF)")
+    p.add_argument("--checkpoint", metavar="PATH", type=output_file("checkpoint", (".npz",)),
+                   help="gd/adam: resumable state file (.npz)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help=f"gd/adam: refuse runs estimated above this many steps (default {MAX_TRAIN_STEPS:,})")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="gd/adam: show a progress bar (needs tqdm; default: when stderr is a terminal)")
+    p.add_argument("--json", metavar="PATH", type=output_file("JSON file"),
+                   help="write simulation and theory curves as JSON")
+    p.add_argument("--plot", metavar="PATH", type=output_file("figure", PLOT_SUFFIXES),
+                   help="draw the simulation over the exact curves (PNG, PDF or SVG)")
     p.set_defaults(func=run)
 
 
-def _check_options(args):
+def _check_options(args, model):
+    """Every option, the memory and (gd/adam) the step count, before anything is computed."""
     training = args.method in ("gd", "adam")
+    if args.d < 1:
+        raise ValueError(f"--d must be >= 1, got {args.d}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if not training:
-        for name in ("lr", "batch", "checkpoint"):
+        for name in ("lr", "batch", "checkpoint", "max_steps"):
             if getattr(args, name) is not None:
-                raise ValueError(f"--{name} applies only to --method gd or adam")
+                raise ValueError(f"--{name.replace('_', '-')} applies only to --method gd or adam")
         if args.progress:
             raise ValueError("--progress applies only to --method gd or adam")
     if args.method == "gaussian" and args.noise != "exact":
@@ -96,92 +126,205 @@ def _check_options(args):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"--{name.replace('_', '-')} must be finite and > 0, got {value}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
+    check_simulation_memory(model, args.d)
+    p = max(1, round(model.psi_p * args.d))
+    check_memory(curves_bytes(args.points) + 32.0 * p * (args.points + 1),
+                 f"--points {args.points} (τ × contour-node and τ × p arrays)")
 
 
-def _closed_form(model, args):
-    """The finite model whose ``loss_curves(taus)`` gives the closed-form flow."""
-    if args.method == "exact":
-        from ..simulate import random_features
-        return random_features(model, args.d, seed=args.seed, noise=args.noise)
-    from ..simulate import gaussian_equivalent
-    return gaussian_equivalent(model, args.d, seed=args.seed)
+def _noise_text(args):
+    if args.method in ("gd", "adam") and args.noise == "exact":
+        return "fresh every step"
+    return "exact average" if args.noise == "exact" else f"{args.noise} frozen draws per point"
 
 
-def run(args) -> int:
+@dataclass
+class _Result:
+    """Theory, simulation and their comparison (one concern per function fills it)."""
+
+    dyn: object
+    ts: object
+    tau_lo: float
+    tau_hi: float = math.nan
+    sim: object = None
+    sim_ts: tuple | None = None
+    extra: dict = field(default_factory=dict)
+    theory: object = None
+    deviation: dict = field(default_factory=dict)
+
+
+def _theory(model):
     from ..curves import LearningDynamics
     from ..timing import timescales
-
-    model = model_from_args(args)
-    _check_options(args)
     dyn = LearningDynamics(model)
     ts = timescales(model, dynamics=dyn)
-    kappa, sup = model.kappa, dyn.support
-    tau_lo = args.tau_min if args.tau_min is not None else 0.01 / (kappa * sup.lambda_max)
-    extra = {}
-    sim_ts = None
-    if args.method in ("exact", "gaussian"):
-        tau_hi = args.tau_max if args.tau_max is not None else 100 / (kappa * sup.intervals[0][0])
-        if tau_hi <= tau_lo:
-            raise ValueError(f"--tau-max must be > --tau-min ({tau_lo:g}), got {tau_hi:g}")
-        sim_model = _closed_form(model, args)
-        sim = sim_model.loss_curves(np.append(np.geomspace(tau_lo, tau_hi, args.points), np.inf))
-        sim_ts = timescales_from_curve(sim_model.loss_curves, tau_lo, tau_hi)
-        extra["p"], extra["n"] = sim_model.p, sim_model.n
+    return dyn, ts
+
+
+def _default_tau_min(res, model):
+    return 0.01 / (model.kappa * res.dyn.support.lambda_max)
+
+
+def _relaxed_tau(res, model):
+    return 100 / (model.kappa * res.dyn.support.intervals[0][0])
+
+
+def _closed_form(model, args, res):
+    """Closed-form gradient flow of the finite model (``exact``: true features; ``gaussian``)."""
+    from ..timing import timescales_from_curve
+    if args.method == "exact":
+        from ..simulate import random_features
+        sim_model = random_features(model, args.d, seed=args.seed, noise=args.noise)
     else:
-        from ..simulate import train
-        if args.tau_max is not None:
-            tau_hi = args.tau_max
-        elif math.isfinite(ts.tau_mem):
-            tau_hi = TRAIN_TAU_MAX_OVER_TAU_MEM * ts.tau_mem
-        else:
-            tau_hi = 100 / (kappa * sup.intervals[0][0])
-        sim = train(model, args.d, tau_hi, optimizer=args.method, lr=args.lr,
-                    noise="fresh" if args.noise == "exact" else args.noise, seed=args.seed, n_log=args.points,
-                    batch=args.batch, progress=args.progress, checkpoint=args.checkpoint)
-        tau_lo = min(tau_lo, float(sim.tau[0]))
-        extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)
+        from ..simulate import gaussian_equivalent
+        sim_model = gaussian_equivalent(model, args.d, seed=args.seed)
+    res.tau_hi = args.tau_max if args.tau_max is not None else _relaxed_tau(res, model)
+    if res.tau_hi <= res.tau_lo:
+        raise ValueError(f"--tau-max must be > --tau-min ({res.tau_lo:g}), got {res.tau_hi:g}")
+    res.sim = sim_model.loss_curves(np.append(np.geomspace(res.tau_lo, res.tau_hi, args.points), np.inf))
+    res.sim_ts = timescales_from_curve(sim_model.loss_curves, res.tau_lo, res.tau_hi)
+    res.extra.update(p=sim_model.p, n=sim_model.n)
 
-    theory_at_sim = dyn(sim.tau)
-    theory = dyn(np.append(np.geomspace(tau_lo, max(tau_hi, float(sim.tau[np.isfinite(sim.tau)].max())), 200),
-                           np.inf))
-    deviation = {k: float(np.max(np.abs(getattr(sim, k) - getattr(theory_at_sim, k))))
-                 for k in ("train", "test", "score_error")}
 
-    out = sys.stdout
-    noise = "exact average" if args.noise == "exact" else f"{args.noise} frozen draws per point"
-    if args.method in ("gd", "adam") and args.noise == "exact":
-        noise = "fresh every step"
+def _train_tau_max(args, model, res):
+    if args.tau_max is not None:
+        return args.tau_max
+    if math.isfinite(res.ts.tau_mem):
+        return TRAIN_TAU_MAX_OVER_TAU_MEM * res.ts.tau_mem
+    return _relaxed_tau(res, model)
+
+
+def _check_steps(args, model, tau_max):
+    """Refuse a gd/adam run above ``--max-steps``: first a bound needing no computation (the step is at
+    most the seed code's), then the exact default step of :func:`rfdiff.simulate.training.default_dtau`."""
+    from ..simulate import training
+    cap = args.max_steps if args.max_steps is not None else MAX_TRAIN_STEPS
+    if args.method == "gd" and args.lr is not None:
+        estimates = [("", args.lr / args.d ** 2)]
+    else:
+        estimates = [("at least ", training.SEED_STEP * model.psi_p / model.delta_t), ("", None)]
+    for prefix, dtau in estimates:
+        if dtau is None:
+            dtau = training.default_dtau(model, args.d, seed=args.seed, batch=args.batch,
+                                         noise="fresh" if args.noise == "exact" else args.noise)
+        steps = tau_max / dtau
+        if steps > cap:
+            raise ValueError(f"--method {args.method} up to tau = {tau_max:.4g} takes {prefix}{steps:.3g} "
+                             f"steps of dtau = {dtau:.3g}, above the cap of {cap:,} (--max-steps): lower "
+                             f"--tau-max or raise --max-steps")
+
+
+def _progress(args):
+    if args.progress is not None:
+        return args.progress
+    if not sys.stderr.isatty():
+        return False
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _training(model, args, res):
+    """Explicit GD/Adam training of the read-out, logged at log-spaced τ."""
+    from ..simulate import train
+    res.tau_hi = _train_tau_max(args, model, res)
+    _check_steps(args, model, res.tau_hi)
+    sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr,
+                noise="fresh" if args.noise == "exact" else args.noise, seed=args.seed, n_log=args.points,
+                batch=args.batch, progress=_progress(args), checkpoint=args.checkpoint)
+    res.sim = sim
+    res.tau_lo = min(res.tau_lo, float(sim.tau[0]))
+    res.extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)
+
+
+def _compare(res):
+    """The theory at the simulation's τ (for the deviation) and on a fine grid (for the figure)."""
+    sim, dyn = res.sim, res.dyn
+    at_sim = dyn(sim.tau)
+    top = max(res.tau_hi, float(sim.tau[np.isfinite(sim.tau)].max()))
+    res.theory = dyn(np.append(np.geomspace(res.tau_lo, top, THEORY_POINTS), np.inf))
+    res.deviation = {k: float(np.max(np.abs(getattr(sim, k) - getattr(at_sim, k))))
+                     for k in ("train", "test", "score_error")}
+
+
+def _simulate(model, args):
+    dyn, ts = _theory(model)
+    res = _Result(dyn=dyn, ts=ts, tau_lo=0.0)
+    res.tau_lo = args.tau_min if args.tau_min is not None else _default_tau_min(res, model)
+    if args.method in ("exact", "gaussian"):
+        _closed_form(model, args, res)
+    else:
+        _training(model, args, res)
+    _compare(res)
+    return res
+
+
+def _print_report(model, args, res, status, out):
+    sim, extra = res.sim, res.extra
     out.write(f"# {model.to_dict()}\n# method {args.method}, d = {args.d}, p = {extra['p']}, n = {extra['n']}, "
-              f"seed {args.seed}, noise: {noise}\n")
+              f"seed {args.seed}, noise: {_noise_text(args)}\n")
     if "dtau" in extra:
         out.write(f"# {len(sim.tau)} log points, {int(sim.steps[-1])} steps of dtau = {sim.dtau:.4g} "
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
-    out.write(f"# theory:     tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}\n")
-    if sim_ts is not None:
-        out.write(f"# simulation: tau_gen = {sim_ts[0]:.6g}  tau_mem = {sim_ts[1]:.6g}\n")
-    out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in deviation.items()))
+    out.write(f"# theory:     tau_gen = {res.ts.tau_gen:.6g}  tau_mem = {res.ts.tau_mem:.6g}; status {status}\n")
+    if res.sim_ts is not None:
+        out.write(f"# simulation: tau_gen = {res.sim_ts[0]:.6g}  tau_mem = {res.sim_ts[1]:.6g}\n")
+    out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in res.deviation.items()))
     if args.method == "adam" or args.noise != "exact":
         out.write("  (the theory is gradient flow with exact noise averages: not a finite-size error here)")
     out.write("\n")
+
+
+def _print_table(sim, out):
+    out.write(f"{'tau':>14s} {'train':>14s} {'test':>14s} {'score_error':>14s}\n")
+    for row in zip(sim.tau, sim.train, sim.test, sim.score_error):
+        out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
+
+
+def _write_json(model, args, res, status, caught):
+    sim, theory = res.sim, res.theory
+    payload = {"model": model.to_dict(), "d": args.d, "seed": args.seed, "method": args.method,
+               "noise": args.noise, **res.extra, "tau": sim.tau, "train": sim.train, "test": sim.test,
+               "score_error": sim.score_error, "max_deviation": res.deviation, "status": status,
+               "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
+                          "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
+    if res.sim_ts is not None:
+        payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
+    diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
+                   "max_quad_error": finite_max(theory.quad_error)}
+    payload["provenance"] = args_provenance(args, model=model, seeds={"simulation": args.seed},
+                                            simulation={"method": args.method, "d": args.d,
+                                                        "noise": args.noise}, diagnostics=diagnostics)
+    write_json(args.json, payload)
+
+
+def _plot(args, res):
+    from ..plotting import savefig
+    from ..plotting.curves import plot_curves
+    ax = plot_curves(res.theory, res.ts, simulation=res.sim)
+    label = {"exact": "true features, closed form", "gaussian": "Gaussian equivalent, closed form",
+             "gd": "GD", "adam": "Adam (no theory)"}[args.method]
+    ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, seed {args.seed}, noise "
+                 f"{_noise_text(args)}", fontsize=9)
+    savefig(ax, args.plot)
+
+
+def run(args) -> int:
+    model = model_from_args(args)
+    _check_options(args, model)
+    with collect_warnings("simulate") as caught:
+        res = _simulate(model, args)
+    status, text = status_line([res.theory, res.ts], caught)
+    out = sys.stdout
+    _print_report(model, args, res, text, out)
     if args.json is None and args.plot is None:
-        out.write(f"{'tau':>14s} {'train':>14s} {'test':>14s} {'score_error':>14s}\n")
-        for row in zip(sim.tau, sim.train, sim.test, sim.score_error):
-            out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
+        _print_table(res.sim, out)
     if args.json:
-        payload = {"model": model.to_dict(), "d": args.d, "seed": args.seed, "method": args.method,
-                   "noise": args.noise, **extra, "tau": sim.tau, "train": sim.train, "test": sim.test,
-                   "score_error": sim.score_error, "max_deviation": deviation,
-                   "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
-                              "score_error": theory.score_error, "timescales": ts.to_dict()}}
-        if sim_ts is not None:
-            payload["simulation_timescales"] = {"tau_gen": sim_ts[0], "tau_mem": sim_ts[1]}
-        write_json(args.json, payload)
+        _write_json(model, args, res, status, caught)
     if args.plot:
-        from ..plotting import savefig
-        from ..plotting.curves import plot_curves
-        ax = plot_curves(theory, ts, simulation=sim)
-        label = {"exact": "true features, closed form", "gaussian": "Gaussian equivalent, closed form",
-                 "gd": "GD", "adam": "Adam (no theory)"}[args.method]
-        ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, noise {noise}", fontsize=10)
-        savefig(ax, args.plot)
-    return 0
+        _plot(args, res)
+    return 1 if status == "failed" else 0

@@ -5,20 +5,41 @@ import time
 
 import numpy as np
 
-from . import add_model_arguments, model_from_args, write_json
+from . import (
+    EPILOG,
+    PLOT_SUFFIXES,
+    add_model_arguments,
+    add_output_arguments,
+    args_provenance,
+    check_memory,
+    check_simulation_memory,
+    collect_warnings,
+    model_from_args,
+    output_file,
+    status_line,
+    write_table_outputs,
+)
+
+#: Bytes per λ point held by the solver and the result (complex Stieltjes values, densities, statuses).
+BYTES_PER_POINT = 400
+#: Largest default simulation: p = ψ_p d ≈ this many features (eigenvalues of a p × p matrix).
+DEFAULT_SIM_P = 3000
 
 
 def add_parser(sub):
     p = sub.add_parser("spectrum", help="spectrum of the feature covariance U (bulks, atom, density)",
-                       description="Density, bulks and atom of the eigenvalue law of U (docs/theory.md §4).")
+                       description="Density, bulks and atom of the eigenvalue law of U (docs/theory.md §4).",
+                       epilog=EPILOG)
     add_model_arguments(p)
     p.add_argument("--points", type=int, default=2000, help="number of λ points (default 2000)")
     p.add_argument("--lambda-min", type=float, default=None, help="grid start (default: resolve every bulk)")
     p.add_argument("--lambda-max", type=float, default=None, help="grid end")
-    p.add_argument("--json", metavar="PATH", help="write model, lambdas, density, density_w, atoms, support")
-    p.add_argument("--plot", metavar="PATH", help="PNG/PDF: theory over a Gaussian-equivalent histogram")
+    add_output_arguments(p, "write model, lambdas, density, density_w, atoms, support")
+    p.add_argument("--plot", metavar="PATH", type=output_file("figure", PLOT_SUFFIXES),
+                   help="PNG/PDF/SVG: theory over a Gaussian-equivalent histogram")
     p.add_argument("--sim-d", type=int, default=None,
-                   help="dimension d of the overlaid simulation (default: p ≈ 3000 at most; 0 disables)")
+                   help=f"dimension d of the overlaid simulation (default: 10 ≤ d ≤ 200 with p = ψ_p d ≈ "
+                        f"{DEFAULT_SIM_P} at most; 0 disables)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     p.add_argument("--linear-axis", action="store_true", help="plot on a linear λ axis")
     p.set_defaults(func=run)
@@ -36,13 +57,22 @@ def _grid(args, sup, spectral_grid):
     return np.geomspace(lo, hi, args.points) if lo > 0 and not args.linear_axis else np.linspace(lo, hi, args.points)
 
 
-def run(args) -> int:
-    from ..spectral import spectral_grid, spectrum, support
-    model = model_from_args(args)
-    t0 = time.perf_counter()
-    sup = support(model)
-    spec = spectrum(model, _grid(args, sup, spectral_grid))
-    elapsed = time.perf_counter() - t0
+def _sim_d(args, model):
+    d = args.sim_d if args.sim_d is not None else int(max(10, min(200, DEFAULT_SIM_P / model.psi_p)))
+    if d < 0:
+        raise ValueError(f"--sim-d must be >= 0, got {d}")
+    return d
+
+
+def _check_options(args, model):
+    if args.points < 2:
+        raise ValueError(f"--points must be >= 2, got {args.points}")
+    check_memory(BYTES_PER_POINT * args.points, f"--points {args.points} (solver arrays per λ point)")
+    if args.plot and _sim_d(args, model) > 0:
+        check_simulation_memory(model, _sim_d(args, model), "--sim-d")
+
+
+def _print_summary(model, sup, spec, elapsed, status):
     print(f"rfdiff spectrum  ψ_p={model.psi_p:g} ψ_n={model.psi_n:g} t={model.t:g} "
           f"activation={model.activation.name}  ({elapsed:.2f} s)")
     for loc, mass in sup.atoms:
@@ -50,24 +80,48 @@ def run(args) -> int:
     for (lo, hi), mass in zip(sup.intervals, sup.masses):
         print(f"  bulk  [{lo:.6g}, {hi:.6g}]   mass {mass:.6g}")
     print(f"  total mass {sup.total_mass:.9f}; {spec.n_fallback} edge fallbacks; "
-          f"max residual {spec.max_residual:.1e}")
-    if args.json:
-        payload = spec.to_dict()
-        payload["support"] = sup.to_dict()
-        write_json(args.json, payload)
+          f"max residual {spec.max_residual:.1e}; status {status}")
+
+
+def _write_files(args, model, sup, spec, status, caught):
+    diagnostics = {"n_fallback": spec.n_fallback, "max_residual": spec.max_residual, "status": status,
+                   "warnings": list(caught)}
+    prov = args_provenance(args, model=model, diagnostics=diagnostics)
+    payload = spec.to_dict()
+    payload["support"] = sup.to_dict()
+    payload["status"] = status
+    columns = {"lambda": spec.lambdas, "density": spec.density, "density_w": spec.density_w}
+    atoms = np.array([list(a) for a in spec.atoms], dtype=float).reshape(-1, 2)
+    write_table_outputs(args, payload=payload, columns=columns, prov=prov,
+                        extra_arrays={"atoms": atoms, "intervals": np.asarray(sup.intervals, dtype=float),
+                                      "masses": np.asarray(sup.masses, dtype=float)})
+
+
+def run(args) -> int:
+    from ..spectral import spectral_grid, spectrum, support
+    model = model_from_args(args)
+    _check_options(args, model)
+    t0 = time.perf_counter()
+    with collect_warnings("spectrum") as caught:
+        sup = support(model)
+        spec = spectrum(model, _grid(args, sup, spectral_grid))
+    elapsed = time.perf_counter() - t0
+    status, text = status_line([sup, spec], caught)
+    _print_summary(model, sup, spec, elapsed, text)
+    _write_files(args, model, sup, spec, status, caught)
     if args.plot:
         _plot(args, model, spec)
-    return 0
+    return 1 if status == "failed" else 0
 
 
 def _plot(args, model, spec):
     from ..plotting import savefig
     from ..plotting.spectrum import plot_spectrum
     from ..simulate import gaussian_equivalent
-    d = args.sim_d if args.sim_d is not None else int(max(10, min(200, 3000 / model.psi_p)))
-    if d < 0:
-        raise ValueError("--sim-d must be >= 0")
+    d = _sim_d(args, model)
     ev = gaussian_equivalent(model, d, seed=args.seed).eigenvalues() if d > 0 else None
     ax = plot_spectrum(spec, eigenvalues=ev, log=not args.linear_axis)
+    if d > 0:
+        ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {d}, seed {args.seed}", fontsize=10)
     savefig(ax, args.plot)
     print(f"  wrote {args.plot}")

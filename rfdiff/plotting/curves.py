@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, _pyplot
+from . import _axes, _pyplot, data_label, legend_below, model_label, tidy_log_axis
 
-__all__ = ["plot_curves", "plot_collapse", "plot_decomposition"]
+#: y label of loss axes: the losses are normalised so that both equal 1 at τ = 0 (docs/theory.md §1).
+LOSS_LABEL = r"loss (normalised: $L(0) = 1$)"
 
+__all__ = ["plot_collapse", "plot_curves", "plot_decomposition"]
 
-def _plain_log_labels(axis):
-    """Tick labels like ``0.6, 1, 2`` instead of ``6×10⁻¹`` on a log axis spanning less than a decade."""
-    from matplotlib.ticker import FormatStrFormatter
-    axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(FormatStrFormatter("%g"))
+_KEY_LABELS = {"test": f"test {LOSS_LABEL}", "train": f"train {LOSS_LABEL}",
+               "gap": "generalization gap  test − train", "score_error": r"score error $E_{score}$"}
 
 
 def _finite(curves):
@@ -64,22 +63,20 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
                         va="top", rotation=90)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    lo, hi = ax.get_ylim()
-    if hi / lo < 10:
-        _plain_log_labels(ax.yaxis)
+    tidy_log_axis(ax.yaxis)
     ax.set_xlabel(r"training time $\tau$")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(f"train and test {LOSS_LABEL}")
     handles, labels = ax.get_legend_handles_labels()
     if score_error:
         ax2 = ax.twinx()
         line, = ax2.plot(tau, curves.score_error[keep], color="C1", ls=":", label="score error")
         ax2.set_yscale("log")
-        ax2.set_ylabel("score error")
+        tidy_log_axis(ax2.yaxis)
+        ax2.set_ylabel(r"score error $E_{score}(\tau)$ (dotted)")
         handles.append(line)
-        labels.append("score error")
-    m = curves.model
-    ax.set_title(rf"$\psi_p={m.psi_p:g}$, $\psi_n={m.psi_n:g}$, $t={m.t:g}$, {m.activation.name}")
-    ax.legend(handles, labels, fontsize=8, loc="best")
+        labels.append("score error (right axis)")
+    ax.set_title(model_label(curves.model), fontsize=10)
+    legend_below(ax, handles, labels)
     return ax
 
 
@@ -110,16 +107,18 @@ def plot_collapse(curves_list, ax=None, key="test", timescales_list=None):
             ax.axvline(timescales_list[i].tau_mem / c.model.psi_n, color=color, ls=":", lw=0.9)
     ax.set_xscale("log")
     ax.set_yscale("symlog" if key == "gap" else "log", **({"linthresh": 1e-3} if key == "gap" else {}))
-    ax.set_xlabel(r"$\tau/\psi_n$")
-    ax.set_ylabel(key.replace("_", " "))
+    ax.set_xlabel(r"rescaled training time $\tau/\psi_n$")
+    ax.set_ylabel(_KEY_LABELS.get(key, key.replace("_", " ")))
     if curves_list:
         m = curves_list[0].model
-        ax.set_title(rf"$\psi_p={m.psi_p:g}$, $t={m.t:g}$: collapse in $\tau/\psi_n$")
-    ax.legend(fontsize=8)
+        ax.set_title(rf"$\psi_p={m.psi_p:g}$, $t={m.t:g}$, {m.activation.name}, {data_label(m.data)}: "
+                     rf"collapse in $\tau/\psi_n$" + (r"  (dotted: $\tau_{mem}/\psi_n$)"
+                                                       if timescales_list is not None else ""), fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
-def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3):
+def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model=None):
     """Loss change carried by each group of bulks of U against τ (log axis).
 
     Parameters
@@ -130,6 +129,8 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3):
         ``"test"``, ``"train"`` or ``"score_error"``.
     linthresh : float
         Linear range of the symmetric-log y axis (the generalization dip is small next to the late rise).
+    model : RFModel, optional
+        Named in the title (the decomposition does not carry its model).
     """
     ax = _axes(ax)
     keep = np.isfinite(decomposition.tau) & (decomposition.tau > 0)
@@ -143,7 +144,11 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3):
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=linthresh)
     ax.set_xlabel(r"training time $\tau$")
-    ax.set_ylabel(f"change of {key.replace('_', ' ')}")
-    ax.set_title("loss change carried by each part of the spectrum of U")
-    ax.legend(fontsize=8)
+    what = {"test": "test loss", "train": "train loss", "score_error": "score error"}.get(key, key)
+    ax.set_ylabel(rf"change of the {what}, $L(\tau) - L(0)$" if key != "score_error"
+                  else r"change of the score error, $E(\tau) - E(0)$")
+    model = model if model is not None else getattr(decomposition, "model", None)
+    title = f"{what} change carried by each part of the spectrum of U"
+    ax.set_title(title + (f"\n{model_label(model)}" if model is not None else ""), fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     return ax

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, _pyplot
+from . import _axes, _pyplot, data_label, legend_below, tidy_log_axis
 
-__all__ = ["plot_phase_map", "plot_phase_diagram", "plot_tau_map"]
+__all__ = ["plot_phase_diagram", "plot_phase_map", "plot_tau_map"]
 
 _LABELS = {"psi_p": r"$\psi_p = p/d$", "psi_n": r"$\psi_n = n/d$", "t": r"diffusion time $t$"}
 _QUANTITIES = {
@@ -74,7 +74,10 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     if never.any():
         ax.pcolor(_edges(x), _edges(y), np.ma.masked_where(~never, np.ones_like(value)).T, hatch="//",
                   cmap="Greys", vmin=0, vmax=4, shading="flat", edgecolor="0.6", lw=0)
-        ax.plot([], [], "s", color="0.85", label=r"$\tau_{mem} = \infty$")
+        ax.fill_between([], [], facecolor="none", edgecolor="0.6", hatch="//", lw=0,
+                        label=r"$\tau_{mem} = \infty$ (no memorization rise)")
+    if np.any(np.asarray(diagram.error) != ""):
+        ax.fill_between([], [], facecolor="white", edgecolor="0.3", lw=0.5, label="failed point")
     if colorbar:
         ax.figure.colorbar(mesh, ax=ax, label=label)
     if boundary:
@@ -90,13 +93,20 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     ax.set_yscale("log")
     ax.set_xlim(_edges(x)[[0, -1]])
     ax.set_ylim(_edges(y)[[0, -1]])
+    tidy_log_axis(ax.xaxis)
+    tidy_log_axis(ax.yaxis)
     ax.set_xlabel(_LABELS[xname])
     ax.set_ylabel(_LABELS[yname])
-    fixed = ", ".join(f"{k.replace('psi_', 'ψ_')} = {v:g}" for k, v in diagram.fixed.items() if k in _LABELS)
-    ax.set_title(f"{label}  ({fixed}, {diagram.fixed['activation']})", fontsize=9)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
+    ax.set_title(f"{label}\n({_fixed_label(diagram)})", fontsize=9)
+    legend_below(ax, ncol=2, fontsize=7)
     return ax
+
+
+def _fixed_label(diagram) -> str:
+    """The parameters held fixed, the activation and the data law of a diagram."""
+    names = {"psi_p": r"$\psi_p$", "psi_n": r"$\psi_n$", "t": r"$t$"}
+    fixed = [f"{names[k]} = {v:g}" for k, v in diagram.fixed.items() if k in names]
+    return ", ".join(fixed + [diagram.fixed["activation"], data_label(diagram.fixed.get("data"))])
 
 
 def plot_phase_diagram(diagram, axes=None):
@@ -169,9 +179,9 @@ def plot_tau_map(diagram, ax=None):
     ax.set_yscale("log")
     ax.set_xlim(psi.min(), psi.max())
     ax.set_ylim(lo, hi)
+    tidy_log_axis(ax.xaxis)
     ax.set_xlabel(_LABELS["psi_n"])
     ax.set_ylabel(r"training time $\tau$")
-    f = diagram.fixed
-    ax.set_title(rf"$\psi_p = {f['psi_p']:g}$, $t = {f['t']:g}$, {f['activation']}", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+    ax.set_title(_fixed_label(diagram), fontsize=10)
+    legend_below(ax, ncol=2, fontsize=7)
     return ax

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes
+from . import _axes, model_label
 
 
 def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_tol=1e-9):
@@ -53,7 +53,7 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
     else:
         ax.set_ylabel("density ρ(λ)")
     ax.set_xlabel("eigenvalue λ of U")
-    m = spec.model
-    ax.set_title(f"ψ_p = {m.psi_p:g}, ψ_n = {m.psi_n:g}, t = {m.t:g}, {m.activation.name}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(model_label(spec.model), fontsize=10)
+    ax.set_ylim(0, 1.25 * ax.get_ylim()[1])   # headroom: the legend sits above the tallest peak
+    ax.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
     return ax
