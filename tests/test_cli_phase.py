@@ -43,6 +43,7 @@ def _assert_phase_figures(ax, tau_ax, data):
         value = _as_float(data[name])
         with np.errstate(divide="ignore", invalid="ignore"):
             expected = np.log10(np.where(value > 0, value, np.nan)).T
+        expected[~np.isfinite(expected)] = np.nan              # τ_mem = ∞ (no memorization) is not drawn
         drawn = axes.collections[0].get_array()
         np.testing.assert_array_equal(np.ma.getmaskarray(drawn).reshape(expected.shape), ~np.isfinite(expected))
         np.testing.assert_allclose(np.ma.filled(drawn, np.nan).reshape(expected.shape), expected, rtol=1e-12)
