@@ -169,6 +169,7 @@ def test_curves_figure_legend_outside_labels_say_what(plt):
 def _diagram(tau_mem_inf=False):
     """A small synthetic two-axis diagram (no solver): a 4-64 ψ_p axis whose minor ticks used to collide."""
     from rfdiff.phase import PhaseDiagram
+    from rfdiff.timing import TimescaleOptions
     pp, pn = np.geomspace(4, 64, 5), np.geomspace(1, 256, 6)
     shape = (5, 6)
     tau_gen = np.full(shape, 10.0)
@@ -183,16 +184,14 @@ def _diagram(tau_mem_inf=False):
                   regime=np.full(shape, "memorizes", dtype=object))
     return PhaseDiagram(("psi_p", "psi_n"), {"psi_p": pp, "psi_n": pn},
                         {"t": 0.01, "activation": "tanh", "data": {"law": "Isotropic", "scale": 1.0}},
-                        error=error, boundary=pp * 3, boundary_error=np.full(5, "", dtype=object), gap_rtol=0.1,
-                        stats={}, **fields)
+                        error=error, point_status=np.where(error != "", "failed", "ok").astype(object),
+                        boundary=pp * 3, boundary_error=np.full(5, "", dtype=object), gap_rtol=0.1,
+                        options=TimescaleOptions(), stats={}, **fields)
 
 
 def test_phase_map_hatches_no_memorization_legend_outside_ticks_apart(plt):
     from rfdiff.plotting.phase import plot_phase_map
-    try:
-        diagram = _diagram(tau_mem_inf=True)
-    except TypeError as exc:  # PhaseDiagram fields changed: rebuild the fixture
-        pytest.skip(f"PhaseDiagram signature changed: {exc}")
+    diagram = _diagram(tau_mem_inf=True)
     ax = plot_phase_map(diagram, "window")
     fig = ax.figure
     fig.canvas.draw()
