@@ -46,8 +46,11 @@ ETA_FLOOR = 1e-11
 #: Largest residual ``max(|qS − 1|, |F_δ|/(1+|δ|))`` a returned solution may have (else it is marked failed).
 VERIFY_TOL = 1e-9
 
-#: Newton converges when ``|F1| ≤ NEWTON_RESIDUAL_TOL`` and ``|F2| ≤ NEWTON_RESIDUAL_TOL·(1 + |δ|)``
-#: (the residual is at rounding level), or when the last step was below the relative step tolerance.
+#: Newton converges when ``|F1| ≤ NEWTON_RESIDUAL_TOL·max(1, R1)`` and
+#: ``|F2| ≤ NEWTON_RESIDUAL_TOL·max(1 + |δ|, R2)`` (the residual is at rounding level; ``R1, R2`` are
+#: the sizes of the terms that make up ``F1 = qS − 1`` and ``F2``, which set the rounding level when
+#: ``|q|`` is large, e.g. inside a narrow bulk), or when the last step was below the relative step
+#: tolerance.
 NEWTON_RESIDUAL_TOL = 1e-14
 #: Relative step tolerance of the first solve far above the spectrum (error after it is O(1e-16)).
 NEWTON_START_RTOL = 1e-8
@@ -82,10 +85,11 @@ HERGLOTZ_TOL = 1e-12
 INSIDE_TOL = 1e-8
 #: Default density of the support scan, grid points per decade of the offset ``λ − s²``.
 SCAN_POINTS_PER_DECADE = 150
-#: The scan starts at ``x_lo = min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_V2·v_t²)`` above s² (the
-#: memorization cluster sits at offsets of order v_t²).
+#: The scan starts at ``x_lo = min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_SCALE·v_t², SCAN_FLOOR_SCALE·b_t²)``
+#: above s² (the memorization cluster sits at offsets of order v_t², the low edge of the bulk of
+#: ``b_t² K`` at offsets of order b_t², which vanishes as t → 0), raised to the rounding floor of λ.
 SCAN_FLOOR_REL = 1e-13
-SCAN_FLOOR_V2 = 1e-8
+SCAN_FLOOR_SCALE = 1e-8
 #: Each refinement of the support scan multiplies its density by this.
 SCAN_REFINE_FACTOR = 4
 #: A bulk is reported as an atom when its width is at most this many units in the last place of λ
@@ -188,7 +192,16 @@ def _residual(z, q, dl, par, kind, eigs, wts):
     J12 = q * (-v2 / (opd * opd) + b2 * f * B2 + kap * f * B3 - kap / opd * A2)
     J21 = -ratio * (E * A2 + v2) - ratio * q * E * dA2q
     J22 = 1.0 - ratio * q * E * f * B3
-    return F1, F2, J11, J12, J21, J22, A1
+    # sizes of the terms of F1 and F2 (their rounding level), with |·| replaced by the cheaper |Re|+|Im|
+    R1 = _abs1(q) * (_abs1(z) + _abs1(v2 / opd) + _abs1(b2 * A1) + _abs1(kap * A2))
+    R2 = _abs1(dl) + _abs1(ratio * q) * (_abs1(E * A2) + v2)
+    return F1, F2, J11, J12, J21, J22, A1, R1, R2
+
+
+@nb.njit(cache=True)
+def _abs1(c):
+    """``|Re c| + |Im c|`` (within a factor √2 of ``|c|``)."""
+    return abs(c.real) + abs(c.imag)
 
 
 @nb.njit(cache=True)
@@ -207,8 +220,9 @@ def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
     non-finite iterate ends the iteration unconverged, so that the continuation retries a shorter step.
     """
     for it in range(maxit):
-        F1, F2, J11, J12, J21, J22, _a = _residual(z, q, dl, par, kind, eigs, wts)
-        if abs(F1) <= NEWTON_RESIDUAL_TOL and abs(F2) <= NEWTON_RESIDUAL_TOL * (1.0 + abs(dl)):
+        F1, F2, J11, J12, J21, J22, _a, R1, R2 = _residual(z, q, dl, par, kind, eigs, wts)
+        if (abs(F1) <= NEWTON_RESIDUAL_TOL * max(1.0, R1)
+                and abs(F2) <= NEWTON_RESIDUAL_TOL * max(1.0 + abs(dl), R2)):
             return q, dl, True, it
         det = J11 * J22 - J12 * J21
         if det == 0 or not _finite(det):
@@ -294,7 +308,7 @@ def _verify(zs, q, dl, par, kind, eigs, wts):
     res = np.empty(n)
     gw = np.empty(n, np.complex128)
     for i in range(n):
-        F1, F2, _1, _2, _3, _4, A1 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
+        F1, F2, _1, _2, _3, _4, A1, _R1, _R2 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
         res[i] = max(abs(F1), abs(F2) / (1.0 + abs(dl[i])))
         gw[i] = par.psi_p * q[i] * A1
     return res, gw
@@ -757,7 +771,7 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
     """Every bulk of U's spectrum, with its mass, and the atom at ``s_t²``.
 
     Works with offsets ``x = λ − s²`` (U ≥ s² I). A grid of ``x`` log-spaced from
-    ``x_lo = max(min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_V2·v_t²), x_round)`` to
+    ``x_lo = max(min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_SCALE·v_t², SCAN_FLOOR_SCALE·b_t²), x_round)`` to
     ``x_bound = 1.05·spectral_bound − s²`` is scanned for ``Im q(λ + i0) > 0``
     (``x_round = ATOM_WIDTH_ULPS`` ulps of s²: below it λ cannot be told from s²); the edges of each run
     are refined by bisection to ``edge_rtol``; each bulk's mass
@@ -791,7 +805,7 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
         raise ValueError("points_per_decade must be >= 10")
     c = ge_coefficients(model)
     x_hi = 1.05 * spectral_bound(model) - c.s2
-    x_lo = SCAN_FLOOR_REL * x_hi if c.v2 <= 0 else min(SCAN_FLOOR_REL * x_hi, SCAN_FLOOR_V2 * c.v2)
+    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in (c.v2, c.b ** 2) if k > 0])
     x_round = _rounding_floor(c.s2)
     truncated = x_round > x_lo
     x_lo = max(x_lo, x_round)
@@ -843,15 +857,23 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
         atoms = _add_atom(atoms, float(c.s2 + centre), low[0])
         notes.append(f"mass {low[0]:.6g} (μ_W mass {low[1]:.3g}) within {x[0]:.3g} of s_t² (narrower than "
                      f"the rounding of λ) is reported as an atom")
-    keep = []
+    keep, dropped = [], []
     for k, (lo, hi) in enumerate(offsets):
-        if _narrow(c.s2, lo, hi):
+        if abs(masses[k]) <= mass_tol and abs(masses_w[k]) <= mass_tol * model.psi_p:
+            # a run of Im q > INSIDE_TOL·|q| carrying no mass that the quadrature can verify: rounding
+            # noise in Im q where |q| is huge (e.g. just below a bulk's lower edge near s²), not a bulk
+            dropped.append(k)
+        elif _narrow(c.s2, lo, hi):
             atoms = _add_atom(atoms, float(c.s2 + 0.5 * (lo + hi)), masses[k])
             notes.append(f"bulk of mass {masses[k]:.6g} (μ_W mass {masses_w[k]:.3g}) at offsets "
                          f"[{lo:.3g}, {hi:.3g}] from s_t² is narrower than the rounding of λ and is reported "
                          f"as an atom")
         else:
             keep.append(k)
+    if dropped:
+        notes.append(f"{len(dropped)} run(s) of Im q > 0 at offsets {offsets[dropped[0]][0]:.3g}…"
+                     f"{offsets[dropped[-1]][1]:.3g} from s_t² with |mass| ≤ mass_tol = {mass_tol:g} "
+                     f"(total {sum(masses[k] for k in dropped):.2g}) were dropped as rounding noise")
     offsets = [offsets[k] for k in keep]
     masses = [masses[k] for k in keep]
     masses_w = [masses_w[k] for k in keep]
