@@ -46,12 +46,15 @@ ETA_FLOOR = 1e-11
 #: Largest residual ``max(|qS − 1|, |F_δ|/(1+|δ|))`` a returned solution may have (else it is marked failed).
 VERIFY_TOL = 1e-9
 
-#: Newton converges when ``|F1| ≤ NEWTON_RESIDUAL_TOL·max(1, R1)`` and
-#: ``|F2| ≤ NEWTON_RESIDUAL_TOL·max(1 + |δ|, R2)`` (the residual is at rounding level; ``R1, R2`` are
-#: the sizes of the terms that make up ``F1 = qS − 1`` and ``F2``, which set the rounding level when
-#: ``|q|`` is large, e.g. inside a narrow bulk), or when the last step was below the relative step
-#: tolerance.
+#: Newton converges when the residual is at rounding level, ``|F1| ≤ NEWTON_RESIDUAL_TOL`` and
+#: ``|F2| ≤ NEWTON_RESIDUAL_TOL·(1 + |δ|)``, or, once the iterates stagnate, ``|F1| ≤ NEWTON_RESIDUAL_TOL·R1``
+#: and ``|F2| ≤ NEWTON_RESIDUAL_TOL·R2`` with ``R1, R2`` the sizes of the terms that make up
+#: ``F1 = qS − 1`` and ``F2`` (they set the rounding level when ``|q|`` is large, e.g. inside a narrow
+#: bulk); or when the last step was below the relative step tolerance.
 NEWTON_RESIDUAL_TOL = 1e-14
+#: The term sizes ``R1, R2`` are evaluated only once a Newton step was below this relative size (the
+#: iterates stagnate at rounding level); before that the plain test applies.
+NEWTON_ROUNDING_STEP = 1e-10
 #: Relative step tolerance of the first solve far above the spectrum (error after it is O(1e-16)).
 NEWTON_START_RTOL = 1e-8
 #: Relative step tolerance at intermediate continuation levels (they only need to start the next one).
@@ -192,10 +195,16 @@ def _residual(z, q, dl, par, kind, eigs, wts):
     J12 = q * (-v2 / (opd * opd) + b2 * f * B2 + kap * f * B3 - kap / opd * A2)
     J21 = -ratio * (E * A2 + v2) - ratio * q * E * dA2q
     J22 = 1.0 - ratio * q * E * f * B3
-    # sizes of the terms of F1 and F2 (their rounding level), with |·| replaced by the cheaper |Re|+|Im|
-    R1 = _abs1(q) * (_abs1(z) + _abs1(v2 / opd) + _abs1(b2 * A1) + _abs1(kap * A2))
-    R2 = _abs1(dl) + _abs1(ratio * q) * (_abs1(E * A2) + v2)
-    return F1, F2, J11, J12, J21, J22, A1, R1, R2
+    return F1, F2, J11, J12, J21, J22, A1, b2 * A1, kap * A2, E * A2
+
+
+@nb.njit(cache=True)
+def _term_sizes(z, q, dl, par, bA1, kA2, EA2):
+    """Sizes ``R1, R2`` of the terms that make up ``F1 = q S − 1`` and ``F2`` (their rounding level is
+    ``eps·R``), with ``|·|`` replaced by the cheaper ``|Re| + |Im|``."""
+    R1 = _abs1(q) * (_abs1(z) + par.v2 / abs(1.0 + dl) + _abs1(bA1) + _abs1(kA2))
+    R2 = _abs1(dl) + par.ratio * _abs1(q) * (_abs1(EA2) + par.v2)
+    return R1, R2
 
 
 @nb.njit(cache=True)
@@ -213,19 +222,26 @@ def _finite(c):
 def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
     """Newton iterations on ``(F1, F2) = 0``; returns (q, δ, converged, iterations).
 
-    Converged means the residual is at rounding level (``≤ NEWTON_RESIDUAL_TOL``) or the last step was
-    below ``rtol`` relative (the error after it is then O(rtol²)); near a bulk edge the Jacobian is
-    nearly singular and only the first holds. A Jacobian that is singular in floating point (e.g. an
+    Newton's step for ``F(q, δ) = 0`` is ``(q, δ) ← (q, δ) − J^{-1} F`` with the analytic 2×2 Jacobian
+    of :func:`_residual`. Converged means the residual is at rounding level (``≤ NEWTON_RESIDUAL_TOL``,
+    or ``≤ NEWTON_RESIDUAL_TOL`` times the size of its terms once the steps are at rounding level of q)
+    or the last step was below ``rtol`` relative (the error after it is then O(rtol²)); near a bulk
+    edge the Jacobian is nearly singular and only the first holds. A Jacobian that is singular in floating point (e.g. an
     iterate far from the solution next to the atom's pole, where its entries cancel exactly) or a
     non-finite iterate ends the iteration unconverged, so that the continuation retries a shorter step.
     """
+    at_rounding = False  # the last step was at the rounding level of q
     for it in range(maxit):
-        F1, F2, J11, J12, J21, J22, _a, R1, R2 = _residual(z, q, dl, par, kind, eigs, wts)
-        if (abs(F1) <= NEWTON_RESIDUAL_TOL * max(1.0, R1)
-                and abs(F2) <= NEWTON_RESIDUAL_TOL * max(1.0 + abs(dl), R2)):
+        F1, F2, J11, J12, J21, J22, _a, bA1, kA2, EA2 = _residual(z, q, dl, par, kind, eigs, wts)
+        r1 = abs(F1)
+        if r1 <= NEWTON_RESIDUAL_TOL and abs(F2) <= NEWTON_RESIDUAL_TOL * (1.0 + abs(dl)):
             return q, dl, True, it
+        if at_rounding:  # the terms' sizes are only needed (and computed) once iterates stagnate
+            R1, R2 = _term_sizes(z, q, dl, par, bA1, kA2, EA2)
+            if r1 <= NEWTON_RESIDUAL_TOL * R1 and abs(F2) <= NEWTON_RESIDUAL_TOL * R2:
+                return q, dl, True, it
         det = J11 * J22 - J12 * J21
-        if det == 0 or not _finite(det):
+        if det == 0:  # (a NaN det gives a NaN iterate, caught below)
             return q, dl, False, it + 1
         dq = (F1 * J22 - F2 * J12) / det
         dd = (J11 * F2 - J21 * F1) / det
@@ -233,8 +249,11 @@ def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
         dl = dl - dd
         if not (_finite(q) and _finite(dl)):
             return q, dl, False, it + 1
-        if abs(dq) <= rtol * abs(q) and abs(dd) <= rtol * (1.0 + abs(dl)):
+        sq = abs(dq)
+        aq = abs(q)
+        if sq <= rtol * aq and abs(dd) <= rtol * (1.0 + abs(dl)):
             return q, dl, True, it + 1
+        at_rounding = sq <= NEWTON_ROUNDING_STEP * aq
     return q, dl, False, maxit
 
 
@@ -308,7 +327,7 @@ def _verify(zs, q, dl, par, kind, eigs, wts):
     res = np.empty(n)
     gw = np.empty(n, np.complex128)
     for i in range(n):
-        F1, F2, _1, _2, _3, _4, A1, _R1, _R2 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
+        F1, F2, _1, _2, _3, _4, A1, _5, _6, _7 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
         res[i] = max(abs(F1), abs(F2) / (1.0 + abs(dl[i])))
         gw[i] = par.psi_p * q[i] * A1
     return res, gw
