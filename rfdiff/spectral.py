@@ -17,6 +17,14 @@ target; each continuation step must converge and stay on the physical (Herglotz)
 ``Im q ≥ 0, Im δ ≥ 0`` or it is retried with a smaller step. Points on the real axis are reached by a
 last Newton solve at ``η = 0``; where that solve cannot be verified (within ~1e-11 relative of a bulk
 edge) the value at ``η = 10^{-11}·|λ − s_t²|`` is returned and the point is counted as a fallback.
+
+Every tolerance, iteration cap and step factor is a named constant in the next section; the compiled
+kernels receive the model's constants as a :class:`KernelParams` named tuple, and the Marchenko–Pastur
+closed forms come from :func:`rfdiff._mp.mp_transforms` (the same code as
+:meth:`rfdiff.MarchenkoPastur.transforms`). Results say how they were obtained: :class:`Stieltjes`
+has a status and an iteration count per point, :class:`Spectrum` and :class:`Support` a status and
+message (:class:`rfdiff._results.Outcome`) and their diagnostics. A bulk narrower than the rounding
+of λ (e.g. the memorization bulk at large t, of width ~v_t²) is reported by :func:`support` as an atom.
 """
 from __future__ import annotations
 
