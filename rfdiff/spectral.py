@@ -103,6 +103,11 @@ SCAN_FLOOR_REL = 1e-13
 SCAN_FLOOR_SCALE = 1e-8
 #: Each refinement of the support scan multiplies its density by this.
 SCAN_REFINE_FACTOR = 4
+#: Contour masses start with this many trapezoid nodes and double them up to ``CONTOUR_MAX_NODES``.
+CONTOUR_MIN_NODES = 64
+CONTOUR_MAX_NODES = 1 << 15
+#: On the real axis ``Im q ≤ REAL_AXIS_EPS·|q|`` (rounding level) is a zero of the density.
+REAL_AXIS_EPS = 8 * np.finfo(float).eps
 #: A bulk is reported as an atom when its width is at most this many units in the last place of λ
 #: (it cannot be resolved on any λ grid; its mass is kept, at its centre).
 ATOM_WIDTH_ULPS = 4.0
@@ -208,8 +213,15 @@ def _residual(z, q, dl, par, kind, eigs, wts):
 
 @nb.njit(cache=True)
 def _term_sizes(z, q, dl, par, bA1, kA2, EA2):
-    """Sizes ``R1, R2`` of the terms that make up ``F1 = q S − 1`` and ``F2`` (their rounding level is
-    ``eps·R``), with ``|·|`` replaced by the cheaper ``|Re| + |Im|``."""
+    """Sizes of the terms that make up ``F1 = q S − 1`` and ``F2`` (their rounding level is ``eps·R``).
+
+    .. math::
+
+        R_1 = |q| \\big(|ω| + v^2/|1+δ| + |b^2 ⟨1/D⟩| + |κ ⟨σ/D⟩|\\big), \\qquad
+        R_2 = |δ| + \\frac{ψ_p}{ψ_n} |q| \\big(|E ⟨σ/D⟩| + v^2\\big),
+
+    with ``|c|`` evaluated as the cheaper ``|Re c| + |Im c|`` (within a factor √2).
+    """
     R1 = _abs1(q) * (_abs1(z) + par.v2 / abs(1.0 + dl) + _abs1(bA1) + _abs1(kA2))
     R2 = _abs1(dl) + par.ratio * _abs1(q) * (_abs1(EA2) + par.v2)
     return R1, R2
@@ -608,7 +620,7 @@ def spectrum(model, lambdas) -> Spectrum:
         bad = lam[above][st.status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. λ = {bad[:3]}")
     # imaginary parts at rounding level of |q| are zeros outside the support
-    real = st.q.imag <= 8 * np.finfo(float).eps * np.abs(st.q)
+    real = st.q.imag <= REAL_AXIS_EPS * np.abs(st.q)
     density[above] = np.where(real, 0.0, st.q.imag) / np.pi
     density_w[above] = np.where(real, 0.0, np.maximum(st.g_w.imag, 0.0)) / np.pi
     work = _Work()
@@ -718,7 +730,7 @@ def _contour_masses(model, lo, hi, tol, atom_inside=0.0, work=None, moment=False
     ``atom_inside`` (the atom at s²) is subtracted. With ``moment=True`` the first moment about s²,
     ``−(1/2πi) ∮ (z − s²) q(z) dz`` (to which the atom at s² contributes nothing), is returned too.
     """
-    n = 64
+    n = CONTOUR_MIN_NODES
     prev = None
     while True:
         theta = 2 * np.pi * np.arange(n) / n
@@ -738,7 +750,7 @@ def _contour_masses(model, lo, hi, tol, atom_inside=0.0, work=None, moment=False
             if moment:
                 return cur + (float((-((omega * st.q) @ d_omega) / (2j * np.pi)).real),)
             return cur
-        if n >= 1 << 15:
+        if n >= CONTOUR_MAX_NODES:
             raise SolverError(f"contour mass around offsets [{lo:.6g}, {hi:.6g}] from s² did not converge")
         prev = cur
         n *= 2
