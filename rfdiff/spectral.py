@@ -550,12 +550,12 @@ class Spectrum(Outcome):
     ----------
     lambdas : ndarray
     density : ndarray
-        Continuous part ``ρ_U(λ) = Im q(λ + i0)/π`` (integrates with the atoms to 1, except for bulks
-        narrower than the rounding of λ, which :func:`support` reports as atoms).
+        Continuous part ``ρ_U(λ) = Im q(λ + i0)/π`` (integrates with the atoms to 1).
     density_w : ndarray
         Density of μ_W, ``Im g_W(λ + i0)/π`` (total mass ψ_p, no atom).
     atoms : list of (location, mass)
-        The atom at ``s_t²`` from rank counting.
+        The atom at ``s_t²`` from rank counting, plus the mass of bulks narrower than the rounding of
+        λ (as in :func:`support`; looked up only when the memorization scale v_t² is below rounding).
     n_fallback : int
         Points within ~1e-11 of a bulk edge that used the value at ``λ + iη_floor``.
     max_residual : float
@@ -564,7 +564,8 @@ class Spectrum(Outcome):
         Continuation steps plus Newton iterations, summed over and maximal over the grid points.
     model : RFModel
     status, message : str
-        ``"ok"``, or ``"fallback"`` when some point used the edge fallback (:class:`rfdiff._results.Outcome`).
+        ``"ok"``, or ``"fallback"`` when some point used the edge fallback or a bulk narrower than
+        rounding is reported as part of the atoms (:class:`rfdiff._results.Outcome`).
     """
 
     lambdas: np.ndarray
@@ -587,8 +588,33 @@ class Spectrum(Outcome):
 
 
 def _atoms(model):
+    """The rank-counting atom at s_t² (:func:`atom_mass`), as a list of (location, mass)."""
     mass = atom_mass(model)
     return [(ge_coefficients(model).s2, mass)] if mass > 0 else []
+
+
+def _scan_floor(model):
+    """First offset of the support scan and whether it was raised to the rounding floor of λ (then a
+    bulk within rounding of s² may exist, and only a contour around s² can measure it)."""
+    c = ge_coefficients(model)
+    x_hi = 1.05 * spectral_bound(model) - c.s2
+    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in (c.v2, c.b ** 2) if k > 0])
+    x_round = _rounding_floor(c.s2)
+    return max(x_lo, x_round), x_round > x_lo
+
+
+@lru_cache(maxsize=64)
+def _spectrum_atoms(model):
+    """Atoms of U's law as :func:`spectrum` reports them: the rank-counting atom, plus (via
+    :func:`support`, only when the scan floor was raised to the rounding of λ, e.g. at large t) the
+    mass of bulks narrower than rounding. Returns ``(atoms, note)``."""
+    if not _scan_floor(model)[1]:
+        return tuple(_atoms(model)), ""
+    sup = support(model)
+    extra = sum(m for _, m in sup.atoms) - sum(m for _, m in _atoms(model))
+    note = (f"mass {extra:.6g} of bulks narrower than the rounding of λ is in the atoms (see support())"
+            if extra > 0 else "")
+    return tuple(sup.atoms), note
 
 
 def spectrum(model, lambdas) -> Spectrum:
@@ -625,9 +651,13 @@ def spectrum(model, lambdas) -> Spectrum:
     density_w[above] = np.where(real, 0.0, np.maximum(st.g_w.imag, 0.0)) / np.pi
     work = _Work()
     work.add(st)
-    status, message = ("fallback", _fallback_message(st.n_fallback, st.status.size)) if st.n_fallback else ("ok", "")
-    return Spectrum(lam, density, density_w, _atoms(model), st.n_fallback, work.max_residual,
-                    work.total_iterations, work.max_iterations, model, status=status, message=message)
+    atoms, note = _spectrum_atoms(model)
+    notes = [note] if note else []
+    if st.n_fallback:
+        notes.append(_fallback_message(st.n_fallback, st.status.size))
+    return Spectrum(lam, density, density_w, list(atoms), st.n_fallback, work.max_residual,
+                    work.total_iterations, work.max_iterations, model,
+                    status="fallback" if notes else "ok", message="; ".join(notes))
 
 
 @dataclass(frozen=True)
@@ -844,10 +874,7 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
         raise ValueError("points_per_decade must be >= 10")
     c = ge_coefficients(model)
     x_hi = 1.05 * spectral_bound(model) - c.s2
-    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in (c.v2, c.b ** 2) if k > 0])
-    x_round = _rounding_floor(c.s2)
-    truncated = x_round > x_lo
-    x_lo = max(x_lo, x_round)
+    x_lo, truncated = _scan_floor(model)
     rank_atoms = _atoms(model)
     atom_total = sum(m for _, m in rank_atoms)
     density = float(points_per_decade)

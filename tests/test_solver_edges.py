@@ -167,3 +167,18 @@ def test_new_regimes_match_gaussian_equivalent_samples(kw):
     emp = [gaussian_equivalent(model, d, seed=s, include_mean=False).stieltjes(z) for s in range(2)]
     np.testing.assert_allclose(np.mean([e[0] for e in emp], axis=0), st.q, rtol=0.05)
     np.testing.assert_allclose(np.mean([e[1] for e in emp], axis=0), st.g_w, rtol=0.05)
+
+
+def test_spectrum_atoms_include_the_narrow_bulk():
+    """spectrum() reports the same atoms as support(): at t = 20 the density on a grid resolving the
+    one remaining bulk integrates to 1/8 and the atom carries the other 7/8."""
+    model = rd.RFModel(8, 2, 20)
+    c = rd.ge_coefficients(model)
+    sup = rd.support(model)
+    (lo, hi), = sup.intervals
+    theta = (np.arange(4000) + 0.5) * np.pi / 4000
+    sp = rd.spectrum(model, lo + 0.5 * (hi - lo) * (1 - np.cos(theta)))
+    integral = np.sum(sp.density * 0.5 * (hi - lo) * np.sin(theta)) * np.pi / 4000
+    assert sp.atoms == sup.atoms == [(c.s2, pytest.approx(7 / 8, abs=1e-9))]
+    assert integral + sp.atoms[0][1] == pytest.approx(1, abs=1e-4)
+    assert sp.status == "fallback" and "atom" in sp.message
