@@ -1,6 +1,7 @@
 """Cost per spectral point of the one-point solver (warm), on a 10⁴-point grid.
 
-The seed paper's published solver (scipy Levenberg–Marquardt with ε-annealing) takes 57–128 ms per
+Columns: wall and CPU time per point (best of 5), continuation steps + Newton iterations per point,
+the whole grid, one ``support`` call. The seed paper's published solver (scipy Levenberg–Marquardt with ε-annealing) takes 57–128 ms per
 spectral point on this machine class; the target here is ≤ 20 µs per point. Run:
 
     python benchmarks/bench_spectrum.py
@@ -36,16 +37,17 @@ def main(points=10_000):
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numpy {np.__version__}")
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    print(f"{'case':34s} {'µs/point':>9s} {'CPU µs/pt':>10s} {'10⁴ grid [s]':>13s} {'support [ms]':>13s} "
-          f"{'vs seed (57 ms)':>16s}")
+    print(f"{'case':34s} {'µs/point':>9s} {'CPU µs/pt':>10s} {'iter/pt':>8s} {'10⁴ grid [s]':>13s} "
+          f"{'support [ms]':>13s} {'vs seed (57 ms)':>16s}")
     for name, model in CASES.items():
         sup = rd.support(model)  # warm the kernels and the constants
         lam = np.geomspace(0.5 * sup.intervals[0][0], 1.2 * sup.lambda_max, points)
         rd.spectrum(model, lam[:100])
         t, cpu = best_of(lambda: rd.spectrum(model, lam))
         ts, _ = best_of(lambda: rd.support(model))
-        print(f"{name:34s} {1e6 * t / points:9.2f} {1e6 * cpu / points:10.2f} {t:13.3f} {1e3 * ts:13.1f} "
-              f"{57e-3 / (t / points):15.0f}×")
+        its = getattr(rd.spectrum(model, lam), "total_iterations", float("nan")) / points
+        print(f"{name:34s} {1e6 * t / points:9.2f} {1e6 * cpu / points:10.2f} {its:8.1f} {t:13.3f} "
+              f"{1e3 * ts:13.1f} {57e-3 / (t / points):15.0f}×")
 
 
 if __name__ == "__main__":

@@ -186,14 +186,16 @@ class MarchenkoPastur(DataLaw):
         roots of ``γsζG² − (s(1−γ) − ζ)G + 1 = 0`` and ``γsH² + (ζ − s(1+γ))H + s = 0`` that vanish at
         infinity, written without cancellation at large |ζ|:
         ``G = 2/(s(1−γ) − ζ − r)``, ``H = −2s/(ζ − s(1+γ) + r)``, ``G' = −(γsG² + G)/r``, ``H' = −H/r``.
+        Evaluated by the compiled :func:`rfdiff._mp.mp_transforms`, the same code the spectral solver
+        uses (numba is imported on the first call).
         """
-        a, b = self.support
-        g, s = self.ratio, self.scale
+        from ._mp import mp_transforms_array
+
         zeta = np.asarray(zeta, dtype=complex)
-        root = np.sqrt(zeta - a) * np.sqrt(zeta - b)
-        G = 2.0 / (s * (1 - g) - zeta - root)
-        H = -2.0 * s / (zeta - s * (1 + g) + root)
-        return G, -(g * s * G * G + G) / root, H, -H / root
+        out = mp_transforms_array(np.ascontiguousarray(zeta.ravel()), self.ratio, self.scale)
+        if zeta.ndim == 0:
+            return tuple(out[k, 0] for k in range(4))
+        return tuple(out[k].reshape(zeta.shape) for k in range(4))
 
     def stieltjes(self, zeta):
         """``G(ζ) = ⟨1/(σ − ζ)⟩`` and ``G'(ζ)`` (closed form, branch with ``G ~ −1/ζ``)."""

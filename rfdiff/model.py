@@ -8,7 +8,32 @@ from ._validate import positive
 from .activations import Activation, get_activation
 from .data import DataLaw, Isotropic
 
-__all__ = ["RFModel"]
+__all__ = ["RFModel", "PSI_P_RANGE", "PSI_N_RANGE", "T_RANGE", "MIN_BULK_MASS"]
+
+#: Supported width ratios ``ψ_p = p/d`` (closed interval). The upper end is set by verification: the
+#: generalization bulk carries mass ``1/ψ_p`` of U's law and :func:`rfdiff.support` checks that the
+#: bulk masses and atoms add up to 1 within ``mass_tol = 1e-7``, so ``1/ψ_p`` must stay ≥ 10·mass_tol
+#: for a missed bulk to be detected. The lower end is where the spectrum was verified on a grid of
+#: extreme values (ψ_n ∈ [1e-6, 1e8], t ∈ [1e-12, 1e5], tanh/relu/erf/sigmoid/linear).
+PSI_P_RANGE = (1e-6, 1e6)
+#: Supported sample ratios ``ψ_n = n/d`` (closed interval), verified on the same grid.
+PSI_N_RANGE = (1e-6, 1e8)
+#: Supported diffusion times (closed below, any finite t above). The lower end is where the grid above
+#: was verified (the bulk of ``b_t² K`` sits at offsets ∝ ``b_t² ∝ t`` from s_t²; spot checks pass down
+#: to 1e-100). Large t is safe: the constants tend to their limits (``v_t², e^{-2t} → 0``,
+#: ``b_t² → μ1²``) and bulks narrower than the rounding of λ are reported as atoms.
+T_RANGE = (1e-12, math.inf)
+#: Smallest bulk mass the support search can verify: the memorization bulk has mass ``ψ_n/ψ_p``
+#: (when ψ_n < ψ_p), so ``ψ_n ≥ MIN_BULK_MASS·ψ_p`` is required.
+MIN_BULK_MASS = 1e-6
+
+
+def _in_range(name: str, value: float, lo: float, hi: float) -> float:
+    if not lo <= value <= hi:
+        upper = "" if math.isinf(hi) else f" and <= {hi:g}"
+        raise ValueError(f"{name} must be >= {lo:g}{upper} (the range the spectral solver is verified on), "
+                         f"got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -18,15 +43,21 @@ class RFModel:
     Parameters
     ----------
     psi_p : float
-        Width ratio ``ψ_p = p/d`` (> 0).
+        Width ratio ``ψ_p = p/d``, in ``PSI_P_RANGE`` = [1e-6, 1e6].
     psi_n : float
-        Sample ratio ``ψ_n = n/d`` (> 0).
+        Sample ratio ``ψ_n = n/d``, in ``PSI_N_RANGE`` = [1e-6, 1e8], and ``ψ_n ≥ MIN_BULK_MASS·ψ_p``.
     t : float
-        Diffusion time (> 0); the noise level is ``Δ_t = 1 − e^{−2t}``.
+        Diffusion time, in ``T_RANGE`` (≥ 1e-12, finite); the noise level is ``Δ_t = 1 − e^{−2t}``.
     activation : str, Activation or callable
         ``"tanh"`` (default), ``"relu"``, ``"erf"``, ``"linear"``, ``"sigmoid"`` or a vectorised callable.
     data : DataLaw
         Eigenvalue law ρ_Σ of the data covariance (default ``Isotropic()``).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, if it is not a finite positive number or lies outside its supported
+        range (module constants ``PSI_P_RANGE``, ``PSI_N_RANGE``, ``T_RANGE``, ``MIN_BULK_MASS``).
 
     Notes
     -----
@@ -40,8 +71,11 @@ class RFModel:
     data: DataLaw = field(default_factory=Isotropic)
 
     def __post_init__(self):
-        for name in ("psi_p", "psi_n", "t"):
-            object.__setattr__(self, name, positive(name, getattr(self, name)))
+        for name, (lo, hi) in (("psi_p", PSI_P_RANGE), ("psi_n", PSI_N_RANGE), ("t", T_RANGE)):
+            object.__setattr__(self, name, _in_range(name, positive(name, getattr(self, name)), lo, hi))
+        if self.psi_n < MIN_BULK_MASS * self.psi_p:
+            raise ValueError(f"psi_n must be >= {MIN_BULK_MASS:g}·psi_p = {MIN_BULK_MASS * self.psi_p:g} "
+                             f"(the memorization bulk, of mass psi_n/psi_p, must be resolvable), got {self.psi_n!r}")
         object.__setattr__(self, "activation", get_activation(self.activation))
         if not isinstance(self.data, DataLaw):
             raise ValueError(f"data must be an rfdiff data law (e.g. rfdiff.Isotropic()), got {self.data!r}")

@@ -17,26 +17,100 @@ target; each continuation step must converge and stay on the physical (Herglotz)
 ``Im q ≥ 0, Im δ ≥ 0`` or it is retried with a smaller step. Points on the real axis are reached by a
 last Newton solve at ``η = 0``; where that solve cannot be verified (within ~1e-11 relative of a bulk
 edge) the value at ``η = 10^{-11}·|λ − s_t²|`` is returned and the point is counted as a fallback.
+
+Every tolerance, iteration cap and step factor is a named constant in the next section; the compiled
+kernels receive the model's constants as a :class:`KernelParams` named tuple, and the Marchenko–Pastur
+closed forms come from :func:`rfdiff._mp.mp_transforms` (the same code as
+:meth:`rfdiff.MarchenkoPastur.transforms`). Results say how they were obtained: :class:`Stieltjes`
+has a status and an iteration count per point, :class:`Spectrum` and :class:`Support` a status and
+message (:class:`rfdiff._results.Outcome`) and their diagnostics. A bulk narrower than the rounding
+of λ (e.g. the memorization bulk at large t, of width ~v_t²) is reported by :func:`support` as an atom.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
+from ._mp import mp_transforms
+from ._results import Outcome
 from .constants import ge_coefficients
 from .data import DiscreteSpectrum, MarchenkoPastur
 
 __all__ = ["Stieltjes", "Spectrum", "Support", "SolverError", "stieltjes", "spectrum", "support",
            "spectral_bound", "atom_mass"]
 
-#: Relative height of the lowest continuation level, ``η_floor = ETA_FLOOR · |λ − s_t²|``.
+# --------------------------------------------------------------------------------------------------
+# Solver constants (every tolerance, cap and step factor of the solver, in one place)
+# --------------------------------------------------------------------------------------------------
+
+#: Relative height of the lowest continuation level, ``η_floor = ETA_FLOOR · |λ − s_t²|``: real points
+#: whose final solve at ``η = 0`` cannot be verified return the value at ``λ + iη_floor`` (fallback).
 ETA_FLOOR = 1e-11
 #: Largest residual ``max(|qS − 1|, |F_δ|/(1+|δ|))`` a returned solution may have (else it is marked failed).
 VERIFY_TOL = 1e-9
+
+#: Newton converges when the residual is at rounding level, ``|F1| ≤ NEWTON_RESIDUAL_TOL`` and
+#: ``|F2| ≤ NEWTON_RESIDUAL_TOL·(1 + |δ|)``, or, once the iterates stagnate, ``|F1| ≤ NEWTON_RESIDUAL_TOL·R1``
+#: and ``|F2| ≤ NEWTON_RESIDUAL_TOL·R2`` with ``R1, R2`` the sizes of the terms that make up
+#: ``F1 = qS − 1`` and ``F2`` (they set the rounding level when ``|q|`` is large, e.g. inside a narrow
+#: bulk); or when the last step was below the relative step tolerance.
+NEWTON_RESIDUAL_TOL = 1e-14
+#: The term sizes ``R1, R2`` are evaluated only once a Newton step was below this relative size (the
+#: iterates stagnate at rounding level); before that the plain test applies.
+NEWTON_ROUNDING_STEP = 1e-10
+#: Relative step tolerance of the first solve far above the spectrum (error after it is O(1e-16)).
+NEWTON_START_RTOL = 1e-8
+#: Relative step tolerance at intermediate continuation levels (they only need to start the next one).
+NEWTON_STEP_RTOL = 1e-7
+#: Relative step tolerance of the last continuation level and of the final solve on the real axis.
+NEWTON_FINAL_RTOL = 1e-14
+#: Newton iteration caps: the start far above the spectrum, each continuation level, the final solve
+#: at ``η = 0``.
+NEWTON_MAXIT_START = 50
+NEWTON_MAXIT_STEP = 8
+NEWTON_MAXIT_FINAL = 40
+
+#: The continuation starts at ``η_top = CONT_TOP_FACTOR·(|x| + bound) + CONT_TOP_FACTOR·|y|`` (x, y the
+#: real and imaginary parts of the offset ``z − s²``, ``bound = spectral_bound − s²``), where
+#: ``q ≈ −1/z`` is an accurate start.
+CONT_TOP_FACTOR = 10.0
+#: The first step in ``log η`` is the whole distance divided by this.
+CONT_FIRST_DIVISOR = 8.0
+#: A step that converged on the physical branch grows the next one by this factor...
+CONT_GROW = 2.0
+#: ...one that failed is retried this much shorter.
+CONT_SHRINK = 0.25
+#: Smallest step in ``log η`` before the point is declared failed.
+CONT_MIN_STEP = 1e-8
+#: Largest number of continuation steps (accepted or not) before the point is declared failed.
+CONT_MAX_STEPS = 400
+#: Physical (Herglotz) branch test: ``Im q ≥ −HERGLOTZ_TOL·|q|`` and ``Im δ ≥ −HERGLOTZ_TOL·(1 + |δ|)``.
+HERGLOTZ_TOL = 1e-12
+
+#: A real point is inside a bulk when ``Im q(λ + i0) > INSIDE_TOL·|q|``.
+INSIDE_TOL = 1e-8
+#: Default density of the support scan, grid points per decade of the offset ``λ − s²``.
+SCAN_POINTS_PER_DECADE = 150
+#: The scan starts at ``x_lo = min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_SCALE·v_t², SCAN_FLOOR_SCALE·b_t²)``
+#: above s² (the memorization cluster sits at offsets of order v_t², the low edge of the bulk of
+#: ``b_t² K`` at offsets of order b_t², which vanishes as t → 0), raised to the rounding floor of λ.
+SCAN_FLOOR_REL = 1e-13
+SCAN_FLOOR_SCALE = 1e-8
+#: Each refinement of the support scan multiplies its density by this.
+SCAN_REFINE_FACTOR = 4
+#: Contour masses start with this many trapezoid nodes and double them up to ``CONTOUR_MAX_NODES``.
+CONTOUR_MIN_NODES = 64
+CONTOUR_MAX_NODES = 1 << 15
+#: On the real axis ``Im q ≤ REAL_AXIS_EPS·|q|`` (rounding level) is a zero of the density.
+REAL_AXIS_EPS = 8 * np.finfo(float).eps
+#: A bulk is reported as an atom when its width is at most this many units in the last place of λ
+#: (it cannot be resolved on any λ grid; its mass is kept, at its centre).
+ATOM_WIDTH_ULPS = 4.0
 
 STATUS_EXACT, STATUS_FALLBACK, STATUS_FAILED = 0, 1, 2
 
@@ -45,13 +119,42 @@ class SolverError(RuntimeError):
     """The fixed-point solver could not verify a physical-branch solution."""
 
 
+class KernelParams(NamedTuple):
+    """Constants of one model passed to the compiled kernels (docs/theory.md §2 and §4).
+
+    Built once per model by :func:`_setup`; numba compiles it as a typed named tuple.
+    """
+
+    #: ``ψ_p = p/d``.
+    psi_p: float
+    #: ``ψ_p/ψ_n = p/n``.
+    ratio: float
+    #: ``b_t²``.
+    b2: float
+    #: ``e^{-2t} μ1²`` (the data-linear part of m(σ)).
+    e2t_mu1sq: float
+    #: ``v_t²``.
+    v2: float
+    #: ``s_t²``.
+    s2: float
+    #: ``τ_Σ = ⟨σ⟩``.
+    tau_sigma: float
+    #: Marchenko–Pastur ρ_Σ: its ratio γ and scale (mean); 0 for a discrete law.
+    mp_ratio: float
+    mp_scale: float
+
+
 # --------------------------------------------------------------------------------------------------
 # numba kernels
 # --------------------------------------------------------------------------------------------------
 
 @nb.njit(cache=True)
 def _averages(alpha, beta, kind, eigs, wts, mp_ratio, mp_scale):
-    """``⟨1/D⟩, ⟨σ/D⟩, ⟨1/D²⟩, ⟨σ/D²⟩, ⟨σ²/D²⟩`` for ``D = α + βσ`` (kind 0: atoms; 1: MP law)."""
+    """``⟨1/D⟩, ⟨σ/D⟩, ⟨1/D²⟩, ⟨σ/D²⟩, ⟨σ²/D²⟩`` for ``D = α + βσ`` (kind 0: atoms; 1: MP law).
+
+    For the MP law, with ``ζ = −α/β``: ``⟨1/D⟩ = G/β``, ``⟨σ/D⟩ = H/β``, ``⟨1/D²⟩ = G'/β²``,
+    ``⟨σ/D²⟩ = H'/β²``, ``⟨σ²/D²⟩ = (H + ζH')/β²`` (:func:`rfdiff._mp.mp_transforms`).
+    """
     if kind == 0 or beta == 0:
         a1 = 0j
         a2 = 0j
@@ -73,29 +176,28 @@ def _averages(alpha, beta, kind, eigs, wts, mp_ratio, mp_scale):
             b2 += w * e * inv2
             b3 += w * e * e * inv2
         return a1, a2, b1, b2, b3
-    g = mp_ratio
-    s = mp_scale
-    r = math.sqrt(g)
-    lo = s * (1 - r) ** 2
-    hi = s * (1 + r) ** 2
     zeta = -alpha / beta
-    root = np.sqrt(zeta - lo) * np.sqrt(zeta - hi)
-    # Same closed forms as MarchenkoPastur.transforms (cancellation-free at large |ζ|).
-    G = 2.0 / (s * (1 - g) - zeta - root)
-    H = -2.0 * s / (zeta - s * (1 + g) + root)
-    dG = -(g * s * G * G + G) / root
-    dH = -H / root
+    G, dG, H, dH = mp_transforms(zeta, mp_ratio, mp_scale)
     bb = beta * beta
     return G / beta, H / beta, dG / bb, dH / bb, (H + zeta * dH) / bb
 
 
 @nb.njit(cache=True)
 def _residual(z, q, dl, par, kind, eigs, wts):
-    """Residuals ``F1 = q S − 1``, ``F2 = δ − (ψ_p/ψ_n) q (E⟨σ/D⟩ + v²)`` and their Jacobian."""
-    psi, ratio, b2, E, v2, mp_r, mp_s = par[0], par[1], par[2], par[3], par[4], par[6], par[7]
+    """Residuals ``F1 = q S − 1``, ``F2 = δ − (ψ_p/ψ_n) q (E⟨σ/D⟩ + v²)`` and their Jacobian.
+
+    ``S = −ω + v²/(1+δ) + b²⟨1/D⟩ + κ⟨σ/D⟩``, ``κ = E/(1+δ)``, ``D = 1 + ψ_p q m(σ)``,
+    ``E = e^{-2t} μ1²``, with ω = z − s² the offset (docs/theory.md §4).
+    """
+    psi = par.psi_p
+    ratio = par.ratio
+    b2 = par.b2
+    E = par.e2t_mu1sq
+    v2 = par.v2
     opd = 1.0 + dl
     kap = E / opd
-    A1, A2, B1, B2, B3 = _averages(1.0 + psi * q * b2, psi * q * kap, kind, eigs, wts, mp_r, mp_s)
+    A1, A2, B1, B2, B3 = _averages(1.0 + psi * q * b2, psi * q * kap, kind, eigs, wts,
+                                   par.mp_ratio, par.mp_scale)
     S = -z + v2 / opd + b2 * A1 + kap * A2  # z is the offset ω = z − s²
     F1 = q * S - 1.0
     F2 = dl - ratio * q * (E * A2 + v2)
@@ -106,87 +208,136 @@ def _residual(z, q, dl, par, kind, eigs, wts):
     J12 = q * (-v2 / (opd * opd) + b2 * f * B2 + kap * f * B3 - kap / opd * A2)
     J21 = -ratio * (E * A2 + v2) - ratio * q * E * dA2q
     J22 = 1.0 - ratio * q * E * f * B3
-    return F1, F2, J11, J12, J21, J22, A1
+    return F1, F2, J11, J12, J21, J22, A1, b2 * A1, kap * A2, E * A2
+
+
+@nb.njit(cache=True)
+def _term_sizes(z, q, dl, par, bA1, kA2, EA2):
+    """Sizes of the terms that make up ``F1 = q S − 1`` and ``F2`` (their rounding level is ``eps·R``).
+
+    .. math::
+
+        R_1 = |q| \\big(|ω| + v^2/|1+δ| + |b^2 ⟨1/D⟩| + |κ ⟨σ/D⟩|\\big), \\qquad
+        R_2 = |δ| + \\frac{ψ_p}{ψ_n} |q| \\big(|E ⟨σ/D⟩| + v^2\\big),
+
+    with ``|c|`` evaluated as the cheaper ``|Re c| + |Im c|`` (within a factor √2).
+    """
+    R1 = _abs1(q) * (_abs1(z) + par.v2 / abs(1.0 + dl) + _abs1(bA1) + _abs1(kA2))
+    R2 = _abs1(dl) + par.ratio * _abs1(q) * (_abs1(EA2) + par.v2)
+    return R1, R2
+
+
+@nb.njit(cache=True)
+def _abs1(c):
+    """``|Re c| + |Im c|`` (within a factor √2 of ``|c|``)."""
+    return abs(c.real) + abs(c.imag)
+
+
+@nb.njit(cache=True)
+def _finite(c):
+    return np.isfinite(c.real) and np.isfinite(c.imag)
 
 
 @nb.njit(cache=True)
 def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
-    """Newton iterations; returns (q, δ, converged).
+    """Newton iterations on ``(F1, F2) = 0``; returns (q, δ, converged, iterations).
 
-    Converged means the residual is at rounding level (``≤ 1e-14``) or the last step was below
-    ``rtol`` relative (the error after it is then O(rtol²)); near a bulk edge the Jacobian is nearly
-    singular and only the first holds.
+    Newton's step for ``F(q, δ) = 0`` is ``(q, δ) ← (q, δ) − J^{-1} F`` with the analytic 2×2 Jacobian
+    of :func:`_residual`. Converged means the residual is at rounding level (``≤ NEWTON_RESIDUAL_TOL``,
+    or ``≤ NEWTON_RESIDUAL_TOL`` times the size of its terms once the steps are at rounding level of q)
+    or the last step was below ``rtol`` relative (the error after it is then O(rtol²)); near a bulk
+    edge the Jacobian is nearly singular and only the first holds. A Jacobian that is singular in floating point (e.g. an
+    iterate far from the solution next to the atom's pole, where its entries cancel exactly) or a
+    non-finite iterate ends the iteration unconverged, so that the continuation retries a shorter step.
     """
-    for _ in range(maxit):
-        F1, F2, J11, J12, J21, J22, _a = _residual(z, q, dl, par, kind, eigs, wts)
-        if abs(F1) <= 1e-14 and abs(F2) <= 1e-14 * (1.0 + abs(dl)):
-            return q, dl, True
+    at_rounding = False  # the last step was at the rounding level of q
+    for it in range(maxit):
+        F1, F2, J11, J12, J21, J22, _a, bA1, kA2, EA2 = _residual(z, q, dl, par, kind, eigs, wts)
+        r1 = abs(F1)
+        if r1 <= NEWTON_RESIDUAL_TOL and abs(F2) <= NEWTON_RESIDUAL_TOL * (1.0 + abs(dl)):
+            return q, dl, True, it
+        if at_rounding:  # the terms' sizes are only needed (and computed) once iterates stagnate
+            R1, R2 = _term_sizes(z, q, dl, par, bA1, kA2, EA2)
+            if r1 <= NEWTON_RESIDUAL_TOL * R1 and abs(F2) <= NEWTON_RESIDUAL_TOL * R2:
+                return q, dl, True, it
         det = J11 * J22 - J12 * J21
+        if det == 0:  # (a NaN det gives a NaN iterate, caught below)
+            return q, dl, False, it + 1
         dq = (F1 * J22 - F2 * J12) / det
         dd = (J11 * F2 - J21 * F1) / det
         q = q - dq
         dl = dl - dd
-        if not (np.isfinite(q.real) and np.isfinite(q.imag) and np.isfinite(dl.real) and np.isfinite(dl.imag)):
-            return q, dl, False
-        if abs(dq) <= rtol * abs(q) and abs(dd) <= rtol * (1.0 + abs(dl)):
-            return q, dl, True
-    return q, dl, False
+        if not (_finite(q) and _finite(dl)):
+            return q, dl, False, it + 1
+        sq = abs(dq)
+        aq = abs(q)
+        if sq <= rtol * aq and abs(dd) <= rtol * (1.0 + abs(dl)):
+            return q, dl, True, it + 1
+        at_rounding = sq <= NEWTON_ROUNDING_STEP * aq
+    return q, dl, False, maxit
 
 
 @nb.njit(cache=True)
 def _on_branch(q, dl, tol):
+    """Physical (Herglotz) branch: ``Im q ≥ −tol·|q|`` and ``Im δ ≥ −tol·(1 + |δ|)``."""
     return q.imag >= -tol * abs(q) and dl.imag >= -tol * (1.0 + abs(dl))
 
 
 @nb.njit(cache=True)
 def _solve_point(x, y, top, floor, par, kind, eigs, wts):
-    """Continuation in η from ``x + i·top`` down to ``x + i·y`` (y ≥ 0); returns (q, δ, status, steps)."""
-    ratio, E, v2, tau = par[1], par[3], par[4], par[8]
+    """Continuation in η from ``x + i·top`` down to ``x + i·y`` (y ≥ 0).
+
+    Returns ``(q, δ, status, iterations)`` with ``iterations`` the number of continuation steps plus
+    the number of Newton iterations, over all solves of this point.
+    """
     z = complex(x, top)
     q = -1.0 / z
-    dl = ratio * q * (E * tau + v2)
-    q, dl, ok = _newton(z, q, dl, par, kind, eigs, wts, 50, 1e-8)
+    dl = par.ratio * q * (par.e2t_mu1sq * par.tau_sigma + par.v2)
+    q, dl, ok, its = _newton(z, q, dl, par, kind, eigs, wts, NEWTON_MAXIT_START, NEWTON_START_RTOL)
     if not ok:
-        return q, dl, STATUS_FAILED, 0
+        return q, dl, STATUS_FAILED, its
     y_end = max(y, floor)
     cur = math.log(top)
     end = math.log(y_end)
-    h = (cur - end) / 8.0 + 1e-300
+    h = (cur - end) / CONT_FIRST_DIVISOR + 1e-300
     steps = 0
     while cur > end:
         nxt = max(cur - h, end)
         # intermediate levels need only a good start for the next one; the last is solved to rounding
-        q1, d1, ok = _newton(complex(x, math.exp(nxt)), q, dl, par, kind, eigs, wts, 8,
-                             1e-14 if nxt == end else 1e-7)
+        q1, d1, ok, k = _newton(complex(x, math.exp(nxt)), q, dl, par, kind, eigs, wts, NEWTON_MAXIT_STEP,
+                                NEWTON_FINAL_RTOL if nxt == end else NEWTON_STEP_RTOL)
         steps += 1
-        if ok and _on_branch(q1, d1, 1e-12):
+        its += k
+        if ok and _on_branch(q1, d1, HERGLOTZ_TOL):
             q, dl, cur = q1, d1, nxt
-            h *= 2.0
+            h *= CONT_GROW
         else:
-            h *= 0.25
-            if h < 1e-8 or steps > 400:
-                return q, dl, STATUS_FAILED, steps
+            h *= CONT_SHRINK
+            if h < CONT_MIN_STEP or steps > CONT_MAX_STEPS:
+                return q, dl, STATUS_FAILED, steps + its
     if y >= y_end:
-        return q, dl, STATUS_EXACT, steps
-    q1, d1, ok = _newton(complex(x, y), q, dl, par, kind, eigs, wts, 40, 1e-14)
-    if ok and _on_branch(q1, d1, 1e-12):
-        return q1, d1, STATUS_EXACT, steps
-    return q, dl, STATUS_FALLBACK, steps
+        return q, dl, STATUS_EXACT, steps + its
+    q1, d1, ok, k = _newton(complex(x, y), q, dl, par, kind, eigs, wts, NEWTON_MAXIT_FINAL, NEWTON_FINAL_RTOL)
+    its += k
+    if ok and _on_branch(q1, d1, HERGLOTZ_TOL):
+        return q1, d1, STATUS_EXACT, steps + its
+    return q, dl, STATUS_FALLBACK, steps + its
 
 
 @nb.njit(cache=True)
-def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, i0, i1):
-    """Solve points ``i0 ≤ i < i1`` into the output arrays ``q, dl, status``."""
+def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, i0, i1):
+    """Solve points ``i0 ≤ i < i1`` into the output arrays ``q, dl, status, iters``."""
     for i in range(i0, i1):
-        q[i], dl[i], status[i], _ = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts)
+        q[i], dl[i], status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts)
 
 
 @nb.njit(parallel=True, cache=True)
-def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, chunk):
+def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, chunk):
     """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads."""
     n = xs.size
     for c in nb.prange((n + chunk - 1) // chunk):
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, c * chunk, min(n, (c + 1) * chunk))
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, c * chunk,
+                     min(n, (c + 1) * chunk))
 
 
 @nb.njit(cache=True)
@@ -196,9 +347,9 @@ def _verify(zs, q, dl, par, kind, eigs, wts):
     res = np.empty(n)
     gw = np.empty(n, np.complex128)
     for i in range(n):
-        F1, F2, _1, _2, _3, _4, A1 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
+        F1, F2, _1, _2, _3, _4, A1, _5, _6, _7 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
         res[i] = max(abs(F1), abs(F2) / (1.0 + abs(dl[i])))
-        gw[i] = par[0] * q[i] * A1
+        gw[i] = par.psi_p * q[i] * A1
     return res, gw
 
 
@@ -211,11 +362,12 @@ def _solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
     q = np.empty(n, np.complex128)
     dl = np.empty(n, np.complex128)
     status = np.empty(n, np.int8)
+    iters = np.empty(n, np.int32)
     if n >= PARALLEL_MIN:
-        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, 64)
+        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, 64)
     else:
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, 0, n)
-    return q, dl, status
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, 0, n)
+    return q, dl, status, iters
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,11 +385,13 @@ def _law_arrays(law):
 
 @lru_cache(maxsize=64)
 def _setup(model):
-    """Constants and the compiled-kernel parameter vector of ``model`` (cached: models are immutable)."""
+    """Constants and the compiled-kernel parameters (:class:`KernelParams`) of ``model`` (cached: models
+    are immutable)."""
     c = ge_coefficients(model)
     kind, eigs, wts, mp_r, mp_s = _law_arrays(model.data)
-    par = np.array([model.psi_p, model.psi_p / model.psi_n, c.b ** 2, c.e2t * c.mu1 ** 2, c.v2, c.s2,
-                    mp_r, mp_s, model.data.tau_sigma], dtype=np.float64)
+    par = KernelParams(psi_p=float(model.psi_p), ratio=float(model.psi_p / model.psi_n), b2=float(c.b ** 2),
+                       e2t_mu1sq=float(c.e2t * c.mu1 ** 2), v2=float(c.v2), s2=float(c.s2),
+                       tau_sigma=float(model.data.tau_sigma), mp_ratio=float(mp_r), mp_scale=float(mp_s))
     return c, par, kind, eigs, wts
 
 
@@ -287,6 +441,8 @@ class Stieltjes:
         ~1e-11 of a bulk edge); 2: failed.
     residual : float ndarray
         ``max(|qS − 1|, |F_δ|/(1+|δ|))`` of the returned solution.
+    iterations : int ndarray
+        Work per point: continuation steps (accepted or retried) plus Newton iterations of all solves.
     """
 
     z: np.ndarray
@@ -295,6 +451,7 @@ class Stieltjes:
     g_w: np.ndarray
     status: np.ndarray
     residual: np.ndarray
+    iterations: np.ndarray
 
     @property
     def converged(self) -> np.ndarray:
@@ -347,9 +504,9 @@ def _solve_offsets(model, omega) -> Stieltjes:
     bound = spectral_bound(model) - c.s2
     x = np.ascontiguousarray(w.real)
     y = np.ascontiguousarray(np.abs(w.imag))
-    top = 10.0 * (np.abs(x) + bound) + 10.0 * y
+    top = CONT_TOP_FACTOR * (np.abs(x) + bound) + CONT_TOP_FACTOR * y
     floor = ETA_FLOOR * np.maximum(np.abs(x), 1e-300)
-    q, dl, status = _solve_many(x, y, top, floor, par, kind, eigs, wts)
+    q, dl, status, iters = _solve_many(x, y, top, floor, par, kind, eigs, wts)
     below = w.imag < 0
     q[below] = np.conj(q[below])
     dl[below] = np.conj(dl[below])
@@ -358,11 +515,35 @@ def _solve_offsets(model, omega) -> Stieltjes:
     res, gw = _verify(np.ascontiguousarray(ws), q, dl, par, kind, eigs, wts)
     status = np.where(res <= VERIFY_TOL, status, STATUS_FAILED).astype(np.int8)
     return Stieltjes((c.s2 + w).reshape(shape), q.reshape(shape), dl.reshape(shape), gw.reshape(shape),
-                     status.reshape(shape), res.reshape(shape))
+                     status.reshape(shape), res.reshape(shape), iters.reshape(shape))
+
+
+@dataclass
+class _Work:
+    """Diagnostics accumulated over the solver calls that make up one result."""
+
+    points: int = 0
+    n_fallback: int = 0
+    max_residual: float = 0.0
+    total_iterations: int = 0
+    max_iterations: int = 0
+
+    def add(self, st: Stieltjes) -> Stieltjes:
+        self.points += int(st.status.size)
+        self.n_fallback += st.n_fallback
+        self.max_residual = max(self.max_residual, float(st.residual.max(initial=0.0)))
+        self.total_iterations += int(st.iterations.sum())
+        self.max_iterations = max(self.max_iterations, int(st.iterations.max(initial=0)))
+        return st
+
+
+def _fallback_message(n_fallback: int, points: int) -> str:
+    return (f"{n_fallback} of {points} real points lie within ~{ETA_FLOOR:g} (relative) of a bulk edge and "
+            f"took the verified value at λ + iη_floor, η_floor = {ETA_FLOOR:g}·|λ − s_t²|")
 
 
 @dataclass(frozen=True)
-class Spectrum:
+class Spectrum(Outcome):
     """Eigenvalue law of U on a grid (docs/theory.md §4).
 
     Attributes
@@ -373,10 +554,18 @@ class Spectrum:
     density_w : ndarray
         Density of μ_W, ``Im g_W(λ + i0)/π`` (total mass ψ_p, no atom).
     atoms : list of (location, mass)
+        The atom at ``s_t²`` from rank counting, plus the mass of bulks narrower than the rounding of
+        λ (as in :func:`support`; looked up only when the memorization scale v_t² is below rounding).
     n_fallback : int
         Points within ~1e-11 of a bulk edge that used the value at ``λ + iη_floor``.
     max_residual : float
+        Largest verified residual ``max(|qS − 1|, |F_δ|/(1+|δ|))`` over the grid.
+    total_iterations, max_iterations : int
+        Continuation steps plus Newton iterations, summed over and maximal over the grid points.
     model : RFModel
+    status, message : str
+        ``"ok"``, or ``"fallback"`` when some point used the edge fallback or a bulk narrower than
+        rounding is reported as part of the atoms (:class:`rfdiff._results.Outcome`).
     """
 
     lambdas: np.ndarray
@@ -385,21 +574,56 @@ class Spectrum:
     atoms: list
     n_fallback: int
     max_residual: float
+    total_iterations: int
+    max_iterations: int
     model: object = field(repr=False)
 
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "lambdas": self.lambdas, "density": self.density,
                 "density_w": self.density_w, "atoms": [list(a) for a in self.atoms],
-                "diagnostics": {"n_fallback": self.n_fallback, "max_residual": self.max_residual}}
+                "status": self.status, "message": self.message,
+                "diagnostics": {"n_fallback": self.n_fallback, "max_residual": self.max_residual,
+                                "total_iterations": self.total_iterations,
+                                "max_iterations": self.max_iterations, "points": int(self.lambdas.size)}}
 
 
 def _atoms(model):
+    """The rank-counting atom at s_t² (:func:`atom_mass`), as a list of (location, mass)."""
     mass = atom_mass(model)
     return [(ge_coefficients(model).s2, mass)] if mass > 0 else []
 
 
+def _scan_floor(model):
+    """First offset of the support scan and whether it was raised to the rounding floor of λ (then a
+    bulk within rounding of s² may exist, and only a contour around s² can measure it)."""
+    c = ge_coefficients(model)
+    x_hi = 1.05 * spectral_bound(model) - c.s2
+    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in (c.v2, c.b ** 2) if k > 0])
+    x_round = _rounding_floor(c.s2)
+    return max(x_lo, x_round), x_round > x_lo
+
+
+@lru_cache(maxsize=64)
+def _spectrum_atoms(model):
+    """Atoms of U's law as :func:`spectrum` reports them: the rank-counting atom, plus (via
+    :func:`support`, only when the scan floor was raised to the rounding of λ, e.g. at large t) the
+    mass of bulks narrower than rounding. Returns ``(atoms, note)``."""
+    if not _scan_floor(model)[1]:
+        return tuple(_atoms(model)), ""
+    sup = support(model)
+    extra = sum(m for _, m in sup.atoms) - sum(m for _, m in _atoms(model))
+    note = (f"mass {extra:.6g} of bulks narrower than the rounding of λ is in the atoms (see support())"
+            if extra > 0 else "")
+    return tuple(sup.atoms), note
+
+
 def spectrum(model, lambdas) -> Spectrum:
     """Density of U's eigenvalue law (and of μ_W) at real points ``lambdas``.
+
+    .. math:: ρ_U(λ) = \\frac{1}{π} \\operatorname{Im} q(λ + i0), \\qquad
+              ρ_W(λ) = \\frac{1}{π} \\operatorname{Im} g_W(λ + i0)
+
+    with ``q, g_W`` from the fixed point of docs/theory.md §4 (:func:`stieltjes`).
 
     Raises
     ------
@@ -422,15 +646,22 @@ def spectrum(model, lambdas) -> Spectrum:
         bad = lam[above][st.status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. λ = {bad[:3]}")
     # imaginary parts at rounding level of |q| are zeros outside the support
-    real = st.q.imag <= 8 * np.finfo(float).eps * np.abs(st.q)
+    real = st.q.imag <= REAL_AXIS_EPS * np.abs(st.q)
     density[above] = np.where(real, 0.0, st.q.imag) / np.pi
     density_w[above] = np.where(real, 0.0, np.maximum(st.g_w.imag, 0.0)) / np.pi
-    return Spectrum(lam, density, density_w, _atoms(model), st.n_fallback,
-                    float(st.residual.max(initial=0.0)), model)
+    work = _Work()
+    work.add(st)
+    atoms, note = _spectrum_atoms(model)
+    notes = [note] if note else []
+    if st.n_fallback:
+        notes.append(_fallback_message(st.n_fallback, st.status.size))
+    return Spectrum(lam, density, density_w, list(atoms), st.n_fallback, work.max_residual,
+                    work.total_iterations, work.max_iterations, model,
+                    status="fallback" if notes else "ok", message="; ".join(notes))
 
 
 @dataclass(frozen=True)
-class Support:
+class Support(Outcome):
     """Support of U's eigenvalue law, found from the solution itself.
 
     Attributes
@@ -441,9 +672,11 @@ class Support:
     masses : list of float
         Mass of U's law carried by each bulk.
     masses_w : list of float
-        Mass of μ_W carried by each bulk (they add up to ψ_p).
+        Mass of μ_W carried by each bulk (they add up to ψ_p, up to what the atoms carry).
     atoms : list of (location, mass)
-        The atom at ``s_t²`` (rank counting, checked against ``lim η Im q(s² + iη)``).
+        The atom at ``s_t²`` (rank counting), plus the mass of any bulk narrower than the rounding of
+        λ (e.g. the memorization bulk at large t, of width ~v_t²), placed at its centre (merged with an
+        atom at the same floating-point location).
     total_mass : float
         ``Σ masses + Σ atom masses``; 1 up to quadrature error (checked, ``mass_tol``).
     offsets : list of (lo, hi)
@@ -451,7 +684,18 @@ class Support:
     lambda_max : float
         Upper edge of the highest bulk.
     grid_points : int
-        Size of the scanning grid that found the bulks (doubled until the masses add up).
+        Size of the scanning grid that found the bulks.
+    refinements : int
+        How many times the scanning grid was refined (×4) before the masses added up.
+    n_fallback : int
+        Real points (scan, bisection, gap search) that used the edge fallback value at ``λ + iη_floor``.
+    max_residual : float
+        Largest verified residual over every point solved.
+    total_iterations, max_iterations : int
+        Continuation steps plus Newton iterations, summed over and maximal over every point solved.
+    status, message : str
+        ``"ok"``; or ``"fallback"`` when a bulk narrower than rounding was reported as an atom or some
+        real point used the edge fallback (the message says which) (:class:`rfdiff._results.Outcome`).
     """
 
     intervals: list
@@ -463,48 +707,60 @@ class Support:
     lambda_max: float
     grid_points: int
     model: object = field(repr=False)
+    refinements: int = 0
+    n_fallback: int = 0
+    max_residual: float = 0.0
+    total_iterations: int = 0
+    max_iterations: int = 0
 
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "intervals": [list(i) for i in self.intervals],
                 "masses": self.masses, "masses_w": self.masses_w, "atoms": [list(a) for a in self.atoms],
-                "total_mass": self.total_mass, "lambda_max": self.lambda_max}
+                "total_mass": self.total_mass, "lambda_max": self.lambda_max,
+                "offsets": [list(o) for o in self.offsets], "status": self.status, "message": self.message,
+                "diagnostics": {"grid_points": self.grid_points, "refinements": self.refinements,
+                                "n_fallback": self.n_fallback, "max_residual": self.max_residual,
+                                "total_iterations": self.total_iterations,
+                                "max_iterations": self.max_iterations}}
 
 
 def _inside(st) -> np.ndarray:
-    return st.q.imag > 1e-8 * np.abs(st.q)
+    """``Im q(λ + i0) > INSIDE_TOL·|q|`` at each point of ``st``."""
+    return st.q.imag > INSIDE_TOL * np.abs(st.q)
 
 
-def _solve_verified(model, omega) -> Stieltjes:
+def _solve_verified(model, omega, work=None) -> Stieltjes:
     st = _solve_offsets(model, np.asarray(omega, dtype=np.complex128))
     if st.n_failed:
         bad = st.z[st.status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. z = {bad[:3]}")
-    return st
+    return work.add(st) if work is not None else st
 
 
-def _bisect_edges(model, left, right, left_inside, rtol):
+def _bisect_edges(model, left, right, left_inside, rtol, work=None):
     """Bisect offset brackets ``[left, right]`` whose ends differ in ``Im q > 0`` (geometric midpoints)."""
     left = np.array(left, dtype=float)
     right = np.array(right, dtype=float)
     left_inside = np.asarray(left_inside)
     while np.any(right - left > rtol * right):
         mid = np.sqrt(left * right)
-        inside = _inside(_solve_verified(model, mid))
+        inside = _inside(_solve_verified(model, mid, work))
         go_right = inside == left_inside  # the edge is in [mid, right]
         left = np.where(go_right, mid, left)
         right = np.where(go_right, right, mid)
     return np.sqrt(left * right)
 
 
-def _contour_masses(model, lo, hi, tol, atom_inside=0.0):
+def _contour_masses(model, lo, hi, tol, atom_inside=0.0, work=None, moment=False):
     """Masses of U's law and of μ_W enclosed by a contour crossing the real axis at offsets ``lo < hi``.
 
     ``mass = −(1/2πi) ∮ q(z) dz`` on the ellipse ``w(θ) = c + a cos θ + i b sin θ`` in ``w = log(z − s²)``
     around ``[log lo, log hi]`` (trapezoid rule, geometric convergence; node count doubled until the
     N and 2N results agree to ``tol``). With ``lo = 0`` a circle in z around ``[−hi, hi]`` is used and
-    ``atom_inside`` (the atom at s²) is subtracted.
+    ``atom_inside`` (the atom at s²) is subtracted. With ``moment=True`` the first moment about s²,
+    ``−(1/2πi) ∮ (z − s²) q(z) dz`` (to which the atom at s² contributes nothing), is returned too.
     """
-    n = 64
+    n = CONTOUR_MIN_NODES
     prev = None
     while True:
         theta = 2 * np.pi * np.arange(n) / n
@@ -517,18 +773,20 @@ def _contour_masses(model, lo, hi, tol, atom_inside=0.0):
         else:
             omega = hi * np.exp(1j * theta)
             d_omega = 1j * omega * (2 * np.pi / n)
-        st = _solve_verified(model, omega)
+        st = _solve_verified(model, omega, work)
         cur = (float((-(st.q @ d_omega) / (2j * np.pi)).real) - atom_inside,
                float((-(st.g_w @ d_omega) / (2j * np.pi)).real))
         if prev is not None and abs(cur[0] - prev[0]) <= tol and abs(cur[1] - prev[1]) <= tol * model.psi_p:
+            if moment:
+                return cur + (float((-((omega * st.q) @ d_omega) / (2j * np.pi)).real),)
             return cur
-        if n >= 1 << 15:
+        if n >= CONTOUR_MAX_NODES:
             raise SolverError(f"contour mass around offsets [{lo:.6g}, {hi:.6g}] from s² did not converge")
         prev = cur
         n *= 2
 
 
-def _hidden_gaps(model, x, st, dip=0.2, iters=40):
+def _hidden_gaps(model, x, st, dip=0.2, iters=40, work=None):
     """Gaps narrower than the grid spacing: points where the density vanishes between grid points.
 
     Every interior local minimum of ``Im q`` on the grid that is below ``dip`` times the larger of its
@@ -547,24 +805,64 @@ def _hidden_gaps(model, x, st, dip=0.2, iters=40):
     g = (math.sqrt(5) - 1) / 2
     for _ in range(iters):
         c1, c2 = b - g * (b - a), a + g * (b - a)
-        f = _solve_verified(model, np.exp(np.concatenate([c1, c2])))
+        f = _solve_verified(model, np.exp(np.concatenate([c1, c2])), work)
         f1, f2 = np.split(np.where(_inside(f), f.q.imag, 0.0), 2)
         left = f1 <= f2
         b = np.where(left, c2, b)
         a = np.where(left, a, c1)
     xm = np.exp(0.5 * (a + b))
-    return xm[~_inside(_solve_verified(model, xm))]
+    return xm[~_inside(_solve_verified(model, xm, work))]
 
 
-def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max_refine=3) -> Support:
+def _rounding_floor(s2: float) -> float:
+    """Offsets from s² below which λ = s² + x cannot be told from s² (``ATOM_WIDTH_ULPS`` ulps of s²)."""
+    return ATOM_WIDTH_ULPS * math.ulp(s2) if s2 > 0 else 0.0
+
+
+def _narrow(s2: float, lo: float, hi: float) -> bool:
+    """A bulk at offsets ``[lo, hi]`` no wider than ``ATOM_WIDTH_ULPS`` ulps of its λ."""
+    return hi - lo <= ATOM_WIDTH_ULPS * math.ulp(s2 + hi)
+
+
+def _add_atom(atoms, loc, mass):
+    """``atoms`` with ``mass`` added at ``loc`` (merged into an atom at the same location)."""
+    for i, (l0, m0) in enumerate(atoms):
+        if l0 == loc:
+            atoms[i] = (l0, m0 + mass)
+            return atoms
+    atoms.append((loc, mass))
+    atoms.sort()
+    return atoms
+
+
+def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12, mass_tol=1e-7,
+            max_refine=3) -> Support:
     """Every bulk of U's spectrum, with its mass, and the atom at ``s_t²``.
 
     Works with offsets ``x = λ − s²`` (U ≥ s² I). A grid of ``x`` log-spaced from
-    ``min(1e-13·x_bound, 1e-8·v_t²)`` to ``x_bound = spectral_bound − s²`` is scanned for
-    ``Im q(λ + i0) > 0``; the edges of each run are refined by bisection to ``edge_rtol``; each bulk's
-    mass is integrated with a self-checked quadrature. If the bulk masses and the atom do not add up
-    to 1 within ``mass_tol`` (a bulk narrower than the grid spacing was missed), the grid is refined
-    (×4), up to ``max_refine`` times, after which :class:`SolverError` is raised.
+    ``x_lo = max(min(SCAN_FLOOR_REL·x_bound, SCAN_FLOOR_SCALE·v_t², SCAN_FLOOR_SCALE·b_t²), x_round)`` to
+    ``x_bound = 1.05·spectral_bound − s²`` is scanned for ``Im q(λ + i0) > 0``
+    (``x_round = ATOM_WIDTH_ULPS`` ulps of s²: below it λ cannot be told from s²); the edges of each run
+    are refined by bisection to ``edge_rtol``; each bulk's mass
+    ``m = −(1/2πi)∮ q(z) dz`` is integrated with a self-checked quadrature. Mass within ``x_round`` of s²
+    beyond the rank-counting atom (a bulk narrower than rounding, such as the memorization bulk of width
+    ~v_t² at large t) is measured on a circle around s² and reported as an atom, as is any bulk no wider
+    than ``ATOM_WIDTH_ULPS`` ulps of λ (location: its centre). If the bulk masses and the atoms do not
+    add up to 1 within ``mass_tol`` (a bulk narrower than the grid spacing was missed), the grid is
+    refined (×``SCAN_REFINE_FACTOR``), up to ``max_refine`` times, after which :class:`SolverError` is
+    raised.
+
+    Parameters
+    ----------
+    model : RFModel
+    points_per_decade : float
+        Scan density (≥ 10).
+    edge_rtol : float
+        Relative accuracy of the bisected edges.
+    mass_tol : float
+        Tolerance on ``Σ masses + Σ atoms = 1``.
+    max_refine : int
+        Largest number of grid refinements.
 
     Notes
     -----
@@ -576,41 +874,83 @@ def support(model, *, points_per_decade=150, edge_rtol=1e-12, mass_tol=1e-7, max
         raise ValueError("points_per_decade must be >= 10")
     c = ge_coefficients(model)
     x_hi = 1.05 * spectral_bound(model) - c.s2
-    x_lo = 1e-13 * x_hi if c.v2 <= 0 else min(1e-13 * x_hi, 1e-8 * c.v2)
-    atoms = _atoms(model)
-    atom_total = sum(m for _, m in atoms)
+    x_lo, truncated = _scan_floor(model)
+    rank_atoms = _atoms(model)
+    atom_total = sum(m for _, m in rank_atoms)
     density = float(points_per_decade)
-    for _attempt in range(max_refine + 1):
+    work = _Work()
+    for refinements in range(max_refine + 1):
         n = int(math.ceil(density * math.log10(x_hi / x_lo))) + 1
         x = np.geomspace(x_lo, x_hi, n)
-        st = _solve_verified(model, x)
-        gaps = _hidden_gaps(model, x, st)
+        st = _solve_verified(model, x, work)
+        gaps = _hidden_gaps(model, x, st, work=work)
         if gaps.size:
             x = np.sort(np.concatenate([x, gaps]))
-            st = _solve_verified(model, x)
+            st = _solve_verified(model, x, work)
         inside = _inside(st)
         if inside[-1]:
             raise SolverError("spectrum extends beyond spectral_bound(); please report")
         flips = np.flatnonzero(inside[1:] != inside[:-1])
-        ends = _bisect_edges(model, x[flips], x[flips + 1], inside[flips], edge_rtol)
+        ends = _bisect_edges(model, x[flips], x[flips + 1], inside[flips], edge_rtol, work)
         if inside[0]:  # a bulk reaching below the first grid point: it starts at s² itself
             ends = np.concatenate([[0.0], ends])
         offsets = [(float(a), float(b)) for a, b in zip(ends[0::2], ends[1::2])]
         # contours cross the axis at the geometric midpoints of the gaps
-        cuts = [0.5 * ends[0] if ends[0] > 0 else 0.0]
-        cuts += [math.sqrt(a * b) for a, b in zip(ends[1:-1:2], ends[2::2])] + [2.0 * ends[-1]] if offsets else []
-        masses, masses_w = zip(*[_contour_masses(model, lo, hi, 0.1 * mass_tol, atom_total if lo == 0 else 0.0)
+        cuts = []
+        if offsets:
+            cuts = [0.5 * ends[0] if ends[0] > 0 else 0.0]
+            cuts += [math.sqrt(a * b) for a, b in zip(ends[1:-1:2], ends[2::2])] + [2.0 * ends[-1]]
+        masses, masses_w = zip(*[_contour_masses(model, lo, hi, 0.1 * mass_tol, atom_total if lo == 0 else 0.0,
+                                                 work)
                                  for lo, hi in zip(cuts[:-1], cuts[1:])]) if offsets else ((), ())
-        total = sum(masses) + atom_total
+        low = (0.0, 0.0, 0.0)
+        if truncated and not inside[0]:
+            # what lies within rounding of s² beyond the rank-counting atom: a circle around s² crossing
+            # the axis where the scan saw no bulk
+            radius = math.sqrt(x[0] * ends[0]) if offsets else x[0]
+            low = _contour_masses(model, 0.0, radius, 0.1 * mass_tol, atom_total, work, moment=True)
+        total = sum(masses) + atom_total + low[0]
         if abs(total - 1.0) <= mass_tol:
             break
-        density *= 4
+        density *= SCAN_REFINE_FACTOR
     else:
         raise SolverError(f"bulk masses and atoms add up to {total:.9f}, not 1, after refining the grid "
                           f"to {n} points (a bulk may be unresolved)")
+    atoms = list(rank_atoms)
+    notes = []
+    if low[0] > mass_tol:
+        centre = min(max(low[2] / low[0], 0.0), float(x[0]))  # its mean offset (quadrature-limited)
+        atoms = _add_atom(atoms, float(c.s2 + centre), low[0])
+        notes.append(f"mass {low[0]:.6g} (μ_W mass {low[1]:.3g}) within {x[0]:.3g} of s_t² (narrower than "
+                     f"the rounding of λ) is reported as an atom")
+    keep, dropped = [], []
+    for k, (lo, hi) in enumerate(offsets):
+        if abs(masses[k]) <= mass_tol and abs(masses_w[k]) <= mass_tol * model.psi_p:
+            # a run of Im q > INSIDE_TOL·|q| carrying no mass that the quadrature can verify: rounding
+            # noise in Im q where |q| is huge (e.g. just below a bulk's lower edge near s²), not a bulk
+            dropped.append(k)
+        elif _narrow(c.s2, lo, hi):
+            atoms = _add_atom(atoms, float(c.s2 + 0.5 * (lo + hi)), masses[k])
+            notes.append(f"bulk of mass {masses[k]:.6g} (μ_W mass {masses_w[k]:.3g}) at offsets "
+                         f"[{lo:.3g}, {hi:.3g}] from s_t² is narrower than the rounding of λ and is reported "
+                         f"as an atom")
+        else:
+            keep.append(k)
+    if dropped:
+        notes.append(f"{len(dropped)} run(s) of Im q > 0 at offsets {offsets[dropped[0]][0]:.3g}…"
+                     f"{offsets[dropped[-1]][1]:.3g} from s_t² with |mass| ≤ mass_tol = {mass_tol:g} "
+                     f"(total {sum(masses[k] for k in dropped):.2g}) were dropped as rounding noise")
+    offsets = [offsets[k] for k in keep]
+    masses = [masses[k] for k in keep]
+    masses_w = [masses_w[k] for k in keep]
+    if work.n_fallback:
+        notes.append(_fallback_message(work.n_fallback, work.points))
     intervals = [(c.s2 + lo, c.s2 + hi) for lo, hi in offsets]
-    return Support(intervals, list(masses), list(masses_w), atoms, total, offsets,
-                   intervals[-1][1] if intervals else c.s2, n, model)
+    return Support(intervals, masses, masses_w, atoms, total, offsets,
+                   intervals[-1][1] if intervals else max([c.s2] + [loc for loc, _ in atoms]), n, model,
+                   refinements=refinements, n_fallback=work.n_fallback, max_residual=work.max_residual,
+                   total_iterations=work.total_iterations, max_iterations=work.max_iterations,
+                   status="fallback" if notes else "ok", message="; ".join(notes))
 
 
 def spectral_grid(sup: Support, points: int = 2000) -> np.ndarray:

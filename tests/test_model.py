@@ -8,11 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
 import rfdiff as rd
+from rfdiff.model import MIN_BULK_MASS
 
 BAD_NUMBERS = [0, -1.0, math.nan, math.inf, -math.inf, "abc", None]
 POSITIVE = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -36,6 +37,7 @@ def test_model_rejects_non_law_data():
 @settings(max_examples=50, deadline=None)
 @given(POSITIVE, POSITIVE, st.floats(min_value=1e-4, max_value=20))
 def test_model_fields_and_derived_quantities(psi_p, psi_n, t):
+    assume(psi_n >= MIN_BULK_MASS * psi_p)  # the supported range (rfdiff/model.py)
     m = rd.RFModel(psi_p, psi_n, t)
     assert (m.psi_p, m.psi_n, m.t) == (psi_p, psi_n, t)
     assert m.delta_t == pytest.approx(1 - math.exp(-2 * t), rel=1e-14)

@@ -1,0 +1,116 @@
+"""How solver results say how they were obtained (status, message, iterations, diagnostics), the
+compiled-kernel boundary (named parameters, one Marchenko–Pastur transform) and the lazy package."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rfdiff as rd
+import rfdiff.spectral as S
+from rfdiff._mp import mp_transforms
+from rfdiff._results import Outcome
+
+MODEL = rd.RFModel(16, 4, 0.05)
+
+
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_rfdiff_does_not_import_numba():
+    proc = _run("import rfdiff, sys; assert 'numba' not in sys.modules, 'numba imported'")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_data_laws_and_model_do_not_import_numba():
+    proc = _run("import sys, rfdiff.data, rfdiff.model; m = rfdiff.RFModel(4, 2, 0.1); "
+                "assert 'numba' not in sys.modules")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_lazy_package_namespace():
+    assert set(rd.__all__) <= set(dir(rd))
+    assert rd.__version__
+    for name in rd.__all__:
+        assert getattr(rd, name) is not None
+    assert rd.spectrum is S.spectrum and rd.simulate.__name__ == "rfdiff.simulate"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        rd.no_such_name  # noqa: B018
+
+
+# ----------------------------------------------------------------------------------- kernel boundary
+
+def test_kernel_parameters_have_the_names_of_the_maths():
+    c, par, kind, _eigs, _wts = S._setup(MODEL)
+    assert isinstance(par, S.KernelParams) and kind == 0
+    assert par.psi_p == 16 and par.ratio == 4
+    assert par.b2 == pytest.approx(c.b ** 2, rel=1e-15)
+    assert par.e2t_mu1sq == pytest.approx(c.e2t * c.mu1 ** 2, rel=1e-15)
+    assert (par.v2, par.s2, par.tau_sigma) == (c.v2, c.s2, 1.0)
+
+
+def test_one_marchenko_pastur_transform():
+    """The data law and the solver evaluate the same compiled closed form."""
+    assert S.mp_transforms is mp_transforms
+    law = rd.MarchenkoPastur(0.3, 2.0)
+    rng = np.random.default_rng(0)
+    zeta = rng.normal(size=(3, 4)) * 3 + 1j * rng.normal(size=(3, 4))
+    got = law.transforms(zeta)
+    assert all(g.shape == zeta.shape for g in got)
+    for idx in np.ndindex(zeta.shape):
+        ref = mp_transforms(complex(zeta[idx]), 0.3, 2.0)
+        assert [g[idx] for g in got] == list(ref)
+    G, dG = law.stieltjes(0.8 + 0.3j)  # scalars stay scalars
+    assert np.ndim(G) == 0 and np.ndim(dG) == 0
+
+
+# ----------------------------------------------------------------------------------------- results
+
+def test_stieltjes_counts_iterations():
+    c = rd.ge_coefficients(MODEL)
+    z = c.s2 + np.array([[1.0 + 1.0j, 3.0 + 1e-9j], [3.0, 1e3 + 1e3j]])
+    st = rd.stieltjes(MODEL, z)
+    assert st.iterations.shape == z.shape and st.iterations.dtype.kind == "i"
+    assert np.all(st.iterations >= 1)
+    # closer to the axis: more continuation steps than far away
+    assert st.iterations[0, 1] > st.iterations[1, 1] and st.iterations[1, 0] > st.iterations[1, 1]
+    assert st.converged.shape == z.shape and st.n_failed == 0
+
+
+def test_spectrum_and_support_are_outcomes():
+    sup = rd.support(MODEL)
+    sp = rd.spectrum(MODEL, S.spectral_grid(sup, 400))
+    for res in (sup, sp):
+        assert isinstance(res, Outcome) and res.converged
+        assert res.status in ("ok", "fallback")
+        assert (res.status == "ok") == (res.message == "")
+        assert res.max_residual <= S.VERIFY_TOL
+        assert res.max_iterations >= 1 and res.total_iterations >= res.max_iterations
+        assert res.n_fallback >= 0
+    assert sp.status == ("fallback" if sp.n_fallback else "ok")
+    if sp.n_fallback:
+        assert "edge" in sp.message
+    assert sup.grid_points > 0 and sup.refinements == 0
+    d = sup.to_dict()
+    assert {"status", "message", "offsets", "diagnostics"} <= set(d)
+    assert {"grid_points", "refinements", "n_fallback", "max_residual", "total_iterations",
+            "max_iterations"} <= set(d["diagnostics"])
+    d = sp.to_dict()
+    assert {"status", "message"} <= set(d)
+    assert {"n_fallback", "max_residual", "total_iterations", "max_iterations"} <= set(d["diagnostics"])
+
+
+def test_spectrum_status_ok_away_from_edges():
+    sup = rd.support(MODEL)
+    lo, hi = sup.intervals[-1]
+    sp = rd.spectrum(MODEL, np.linspace(lo, hi, 50)[1:-1])
+    assert sp.status == "ok" and sp.message == "" and sp.n_fallback == 0
+
+
+def test_solver_constants_are_named():
+    assert (S.NEWTON_RESIDUAL_TOL, S.NEWTON_START_RTOL, S.NEWTON_STEP_RTOL) == (1e-14, 1e-8, 1e-7)
+    assert (S.NEWTON_MAXIT_START, S.NEWTON_MAXIT_STEP, S.NEWTON_MAXIT_FINAL) == (50, 8, 40)
+    assert (S.CONT_TOP_FACTOR, S.CONT_FIRST_DIVISOR, S.CONT_GROW, S.CONT_SHRINK) == (10.0, 8.0, 2.0, 0.25)
+    assert (S.CONT_MIN_STEP, S.CONT_MAX_STEPS, S.HERGLOTZ_TOL, S.INSIDE_TOL) == (1e-8, 400, 1e-12, 1e-8)
+    assert S.SCAN_POINTS_PER_DECADE == 150
