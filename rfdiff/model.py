@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._validate import positive
 from .activations import Activation, get_activation
 from .data import DataLaw, Isotropic
@@ -52,6 +54,14 @@ class RFModel:
         ``"tanh"`` (default), ``"relu"``, ``"erf"``, ``"linear"``, ``"sigmoid"`` or a vectorised callable.
     data : DataLaw
         Eigenvalue law ρ_Σ of the data covariance (default ``Isotropic()``).
+    m : int or inf
+        Noise draws per training point, frozen for the whole training (default ``inf``: the noise is
+        averaged exactly, the seed paper's idealisation; docs/theory.md §10).
+    weight_decay : float
+        ω ≥ 0 (default 0). The penalty ``ω Δ_t ‖A‖²_F/(p d)`` is added to the training loss, so gradient
+        flow sees ``U + ω I`` and τ → ∞ gives the ridge estimator; reported train losses are the data part
+        only (docs/theory.md §11). An optimizer's plain weight decay ``λ_opt`` on A (the update
+        ``A ← A − η (∇_A L_train + λ_opt A)``) is ``ω = λ_opt ψ_p d²/(2 Δ_t)`` (:meth:`weight_decay_from`).
 
     Raises
     ------
@@ -69,6 +79,8 @@ class RFModel:
     t: float
     activation: Activation = "tanh"
     data: DataLaw = field(default_factory=Isotropic)
+    m: float = math.inf
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         for name, (lo, hi) in (("psi_p", PSI_P_RANGE), ("psi_n", PSI_N_RANGE), ("t", T_RANGE)):
@@ -79,6 +91,12 @@ class RFModel:
         object.__setattr__(self, "activation", get_activation(self.activation))
         if not isinstance(self.data, DataLaw):
             raise ValueError(f"data must be an rfdiff data law (e.g. rfdiff.Isotropic()), got {self.data!r}")
+        object.__setattr__(self, "m", _draws(self.m))
+        decay = self.weight_decay
+        if isinstance(decay, (str, bool)) or not isinstance(decay, (int, float)) or not math.isfinite(decay) \
+                or decay < 0:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {decay!r}")
+        object.__setattr__(self, "weight_decay", float(decay))
 
     @property
     def delta_t(self) -> float:
@@ -92,10 +110,33 @@ class RFModel:
 
     def replace(self, **changes) -> "RFModel":
         """A copy with some fields changed (validated)."""
-        kw = dict(psi_p=self.psi_p, psi_n=self.psi_n, t=self.t, activation=self.activation, data=self.data)
+        kw = dict(psi_p=self.psi_p, psi_n=self.psi_n, t=self.t, activation=self.activation, data=self.data,
+                  m=self.m, weight_decay=self.weight_decay)
         kw.update(changes)
         return RFModel(**kw)
 
+    @staticmethod
+    def weight_decay_from(optimizer_decay: float, psi_p: float, t: float, d: float = 1.0) -> float:
+        """ω of an optimizer's plain weight decay on A.
+
+        Gradient descent on ``L_train + ω Δ_t ‖A‖²/(p d)`` adds ``2 ω Δ_t A/(p d)`` to the gradient; an
+        optimizer that adds ``λ_opt A`` to the gradient of ``L_train`` (A and L_train in the normalisation of
+        docs/theory.md §1) therefore has ``ω = λ_opt p d/(2 Δ_t) = λ_opt ψ_p d²/(2 Δ_t)``.
+        """
+        delta = -math.expm1(-2.0 * positive("t", t))
+        return positive("optimizer_decay", optimizer_decay) * positive("psi_p", psi_p) * positive("d", d) ** 2 \
+            / (2.0 * delta)
+
     def to_dict(self) -> dict:
         return {"psi_p": self.psi_p, "psi_n": self.psi_n, "t": self.t,
-                "activation": self.activation.name, "data": self.data.to_dict()}
+                "activation": self.activation.name, "data": self.data.to_dict(), "m": self.m,
+                "weight_decay": self.weight_decay}
+
+
+def _draws(m):
+    """``inf`` or an integer ≥ 1 (as int)."""
+    if isinstance(m, float) and math.isinf(m) and m > 0:
+        return math.inf
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"m must be an integer >= 1 or math.inf (exact noise average), got {m!r}")
+    return int(m)

@@ -38,7 +38,7 @@ import numpy as np
 
 from ._mp import mp_transforms
 from ._results import Outcome
-from .constants import ge_coefficients
+from .structure import structure
 from .data import DiscreteSpectrum, MarchenkoPastur
 
 __all__ = ["Stieltjes", "Spectrum", "Support", "SolverError", "stieltjes", "spectrum", "support",
@@ -120,28 +120,28 @@ class SolverError(RuntimeError):
 
 
 class KernelParams(NamedTuple):
-    """Constants of one model passed to the compiled kernels (docs/theory.md §2 and §4).
+    """Constants of one model passed to the compiled kernels: its Gaussian-equivalent structure
+    (:func:`rfdiff.structure.structure`, docs/theory.md §4 and §10).
 
-    Built once per model by :func:`_setup`; numba compiles it as a typed named tuple.
+    Built once per model by :func:`_setup`; numba compiles it as a typed named tuple. Component k has the
+    covariance symbol ``W diag(comp_alpha[k] σ + comp_beta[k]) Wᵀ/d + comp_x0[k] I`` and
+    ``comp_r[k] = ψ_p/ψ_k = p/N_k``; the shift's W-part is ``W diag(shift_alpha σ + shift_beta) Wᵀ/d`` (its
+    identity part is the origin of the offsets ω = z − origin).
     """
 
     #: ``ψ_p = p/d``.
     psi_p: float
-    #: ``ψ_p/ψ_n = p/n``.
-    ratio: float
-    #: ``b_t²``.
-    b2: float
-    #: ``e^{-2t} μ1²`` (the data-linear part of m(σ)).
-    e2t_mu1sq: float
-    #: ``v_t²``.
-    v2: float
-    #: ``s_t²``.
-    s2: float
     #: ``τ_Σ = ⟨σ⟩``.
     tau_sigma: float
     #: Marchenko–Pastur ρ_Σ: its ratio γ and scale (mean); 0 for a discrete law.
     mp_ratio: float
     mp_scale: float
+    shift_alpha: float
+    shift_beta: float
+    comp_alpha: np.ndarray
+    comp_beta: np.ndarray
+    comp_x0: np.ndarray
+    comp_r: np.ndarray
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,48 +183,85 @@ def _averages(alpha, beta, kind, eigs, wts, mp_ratio, mp_scale):
 
 
 @nb.njit(cache=True)
-def _residual(z, q, dl, par, kind, eigs, wts):
-    """Residuals ``F1 = q S − 1``, ``F2 = δ − (ψ_p/ψ_n) q (E⟨σ/D⟩ + v²)`` and their Jacobian.
+def _residual(z, x, par, kind, eigs, wts, F, J, sizes):
+    """Residuals and Jacobian of the one-point system at the offset ``z = ω``, for ``x = (q, δ_1, …, δ_K)``.
 
-    ``S = −ω + v²/(1+δ) + b²⟨1/D⟩ + κ⟨σ/D⟩``, ``κ = E/(1+δ)``, ``D = 1 + ψ_p q m(σ)``,
-    ``E = e^{-2t} μ1²``, with ω = z − s² the offset (docs/theory.md §4).
+    With ``u_k = 1/(1 + δ_k)``, ``m(σ) = A σ + B`` (``A = shift_alpha + Σ_k α_k u_k``,
+    ``B = shift_beta + Σ_k β_k u_k``), ``c0 = Σ_k x0_k u_k`` and ``D = 1 + ψ_p q m(σ)``:
+
+    * ``F_0 = q S − 1``, ``S = c0 − ω + A⟨σ/D⟩ + B⟨1/D⟩``;
+    * ``F_k = δ_k − r_k q (α_k ⟨σ/D⟩ + β_k ⟨1/D⟩ + x0_k)``, ``r_k = p/N_k``.
+
+    Fills ``F`` (K+1), the analytic Jacobian ``J`` ((K+1)²) and ``sizes`` (the magnitudes of the terms of
+    each residual, whose rounding level is eps·size); returns ``⟨1/D⟩`` (``g_W = ψ_p q ⟨1/D⟩``).
     """
+    K = par.comp_alpha.size
     psi = par.psi_p
-    ratio = par.ratio
-    b2 = par.b2
-    E = par.e2t_mu1sq
-    v2 = par.v2
-    opd = 1.0 + dl
-    kap = E / opd
-    A1, A2, B1, B2, B3 = _averages(1.0 + psi * q * b2, psi * q * kap, kind, eigs, wts,
-                                   par.mp_ratio, par.mp_scale)
-    S = -z + v2 / opd + b2 * A1 + kap * A2  # z is the offset ω = z − s²
-    F1 = q * S - 1.0
-    F2 = dl - ratio * q * (E * A2 + v2)
-    dA1q = -psi * (b2 * B1 + kap * B2)
-    dA2q = -psi * (b2 * B2 + kap * B3)
-    f = psi * q * kap / opd
-    J11 = S + q * (b2 * dA1q + kap * dA2q)
-    J12 = q * (-v2 / (opd * opd) + b2 * f * B2 + kap * f * B3 - kap / opd * A2)
-    J21 = -ratio * (E * A2 + v2) - ratio * q * E * dA2q
-    J22 = 1.0 - ratio * q * E * f * B3
-    return F1, F2, J11, J12, J21, J22, A1, b2 * A1, kap * A2, E * A2
+    q = x[0]
+    A = par.shift_alpha + 0j
+    B = par.shift_beta + 0j
+    c0 = 0j
+    for k in range(K):
+        u = 1.0 / (1.0 + x[k + 1])
+        A += par.comp_alpha[k] * u
+        B += par.comp_beta[k] * u
+        c0 += par.comp_x0[k] * u
+    a1, a2, b1, b2, b3 = _averages(1.0 + psi * q * B, psi * q * A, kind, eigs, wts, par.mp_ratio, par.mp_scale)
+    S = c0 - z + A * a2 + B * a1
+    F[0] = q * S - 1.0
+    sizes[0] = _abs1(q) * (_abs1(z) + _abs1(c0) + _abs1(A * a2) + _abs1(B * a1))
+    dq_a1 = -psi * (B * b1 + A * b2)
+    dq_a2 = -psi * (B * b2 + A * b3)
+    J[0, 0] = S + q * (A * dq_a2 + B * dq_a1)
+    for k in range(K):
+        lin = par.comp_alpha[k] * a2 + par.comp_beta[k] * a1 + par.comp_x0[k]
+        F[k + 1] = x[k + 1] - par.comp_r[k] * q * lin
+        sizes[k + 1] = _abs1(x[k + 1]) + par.comp_r[k] * _abs1(q) * (
+            _abs1(par.comp_alpha[k] * a2) + _abs1(par.comp_beta[k] * a1) + par.comp_x0[k])
+        J[k + 1, 0] = -par.comp_r[k] * (lin + q * (par.comp_alpha[k] * dq_a2 + par.comp_beta[k] * dq_a1))
+    for l in range(K):
+        u = 1.0 / (1.0 + x[l + 1])
+        u2 = u * u
+        dA = -par.comp_alpha[l] * u2
+        dB = -par.comp_beta[l] * u2
+        dl_a1 = -psi * q * (dB * b1 + dA * b2)
+        dl_a2 = -psi * q * (dB * b2 + dA * b3)
+        J[0, l + 1] = q * (-par.comp_x0[l] * u2 + dA * a2 + dB * a1 + A * dl_a2 + B * dl_a1)
+        for k in range(K):
+            J[k + 1, l + 1] = (1.0 if k == l else 0.0) - par.comp_r[k] * q * (
+                par.comp_alpha[k] * dl_a2 + par.comp_beta[k] * dl_a1)
+    return a1
 
 
 @nb.njit(cache=True)
-def _term_sizes(z, q, dl, par, bA1, kA2, EA2):
-    """Sizes of the terms that make up ``F1 = q S − 1`` and ``F2`` (their rounding level is ``eps·R``).
-
-    .. math::
-
-        R_1 = |q| \\big(|ω| + v^2/|1+δ| + |b^2 ⟨1/D⟩| + |κ ⟨σ/D⟩|\\big), \\qquad
-        R_2 = |δ| + \\frac{ψ_p}{ψ_n} |q| \\big(|E ⟨σ/D⟩| + v^2\\big),
-
-    with ``|c|`` evaluated as the cheaper ``|Re c| + |Im c|`` (within a factor √2).
-    """
-    R1 = _abs1(q) * (_abs1(z) + par.v2 / abs(1.0 + dl) + _abs1(bA1) + _abs1(kA2))
-    R2 = _abs1(dl) + par.ratio * _abs1(q) * (_abs1(EA2) + par.v2)
-    return R1, R2
+def _linsolve(J, F, out):
+    """Solve ``J out = F`` in place by Gaussian elimination with partial pivoting (J, F overwritten);
+    returns False when J is singular in floating point."""
+    n = F.size
+    for c in range(n):
+        piv = c
+        best = abs(J[c, c])
+        for r in range(c + 1, n):
+            if abs(J[r, c]) > best:
+                best = abs(J[r, c])
+                piv = r
+        if best == 0.0:
+            return False
+        if piv != c:
+            for k in range(n):
+                J[c, k], J[piv, k] = J[piv, k], J[c, k]
+            F[c], F[piv] = F[piv], F[c]
+        for r in range(c + 1, n):
+            f = J[r, c] / J[c, c]
+            for k in range(c, n):
+                J[r, k] -= f * J[c, k]
+            F[r] -= f * F[c]
+    for c in range(n - 1, -1, -1):
+        acc = F[c]
+        for k in range(c + 1, n):
+            acc -= J[c, k] * out[k]
+        out[c] = acc / J[c, c]
+    return True
 
 
 @nb.njit(cache=True)
@@ -239,63 +276,75 @@ def _finite(c):
 
 
 @nb.njit(cache=True)
-def _newton(z, q, dl, par, kind, eigs, wts, maxit, rtol):
-    """Newton iterations on ``(F1, F2) = 0``; returns (q, δ, converged, iterations).
+def _newton(z, x, par, kind, eigs, wts, maxit, rtol, F, J, sizes, step):
+    """Newton iterations on ``F(x) = 0`` in place, ``x = (q, δ_1, …, δ_K)``; returns (converged, iterations).
 
-    Newton's step for ``F(q, δ) = 0`` is ``(q, δ) ← (q, δ) − J^{-1} F`` with the analytic 2×2 Jacobian
-    of :func:`_residual`. Converged means the residual is at rounding level (``≤ NEWTON_RESIDUAL_TOL``,
-    or ``≤ NEWTON_RESIDUAL_TOL`` times the size of its terms once the steps are at rounding level of q)
-    or the last step was below ``rtol`` relative (the error after it is then O(rtol²)); near a bulk
-    edge the Jacobian is nearly singular and only the first holds. A Jacobian that is singular in floating point (e.g. an
-    iterate far from the solution next to the atom's pole, where its entries cancel exactly) or a
-    non-finite iterate ends the iteration unconverged, so that the continuation retries a shorter step.
+    Newton's step is ``x ← x − J^{-1} F`` with the analytic Jacobian of :func:`_residual`. Converged means
+    the residual is at rounding level (``|F_0| ≤ NEWTON_RESIDUAL_TOL``, ``|F_k| ≤ NEWTON_RESIDUAL_TOL·(1 + |δ_k|)``,
+    or ``≤ NEWTON_RESIDUAL_TOL`` times the size of each residual's terms once the steps are at rounding
+    level of q) or the last step was below ``rtol`` relative (the error after it is then O(rtol²)); near a
+    bulk edge the Jacobian is nearly singular and only the first holds. A Jacobian that is singular in
+    floating point (e.g. an iterate far from the solution next to the atom's pole) or a non-finite iterate
+    ends the iteration unconverged, so that the continuation retries a shorter step.
     """
+    n = x.size
     at_rounding = False  # the last step was at the rounding level of q
     for it in range(maxit):
-        F1, F2, J11, J12, J21, J22, _a, bA1, kA2, EA2 = _residual(z, q, dl, par, kind, eigs, wts)
-        r1 = abs(F1)
-        if r1 <= NEWTON_RESIDUAL_TOL and abs(F2) <= NEWTON_RESIDUAL_TOL * (1.0 + abs(dl)):
-            return q, dl, True, it
-        if at_rounding:  # the terms' sizes are only needed (and computed) once iterates stagnate
-            R1, R2 = _term_sizes(z, q, dl, par, bA1, kA2, EA2)
-            if r1 <= NEWTON_RESIDUAL_TOL * R1 and abs(F2) <= NEWTON_RESIDUAL_TOL * R2:
-                return q, dl, True, it
-        det = J11 * J22 - J12 * J21
-        if det == 0:  # (a NaN det gives a NaN iterate, caught below)
-            return q, dl, False, it + 1
-        dq = (F1 * J22 - F2 * J12) / det
-        dd = (J11 * F2 - J21 * F1) / det
-        q = q - dq
-        dl = dl - dd
-        if not (_finite(q) and _finite(dl)):
-            return q, dl, False, it + 1
-        sq = abs(dq)
-        aq = abs(q)
-        if sq <= rtol * aq and abs(dd) <= rtol * (1.0 + abs(dl)):
-            return q, dl, True, it + 1
+        _residual(z, x, par, kind, eigs, wts, F, J, sizes)
+        ok = abs(F[0]) <= NEWTON_RESIDUAL_TOL
+        for k in range(1, n):
+            ok = ok and abs(F[k]) <= NEWTON_RESIDUAL_TOL * (1.0 + abs(x[k]))
+        if ok:
+            return True, it
+        if at_rounding:
+            ok = True
+            for k in range(n):
+                ok = ok and abs(F[k]) <= NEWTON_RESIDUAL_TOL * sizes[k]
+            if ok:
+                return True, it
+        if not _linsolve(J, F, step):  # (a NaN pivot gives a NaN iterate, caught below)
+            return False, it + 1
+        small = True
+        for k in range(n):
+            x[k] -= step[k]
+            if not _finite(x[k]):
+                return False, it + 1
+            if k > 0 and abs(step[k]) > rtol * (1.0 + abs(x[k])):
+                small = False
+        sq = abs(step[0])
+        aq = abs(x[0])
+        if small and sq <= rtol * aq:
+            return True, it + 1
         at_rounding = sq <= NEWTON_ROUNDING_STEP * aq
-    return q, dl, False, maxit
+    return False, maxit
 
 
 @nb.njit(cache=True)
-def _on_branch(q, dl, tol):
-    """Physical (Herglotz) branch: ``Im q ≥ −tol·|q|`` and ``Im δ ≥ −tol·(1 + |δ|)``."""
-    return q.imag >= -tol * abs(q) and dl.imag >= -tol * (1.0 + abs(dl))
+def _on_branch(x, tol):
+    """Physical (Herglotz) branch: ``Im q ≥ −tol·|q|`` and ``Im δ_k ≥ −tol·(1 + |δ_k|)`` for every k."""
+    if x[0].imag < -tol * abs(x[0]):
+        return False
+    for k in range(1, x.size):
+        if x[k].imag < -tol * (1.0 + abs(x[k])):
+            return False
+    return True
 
 
 @nb.njit(cache=True)
-def _solve_point(x, y, top, floor, par, kind, eigs, wts):
-    """Continuation in η from ``x + i·top`` down to ``x + i·y`` (y ≥ 0).
+def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes, step):
+    """Continuation in η from ``xr + i·top`` down to ``xr + i·y`` (y ≥ 0); the solution is left in ``x``.
 
-    Returns ``(q, δ, status, iterations)`` with ``iterations`` the number of continuation steps plus
-    the number of Newton iterations, over all solves of this point.
+    Returns ``(status, iterations)`` with ``iterations`` the number of continuation steps plus the number of
+    Newton iterations, over all solves of this point.
     """
-    z = complex(x, top)
+    z = complex(xr, top)
     q = -1.0 / z
-    dl = par.ratio * q * (par.e2t_mu1sq * par.tau_sigma + par.v2)
-    q, dl, ok, its = _newton(z, q, dl, par, kind, eigs, wts, NEWTON_MAXIT_START, NEWTON_START_RTOL)
+    x[0] = q
+    for k in range(par.comp_r.size):
+        x[k + 1] = par.comp_r[k] * q * (par.comp_alpha[k] * par.tau_sigma + par.comp_beta[k] + par.comp_x0[k])
+    ok, its = _newton(z, x, par, kind, eigs, wts, NEWTON_MAXIT_START, NEWTON_START_RTOL, F, J, sizes, step)
     if not ok:
-        return q, dl, STATUS_FAILED, its
+        return STATUS_FAILED, its
     y_end = max(y, floor)
     cur = math.log(top)
     end = math.log(y_end)
@@ -303,53 +352,73 @@ def _solve_point(x, y, top, floor, par, kind, eigs, wts):
     steps = 0
     while cur > end:
         nxt = max(cur - h, end)
+        trial[:] = x
         # intermediate levels need only a good start for the next one; the last is solved to rounding
-        q1, d1, ok, k = _newton(complex(x, math.exp(nxt)), q, dl, par, kind, eigs, wts, NEWTON_MAXIT_STEP,
-                                NEWTON_FINAL_RTOL if nxt == end else NEWTON_STEP_RTOL)
+        ok, k = _newton(complex(xr, math.exp(nxt)), trial, par, kind, eigs, wts, NEWTON_MAXIT_STEP,
+                        NEWTON_FINAL_RTOL if nxt == end else NEWTON_STEP_RTOL, F, J, sizes, step)
         steps += 1
         its += k
-        if ok and _on_branch(q1, d1, HERGLOTZ_TOL):
-            q, dl, cur = q1, d1, nxt
+        if ok and _on_branch(trial, HERGLOTZ_TOL):
+            x[:] = trial
+            cur = nxt
             h *= CONT_GROW
         else:
             h *= CONT_SHRINK
             if h < CONT_MIN_STEP or steps > CONT_MAX_STEPS:
-                return q, dl, STATUS_FAILED, steps + its
+                return STATUS_FAILED, steps + its
     if y >= y_end:
-        return q, dl, STATUS_EXACT, steps + its
-    q1, d1, ok, k = _newton(complex(x, y), q, dl, par, kind, eigs, wts, NEWTON_MAXIT_FINAL, NEWTON_FINAL_RTOL)
+        return STATUS_EXACT, steps + its
+    trial[:] = x
+    ok, k = _newton(complex(xr, y), trial, par, kind, eigs, wts, NEWTON_MAXIT_FINAL, NEWTON_FINAL_RTOL,
+                    F, J, sizes, step)
     its += k
-    if ok and _on_branch(q1, d1, HERGLOTZ_TOL):
-        return q1, d1, STATUS_EXACT, steps + its
-    return q, dl, STATUS_FALLBACK, steps + its
+    if ok and _on_branch(trial, HERGLOTZ_TOL):
+        x[:] = trial
+        return STATUS_EXACT, steps + its
+    return STATUS_FALLBACK, steps + its
 
 
 @nb.njit(cache=True)
-def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, i0, i1):
-    """Solve points ``i0 ≤ i < i1`` into the output arrays ``q, dl, status, iters``."""
+def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1):
+    """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``."""
+    n = sol.shape[1]
+    x = np.empty(n, np.complex128)
+    trial = np.empty(n, np.complex128)
+    F = np.empty(n, np.complex128)
+    step = np.empty(n, np.complex128)
+    J = np.empty((n, n), np.complex128)
+    sizes = np.empty(n)
     for i in range(i0, i1):
-        q[i], dl[i], status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts)
+        status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
+                                           J, sizes, step)
+        sol[i, :] = x
 
 
 @nb.njit(parallel=True, cache=True)
-def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, chunk):
+def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk):
     """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads."""
     n = xs.size
     for c in nb.prange((n + chunk - 1) // chunk):
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, c * chunk,
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, c * chunk,
                      min(n, (c + 1) * chunk))
 
 
 @nb.njit(cache=True)
-def _verify(zs, q, dl, par, kind, eigs, wts):
-    """Residual ``max(|F1|, |F2|/(1+|δ|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point."""
-    n = zs.size
+def _verify(zs, sol, par, kind, eigs, wts):
+    """Residual ``max(|F_0|, max_k |F_k|/(1+|δ_k|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point."""
+    n, m = sol.shape
     res = np.empty(n)
     gw = np.empty(n, np.complex128)
+    F = np.empty(m, np.complex128)
+    J = np.empty((m, m), np.complex128)
+    sizes = np.empty(m)
     for i in range(n):
-        F1, F2, _1, _2, _3, _4, A1, _5, _6, _7 = _residual(zs[i], q[i], dl[i], par, kind, eigs, wts)
-        res[i] = max(abs(F1), abs(F2) / (1.0 + abs(dl[i])))
-        gw[i] = par.psi_p * q[i] * A1
+        a1 = _residual(zs[i], sol[i], par, kind, eigs, wts, F, J, sizes)
+        r = abs(F[0])
+        for k in range(1, m):
+            r = max(r, abs(F[k]) / (1.0 + abs(sol[i, k])))
+        res[i] = r
+        gw[i] = par.psi_p * sol[i, 0] * a1
     return res, gw
 
 
@@ -358,16 +427,16 @@ PARALLEL_MIN = 512
 
 
 def _solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
+    """``(sol, status, iterations)`` at the offsets ``xs + i ys``; ``sol[:, 0] = q``, ``sol[:, 1:] = δ``'s."""
     n = xs.size
-    q = np.empty(n, np.complex128)
-    dl = np.empty(n, np.complex128)
+    sol = np.empty((n, 1 + par.comp_r.size), np.complex128)
     status = np.empty(n, np.int8)
     iters = np.empty(n, np.int32)
     if n >= PARALLEL_MIN:
-        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, 64)
+        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 64)
     else:
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, q, dl, status, iters, 0, n)
-    return q, dl, status, iters
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 0, n)
+    return sol, status, iters
 
 
 # --------------------------------------------------------------------------------------------------
@@ -385,43 +454,47 @@ def _law_arrays(law):
 
 @lru_cache(maxsize=64)
 def _setup(model):
-    """Constants and the compiled-kernel parameters (:class:`KernelParams`) of ``model`` (cached: models
+    """Structure and the compiled-kernel parameters (:class:`KernelParams`) of ``model`` (cached: models
     are immutable)."""
-    c = ge_coefficients(model)
+    st = structure(model)
     kind, eigs, wts, mp_r, mp_s = _law_arrays(model.data)
-    par = KernelParams(psi_p=float(model.psi_p), ratio=float(model.psi_p / model.psi_n), b2=float(c.b ** 2),
-                       e2t_mu1sq=float(c.e2t * c.mu1 ** 2), v2=float(c.v2), s2=float(c.s2),
-                       tau_sigma=float(model.data.tau_sigma), mp_ratio=float(mp_r), mp_scale=float(mp_s))
-    return c, par, kind, eigs, wts
+    comps = st.components
+    par = KernelParams(psi_p=float(model.psi_p), tau_sigma=float(model.data.tau_sigma), mp_ratio=float(mp_r),
+                       mp_scale=float(mp_s), shift_alpha=float(st.shift.alpha), shift_beta=float(st.shift.beta),
+                       comp_alpha=np.array([c.cov.alpha for c in comps], dtype=np.float64),
+                       comp_beta=np.array([c.cov.beta for c in comps], dtype=np.float64),
+                       comp_x0=np.array([c.cov.x0 for c in comps], dtype=np.float64),
+                       comp_r=np.array([model.psi_p / c.ratio for c in comps], dtype=np.float64))
+    return st, par, kind, eigs, wts
 
 
 def spectral_bound(model) -> float:
     """Upper bound on the largest eigenvalue of U in the limit (operator-norm triangle inequality).
 
-    .. math:: λ_{max} ≤ s^2 + b^2 (1+\\sqrt{ψ_p})^2 + \\big(e^{-t}|μ_1|(1+\\sqrt{ψ_p})\\sqrt{σ_{max}}
-              (1+ψ_n^{-1/2}) + v (1 + \\sqrt{ψ_p/ψ_n})\\big)^2
+    For a component with N_k columns of covariance ``W diag(ασ + β) Wᵀ/d + x0 I`` (columns
+    ``W diag(√(ασ+β)) z/√d + √x0 ω``) and the shift ``W diag(α_S σ + β_S) Wᵀ/d + x0_S I``,
 
-    from ``U = GGᵀ/n + b²K + s²I`` and the Bai–Yin limits of ``‖K‖``, ``‖X‖²/n``, ``‖Ω‖²/n``.
+    .. math:: λ_{max} ≤ x0_S + (α_S σ_{max} + β_S)(1+\\sqrt{ψ_p})^2 + Σ_k \\big(\\sqrt{α_k σ_{max} + β_k}
+              (1+\\sqrt{ψ_p})(1+ψ_k^{-1/2}) + \\sqrt{x0_k}(1+\\sqrt{ψ_p/ψ_k})\\big)^2
+
+    by the Bai–Yin limits ``‖W/√d‖ → 1+√ψ_p``, ``‖Z/√N‖ → 1+√(d/N)``, ``‖Ω/√N‖ → 1+√(p/N)`` (for exact
+    noise averages: ``s² + b²(1+√ψ_p)² + (e^{-t}|μ1|√σ_max (1+√ψ_p)(1+ψ_n^{-1/2}) + v(1+√(ψ_p/ψ_n)))²``).
     """
-    c = ge_coefficients(model)
-    sp, sn = math.sqrt(model.psi_p), math.sqrt(model.psi_n)
+    st = structure(model)
+    sp = math.sqrt(model.psi_p)
     smax = model.data.support[1]
-    g = math.exp(-model.t) * abs(c.mu1) * (1 + sp) * math.sqrt(smax) * (1 + 1 / sn) \
-        + math.sqrt(c.v2) * (1 + sp / sn)
-    return c.s2 + c.b ** 2 * (1 + sp) ** 2 + g * g
+    total = st.shift.x0 + (st.shift.alpha * smax + st.shift.beta) * (1 + sp) ** 2
+    for c in st.components:
+        g = math.sqrt(c.cov.alpha * smax + c.cov.beta) * (1 + sp) * (1 + 1 / math.sqrt(c.ratio)) \
+            + math.sqrt(c.cov.x0) * (1 + sp / math.sqrt(c.ratio))
+        total += g * g
+    return total
 
 
 def atom_mass(model) -> float:
-    """Mass of U's eigenvalue ``s_t²`` from rank counting: ``max(0, 1 − rank/p)``.
-
-    ``U − s²I = GGᵀ/n + b²K`` has rank at most ``n·[v² > 0] + d·[μ_1 ≠ 0]`` (its range lies in the
-    span of Ω's columns and of W's columns).
-    """
-    c = ge_coefficients(model)
-    # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
-    linear_part = abs(c.mu1) > 1e-12 * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2)
-    rank = (model.psi_n if c.v2 > 0 else 0.0) + (1.0 if linear_part else 0.0)
-    return max(0.0, 1.0 - rank / model.psi_p)
+    """Mass of U's lowest possible eigenvalue (``s_t²`` for exact noise averages, 0 with m frozen draws)
+    from rank counting (:meth:`rfdiff.structure.Structure.atom_mass`)."""
+    return structure(model).atom_mass()
 
 
 @dataclass(frozen=True)
@@ -433,25 +506,32 @@ class Stieltjes:
     z : complex ndarray
     q : complex ndarray
         ``lim (1/p) Tr (U − z)^{-1}``.
-    delta : complex ndarray
+    deltas : complex ndarray, shape ``z.shape + (K,)``
+        ``δ_k = (1/N_k) Tr[C_k R̄]``, one per Wishart component of the model's structure
+        (:mod:`rfdiff.structure`; K = 1 for exact noise averages, where it is the δ of docs/theory.md §4).
     g_w : complex ndarray
         ``lim (1/d) Tr[K (U − z)^{-1}]``, the Stieltjes transform of μ_W (mass ψ_p).
     status : int8 ndarray
         0: verified at ``z``; 1: fallback, the verified value at ``z + iη_floor`` (real z within
         ~1e-11 of a bulk edge); 2: failed.
     residual : float ndarray
-        ``max(|qS − 1|, |F_δ|/(1+|δ|))`` of the returned solution.
+        ``max(|qS − 1|, max_k |F_k|/(1+|δ_k|))`` of the returned solution.
     iterations : int ndarray
         Work per point: continuation steps (accepted or retried) plus Newton iterations of all solves.
     """
 
     z: np.ndarray
     q: np.ndarray
-    delta: np.ndarray
+    deltas: np.ndarray
     g_w: np.ndarray
     status: np.ndarray
     residual: np.ndarray
     iterations: np.ndarray
+
+    @property
+    def delta(self) -> np.ndarray:
+        """δ of the first component (the δ of docs/theory.md §4 for exact noise averages)."""
+        return self.deltas[..., 0]
 
     @property
     def converged(self) -> np.ndarray:
@@ -488,34 +568,35 @@ def stieltjes(model, z) -> Stieltjes:
     z = np.asarray(z, dtype=np.complex128)
     if not np.all(np.isfinite(z)):
         raise ValueError("z must be finite")
-    return _solve_offsets(model, z - ge_coefficients(model).s2)
+    return _solve_offsets(model, z - structure(model).origin)
 
 
 def _solve_offsets(model, omega) -> Stieltjes:
-    """:func:`stieltjes` at ``z = s² + ω``, with the offset ω given exactly.
+    """:func:`stieltjes` at ``z = origin + ω``, with the offset ω given exactly.
 
-    Working with ω keeps full relative precision for bulks that sit within rounding distance of s²
-    (at large t, v_t² can be ~1e-15).
+    The origin is U's lowest possible eigenvalue (s_t² for exact noise averages). Working with ω keeps
+    full relative precision for bulks that sit within rounding distance of it (at large t, v_t² can be
+    ~1e-15).
     """
     omega = np.asarray(omega, dtype=np.complex128)
     shape = omega.shape
     w = np.ascontiguousarray(omega.ravel())
-    c, par, kind, eigs, wts = _setup(model)
-    bound = spectral_bound(model) - c.s2
+    st, par, kind, eigs, wts = _setup(model)
+    bound = spectral_bound(model) - st.origin
     x = np.ascontiguousarray(w.real)
     y = np.ascontiguousarray(np.abs(w.imag))
     top = CONT_TOP_FACTOR * (np.abs(x) + bound) + CONT_TOP_FACTOR * y
     floor = ETA_FLOOR * np.maximum(np.abs(x), 1e-300)
-    q, dl, status, iters = _solve_many(x, y, top, floor, par, kind, eigs, wts)
+    sol, status, iters = _solve_many(x, y, top, floor, par, kind, eigs, wts)
     below = w.imag < 0
-    q[below] = np.conj(q[below])
-    dl[below] = np.conj(dl[below])
+    sol[below] = np.conj(sol[below])
     ws = np.where(status == STATUS_FALLBACK, x + 1j * floor, x + 1j * y)
     ws = np.where(below, np.conj(ws), ws)
-    res, gw = _verify(np.ascontiguousarray(ws), q, dl, par, kind, eigs, wts)
+    res, gw = _verify(np.ascontiguousarray(ws), sol, par, kind, eigs, wts)
     status = np.where(res <= VERIFY_TOL, status, STATUS_FAILED).astype(np.int8)
-    return Stieltjes((c.s2 + w).reshape(shape), q.reshape(shape), dl.reshape(shape), gw.reshape(shape),
-                     status.reshape(shape), res.reshape(shape), iters.reshape(shape))
+    K = sol.shape[1] - 1
+    return Stieltjes((st.origin + w).reshape(shape), sol[:, 0].reshape(shape), sol[:, 1:].reshape(shape + (K,)),
+                     gw.reshape(shape), status.reshape(shape), res.reshape(shape), iters.reshape(shape))
 
 
 @dataclass
@@ -588,18 +669,24 @@ class Spectrum(Outcome):
 
 
 def _atoms(model):
-    """The rank-counting atom at s_t² (:func:`atom_mass`), as a list of (location, mass)."""
-    mass = atom_mass(model)
-    return [(ge_coefficients(model).s2, mass)] if mass > 0 else []
+    """The rank-counting atom at the origin (s_t², or 0 with frozen draws; :func:`atom_mass`), as a list
+    of (location, mass)."""
+    st = structure(model)
+    mass = st.atom_mass()
+    return [(st.origin, mass)] if mass > 0 else []
 
 
 def _scan_floor(model):
     """First offset of the support scan and whether it was raised to the rounding floor of λ (then a
-    bulk within rounding of s² may exist, and only a contour around s² can measure it)."""
-    c = ge_coefficients(model)
-    x_hi = 1.05 * spectral_bound(model) - c.s2
-    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in (c.v2, c.b ** 2) if k > 0])
-    x_round = _rounding_floor(c.s2)
+    bulk within rounding of the origin may exist, and only a contour around it can measure it).
+
+    The scales are the structure's positive coefficients (for exact noise averages v_t², the scale of the
+    memorization cluster, and b_t², that of the low edge of the bulk of ``b_t² K``)."""
+    st = structure(model)
+    x_hi = 1.05 * spectral_bound(model) - st.origin
+    scales = [c.cov.x0 for c in st.components] + [c.cov.beta for c in st.components] + [st.shift.beta]
+    x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in scales if k > 0])
+    x_round = _rounding_floor(st.origin)
     return max(x_lo, x_round), x_round > x_lo
 
 
@@ -637,7 +724,7 @@ def spectrum(model, lambdas) -> Spectrum:
         raise ValueError("lambdas must be a finite 1-D array")
     # U = s²I + (positive semi-definite), so nothing continuous lies at or below s² (where q has the
     # atom's pole): those points are zero by construction and are not solved.
-    s2 = ge_coefficients(model).s2
+    s2 = structure(model).origin
     above = lam > s2
     density = np.zeros_like(lam)
     density_w = np.zeros_like(lam)
@@ -872,8 +959,8 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
     """
     if not points_per_decade >= 10:
         raise ValueError("points_per_decade must be >= 10")
-    c = ge_coefficients(model)
-    x_hi = 1.05 * spectral_bound(model) - c.s2
+    origin = structure(model).origin
+    x_hi = 1.05 * spectral_bound(model) - origin
     x_lo, truncated = _scan_floor(model)
     rank_atoms = _atoms(model)
     atom_total = sum(m for _, m in rank_atoms)
@@ -920,7 +1007,7 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
     notes = []
     if low[0] > mass_tol:
         centre = min(max(low[2] / low[0], 0.0), float(x[0]))  # its mean offset (quadrature-limited)
-        atoms = _add_atom(atoms, float(c.s2 + centre), low[0])
+        atoms = _add_atom(atoms, float(origin + centre), low[0])
         notes.append(f"mass {low[0]:.6g} (μ_W mass {low[1]:.3g}) within {x[0]:.3g} of s_t² (narrower than "
                      f"the rounding of λ) is reported as an atom")
     keep, dropped = [], []
@@ -929,8 +1016,8 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
             # a run of Im q > INSIDE_TOL·|q| carrying no mass that the quadrature can verify: rounding
             # noise in Im q where |q| is huge (e.g. just below a bulk's lower edge near s²), not a bulk
             dropped.append(k)
-        elif _narrow(c.s2, lo, hi):
-            atoms = _add_atom(atoms, float(c.s2 + 0.5 * (lo + hi)), masses[k])
+        elif _narrow(origin, lo, hi):
+            atoms = _add_atom(atoms, float(origin + 0.5 * (lo + hi)), masses[k])
             notes.append(f"bulk of mass {masses[k]:.6g} (μ_W mass {masses_w[k]:.3g}) at offsets "
                          f"[{lo:.3g}, {hi:.3g}] from s_t² is narrower than the rounding of λ and is reported "
                          f"as an atom")
@@ -945,9 +1032,9 @@ def support(model, *, points_per_decade=SCAN_POINTS_PER_DECADE, edge_rtol=1e-12,
     masses_w = [masses_w[k] for k in keep]
     if work.n_fallback:
         notes.append(_fallback_message(work.n_fallback, work.points))
-    intervals = [(c.s2 + lo, c.s2 + hi) for lo, hi in offsets]
+    intervals = [(origin + lo, origin + hi) for lo, hi in offsets]
     return Support(intervals, masses, masses_w, atoms, total, offsets,
-                   intervals[-1][1] if intervals else max([c.s2] + [loc for loc, _ in atoms]), n, model,
+                   intervals[-1][1] if intervals else max([origin] + [loc for loc, _ in atoms]), n, model,
                    refinements=refinements, n_fallback=work.n_fallback, max_residual=work.max_residual,
                    total_iterations=work.total_iterations, max_iterations=work.max_iterations,
                    status="fallback" if notes else "ok", message="; ".join(notes))

@@ -56,7 +56,23 @@ def test_model_is_immutable_and_replace_validates():
     with pytest.raises(ValueError, match="psi_n"):
         m.replace(psi_n=-3)
     assert m.to_dict() == {"psi_p": 64.0, "psi_n": 8.0, "t": 0.01, "activation": "relu",
-                           "data": {"law": "Isotropic", "scale": 2.0}}
+                           "data": {"law": "Isotropic", "scale": 2.0}, "m": math.inf, "weight_decay": 0.0}
+
+
+def test_noise_draws_and_weight_decay_are_validated():
+    m = rd.RFModel(4, 2, 0.1)
+    assert m.m == math.inf and m.weight_decay == 0.0
+    assert m.replace(m=3).m == 3 and isinstance(m.replace(m=np.int64(3)).m, int)
+    assert m.replace(weight_decay=1).weight_decay == 1.0
+    for bad in (0, -1, 2.5, "3", True, math.nan, -math.inf):
+        with pytest.raises(ValueError, match="^m "):
+            m.replace(m=bad)
+    for bad in (-0.1, math.nan, math.inf, "0.1", True):
+        with pytest.raises(ValueError, match="weight_decay"):
+            m.replace(weight_decay=bad)
+    # an optimizer's plain weight decay λ_opt (A ← A − η(∇L + λ_opt A)) is ω = λ_opt ψ_p d²/(2Δ_t)
+    assert rd.RFModel.weight_decay_from(1e-3, psi_p=4, t=0.1, d=10) == pytest.approx(
+        1e-3 * 4 * 100 / (2 * m.delta_t))
 
 
 def test_model_accepts_numpy_and_integer_inputs_as_floats():

@@ -42,12 +42,14 @@ def test_lazy_package_namespace():
 # ----------------------------------------------------------------------------------- kernel boundary
 
 def test_kernel_parameters_have_the_names_of_the_maths():
-    c, par, kind, _eigs, _wts = S._setup(MODEL)
+    """Exact noise averages: one component C = (e^{-2t}μ1² σ, v²) with p/N = ψ_p/ψ_n, shift H = (b², s²)."""
+    st, par, kind, _eigs, _wts = S._setup(MODEL)
+    c = rd.ge_coefficients(MODEL)
     assert isinstance(par, S.KernelParams) and kind == 0
-    assert par.psi_p == 16 and par.ratio == 4
-    assert par.b2 == pytest.approx(c.b ** 2, rel=1e-15)
-    assert par.e2t_mu1sq == pytest.approx(c.e2t * c.mu1 ** 2, rel=1e-15)
-    assert (par.v2, par.s2, par.tau_sigma) == (c.v2, c.s2, 1.0)
+    assert par.psi_p == 16 and list(par.comp_r) == [4.0] and par.tau_sigma == 1.0
+    assert par.shift_beta == pytest.approx(c.b ** 2, rel=1e-15) and par.shift_alpha == 0.0
+    assert par.comp_alpha[0] == pytest.approx(c.e2t * c.mu1 ** 2, rel=1e-15) and par.comp_beta[0] == 0.0
+    assert par.comp_x0[0] == c.v2 and st.origin == c.s2
 
 
 def test_one_marchenko_pastur_transform():
