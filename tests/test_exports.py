@@ -49,7 +49,7 @@ def test_curves_json_csv_npz_agree_and_carry_provenance(tmp_path):
         np.testing.assert_array_equal(z["sim_test"], table["sim_test"])
         assert float(z["tau_mem"]) == pytest.approx(data["timescales"]["tau_mem"])
         assert json.loads(str(z["provenance"])) == data["provenance"]
-    assert _io.read_npz_provenance(paths["npz"])["model"] == data["model"]
+    assert _io.read_npz_provenance(paths["npz"])["model"] == _io.from_json(data["model"])
 
 
 def test_spectrum_csv_and_npz(tmp_path):
