@@ -39,10 +39,13 @@ def rf():
 
 
 def _loss(rf, A, population=False):
-    """``1 + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` (docs/theory.md §3), written independently."""
+    """``L(0) + Δ_t/(p d) Tr(A U Aᵀ) + 2√Δ_t/(d√p) Tr(A V)`` (docs/theory.md §3), written independently;
+    ``L(0) = Tr S/d`` of the training noise (1 for exact averages, the frozen draws' for noise=m)."""
     U, V = (rf.U_pop, rf.V_pop) if population else (rf.U, rf.V)
     p, d, delta = rf.p, rf.d, rf.delta_t
-    return 1 + delta / (p * d) * np.trace(A @ U @ A.T) + 2 * math.sqrt(delta) / (d * math.sqrt(p)) * np.trace(A @ V)
+    start = 1.0 if population else rf.noise_trace
+    return start + delta / (p * d) * np.trace(A @ U @ A.T) + 2 * math.sqrt(delta) / (d * math.sqrt(p)) \
+        * np.trace(A @ V)
 
 
 # ------------------------------------------------------------------------------------------ fresh noise
@@ -118,7 +121,7 @@ def test_frozen_noise_is_gd_on_the_finite_m_quadratic(rf):
     assert_rel_close(res.A, A_k, ROUNDING_EIGH, "A after k GD steps vs its eigenbasis closed form")
     for k, tr, te in zip(res.steps, res.train, res.test):
         A = weights(k)
-        assert abs(tr - _loss(rf, A)) < 1e-12
+        assert abs(tr - _loss(rfm, A)) < 1e-12                 # the loss on the m frozen draws (the objective)
         assert abs(te - _loss(rf, A, population=True)) < 1e-12
     # gradient flow at the same τ: off by discretisation, first order in κλΔτ (and far above roundoff);
     # GD's closed form A_k stands for res.A (equal to 1e-11, asserted above)

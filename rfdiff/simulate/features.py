@@ -395,14 +395,14 @@ class RandomFeatures:
     Methods: :meth:`eigenvalues`, :meth:`loss_curves`, :meth:`score_error`, :meth:`weights`.
     """
 
-    def __init__(self, model, d, seed=0, noise="exact", order=None, *, tol=1e-10, quad_tol=1e-12,
+    def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
                  max_order=96, backend="auto", interpolate=True):
         t0 = time.perf_counter()
         self.model = model
         self.p, self.n = problem_sizes(model, d)
         self.d = int(d)
         self.seed = seed
-        self.noise = _check_noise(noise)
+        self.noise = _check_noise(_model_noise(model) if noise is None else noise)
         if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
                                   or order < 0):
             raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
@@ -631,6 +631,12 @@ class RandomFeatures:
         return self.loss_curves(taus).score_error
 
 
+def _model_noise(model):
+    """The noise of ``model``: ``"exact"`` for ``m = ∞``, else its m frozen draws."""
+    m = getattr(model, "m", math.inf)
+    return "exact" if math.isinf(m) else int(m)
+
+
 def _check_noise(noise):
     if isinstance(noise, str):
         if noise != "exact":
@@ -653,7 +659,7 @@ def _check_backend(backend, activation):
     return backend
 
 
-def random_features(model, d, seed=0, noise="exact", order=None, *, tol=1e-10, quad_tol=1e-12,
+def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
                     max_order=96, backend="auto", interpolate=True) -> RandomFeatures:
     """Sample the true random-features model at dimension d and average its training noise.
 
@@ -664,9 +670,10 @@ def random_features(model, d, seed=0, noise="exact", order=None, *, tol=1e-10, q
         Data dimension; ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
     seed : int, numpy.random.Generator or None
         W and X come from ``sample_problem(model, d, seed)``; Monte-Carlo noise from ``noise_rng(seed)``.
-    noise : "exact" or int
+    noise : "exact", int or None
         ``"exact"``: infinitely many noise draws (Mehler expansion). ``m ≥ 1``: m frozen draws per
         training point, U and V the empirical averages over the n·m pairs. U_pop, V_pop are always exact.
+        None (default): the model's own ``m`` (``"exact"`` for ``m = ∞``).
     order : int or None
         Mehler order S for U; None picks the smallest S whose truncation bound is ≤ ``tol``.
     tol : float

@@ -132,6 +132,7 @@ class _Problem:
         self.d = d
         self.fn = model.activation.fn
         self.delta = model.delta_t
+        self.weight_decay = model.weight_decay
         self.decay = math.exp(-model.t)
         self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
         self.sigma_t = self.decay ** 2 * self.sigma + self.delta
@@ -166,7 +167,12 @@ class _Problem:
         return self.features(self.noisy(x, xi)), xi
 
 
-def default_dtau(model, d: int, seed: int = 0, noise="fresh", batch=None) -> float:
+def _model_noise(model):
+    """The training noise of ``model``: ``"fresh"`` for ``m = ∞``, else its m frozen draws."""
+    return "fresh" if math.isinf(model.m) else int(model.m)
+
+
+def default_dtau(model, d: int, seed: int = 0, noise=None, batch=None) -> float:
     """Default GD time step ``Δτ`` of :func:`train` (so ``η = Δτ d²``).
 
     Notes
@@ -182,6 +188,7 @@ def default_dtau(model, d: int, seed: int = 0, noise="fresh", batch=None) -> flo
     with ``λ̂_max`` the exact largest eigenvalue of ``Û`` for one draw of ``b`` points (``b = batch`` or n)
     with one noise draw each (the frozen draws when ``noise=m``), drawn from a stream of its own.
     """
+    noise = _model_noise(model) if noise is None else noise
     problem = _Problem(model, d, integer("seed", seed, 0), count_or_word("noise", noise, "fresh"))
     if batch is not None:
         batch = integer("batch", batch, 1, problem.n)
@@ -199,7 +206,7 @@ def _default_dtau(model, problem, seed, batch):
     k = gram.shape[0]
     lam_max = float(scipy.linalg.eigvalsh(gram, subset_by_index=[k - 1, k - 1])[0]) / b
     dtau_seed = SEED_STEP * model.psi_p / model.delta_t
-    return min(dtau_seed, STABILITY_TARGET / (model.kappa * lam_max))
+    return min(dtau_seed, STABILITY_TARGET / (model.kappa * (lam_max + model.weight_decay)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,19 +214,20 @@ def _default_dtau(model, problem, seed, batch):
 
 
 @lru_cache(maxsize=1)
-def _exact_flow(model, d, seed):
-    """The closed-form flow of ``random_features(model, d, seed)``; the last problem is cached."""
+def _exact_flow(model, d, seed, noise):
+    """The closed-form flow of ``random_features(model, d, seed, noise)``; the last problem is cached."""
     from .features import random_features  # a simulator, not theory code
 
-    return random_features(model, d, seed=seed, noise="exact").flow
+    return random_features(model, d, seed=seed, noise=noise).flow
 
 
 class _ExactLosses:
-    """Noise-averaged losses of any read-out A from the exact matrices of ``random_features``
-    (:meth:`rfdiff.simulate._flow.ClosedFormFlow.losses`, docs/theory.md §3, §9)."""
+    """Losses of any read-out A from the matrices of ``random_features`` (:meth:`rfdiff.simulate._flow.
+    ClosedFormFlow.losses`, docs/theory.md §3, §9–10): the train loss is the exact noise average for fresh
+    noise, the loss on the frozen draws for ``noise=m``; the test loss is always the exact population one."""
 
-    def __init__(self, model, d, seed):
-        self.flow = _exact_flow(model, d, seed)
+    def __init__(self, model, d, seed, noise):
+        self.flow = _exact_flow(model, d, seed, "exact" if noise == "fresh" else noise)
 
     def __call__(self, A, j):
         return self.flow.losses(A)
@@ -259,17 +267,20 @@ class _MonteCarloLosses:
 
 
 def _gradient(problem, rng, batch, A):
-    """Stochastic gradient ``∇_A L_B = 2√Δ_t R Fᵀ/(b d √p)``, ``R = √Δ_t A F/√p + Ξ``, of one step."""
+    """Stochastic gradient ``∇_A L_B = 2√Δ_t R Fᵀ/(b d √p)``, ``R = √Δ_t A F/√p + Ξ``, of one step, plus
+    the weight-decay term ``2 ω Δ_t A/(p d)`` (the gradient of ``ω Δ_t ‖A‖²/(p d)``)."""
     F, xi = problem.batch(rng, batch)
     R = A @ F
     R *= math.sqrt(problem.delta / problem.p)
     R += xi
     G = R @ F.T
     G *= 2.0 * math.sqrt(problem.delta) / (problem.d * math.sqrt(problem.p) * F.shape[1])
+    if problem.weight_decay:
+        G += (2.0 * problem.weight_decay * problem.delta / (problem.p * problem.d)) * A
     return G
 
 
-def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_log=60, batch=None,
+def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=60, batch=None,
           eval_noise="exact", progress=False, checkpoint=None) -> TrainResult:
     r"""Train the read-out ``A`` of the random-features score model and log its losses.
 
@@ -288,10 +299,12 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
         ``η = d² Δτ`` with Δτ from :func:`default_dtau`, shrunk so that a whole number of steps ends
         exactly at ``tau_max``.
         Adam: the step size α (default 1e-3).
-    noise : "fresh" or int
+    noise : "fresh", int or None
         ``"fresh"``: a new noise ξ for every point at every step (the seed paper's training).
         ``m``: m noise draws per point, frozen for the whole run: the draws of
         ``random_features(model, d, seed, noise=m)`` (:func:`frozen_noise`).
+        None (default): the model's own ``m`` (``"fresh"`` for ``m = ∞``). The model's ``weight_decay`` ω
+        adds ``ω Δ_t ‖A‖²/(p d)`` to the objective; the logged train loss is the data part only.
     seed : int
         ``sample_problem(model, d, seed)`` gives W and X (the same as ``random_features``); the training
         noise comes from ``noise_rng(seed)``, the minibatch choice with frozen noise, the default-step
@@ -302,8 +315,9 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
         Minibatch size: each step uses ``batch`` points drawn uniformly without replacement (with all their
         frozen draws when ``noise=m``). Default: all n points.
     eval_noise : "exact" or int
-        ``"exact"``: losses from the exact noise averages ``U, V, U_pop, V_pop`` of ``random_features`` for
-        the same model, d and seed. ``N``: Monte-Carlo estimates with N noise draws per training point and
+        ``"exact"``: losses from the matrices ``U, V, U_pop, V_pop`` of ``random_features`` for the same
+        model, d and seed (with ``noise=m``, the train loss is the loss on the m frozen draws, the objective
+        being minimised). ``N``: Monte-Carlo estimates with N noise draws per training point and
         ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
     progress : bool
         Show a tqdm progress bar (needs ``tqdm``).
@@ -352,7 +366,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
     tau_max = positive("tau_max", tau_max)
     optimizer = choice("optimizer", optimizer, ("gd", "adam"))
     lr = None if lr is None else positive("lr", lr)
-    noise = count_or_word("noise", noise, "fresh")
+    noise = count_or_word("noise", _model_noise(model) if noise is None else noise, "fresh")
     seed = integer("seed", seed, 0)
     n_log = integer("n_log", n_log, 1)
     eval_noise = count_or_word("eval_noise", eval_noise, "exact")
@@ -364,7 +378,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise="fresh", seed=0, n_l
     problem = _Problem(model, d, seed, noise)
     dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
-    losses = (_ExactLosses(model, d, seed) if eval_noise == "exact"
+    losses = (_ExactLosses(model, d, seed, noise) if eval_noise == "exact"
               else _MonteCarloLosses(problem, seed, eval_noise))
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
                               "lr": lr, "noise": noise, "seed": seed, "n_log": n_log, "batch": batch,
