@@ -290,7 +290,9 @@ def _ellipses(sup):
     """
     items = [(math.log(lo), math.log(hi), ((lo, hi),)) for lo, hi in sup.intervals if lo > 0]
     if len(items) != len(sup.intervals):
-        raise SolverError("a bulk of U reaches λ = 0; the log-space contour cannot enclose it")
+        raise SolverError("a bulk of U reaches λ = 0, which the log-space contour cannot enclose: with m "
+                          "frozen draws this is the interpolation threshold p = n·m (psi_p = m·psi_n), where "
+                          "the ridgeless end point diverges; move psi_p or psi_n off it (e.g. by 0.1%)")
     items += [(math.log(loc), math.log(loc), ()) for loc, _ in sup.atoms if loc > 0]
     items.sort()
     groups = [list(items[0])]
