@@ -134,8 +134,8 @@ class _Point:
     """One-point solution at a set of nodes, in the quantities the two-point rule needs.
 
     ``u_k = 1/(1 + δ_k)`` per component, the linear symbol ``m(σ) = A σ + B`` of the equivalent
-    ``R̄ = (W m(Σ) Wᵀ/d + c − z)^{-1}``, ``e = ψ_p q``, ``g_W`` and ``κ = Σ_k a_k u_k + a_S`` (the weight of
-    V's fluctuating part; docs/theory.md §10).
+    ``R̄ = (W m(Σ) Wᵀ/d + c − z)^{-1}``, ``e = ψ_p q``, ``g_W``, and the noise weights of V
+    ``κ = Σ_k a_k u_k + a_S`` and ``κ_b = Σ_k c_k u_k + c_S`` (docs/theory.md §10).
     """
 
     def __init__(self, struct, q, deltas, g_w):
@@ -145,11 +145,12 @@ class _Point:
         self.B = struct.shift.beta + sum(c.cov.beta * u for c, u in zip(struct.components, self.u))
         self.e = struct.psi_p * q
         self.kappa = struct.shift_noise + sum(c.noise * u for c, u in zip(struct.components, self.u))
+        self.kappa_b = struct.shift_coupling + sum(c.coupling * u for c, u in zip(struct.components, self.u))
 
     def at(self, index):
         """The same quantities at a subset (or broadcast view) of the nodes."""
         out = object.__new__(_Point)
-        for name in ("q", "g_w", "A", "B", "e", "kappa"):
+        for name in ("q", "g_w", "A", "B", "e", "kappa", "kappa_b"):
             value = getattr(self, name)
             setattr(out, name, value[index] if np.ndim(value) else value)
         out.u = [u[index] for u in self.u]
@@ -164,8 +165,8 @@ def _pair_traces(struct, law, s1, s2):
     ``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0) = lim (1/d) Tr[X R̄1 Y R̄2]``.
     G level (one φ per Wishart component): ``(I − D M) φ = D t`` with ``M_kl = ⟨C_k, C_l⟩/ψ_k``,
     ``t_k = ⟨C_k, P⟩/ψ_k``, ``D = diag(u_k(z1) u_k(z2))``, ``ψ_k = N_k/d``; then
-    ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and
-    ``T_VV = κ1 κ2 b² T + Σ_k φ_k a_k (1 − b² (κ1 g_W(z1) + κ2 g_W(z2)))``.
+    ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and, with the noise weights of :class:`_Point`,
+    ``T_VV = κ_b(z1) κ_b(z2) T + Σ_k φ_k (a_k − c_k (κ_b(z1) g_W(z1) + κ_b(z2) g_W(z2)))``.
     """
     e12 = s1.e * s2.e
     P0, P1, P2 = _pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
@@ -183,10 +184,10 @@ def _pair_traces(struct, law, s1, s2):
     M = [[D[k] * bracket(ck.cov, cl.cov) / ck.ratio for cl in comps] for k, ck in enumerate(comps)]
     phi = _solve_small(M, t)
     T = bracket(K, P) + sum(f * bracket(c.cov, K) for f, c in zip(phi, comps))
-    b2 = struct.b2
-    TVV = s1.kappa * s2.kappa * b2 * T
+    TVV = s1.kappa_b * s2.kappa_b * T
     if any(c.noise for c in comps):
-        TVV = TVV + sum(f * c.noise for f, c in zip(phi, comps)) * (1 - b2 * (s1.kappa * s1.g_w + s2.kappa * s2.g_w))
+        both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
+        TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
     return T, TVV
 
 
@@ -439,8 +440,8 @@ class LearningDynamics:
     def _node_traces(self, point):
         """``lin``, ``cross`` at the nodes of ``point`` and ``T``, ``TVV`` between them (class docstring)."""
         st = self.structure
-        lin = (st.shift_noise - point.kappa) + point.kappa ** 2 * st.b2 * point.g_w
-        cross = point.kappa * st.b2 * point.g_w
+        lin = (st.shift_noise - point.kappa) + point.kappa_b ** 2 * point.g_w
+        cross = st.population_coupling * point.kappa_b * point.g_w
         T, TVV = _pair_traces(st, self.model.data, point.at((slice(None), None)), point.at((None, slice(None))))
         return lin, cross, T, TVV
 

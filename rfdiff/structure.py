@@ -9,8 +9,9 @@ a sum of independent Wishart components plus a deterministic shift, where every 
 
     X = W diag(α σ + β) Wᵀ/d + x0 I           (σ ranging over the eigenvalues of Σ),
 
-and the feature–noise correlation V has weight ``a_k`` on component k (its columns are correlated with the
-training noise through ``a_k b W/√d``) and ``a_S`` on the shift. This module builds that description from a
+and the training noise enters V through each component's columns: component k's columns have
+cross-covariance ``c_k W/√d`` with their noise vectors, whose variance is ``a_k I`` (``c_k = a_k b``), and the
+shift contributes ``c_S W/√d`` deterministically (weight ``a_S``). This module builds that description from a
 model; the theory (:mod:`rfdiff.spectral`, :mod:`rfdiff.curves`) and the Gaussian-equivalent sampler use
 it, so the two cannot drift apart.
 
@@ -61,11 +62,13 @@ ZERO = Symbol(0.0, 0.0, 0.0)
 
 @dataclass(frozen=True)
 class Component:
-    """One Wishart component: ``ratio·d`` columns of covariance ``cov``; ``noise`` is its weight ``a_k`` in V."""
+    """One Wishart component: ``ratio·d`` columns of covariance ``cov``; its noise vectors have variance
+    ``noise·I`` (``a_k``) and cross-covariance ``coupling·W/√d`` (``c_k``) with the columns."""
 
     cov: Symbol
     ratio: float
     noise: float
+    coupling: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,20 +80,22 @@ class Structure:
     components : tuple of Component
     shift : Symbol
         Deterministic part S of U; its ``x0`` is the lowest possible eigenvalue (the atom's location).
-    shift_noise : float
-        ``a_S``: weight of the shift in V (1 for exact noise averages, 0 for frozen draws).
+    shift_noise, shift_coupling : float
+        ``a_S``, ``c_S``: the deterministic part of V is ``c_S W/√d`` (``a_S = 1, c_S = b`` for exact noise
+        averages, 0 for frozen draws).
     population : Symbol
         ``U_pop``.
-    b2 : float
-        ``b_t²``; the population feature–noise correlation is ``b W/√d``.
+    population_coupling : float
+        ``b_pop``: the population feature–noise correlation is ``V_pop = b_pop W/√d``.
     psi_p : float
     """
 
     components: tuple
     shift: Symbol
     shift_noise: float
+    shift_coupling: float
     population: Symbol
-    b2: float
+    population_coupling: float
     psi_p: float
 
     @property
@@ -119,10 +124,12 @@ def structure(model) -> Structure:
     C = Symbol(A, 0.0, c.v2)
     H = Symbol(0.0, b2, c.s2)
     P = Symbol(A, mu1 ** 2 * c.delta_t, c.v2 + c.s2)
+    b = math.sqrt(b2)
     m = getattr(model, "m", math.inf)
     if math.isinf(m):
-        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, P, b2, model.psi_p)
-    comps = [Component(C + H.scale(1.0 / m), model.psi_n, 1.0 / m)]
+        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, b, P, b, model.psi_p)
+    comps = [Component(C + H.scale(1.0 / m), model.psi_n, 1.0 / m, b / m)]
     if m > 1:
-        comps.append(Component(H.scale((m - 1.0) / m), model.psi_n * (m - 1), (m - 1.0) / m))
-    return Structure(tuple(comps), ZERO, 0.0, P, b2, model.psi_p)
+        a2 = (m - 1.0) / m
+        comps.append(Component(H.scale(a2), model.psi_n * (m - 1), a2, a2 * b))
+    return Structure(tuple(comps), ZERO, 0.0, 0.0, P, b, model.psi_p)
