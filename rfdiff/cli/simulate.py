@@ -149,11 +149,11 @@ def _theory(model):
 
 
 def _default_tau_min(res, model):
-    return 0.01 / (model.kappa * res.dyn.support.lambda_max)
+    return res.dyn.tau_window()[0]
 
 
 def _relaxed_tau(res, model):
-    return 100 / (model.kappa * res.dyn.support.intervals[0][0])
+    return res.dyn.tau_window()[1]
 
 
 def _closed_form(model, args, res):
