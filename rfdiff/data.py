@@ -290,8 +290,8 @@ class GaussianMixture(DataLaw):
         (``Isotropic(scale_c)``, ``scale_c·`` the same ``DiscreteSpectrum``, or ``MarchenkoPastur`` with one
         ratio); the classes then share Σ_0's eigenbasis. Laws of different shapes are rejected.
     means : None or sequence of float
-        Centroid norms ``‖μ_c‖`` (O(1), unit-free), all along one random unit direction that the
-        simulators draw (``μ_c = means[c]·u``). They enter only through low-rank terms: the limiting
+        Signed centroid coordinates along one random unit direction u that the simulators draw
+        (``μ_c = means[c]·u``, so ``‖μ_c‖ = |means[c]|`` = O(1), unit-free). They enter only through low-rank terms: the limiting
         theory does not depend on them, the finite-size simulators include them.
     mean_scaling : {"unit", "sqrt_d"}
         ``"unit"`` (default): ``‖μ_c‖ = means[c]``. ``"sqrt_d"`` (``‖μ_c‖² = O(d)``) is rejected: such
@@ -341,8 +341,8 @@ class GaussianMixture(DataLaw):
                 means = np.atleast_1d(np.asarray(means, dtype=float))
             except (TypeError, ValueError):
                 raise ValueError(f"means must be None or a sequence of centroid norms, got {self.means!r}") from None
-            if means.shape != weights.shape or not np.all(np.isfinite(means)) or np.any(means < 0):
-                raise ValueError(f"means must be {weights.size} finite norms >= 0 (one per class), got {self.means!r}")
+            if means.shape != weights.shape or not np.all(np.isfinite(means)):
+                raise ValueError(f"means must be {weights.size} finite numbers (one per class), got {self.means!r}")
             means = tuple(float(x) for x in means)
         base, scales = _common_law(laws)
         object.__setattr__(self, "weights", tuple(float(w) for w in weights / weights.sum()))
