@@ -3,7 +3,8 @@
 Usage: ``python benchmarks/bench_curves.py [--repeat 5] [--sim-d 100] [--no-sim]``
 
 Targets (DESIGN.md): train + test + score-error curves for 200 τ at ψ_p = 64, ψ_n = 8, t = 0.01 in
-≤ 0.3 s warm; ``timescales`` in ≤ 1 s. The comparison is the closed-form gradient flow of one finite
+≤ 0.3 s warm (next: ≤ 0.02 s; with m finite noise draws ≤ 0.1 s); ``timescales`` in ≤ 1 s. The finite-m
+and weight-decay rows use ψ_p = 4, ψ_n = 2, t = 0.1 (m = 1, 2) and ψ_p = 8, ψ_n = 2 (ω = 0.05). The comparison is the closed-form gradient flow of one finite
 Gaussian-equivalent sample (dense ``eigh`` at d = 100, p = 6400) and an estimate of plain gradient descent
 to the same final time (stable step ``Δτ = 1/(κ λ_max)``, one ``A·U`` product per step).
 """
@@ -44,8 +45,16 @@ def main():
     taus = np.append(np.geomspace(0.01 / (model.kappa * sup.lambda_max),
                                   100 / (model.kappa * sup.intervals[0][0]), 199), np.inf)
 
+    finite = [rd.RFModel(4, 2.5, 0.1, m=1), rd.RFModel(4, 2.5, 0.1, m=2), rd.RFModel(8, 2, 0.1, weight_decay=0.05)]
+    finite_taus = [np.append(np.geomspace(*LearningDynamics(m).tau_window(), 199), np.inf) for m in finite]
     rows = [
         ("loss_curves, 200 τ (support + contour solve + T + evaluation)", lambda: loss_curves(model, taus)),
+        ("loss_curves, 200 τ, m = 1 (ψ_p = 4, ψ_n = 2.5, t = 0.1)",
+         lambda: loss_curves(finite[0], finite_taus[0])),
+        ("loss_curves, 200 τ, m = 2 (ψ_p = 4, ψ_n = 2.5, t = 0.1)",
+         lambda: loss_curves(finite[1], finite_taus[1])),
+        ("loss_curves, 200 τ, weight decay 0.05 (ψ_p = 8, ψ_n = 2, t = 0.1)",
+         lambda: loss_curves(finite[2], finite_taus[2])),
         ("  of which support(model)", lambda: support(model, edge_rtol=1e-8)),
         ("  of which LearningDynamics(model) (incl. support)", lambda: LearningDynamics(model)),
         ("  of which evaluation of 200 τ on a built LearningDynamics", lambda: dyn(taus)),

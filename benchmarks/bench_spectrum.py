@@ -19,6 +19,8 @@ CASES = {
     "relu ψ_p=32 ψ_n=4 t=0.01": rd.RFModel(32, 4, 0.01, activation="relu"),
     "4-atom Σ ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, data=rd.DiscreteSpectrum([0.25, 0.5, 1, 2], [0.25] * 4)),
     "MP Σ ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, data=rd.MarchenkoPastur(0.5, 1.0)),
+    "m = 1 ψ_p=4 ψ_n=2.5 t=0.1": rd.RFModel(4, 2.5, 0.1, m=1),
+    "m = 4 ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, m=4),
 }
 
 

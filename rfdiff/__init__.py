@@ -26,6 +26,7 @@ _LAZY = {
     "tau_from_seed_epoch_lr": ".curves", "tau_from_steps": ".curves", "two_point": ".curves",
     "BulkTimescales": ".timing", "ScalingExponents": ".timing", "Timescales": ".timing",
     "scaling_exponents": ".timing", "timescales": ".timing", "timescales_from_curve": ".timing",
+    "TimescaleOptions": ".timing", "critical_weight_decay": ".timing", "memorization_ratio": ".timing",
     "PhaseDiagram": ".phase", "phase_diagram": ".phase",
 }
 #: Subpackages reachable as attributes.
@@ -36,8 +37,8 @@ __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", 
            "Stieltjes", "Support", "spectral_grid", "spectrum", "stieltjes", "support", "LearningDynamics",
            "LossCurves", "LossDecomposition", "loss_curves", "two_point", "tau_from_steps", "steps_from_tau",
            "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau", "Timescales", "BulkTimescales",
-           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "PhaseDiagram",
-           "phase_diagram", "simulate"]
+           "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "TimescaleOptions",
+           "critical_weight_decay", "memorization_ratio", "PhaseDiagram", "phase_diagram", "simulate"]
 
 
 def __getattr__(name: str):

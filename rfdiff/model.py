@@ -135,8 +135,11 @@ class RFModel:
 
 def _draws(m):
     """``inf`` or an integer ≥ 1 (as int)."""
-    if isinstance(m, float) and math.isinf(m) and m > 0:
-        return math.inf
+    if isinstance(m, (float, np.floating)) and not isinstance(m, bool):
+        if math.isinf(m) and m > 0:
+            return math.inf
+        if math.isfinite(m) and float(m).is_integer():      # e.g. 2.0 from a numpy grid
+            m = int(m)
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"m must be an integer >= 1 or math.inf (exact noise average), got {m!r}")
     return int(m)

@@ -34,7 +34,7 @@ from .timing import TimescaleOptions, memorization_ratio, timescales
 
 __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio"]
 
-AXES = ("psi_p", "psi_n", "t")
+AXES = ("psi_p", "psi_n", "t", "m", "weight_decay")
 #: Regime labels of a grid point.
 REGIMES = ("memorizes", "generalizes", "failed")
 #: Codes of :meth:`PhaseDiagram.tau_map`: index → phase of training at time τ (−1: failed point).
@@ -202,8 +202,11 @@ class PhaseDiagram(Outcome):
             raise ValueError(f"select takes one of the axes {self.axes} of a two-axis diagram, got {value}")
         (name, v), = value.items()
         k = self.axes.index(name)
-        i = int(np.argmin(np.abs(np.log(self.coords[name] / float(v)))))
-        if not np.isclose(self.coords[name][i], float(v), rtol=1e-9):
+        axis = np.asarray(self.coords[name], dtype=float)
+        v = float(v)
+        with np.errstate(invalid="ignore"):
+            i = int(np.argmin(np.where(axis == v, -1.0, np.abs(axis - v))))
+        if not (axis[i] == v or np.isclose(axis[i], v, rtol=1e-9)):
             raise ValueError(f"{name}={v!r} is not on the axis {self.coords[name].tolist()}")
         take = (lambda a: a[i]) if k == 0 else (lambda a: a[:, i])  # noqa: E731
         other = self.axes[1 - k]
@@ -257,15 +260,21 @@ class PhaseDiagram(Outcome):
         self.to_xarray().to_netcdf(path)
 
 
-def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1, boundary=True,
-                  executor=None, scheduler=None, workers=None, store=None, progress=None,
+def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, weight_decay=0.0, gap_rtol=0.1,
+                  boundary=True, executor=None, scheduler=None, workers=None, store=None, progress=None,
                   **options) -> PhaseDiagram:
-    """Generalization/memorization phase diagram over one or two of ψ_p, ψ_n, t.
+    """Generalization/memorization phase diagram over one or two of ψ_p, ψ_n, t, m, weight_decay.
 
     Parameters
     ----------
     psi_p, psi_n, t : float or 1-D array_like
-        Model parameters; one or two of them are increasing arrays (the axes), the rest scalars.
+        Model parameters; one or two of ψ_p, ψ_n, t, m, weight_decay are increasing arrays (the axes), the
+        rest scalars.
+    m : int, inf or 1-D array_like
+        Noise draws per training point (:class:`rfdiff.RFModel`; default inf); as an axis, increasing integers
+        (inf allowed last).
+    weight_decay : float or 1-D array_like
+        ω ≥ 0 (default 0); as an axis, increasing values ≥ 0.
     activation : str or callable
         As in :class:`rfdiff.RFModel` (a callable must be picklable for process or dask executors).
     data : DataLaw, optional
@@ -300,6 +309,8 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
     ((2, 3), (2,))
     """
     values = {name: increasing_axis(name, value) for name, value in (("psi_p", psi_p), ("psi_n", psi_n), ("t", t))}
+    values["m"] = _draws_axis(m)
+    values["weight_decay"] = _decay_axis(weight_decay)
     axes = tuple(a for a in AXES if values[a].ndim == 1)
     if not 1 <= len(axes) <= 2:
         raise ValueError(f"give one or two of psi_p, psi_n, t as arrays (the axes), got {len(axes)}")
@@ -307,10 +318,12 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
     plain = opts.to_dict()
     kw = {} if data is None else {"data": data}
     base = RFModel(psi_p=float(values["psi_p"].flat[0]), psi_n=float(values["psi_n"].flat[0]),
-                   t=float(values["t"].flat[0]), activation=activation, **kw)
+                   t=float(values["t"].flat[0]), activation=activation, m=_draws_value(values["m"].flat[0]),
+                   weight_decay=float(values["weight_decay"].flat[0]), **kw)
     shape = tuple(values[a].size for a in axes)
     grid = np.stack(np.meshgrid(*[values[a] for a in axes], indexing="ij"), axis=-1).reshape(-1, len(axes))
-    models = [base.replace(**dict(zip(axes, map(float, row)))) for row in grid]
+    models = [base.replace(**{a: (_draws_value(v) if a == "m" else float(v)) for a, v in zip(axes, row)})
+              for row in grid]
 
     def key(task):
         model, task_options = task
@@ -332,12 +345,38 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, gap_rtol=0.1
     bnd = bnd_error = None
     if "psi_n" in axes and boundary:
         bnd, bnd_error, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, run)
-    fixed = {a: float(values[a]) for a in AXES if a not in axes}
+    fixed = {a: (_draws_value(values[a]) if a == "m" else float(values[a])) for a in AXES if a not in axes}
     fixed.update(activation=base.activation.name, data=base.data.to_dict())
     status, message = _summary(point_status, bnd_error)
     return PhaseDiagram(axes, {a: values[a] for a in axes}, fixed, window=window, gap_inf=gap_inf, ratio=ratio,
                         regime=regime, error=error, point_status=point_status, boundary=bnd, boundary_error=bnd_error,
                         gap_rtol=opts.gap_rtol, options=opts, stats=stats, status=status, message=message, **arrays)
+
+
+def _draws_value(v):
+    """An m grid value as the model takes it (int, or inf)."""
+    return math.inf if math.isinf(v) else int(v)
+
+
+def _draws_axis(value):
+    """m: an integer ≥ 1 or inf, or an increasing 1-D sequence of them."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim > 1 or arr.size == 0 or np.any(np.isnan(arr)) or np.any(arr < 1) \
+            or np.any(np.isfinite(arr) & (arr != np.round(arr))):
+        raise ValueError(f"m must be an integer >= 1 or inf, or an increasing sequence of them, got {value!r}")
+    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"m must be strictly increasing, got {value!r}")
+    return arr
+
+
+def _decay_axis(value):
+    """weight_decay: a finite value ≥ 0, or an increasing 1-D sequence of them."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"weight_decay must be finite and >= 0 (or a sequence of such values), got {value!r}")
+    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"weight_decay must be strictly increasing, got {value!r}")
+    return arr
 
 
 def _boundaries(base, axes, values, opts, plain, arrays, run):
@@ -348,7 +387,7 @@ def _boundaries(base, axes, values, opts, plain, arrays, run):
     other = [None] if len(axes) == 1 else values[axes[1 - k]]
     tasks = []
     for v, row in zip(other, rows):
-        model = base if v is None else base.replace(**{axes[1 - k]: float(v)})
+        model = base if v is None else base.replace(**{axes[1 - k]: v})
         tasks.append((model, plain, values["psi_n"], row))
 
     def bkey(task):

@@ -44,7 +44,7 @@ from .settings import tau_grid
 from .spectral import SolverError, stieltjes
 
 __all__ = ["TimescaleOptions", "BulkTimescales", "Timescales", "ScalingExponents", "timescales",
-           "scaling_exponents", "timescales_from_curve", "memorization_ratio"]
+           "scaling_exponents", "timescales_from_curve", "memorization_ratio", "critical_weight_decay"]
 
 #: A minimum whose late rise is below this many times the curve's error gives a flagged ("fallback") τ_gen.
 ILL_CONDITIONED = 1e4
@@ -428,3 +428,41 @@ def timescales_from_curve(curves_fn, tau_lo, tau_hi, *, xtol=1e-6, options=None,
     a = math.log(max(tau_gen, grid[j - 1]))
     tau_mem = math.exp(brentq(lambda s: test(math.exp(s)) - level, a, math.log(grid[j]), xtol=xtol))
     return tau_gen, tau_mem
+
+
+#: Search range of :func:`critical_weight_decay` (ω in the units of :class:`rfdiff.RFModel`).
+DECAY_SEARCH = (1e-10, 1e8)
+
+
+def critical_weight_decay(model, *, xtol=1e-4, options=None, **kwargs) -> float:
+    """The weight decay ω* above which the model no longer memorizes (docs/theory.md §11).
+
+    The memorization margin of :class:`TimescaleOptions` (``r − gap_rtol`` by default) is evaluated on
+    ``model.replace(weight_decay=ω)``; ω* is its root in ``log ω`` (Brent, absolute accuracy ``xtol``),
+    bracketed by decades within :data:`DECAY_SEARCH`. Returns 0 when the model does not memorize even
+    without weight decay.
+
+    Raises
+    ------
+    SolverError
+        If the margin does not change sign within :data:`DECAY_SEARCH`.
+    """
+    opts = TimescaleOptions.from_kwargs(options, **kwargs)
+
+    def margin(log_w):
+        ts = timescales(model.replace(weight_decay=math.exp(log_w) if log_w is not None else 0.0), options=opts)
+        return float(opts.margin(ts.test_min, ts.test_inf)) if ts.memorizes or math.isfinite(ts.tau_gen) \
+            else -1.0
+
+    if margin(None) <= 0:
+        return 0.0
+    lo, hi = (math.log(v) for v in DECAY_SEARCH)
+    a = lo
+    if margin(a) <= 0:
+        raise SolverError(f"the model still memorizes only below weight_decay = {DECAY_SEARCH[0]:g}")
+    b = a + math.log(10.0)
+    while margin(b) > 0:
+        a, b = b, b + math.log(10.0)
+        if b > hi:
+            raise SolverError(f"the model memorizes up to weight_decay = {DECAY_SEARCH[1]:g}")
+    return math.exp(brentq(margin, a, b, xtol=xtol))

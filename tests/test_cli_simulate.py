@@ -121,7 +121,7 @@ def test_training_plot(tmp_path, saved_figures):
     (["--method", "exact", "--lr", "1"], "--lr"),
     (["--batch", "3"], "--batch"),
     (["--checkpoint", "x.npz"], "--checkpoint"),
-    (["--method", "gaussian", "--noise", "4"], "--noise"),
+    (["--m", "3", "--noise", "4"], "--noise"),
     (["--noise", "0"], "--noise"),
     (["--noise", "many"], "--noise"),
     (["--method", "sgd"], "--method"),

@@ -151,3 +151,63 @@ def test_true_features_with_m_draws_and_gd_with_weight_decay():
     assert_rel_close(res.A, rf.weights(res.tau[-1]), 5e-3, "GD with weight decay vs closed-form flow (A)")
     assert_rel_close(res.train, flow.train, 5e-3, "GD with weight decay vs closed-form flow (train)")
     assert_rel_close(res.test, flow.test, 5e-3, "GD with weight decay vs closed-form flow (test)")
+
+
+def test_critical_weight_decay_separates_memorizing_from_not():
+    model = rd.RFModel(8, 2, 0.1)
+    w = rd.critical_weight_decay(model)
+    assert 0 < w < 10
+    below = rd.timescales(model.replace(weight_decay=0.97 * w))
+    above = rd.timescales(model.replace(weight_decay=1.03 * w))
+    assert below.memorizes and not above.memorizes
+    assert rd.critical_weight_decay(rd.RFModel(0.5, 50, 1.0)) == 0.0        # never memorizes
+
+
+def test_phase_diagram_over_m_and_weight_decay():
+    pd = rd.phase_diagram(psi_p=8, psi_n=[1.1, 4.1], t=0.1, m=[1, 2, 3, 5], executor="serial", progress=False)
+    assert pd.axes == ("psi_n", "m") and pd.status == "ok"
+    for j, m in enumerate([1, 2, 3, 5]):
+        direct = rd.loss_curves(rd.RFModel(8, 4.1, 0.1, m=m), [np.inf]).test[0]
+        assert pd.test_inf[1, j] == pytest.approx(direct, rel=1e-12)
+    assert pd.select(m=3).coords["psi_n"].tolist() == [1.1, 4.1]
+    decay = rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, weight_decay=[0.0, 0.1, 1.0], executor="serial",
+                             progress=False)
+    assert decay.regime.tolist() == ["memorizes", "memorizes", "generalizes"]
+    assert np.isinf(decay.tau_mem[-1])
+    with pytest.raises(ValueError, match="^m "):
+        rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, m=[2, 1.5], executor="serial")
+    with pytest.raises(ValueError, match="weight_decay"):
+        rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, weight_decay=[-1.0, 0.0], executor="serial")
+
+
+def test_kernel_limit_approaches_the_pure_noise_plateau():
+    """ψ_p → ∞ at fixed ψ_n: L_test(∞) → e^{-2t} τ_Σ/Δ_t (Latourelle-Vigeant et al.), the gap shrinking
+    like 1/ψ_p, and L_train(∞) → 0; ψ_p up to 1e6 stays accurate."""
+    t = 0.01
+    plateau = math.exp(-2 * t) / -math.expm1(-2 * t)
+    gaps = []
+    for psi_p in (1e4, 1e5, 1e6):
+        c = rd.loss_curves(rd.RFModel(psi_p, 8, t), [np.inf])
+        assert c.status == "ok" and c.quad_error[0] < 1e-8 and 0 < c.train[0] < 1e-2
+        gaps.append(plateau - c.test[0])
+    assert all(g > 0 for g in gaps)
+    assert gaps[0] / gaps[1] == pytest.approx(10, rel=0.1) and gaps[1] / gaps[2] == pytest.approx(10, rel=0.1)
+    assert gaps[2] < 5e-3
+
+
+def test_cli_takes_m_and_weight_decay(tmp_path, capsys):
+    import json
+    from rfdiff.cli import main
+    out = tmp_path / "c.json"
+    assert main(["curves", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--m", "1", "--weight-decay", "0.05",
+                 "--points", "6", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["model"]["m"] == 1 and data["model"]["weight_decay"] == 0.05
+    ref = rd.loss_curves(rd.RFModel(4, 2, 0.1, m=1, weight_decay=0.05), np.array(data["tau"], dtype=float))
+    np.testing.assert_allclose(np.array(data["test"], dtype=float), ref.test, rtol=1e-12)
+    with pytest.raises(SystemExit) as exc:
+        main(["curves", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--m", "0"])
+    assert exc.value.code == 2
+    capsys.readouterr()
+    assert main(["curves", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--weight-decay", "-1"]) == 2
+    assert "weight_decay" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import math
 import os
 import re
 import sys
@@ -289,6 +290,25 @@ def add_model_arguments(parser, *, scalar=True):
                         help="fraction of the spectrum at each eigenvalue (default: equal)")
     parser.add_argument("--sigma-mp", type=_floats, default=None, metavar="RATIO[,SCALE]",
                         help="continuous Marchenko–Pastur Σ of ratio RATIO ≤ 1 and mean SCALE")
+    parser.add_argument("--m", type=_draws, default=None, metavar="M|inf",
+                        help="noise draws per training point, frozen for the whole training (default inf: "
+                             "the noise averaged exactly)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="OMEGA",
+                        help="weight decay ω ≥ 0: the penalty ω Δ_t ‖A‖²/(p d) on the training loss, so the "
+                             "flow sees U + ω I (default 0)")
+
+
+def _draws(text: str):
+    """``inf`` or an integer ≥ 1 (argparse type of ``--m``)."""
+    if text.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'inf', got {text!r}")
+    return value
 
 
 def data_from_args(args):
@@ -312,7 +332,8 @@ def model_from_args(args, **overrides):
     """Build an :class:`rfdiff.RFModel` from parsed arguments (``overrides`` replace fields)."""
     from ..model import RFModel
     kw = dict(psi_p=getattr(args, "psi_p", None), psi_n=getattr(args, "psi_n", None),
-              t=getattr(args, "t", None), activation=args.activation, data=data_from_args(args))
+              t=getattr(args, "t", None), activation=args.activation, data=data_from_args(args),
+              m=math.inf if args.m is None else args.m, weight_decay=args.weight_decay)
     kw.update(overrides)
     return RFModel(**kw)
 

@@ -54,9 +54,12 @@ def add_parser(subparsers):
                         "(dotted: τ_mem/ψ_n)")
     p.add_argument("--collapse-plot", metavar="PATH", type=figure, help="path of the τ/ψ_n collapse figure")
     p.add_argument("--simulate", type=int, default=None, metavar="D",
-                   help="also compute a finite-size Gaussian-equivalent simulation at dimension D on the "
-                        "same τ grid: extra sim_* columns in the table, CSV and npz, 'simulation' in the "
-                        "JSON, markers on --plot")
+                   help="also compute a finite-size simulation of the same model (same m and weight decay) at "
+                        "dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
+                        "'simulation' in the JSON, markers on --plot")
+    p.add_argument("--sim-method", choices=("gaussian", "features"), default="gaussian",
+                   help="simulator of --simulate: Gaussian-equivalent matrices (default) or the true "
+                        "non-linear random features (exact noise averages, or the model's m frozen draws)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
     p.set_defaults(func=run)
 
@@ -103,8 +106,9 @@ def _compute(model, args):
     if args.json or args.decomposition_plot:
         result["decomposition"] = dyn.decompose(taus)
     if args.simulate is not None:
-        from ..simulate import gaussian_equivalent
-        result["sim"] = gaussian_equivalent(model, d=args.simulate, seed=args.seed).loss_curves(taus)
+        from ..simulate import gaussian_equivalent, random_features
+        sampler = random_features if args.sim_method == "features" else gaussian_equivalent
+        result["sim"] = sampler(model, args.simulate, seed=args.seed).loss_curves(taus)   # m, ω of the model
     return result
 
 
@@ -145,7 +149,7 @@ def _write_files(args, model, res, status, caught):
     if "decomposition" in res:
         payload["decomposition"] = res["decomposition"].to_dict()
     if sim is not None:
-        payload["simulation"] = {"method": "gaussian", "d": args.simulate, "seed": args.seed,
+        payload["simulation"] = {"method": args.sim_method, "d": args.simulate, "seed": args.seed,
                                  **{k: getattr(sim, k) for k in ("tau", *SIM_COLUMNS, "gap")}}
     write_table_outputs(args, payload=payload, columns=_columns(res), prov=prov,
                         extra_arrays={"quad_error": curves.quad_error, "tau_gen": ts.tau_gen,
@@ -158,8 +162,10 @@ def _plots(args, model, res):
     if args.plot:
         ax = plot_curves(res["curves"], res["timescales"], simulation=res["sim"])
         if res["sim"] is not None:
-            ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {args.simulate}, "
-                         f"seed {args.seed}", fontsize=10)
+            label = "true features" if args.sim_method == "features" else "Gaussian equivalent"
+            m = "" if math.isinf(model.m) else f", m = {model.m} draws"
+            ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.simulate}, seed {args.seed}{m}",
+                         fontsize=10)
         savefig(ax, args.plot)
     if args.decomposition_plot:
         savefig(plot_decomposition(res["decomposition"], model=model), args.decomposition_plot)

@@ -185,11 +185,12 @@ def run(args) -> int:
     tau_psi_p = _check_options(args)
     data = data_from_args(args)
     model = {"psi_p": args.psi_p, "psi_n": args.psi_n, "t": args.t, "activation": args.activation,
-             "data": data.to_dict()}
+             "data": data.to_dict(), "m": math.inf if args.m is None else args.m, "weight_decay": args.weight_decay}
     prov = args_provenance(args, model=model, executor=args.executor)
     store = None if args.store is None else PointStore(args.store, provenance=prov)
     pd = phase_diagram(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, activation=args.activation,
-                       data=data, gap_rtol=args.gap_rtol, executor=args.executor,
+                       data=data, m=math.inf if args.m is None else args.m, weight_decay=args.weight_decay,
+                       gap_rtol=args.gap_rtol, executor=args.executor,
                        scheduler=args.scheduler, workers=args.workers, store=store)
     out = sys.stdout
     bad = _print_summary(args, pd, out)

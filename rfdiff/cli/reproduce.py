@@ -23,7 +23,8 @@ def add_parser(subparsers):
     p.add_argument("--quick", action="store_true",
                    help="smaller grids and simulations (a few minutes on 2 cores)")
     p.add_argument("--only", default=None, metavar="GROUP,...",
-                   help="comma-separated subset of spectra, curves, sweeps, decomposition")
+                   help="comma-separated subset of spectra, curves, sweeps, decomposition, beyond (finite m, "
+                        "weight decay, kernel limit)")
     p.add_argument("--executor", choices=("local", "dask", "serial"), default="local",
                    help="executor of the parameter sweeps (default local processes)")
     p.add_argument("--workers", type=int, default=None, help="processes / dask workers for the sweeps")

@@ -74,9 +74,9 @@ def add_parser(subparsers):
     p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
     p.add_argument("--seed", type=int, default=0, help="seed of W, the data and the noise (default 0)")
     p.add_argument("--method", choices=METHODS, default="exact", help="simulator (default exact)")
-    p.add_argument("--noise", type=_noise, default="exact", metavar="exact|M",
-                   help="'exact' (default: exact noise average; fresh noise every step for gd/adam) or "
-                        "M frozen noise draws per training point (not with gaussian)")
+    p.add_argument("--noise", type=_noise, default=None, metavar="exact|M",
+                   help="same as --m (kept for scripts): 'exact' is m = inf (exact noise average; fresh noise "
+                        "every step for gd/adam), M frozen noise draws per training point")
     p.add_argument("--tau-min", type=float, default=None,
                    help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)")
     p.add_argument("--tau-max", type=float, default=None,
@@ -115,9 +115,6 @@ def _check_options(args, model):
                 raise ValueError(f"--{name.replace('_', '-')} applies only to --method gd or adam")
         if args.progress:
             raise ValueError("--progress applies only to --method gd or adam")
-    if args.method == "gaussian" and args.noise != "exact":
-        raise ValueError("--noise M needs --method exact, gd or adam (the Gaussian equivalent averages "
-                         "the noise exactly)")
     if args.points < 2:
         raise ValueError(f"--points must be >= 2, got {args.points}")
     if training and args.tau_min is not None:
@@ -179,7 +176,7 @@ def _closed_form(model, args, res):
         sim_model = random_features(model, args.d, seed=args.seed, noise=args.noise)
     else:
         from ..simulate import gaussian_equivalent
-        sim_model = gaussian_equivalent(model, args.d, seed=args.seed)
+        sim_model = gaussian_equivalent(model, args.d, seed=args.seed)     # m and ω from the model
     res.tau_hi = args.tau_max if args.tau_max is not None else _relaxed_tau(res, model)
     if res.tau_hi <= res.tau_lo:
         raise ValueError(f"--tau-max must be > --tau-min ({res.tau_lo:g}), got {res.tau_hi:g}")
@@ -274,8 +271,8 @@ def _print_report(model, args, res, status, out):
     if res.sim_ts is not None:
         out.write(f"# simulation: tau_gen = {res.sim_ts[0]:.6g}  tau_mem = {res.sim_ts[1]:.6g}\n")
     out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in res.deviation.items()))
-    if args.method == "adam" or args.noise != "exact":
-        out.write("  (the theory is gradient flow with exact noise averages: not a finite-size error here)")
+    if args.method == "adam":
+        out.write("  (Adam has no theory: not a finite-size error here)")
     out.write("\n")
 
 
@@ -313,7 +310,19 @@ def _plot(args, res):
     savefig(ax, args.plot)
 
 
+def _reconcile_noise(args):
+    """``--noise`` is an older spelling of ``--m``: set ``args.m`` from it, refuse a contradiction, and
+    leave ``args.noise`` as the simulators' word (``"exact"`` or M) for the report."""
+    if args.noise is not None:
+        m = math.inf if args.noise == "exact" else args.noise
+        if args.m is not None and args.m != m:
+            raise ValueError(f"--noise {args.noise} and --m {args.m} disagree (they are the same setting)")
+        args.m = m
+    args.noise = "exact" if args.m is None or math.isinf(args.m) else int(args.m)
+
+
 def run(args) -> int:
+    _reconcile_noise(args)
     model = model_from_args(args)
     _check_options(args, model)
     with collect_warnings("simulate") as caught:

@@ -24,6 +24,10 @@ def _finite(curves):
     return np.isfinite(curves.tau) & (curves.tau > 0)
 
 
+#: Lowest train loss drawn, relative to the smallest test loss (interpolating models reach 0).
+TRAIN_FLOOR = 1e-3
+
+
 def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=True):
     """Train and test losses (left axis) and score error (right axis, dotted) against τ on a log axis.
 
@@ -63,6 +67,11 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
                         va="top", rotation=90)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # a train loss falling to 0 (interpolation, p > n·m) would squash the curves into rounding: show it
+    # down to TRAIN_FLOOR times the smallest test loss and let it leave the axes below
+    positive = curves.test[keep][curves.test[keep] > 0]
+    if positive.size and np.min(curves.train[keep]) < TRAIN_FLOOR * positive.min():
+        ax.set_ylim(bottom=TRAIN_FLOOR * positive.min())
     tidy_log_axis(ax.yaxis)
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel(f"train and test {LOSS_LABEL}")

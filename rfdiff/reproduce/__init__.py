@@ -6,7 +6,9 @@ exponent of the minimal score error). ``quick=True`` uses smaller grids and simu
 2 cores); the full run uses finer grids, larger simulations and true random features.
 
 Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``collapse``,
-``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``.
+``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
+``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
+``kernel_plateau``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
@@ -24,18 +26,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._io import provenance, write_json
-from .curves import LearningDynamics
-from .data import DiscreteSpectrum, Isotropic
-from .model import RFModel
-from .phase import phase_diagram
-from .spectral import spectral_grid, spectrum, support
-from .timing import timescales, timescales_from_curve
+from .._io import provenance, write_json
+from ..curves import LearningDynamics
+from ..data import DiscreteSpectrum, Isotropic
+from ..model import RFModel
+from ..phase import phase_diagram
+from ..spectral import spectral_grid, spectrum, support
+from ..timing import timescales, timescales_from_curve
 
 __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
-           "phase_diagram", "tau_map", "decomposition")
+           "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
+           "kernel_plateau")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def fit_power_law(x, y):
 
 def _save(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
     """Write ``name.png`` and ``name.pdf`` and the figure's manifest entry (caption, models, seeds, meta)."""
-    from .plotting import savefig
+    from ..plotting import savefig
     fig = ax.figure
     files = [f"{name}.png", f"{name}.pdf"]
     fig.savefig(os.path.join(out, files[1]))
@@ -115,8 +118,8 @@ def _failure_note(diag) -> str:
 
 
 def _spectra(cfg, out, manifest, plt, seed):
-    from .plotting.spectrum import plot_spectrum
-    from .simulate import gaussian_equivalent
+    from ..plotting.spectrum import plot_spectrum
+    from ..simulate import gaussian_equivalent
     for name, data, label in [("spectrum_isotropic", Isotropic(), "Σ = I"),
                               ("spectrum_two_atom", DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]),
                                "two-atom Σ (eigenvalues 0.5, 1.5, equal weights)")]:
@@ -136,8 +139,8 @@ def _spectra(cfg, out, manifest, plt, seed):
 
 
 def _curves(cfg, out, manifest, plt, seed):
-    from .plotting.curves import plot_collapse, plot_curves
-    from .simulate import gaussian_equivalent
+    from ..plotting.curves import plot_collapse, plot_curves
+    from ..simulate import gaussian_equivalent
     fig, axes = plt.subplots(1, len(CURVES_PSI_N), figsize=(6 * len(CURVES_PSI_N), 4.6), constrained_layout=True)
     models, nodes = [], []
     for ax, psi_n in zip(axes, CURVES_PSI_N):
@@ -175,7 +178,7 @@ def _psi_n_line(cfg):
 
 def _tau_map(line, out, manifest):
     """The (ψ_n, τ) map of the 1-D sweep, with its computed boundary ψ_n*."""
-    from .plotting.phase import plot_tau_map
+    from ..plotting.phase import plot_tau_map
     star = float(line.boundary[0])
     diag = _diagram_diagnostics(line)
     ax = plot_tau_map(line)
@@ -218,10 +221,10 @@ def _min_score_error(line, out, manifest, plt):
 
 def _simulated_timescales(cfg, seed):
     """``[(label, d, marker, {ψ_n: array of (τ_gen, τ_mem) per seed})]`` of the finite-size simulations."""
-    from .simulate import gaussian_equivalent
+    from ..simulate import gaussian_equivalent
     sims = [("Gaussian equivalent", cfg.sim_d, "o", lambda m, d, s: gaussian_equivalent(m, d=d, seed=s))]
     if cfg.rf_d:
-        from .simulate.features import random_features
+        from ..simulate.features import random_features
         sims.append(("random features", cfg.rf_d, "^", lambda m, d, s: random_features(m, d=d, seed=s)))
     seeds = range(seed, seed + cfg.sim_seeds)
     out = []
@@ -262,15 +265,16 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
           f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each: {', '.join(map(str, seeds))}; τ from "
           f"their closed-form curves with the same definitions, refined like the theory's). Fitted slopes "
           f"d log τ / d log ψ_n on ψ_n ∈ [1, 8]: τ_gen {gen_slope:.2f}, "
-          f"τ_mem {mem_slope:.2f}; τ_mem peaks at ψ_n ≈ {psi_n[peak]:.3g} (ψ_p = {PSI_P:g}) and then falls to a "
-          f"plateau; dotted: the boundary ψ_n* beyond which the late rise no longer counts as memorization.",
+          f"τ_mem {mem_slope:.2f}; τ_mem peaks at ψ_n ≈ {psi_n[peak]:.3g} (ψ_p = {PSI_P:g}) and then falls; it "
+          f"is infinite (not drawn) beyond the dotted boundary ψ_n*, where the late rise no longer counts as "
+          f"memorization (the one criterion of docs/theory.md §7).",
           models=[RFModel(psi_p=PSI_P, psi_n=v, t=T) for v in SIM_PSI_N], seeds=seeds,
           simulation_d={label: d for label, d, _, _ in sims}, diagnostics=_diagram_diagnostics(line))
 
 
 def _phase_grid(cfg, out, manifest, run):
     """The (ψ_p, ψ_n) diagram: two heat maps with the computed boundary."""
-    from .plotting.phase import plot_phase_diagram
+    from ..plotting.phase import plot_phase_diagram
     grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, **run)
     axes = plot_phase_diagram(grid)
     ratio = np.nanmedian(grid.boundary / grid.coords["psi_p"])
@@ -295,7 +299,7 @@ def _sweeps(cfg, out, manifest, plt, run, seed):
 
 
 def _decomposition(cfg, out, manifest, plt, seed):
-    from .plotting.curves import plot_decomposition
+    from ..plotting.curves import plot_decomposition
     model = RFModel(psi_p=64, psi_n=8, t=T)
     dyn = LearningDynamics(model)
     taus = np.geomspace(1, 1e7, 300)
@@ -305,6 +309,12 @@ def _decomposition(cfg, out, manifest, plt, seed):
           "the generalization bulk (largest λ, μ_W mass ≈ ψ_p) brings the early dip; the late rise is carried "
           "mostly by the low cluster just above s_t² (smallest λ), not by the memorization bulk; dashed: total.",
           models=[model])
+
+
+def _beyond(cfg, out, manifest, plt, run, seed):
+    """Finite noise draws, weight decay and the kernel limit (:mod:`rfdiff.reproduce.beyond`)."""
+    from . import beyond
+    beyond.draw(cfg, out, manifest, plt, seed, _save, run)
 
 
 def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
@@ -321,7 +331,8 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`); ``progress`` (default: when stderr
         is a terminal) also prints one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
-        Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"`` (default all).
+        Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
+        (finite noise draws, weight decay, kernel limit; default all).
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
     argv : sequence of str, optional
@@ -333,8 +344,9 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         The manifest: figure name → ``{"files": [...], "caption": str, "models": [...], ...}`` (module
         docstring), plus ``"_run"`` (settings, wall time of each group and the provenance).
     """
-    from .plotting import _pyplot
-    groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition}
+    from ..plotting import _pyplot
+    groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
+              "beyond": _beyond}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:
@@ -354,8 +366,8 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
             sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
             sys.stderr.flush()
         start = time.perf_counter()
-        if group == "sweeps":
-            _sweeps(cfg, out, manifest, plt, run, seed)
+        if group in ("sweeps", "beyond"):
+            groups[group](cfg, out, manifest, plt, run, seed)
         else:
             groups[group](cfg, out, manifest, plt, seed)
         seconds[group] = round(time.perf_counter() - start, 1)
