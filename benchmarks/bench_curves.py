@@ -42,8 +42,7 @@ def main():
     model = rd.RFModel(psi_p=64, psi_n=8, t=0.01)
     dyn = LearningDynamics(model)
     sup = dyn.support
-    taus = np.append(np.geomspace(0.01 / (model.kappa * sup.lambda_max),
-                                  100 / (model.kappa * sup.intervals[0][0]), 199), np.inf)
+    taus = np.append(np.geomspace(*dyn.tau_window(), 199), np.inf)
 
     finite = [rd.RFModel(4, 2.5, 0.1, m=1), rd.RFModel(4, 2.5, 0.1, m=2), rd.RFModel(8, 2, 0.1, weight_decay=0.05)]
     finite_taus = [np.append(np.geomspace(*LearningDynamics(m).tau_window(), 199), np.inf) for m in finite]

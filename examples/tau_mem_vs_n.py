@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 
 import rfdiff as rd  # noqa: E402
+from rfdiff.settings import tau_window  # noqa: E402
 from rfdiff.timing import timescales_from_curve  # noqa: E402
 from rfdiff.simulate import random_features  # noqa: E402
 
@@ -49,8 +50,7 @@ def measured(model, seed):
     sim = random_features(model, D, seed=seed)
     lam = sim.eigenvalues()
     live = lam[lam > 1e-12 * lam.max()]
-    return timescales_from_curve(sim.loss_curves, 0.01 / (model.kappa * live.max()),
-                                100 / (model.kappa * live.min()))
+    return timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
 
 
 def main(out):

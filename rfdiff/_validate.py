@@ -12,14 +12,19 @@ import numpy as np
 __all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis"]
 
 
-def real(name: str, value) -> float:
-    """``float(value)`` for a finite real number (not a string or bool)."""
+def _number(name: str, value) -> float:
+    """``float(value)`` for a real number (not a string or bool; NaN and ±inf pass)."""
     if isinstance(value, (str, bool)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
-        value = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a real number, got {value!r}") from None
+
+
+def real(name: str, value) -> float:
+    """``float(value)`` for a finite real number (not a string or bool)."""
+    value = _number(name, value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
@@ -27,12 +32,7 @@ def real(name: str, value) -> float:
 
 def positive(name: str, value) -> float:
     """``float(value)`` if it is a finite real number > 0."""
-    if isinstance(value, (str, bool)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    value = _number(name, value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return value

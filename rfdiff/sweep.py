@@ -63,8 +63,8 @@ class PointStore:
 
     Notes
     -----
-    A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by :func:`rfdiff._io.atomic_write` (complete or
-    absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
+    A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by
+    :func:`rfdiff._io.atomic_write` (complete or absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
     (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 

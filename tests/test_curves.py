@@ -19,8 +19,7 @@ from helpers import (FINITE_SIZE_LOSS_PER_D as LOSS_TOL, FINITE_SIZE_SCORE_PER_D
 
 def tau_grid(dyn, points=40):
     """From before the fastest mode moves to after the slowest has relaxed, plus 0 and ∞."""
-    sup, kappa = dyn.support, dyn.model.kappa
-    inner = np.geomspace(0.01 / (kappa * sup.lambda_max), 100 / (kappa * sup.intervals[0][0]), points)
+    inner = np.geomspace(*dyn.tau_window(), points)
     return np.concatenate([[0.0], inner, [np.inf]])
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
+from rfdiff.settings import tau_window
 from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import random_features
 
@@ -73,8 +74,7 @@ def _measured_timescales(model, d, seed):
     sim = random_features(model, d, seed=seed)
     lam = sim.eigenvalues()
     live = lam[lam > 1e-12 * lam.max()]
-    return timescales_from_curve(sim.loss_curves, 0.01 / (model.kappa * live.max()),
-                                100 / (model.kappa * live.min()))
+    return timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
 
 
 def _timescales_vs_n(t, d, seeds, psi_ns=(1, 2, 4)):

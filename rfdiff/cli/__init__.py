@@ -290,7 +290,7 @@ def add_model_arguments(parser, *, scalar=True):
                         help="fraction of the spectrum at each eigenvalue (default: equal)")
     parser.add_argument("--sigma-mp", type=_floats, default=None, metavar="RATIO[,SCALE]",
                         help="continuous Marchenko–Pastur Σ of ratio RATIO ≤ 1 and mean SCALE")
-    parser.add_argument("--m", type=_draws, default=None, metavar="M|inf",
+    parser.add_argument("--m", type=draws, default=None, metavar="M|inf",
                         help="noise draws per training point, frozen for the whole training (default inf: "
                              "the noise averaged exactly)")
     parser.add_argument("--weight-decay", type=float, default=0.0, metavar="OMEGA",
@@ -298,9 +298,9 @@ def add_model_arguments(parser, *, scalar=True):
                              "flow sees U + ω I (default 0)")
 
 
-def _draws(text: str):
-    """``inf`` or an integer ≥ 1 (argparse type of ``--m``)."""
-    if text.strip().lower() in ("inf", "infinity"):
+def draws(text: str):
+    """``inf`` (or ``exact``: the exact noise average) or an integer ≥ 1 (argparse type of ``--m``)."""
+    if text.strip().lower() in ("inf", "infinity", "exact"):
         return math.inf
     try:
         value = int(text)

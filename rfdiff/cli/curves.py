@@ -65,10 +65,9 @@ def add_parser(subparsers):
 
 
 def _tau_grid(dyn, args):
-    kappa = dyn.model.kappa
-    sup = dyn.support
-    lo = args.tau_min if args.tau_min is not None else 0.01 / (kappa * sup.lambda_max)
-    hi = args.tau_max if args.tau_max is not None else 100 / (kappa * sup.intervals[0][0])
+    window = dyn.tau_window()
+    lo = args.tau_min if args.tau_min is not None else window[0]
+    hi = args.tau_max if args.tau_max is not None else window[1]
     if not (math.isfinite(lo) and lo > 0):
         raise ValueError(f"--tau-min must be finite and > 0, got {lo}")
     if not (math.isfinite(hi) and hi > lo):

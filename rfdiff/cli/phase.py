@@ -6,8 +6,8 @@ indexed ``[psi_p][psi_n]``; ``boundary_psi_n[i]`` is ψ_n* at ``psi_p[i]``. NaN 
 not found) is written as ``null`` and ±∞ (e.g. ``tau_mem`` without memorization) as the strings ``"inf"``
 and ``"-inf"``, so the file is strict JSON. ``provenance`` records the command line, versions and the model.
 
-Exit status 1 when any grid point or any boundary row failed or did not converge (the summary line counts them; failed points
-are listed), 2 for bad input (checked before the sweep starts).
+Exit status 1 when any grid point or any boundary row failed or did not converge (the summary line counts
+them; failed points are listed), 2 for bad input (checked before the sweep starts).
 """
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ def _check_options(args):
     if not 0 < args.gap_rtol < 1:
         raise ValueError(f"gap_rtol must be in (0, 1), got {args.gap_rtol!r}")
     points = len(args.psi_p) * len(args.psi_n)
-    check_memory(BYTES_PER_POINT * points, f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
+    check_memory(BYTES_PER_POINT * points,
+                 f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
     return _tau_plot_psi_p(args) if args.tau_plot else None
 
 

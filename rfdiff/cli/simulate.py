@@ -30,6 +30,7 @@ from . import (
     check_simulation_memory,
     collect_warnings,
     curves_bytes,
+    draws,
     finite_max,
     model_from_args,
     output_file,
@@ -51,19 +52,6 @@ MAX_TRAIN_STEPS = 2_000_000
 THEORY_POINTS = 200
 
 
-def _noise(text: str):
-    """``exact`` or a positive integer (argparse type)."""
-    if text == "exact":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'exact' or an integer >= 1, got {text!r}")
-    return value
-
-
 def add_parser(subparsers):
     p = subparsers.add_parser("simulate", help=HELP, epilog=EPILOG, description=(
         "Simulate the random-features score model at a finite dimension d and compare with the exact "
@@ -74,7 +62,7 @@ def add_parser(subparsers):
     p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
     p.add_argument("--seed", type=int, default=0, help="seed of W, the data and the noise (default 0)")
     p.add_argument("--method", choices=METHODS, default="exact", help="simulator (default exact)")
-    p.add_argument("--noise", type=_noise, default=None, metavar="exact|M",
+    p.add_argument("--noise", type=draws, default=None, metavar="exact|M",
                    help="same as --m (kept for scripts): 'exact' is m = inf (exact noise average; fresh noise "
                         "every step for gd/adam), M frozen noise draws per training point")
     p.add_argument("--tau-min", type=float, default=None,
@@ -161,11 +149,11 @@ def _theory(model):
 
 
 def _default_tau_min(res, model):
-    return 0.01 / (model.kappa * res.dyn.support.lambda_max)
+    return res.dyn.tau_window()[0]
 
 
 def _relaxed_tau(res, model):
-    return 100 / (model.kappa * res.dyn.support.intervals[0][0])
+    return res.dyn.tau_window()[1]
 
 
 def _closed_form(model, args, res):
@@ -314,9 +302,9 @@ def _reconcile_noise(args):
     """``--noise`` is an older spelling of ``--m``: set ``args.m`` from it, refuse a contradiction, and
     leave ``args.noise`` as the simulators' word (``"exact"`` or M) for the report."""
     if args.noise is not None:
-        m = math.inf if args.noise == "exact" else args.noise
+        m = args.noise
         if args.m is not None and args.m != m:
-            raise ValueError(f"--noise {args.noise} and --m {args.m} disagree (they are the same setting)")
+            raise ValueError(f"--noise {m:g} and --m {args.m:g} disagree (they are the same setting)")
         args.m = m
     args.noise = "exact" if args.m is None or math.isinf(args.m) else int(args.m)
 

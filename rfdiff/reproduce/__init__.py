@@ -32,6 +32,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
+from ..settings import tau_grid
 from ..timing import timescales, timescales_from_curve
 
 __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
@@ -146,9 +147,7 @@ def _curves(cfg, out, manifest, plt, seed):
     for ax, psi_n in zip(axes, CURVES_PSI_N):
         model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
         dyn = LearningDynamics(model)
-        sup = dyn.support
-        taus = np.append(np.geomspace(0.01 / (model.kappa * sup.lambda_max),
-                                      100 / (model.kappa * sup.intervals[0][0]), 200), np.inf)
+        taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
         sim = gaussian_equivalent(model, d=cfg.curves_d, seed=seed).loss_curves(taus)
         curves = dyn(taus)
         plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax)
