@@ -13,6 +13,7 @@ every evaluation reports that N-versus-N/2 difference.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -615,6 +616,35 @@ class LearningDynamics:
                                   source="theory", model=self.model, status=self.status, message=message))
         return tuple(out)
 
+    def decompose_classes(self, taus) -> tuple:
+        """Per-class loss changes carried by each group of bulks of U (Gaussian mixtures; docs/theory.md §6, §12).
+
+        Returns
+        -------
+        tuple of LossDecomposition
+            One per class: the changes of its train loss (NaN with finite m), test loss and score error, by
+            group; summed over groups they give the class curves of :meth:`per_class` minus their τ = 0 values.
+        """
+        if not self.structure.classes:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        tau = check_taus(taus)
+        f, _ = self._weights(tau, self.z)
+        fh = f * self.h
+        groups = range(len(self.ellipses))
+        mass = np.array([(-(self.h * self.g_w)[self.group == i]).sum().real for i in groups])
+
+        def split(nodes):
+            return np.array([nodes[:, self.group == i].sum(axis=1).real for i in groups])
+
+        out = []
+        for cross, TVV, train_vv in self._per_class_traces():
+            test = split(fh * (fh @ TVV) + 2 * fh * cross)
+            train = (np.full_like(test, np.nan) if train_vv is None
+                     else split(fh * (fh @ train_vv) + 2 * fh * cross))
+            out.append(LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], mass, train, test,
+                                         test / self._delta_t))
+        return tuple(out)
+
     def _pair_change(self, tau, z, h, cross, TVV):
         """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (the change of a test-type loss from its τ = 0 value)."""
         f, _ = self._weights(tau, z)
@@ -692,4 +722,8 @@ def loss_curves(model, taus, **options) -> LossCurves:
     >>> float(c.train[0]), float(c.test[0])
     (1.0, 1.0)
     """
-    return LearningDynamics(model, **options)(taus)
+    dyn = LearningDynamics(model, **options)
+    curves = dyn(taus)
+    if dyn.structure.classes:   # Gaussian mixture: attach the per-class curves (docs/theory.md §12)
+        curves = dataclasses.replace(curves, classes=dyn.per_class(taus))
+    return curves

@@ -119,6 +119,29 @@ def test_class_curves_add_up_to_the_overall_curves(kw):
     assert all(c.train[0] == pytest.approx(1.0) and c.test[0] == pytest.approx(1.0) for c in start)
 
 
+def test_atom_by_rank_counting_and_class_decomposition():
+    """The atom of U at Σ_c π_c s_c² has mass 1 − (ψ_n + 1)/ψ_p (rank counting), which a Gaussian-equivalent
+    sample reproduces exactly (p − n − d eigenvalues there, without the μ0 terms); the per-class bulk
+    decomposition adds up to each class curve and loss_curves attaches the class curves."""
+    model = rd.RFModel(8, 2, 0.1, data=_two(0.7))
+    sup = rd.support(model)
+    dyn = LearningDynamics(model)
+    origin = dyn.structure.origin
+    assert sup.atoms[0] == (pytest.approx(origin, rel=1e-14), pytest.approx(1 - 3 / 8))
+    c = dyn.class_coefficients
+    assert origin == pytest.approx(0.7 * c[0].s2 + 0.3 * c[1].s2, rel=1e-14)
+    ge = gaussian_equivalent(model, 40, seed=0, include_mean=False)
+    lam = ge.eigenvalues()
+    assert np.count_nonzero(np.abs(lam - origin) < 1e-9 * lam.max()) == ge.p - ge.n - ge.d
+    taus = [0.5, 5.0, 50.0, np.inf]
+    whole = rd.loss_curves(model, taus)
+    for dec, cls, ref in zip(dyn.decompose_classes(taus), dyn.per_class(taus), whole.classes):
+        np.testing.assert_allclose(dec.test.sum(axis=0), cls.test - 1, atol=1e-12)
+        np.testing.assert_allclose(dec.train.sum(axis=0), cls.train - 1, atol=1e-12)
+        np.testing.assert_array_equal(ref.test, cls.test)
+    assert "classes" in whole.to_dict() and rd.loss_curves(rd.RFModel(8, 2, 0.1), [1.0]).classes is None
+
+
 def test_finite_m_class_train_is_not_claimed():
     dyn = LearningDynamics(rd.RFModel(4, 1.5, 0.1, m=2, data=_two()))
     cls = dyn.per_class([1.0, 10.0])
