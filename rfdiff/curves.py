@@ -220,6 +220,12 @@ def _solve_small(M, t):
     return [sol[..., i] for i in range(k)]
 
 
+def _pair_change(fh, cross, TVV):
+    """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` from the weighted filters ``fh = f_τ(z_j) h_j`` (the change
+    of a test-type loss from its τ = 0 value)."""
+    return (np.einsum("ij,ij->i", fh @ TVV, fh) + 2 * (fh @ cross)).real
+
+
 def _class_shift(c, st):
     """``H_c = (b_c², s_c²)``: class c's deterministic (noise-averaged) part of U (docs/theory.md §12)."""
     from .structure import _class_symbols
@@ -547,22 +553,22 @@ class LearningDynamics:
             st, pt = self.structure, self._point
             comps = st.components
             exact = math.isinf(getattr(self.model, "m", math.inf))
-            symbols = [part.population for part in st.classes]
-            if exact:  # class c has component c (its C_c) and the share H_c = (shift part of class c)
-                symbols += [c.cov for c in comps] + [_class_shift(self.class_coefficients[i], st)
-                                                      for i in range(len(st.classes))]
-            s1, s2 = pt.at((slice(None), None)), pt.at((None, slice(None)))
-            pairs = _pair_traces_many(st, st.law, s1, s2, symbols)
-            C = len(st.classes)
+            # TVV is linear in the symbol: three basis symbols (σ-part, W-part, identity) give every class's
+            basis = _pair_traces_many(st, st.law, pt.at((slice(None), None)), pt.at((None, slice(None))),
+                                      (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0), Symbol(0.0, 0.0, 1.0)))
+
+            def tvv(X):
+                return X.alpha * basis[0][1] + X.beta * basis[1][1] + X.x0 * basis[2][1]
+
             out = []
             for i, part in enumerate(st.classes):
                 cross = part.coupling * pt.kappa_b * pt.g_w
                 train_vv = None
                 if exact:
-                    D = s1.u[i] * s2.u[i]
                     # U_c = (1/N_c) Y_c Y_cᵀ + H_c; component i holds the columns scaled by √π_c
-                    train_vv = D * pairs[C + i][1] / part.weight + pairs[2 * C + i][1]
-                out.append((cross, pairs[i][1], train_vv))
+                    D = pt.u[i][:, None] * pt.u[i][None, :]
+                    train_vv = D * tvv(comps[i].cov) / part.weight + tvv(_class_shift(self.class_coefficients[i], st))
+                out.append((cross, tvv(part.population), train_vv))
             self._class_traces = out
         return self._class_traces
 
@@ -594,20 +600,22 @@ class LearningDynamics:
             raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
         tau = check_taus(taus)
         k = self._coarse
+        fh = self._weights(tau, self.z)[0] * self.h
+        fhc = fh[:, k] * 2
         out = []
         for i, (cross, TVV, train_vv) in enumerate(self._per_class_traces()):
             law = self.model.data.laws[i]
             inv = float(np.real(law.averages(self._delta_t, math.exp(-2.0 * float(self.model.t)))[0]))
-            test = self._pair_change(tau, self.z, self.h, cross, TVV)
-            ctest = self._pair_change(tau, self.z[k], 2 * self.h[k], cross[k], TVV[np.ix_(k, k)])
+            test = _pair_change(fh, cross, TVV)
+            ctest = _pair_change(fhc, cross[k], TVV[np.ix_(k, k)])
             err = np.abs(test - ctest)
             message = self.message
             if train_vv is None:
                 train = np.full(tau.shape, np.nan)
                 message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
             else:
-                train = self._pair_change(tau, self.z, self.h, cross, train_vv)
-                ctrain = self._pair_change(tau, self.z[k], 2 * self.h[k], cross[k], train_vv[np.ix_(k, k)])
+                train = _pair_change(fh, cross, train_vv)
+                ctrain = _pair_change(fhc, cross[k], train_vv[np.ix_(k, k)])
                 err = np.maximum(err, np.abs(train - ctrain))
                 train = 1.0 + train
             test = 1.0 + test
@@ -644,12 +652,6 @@ class LearningDynamics:
             out.append(LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], mass, train, test,
                                          test / self._delta_t))
         return tuple(out)
-
-    def _pair_change(self, tau, z, h, cross, TVV):
-        """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (the change of a test-type loss from its τ = 0 value)."""
-        f, _ = self._weights(tau, z)
-        fh = f * h
-        return (fh * (fh @ TVV) + 2 * fh * cross).sum(axis=1).real
 
     def class_timescales(self, options=None, **kwargs) -> tuple:
         """``(tau_gen, tau_mem)`` of each class's test loss (:meth:`per_class`), with the definitions of
