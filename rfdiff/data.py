@@ -249,31 +249,71 @@ def _normalised_atoms(law):
     return e[order], w[order]
 
 
-def _common_law(laws):
-    """The common law ρ_0 (mean 1) and scales ``τ_c`` with ``Σ_c = τ_c Σ_0`` (docs/theory.md §12).
+def _quantile_pairing(laws):
+    """Joint atoms of discrete class laws paired by quantile on a common eigenbasis: the i-th smallest
+    eigenvalue of every class sits on the same eigenvector. Returns ``(values (C, J), weights (J,))`` over the
+    common refinement of the classes' cumulative weights."""
+    sorted_laws = []
+    for law in laws:
+        e, w = np.asarray(law.eigs, dtype=float), np.asarray(law.weights, dtype=float)
+        keep = w > 0
+        order = np.argsort(e[keep], kind="stable")
+        sorted_laws.append((e[keep][order], np.cumsum(w[keep][order])))
+    cuts = np.unique(np.concatenate([[0.0]] + [np.minimum(c, 1.0) for _, c in sorted_laws]))
+    cuts[-1] = 1.0
+    weights = np.diff(cuts)
+    keep = weights > 1e-14
+    mid = 0.5 * (cuts[1:] + cuts[:-1])[keep]
+    values = np.array([e[np.minimum(np.searchsorted(c, mid), e.size - 1)] for e, c in sorted_laws])
+    return values, weights[keep] / weights[keep].sum()
 
-    Raises ValueError (naming ``laws``) when the class laws are not all proportional to one law."""
+
+def _common_law(laws):
+    """The common law Σ_0 (mean 1) and per-class ``(a_c, b_c)`` with ``Σ_c = a_c Σ_0 + b_c I`` on Σ_0's
+    eigenbasis (docs/theory.md §12).
+
+    Classes proportional to one law give ``b_c = 0``, ``a_c = τ_c``. Discrete laws of different shapes are
+    paired by quantile (:func:`_quantile_pairing`) and supported when every class's paired eigenvalues are an
+    affine function of one reference class's (always so for two joint atoms). Raises ValueError (naming
+    ``laws``) otherwise."""
     first = laws[0]
     if all(isinstance(law, MarchenkoPastur) for law in laws):
         ratios = [law.ratio for law in laws]
         if max(ratios) - min(ratios) > PROPORTIONAL_RTOL * max(ratios):
             raise ValueError("laws: Marchenko–Pastur class laws must share one ratio (covariances proportional "
                              f"to a common law), got ratios {ratios}")
-        return MarchenkoPastur(ratio=first.ratio, scale=1.0), tuple(law.scale for law in laws)
-    if all(isinstance(law, DiscreteSpectrum) for law in laws):
-        e0, w0 = _normalised_atoms(first)
-        for law in laws[1:]:
-            e, w = _normalised_atoms(law)
-            if e.shape != e0.shape or np.any(np.abs(e - e0) > PROPORTIONAL_RTOL * np.maximum(1.0, e0)) \
-                    or np.any(np.abs(w - w0) > PROPORTIONAL_RTOL):
-                raise ValueError(
-                    "laws: the class covariances must be proportional to one common law (scale·Σ_0: Isotropic "
-                    "scales, or scale· the same DiscreteSpectrum); classes of different spectral shapes, which "
-                    "need a joint law of paired eigenvalues, are not supported, got "
-                    f"{[law.to_dict() for law in laws]}")
-        return DiscreteSpectrum(eigs=tuple(e0), weights=tuple(w0)), tuple(law.tau_sigma for law in laws)
-    raise ValueError("laws: the class laws must be all discrete (Isotropic/DiscreteSpectrum) or all "
-                     f"MarchenkoPastur with one ratio, got {[type(law).__name__ for law in laws]}")
+        return MarchenkoPastur(ratio=first.ratio, scale=1.0), tuple(law.scale for law in laws), (0.0,) * len(laws)
+    if not all(isinstance(law, DiscreteSpectrum) for law in laws):
+        raise ValueError("laws: the class laws must be all discrete (Isotropic/DiscreteSpectrum) or all "
+                         f"MarchenkoPastur with one ratio, got {[type(law).__name__ for law in laws]}")
+    e0, w0 = _normalised_atoms(first)
+    proportional = True
+    for law in laws[1:]:
+        e, w = _normalised_atoms(law)
+        if e.shape != e0.shape or np.any(np.abs(e - e0) > PROPORTIONAL_RTOL * np.maximum(1.0, e0)) \
+                or np.any(np.abs(w - w0) > PROPORTIONAL_RTOL):
+            proportional = False
+    if proportional:
+        return DiscreteSpectrum(eigs=tuple(e0), weights=tuple(w0)), tuple(law.tau_sigma for law in laws), \
+            (0.0,) * len(laws)
+    values, weights = _quantile_pairing(laws)
+    spread = values.max(axis=1) - values.min(axis=1)
+    ref = int(np.argmax(spread > PROPORTIONAL_RTOL * values.max(axis=1)))
+    base = values[ref] / float(np.dot(values[ref], weights))
+    lo, hi = int(np.argmin(base)), int(np.argmax(base))
+    scales, shifts = [], []
+    for v in values:
+        a = (v[hi] - v[lo]) / (base[hi] - base[lo])
+        b = v[lo] - a * base[lo]
+        if np.max(np.abs(a * base + b - v)) > 1e-12 * max(1.0, float(np.max(np.abs(v)))):
+            raise ValueError(
+                "laws: classes of different spectral shapes are supported only when, paired by quantile on a "
+                "common eigenbasis (the i-th smallest eigenvalue of every class on the same eigenvector), each "
+                "class's eigenvalues are an affine function a·σ_0 + b of one reference class's (always true for "
+                f"two joint atoms); got {[law.to_dict() for law in laws]}")
+        scales.append(float(a))
+        shifts.append(float(b))
+    return DiscreteSpectrum(eigs=tuple(base), weights=tuple(weights)), tuple(scales), tuple(shifts)
 
 
 @dataclass(frozen=True)
@@ -286,9 +326,12 @@ class GaussianMixture(DataLaw):
         Class proportions π_c, each > 0, summing to 1 (within 1e-9). A finite sample of n points has
         exactly ``round(π_c n)`` points of class c (largest-remainder rounding).
     laws : sequence of DataLaw
-        One covariance law per class, all proportional to one common law ``Σ_c = τ_c Σ_0``
-        (``Isotropic(scale_c)``, ``scale_c·`` the same ``DiscreteSpectrum``, or ``MarchenkoPastur`` with one
-        ratio); the classes then share Σ_0's eigenbasis. Laws of different shapes are rejected.
+        One covariance law per class, on a common eigenbasis: either proportional to one common law
+        ``Σ_c = τ_c Σ_0`` (``Isotropic(scale_c)``, ``scale_c·`` the same ``DiscreteSpectrum``, or
+        ``MarchenkoPastur`` with one ratio), or discrete laws of different shapes paired by quantile (the i-th
+        smallest eigenvalue of every class on the same eigenvector) whose paired eigenvalues are affine in one
+        another, ``Σ_c = a_c Σ_0 + b_c I`` (always so when the pairing has two joint atoms, e.g. an
+        ``Isotropic`` class with a two-atom class). Anything else is rejected (ValueError naming ``laws``).
     means : None or sequence of float
         Signed centroid coordinates along one random unit direction u that the simulators draw
         (``μ_c = means[c]·u``, so ``‖μ_c‖ = |means[c]|`` = O(1), unit-free). They enter only through low-rank terms: the limiting
@@ -344,12 +387,13 @@ class GaussianMixture(DataLaw):
             if means.shape != weights.shape or not np.all(np.isfinite(means)):
                 raise ValueError(f"means must be {weights.size} finite numbers (one per class), got {self.means!r}")
             means = tuple(float(x) for x in means)
-        base, scales = _common_law(laws)
+        base, scales, shifts = _common_law(laws)
         object.__setattr__(self, "weights", tuple(float(w) for w in weights / weights.sum()))
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "_base", base)
         object.__setattr__(self, "_scales", tuple(float(s) for s in scales))
+        object.__setattr__(self, "_shifts", tuple(float(s) for s in shifts))
 
     @property
     def n_classes(self) -> int:
@@ -362,12 +406,17 @@ class GaussianMixture(DataLaw):
 
     @property
     def scales(self) -> tuple:
-        """``τ_c`` with ``Σ_c = τ_c Σ_0`` (the mean eigenvalue of class c)."""
+        """``a_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (``a_c = τ_c`` for classes proportional to Σ_0)."""
         return self._scales
 
     @property
+    def shifts(self) -> tuple:
+        """``b_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (0 for classes proportional to Σ_0)."""
+        return self._shifts
+
+    @property
     def tau_sigma(self) -> float:
-        return float(np.dot(self.weights, self._scales))
+        return float(np.dot(self.weights, [law.tau_sigma for law in self.laws]))
 
     @property
     def support(self) -> tuple[float, float]:
@@ -386,9 +435,10 @@ class GaussianMixture(DataLaw):
                          "(this simulator or caller does not support mixture data)")
 
     def class_eigenvalues(self, d: int) -> np.ndarray:
-        """Shape (C, d): class c's eigenvalues ``τ_c · Σ_0.eigenvalues(d)`` on the common eigenbasis."""
+        """Shape (C, d): class c's eigenvalues ``a_c Σ_0.eigenvalues(d) + b_c`` on the common eigenbasis (the
+        pairing of the theory: for classes of different shapes, the i-th smallest eigenvalues together)."""
         base = np.asarray(self._base.eigenvalues(d), dtype=float)
-        return np.asarray(self._scales)[:, None] * base[None, :]
+        return np.asarray(self._scales)[:, None] * base[None, :] + np.asarray(self._shifts)[:, None]
 
     def class_counts(self, n: int) -> np.ndarray:
         """Points per class in a sample of n: ``round(π_c n)`` by largest-remainder rounding (sum n)."""

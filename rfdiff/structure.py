@@ -132,23 +132,24 @@ class ClassPart:
     coupling: float
 
 
-def _class_symbols(c, scale=1.0):
-    """``(C, H, P, b)`` of one Gaussian class with constants ``c``, σ measured in units of ``scale``
-    (``Σ = scale·Σ_0``): ``C = (e^{-2t}μ1² scale σ, v²)``, ``H = (b², s²)``,
-    ``P = (μ1²(e^{-2t} scale σ + Δ_t), v² + s²)``."""
+def _class_symbols(c, scale=1.0, shift=0.0):
+    """``(C, H, P, b)`` of one Gaussian class with constants ``c`` and covariance ``Σ = scale·Σ_0 + shift·I``
+    (σ over Σ_0): ``C = (e^{-2t}μ1² (scale σ + shift), v²)``, ``H = (b², s²)``,
+    ``P = (μ1²(e^{-2t}(scale σ + shift) + Δ_t), v² + s²)``."""
     # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
     mu1 = c.mu1 if abs(c.mu1) > LINEAR_PART_RTOL * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2) else 0.0
     A, b2 = c.e2t * mu1 ** 2 * scale, (c.b ** 2 if mu1 else 0.0)
-    C = Symbol(A, 0.0, c.v2)
+    A0 = c.e2t * mu1 ** 2 * shift
+    C = Symbol(A, A0, c.v2)
     H = Symbol(0.0, b2, c.s2)
-    P = Symbol(A, mu1 ** 2 * c.delta_t, c.v2 + c.s2)
+    P = Symbol(A, mu1 ** 2 * (c.e2t * shift + c.delta_t), c.v2 + c.s2)
     return C, H, P, math.sqrt(b2)
 
 
 def _mixture_structure(model) -> Structure:
     """Structure of a model on Gaussian-mixture data (docs/theory.md §12).
 
-    Class c (proportion π_c, ``Σ_c = τ_c Σ_0``) has the single-Gaussian symbols of :func:`_class_symbols`
+    Class c (proportion π_c, ``Σ_c = a_c Σ_0 + b_c I``) has the single-Gaussian symbols of :func:`_class_symbols`
     with its own constants. Its ``N_c = π_c n`` points enter ``U = (1/n) Σ_ν …`` as
     ``(1/N_c) Y_c Y_cᵀ`` with the columns scaled by ``√π_c`` (and their noise vectors too), so every
     covariance, noise weight and coupling of class c carries a factor π_c:
@@ -166,8 +167,8 @@ def _mixture_structure(model) -> Structure:
     data = model.data
     m = getattr(model, "m", math.inf)
     comps, shift, c_s, parts = [], ZERO, 0.0, []
-    for pi, scale, c in zip(data.weights, data.scales, class_coefficients(model)):
-        C, H, P, b = _class_symbols(c, scale)
+    for pi, scale, offset, c in zip(data.weights, data.scales, data.shifts, class_coefficients(model)):
+        C, H, P, b = _class_symbols(c, scale, offset)
         parts.append(ClassPart(pi, P, b))
         if math.isinf(m):
             comps.append(Component(C.scale(pi), pi * model.psi_n, 0.0))

@@ -46,8 +46,10 @@ def test_round_trip_and_validation():
         (dict(weights=[0.5, 0.6], laws=[rd.Isotropic(), rd.Isotropic()]), "weights"),
         (dict(weights=[1.0, 0.0], laws=[rd.Isotropic(), rd.Isotropic()]), "weights"),
         (dict(weights=[0.5, 0.5], laws=[rd.Isotropic()]), "laws"),
+        (dict(weights=[0.5, 0.5], laws=[rd.DiscreteSpectrum([1, 2, 3], [0.3, 0.3, 0.4]),
+                                        rd.DiscreteSpectrum([1, 2, 5], [0.3, 0.3, 0.4])]), "affine"),
         (dict(weights=[0.5, 0.5], laws=[rd.DiscreteSpectrum([1, 2], [0.5, 0.5]),
-                                        rd.DiscreteSpectrum([1, 3], [0.5, 0.5])]), "laws"),
+                                        rd.DiscreteSpectrum([1, 3], [0.3, 0.7])]), "affine"),
         (dict(weights=[0.5, 0.5], laws=[rd.MarchenkoPastur(0.5), rd.MarchenkoPastur(0.3)]), "laws"),
         (dict(weights=[0.5, 0.5], laws=[rd.Isotropic(), rd.MarchenkoPastur(0.3)]), "laws"),
         (dict(weights=[0.5, 0.5], laws=[rd.Isotropic(), rd.Isotropic()], means=[1.0]), "means"),
@@ -64,6 +66,20 @@ def test_round_trip_and_validation():
         mix.eigenvalues(10)
     with pytest.raises(ValueError, match="class_coefficients"):
         rd.ge_coefficients(rd.RFModel(4, 2, 0.1, data=mix))
+
+
+def test_quantile_pairing_of_different_shapes():
+    """Discrete classes of different shapes: the i-th smallest eigenvalues share an eigenvector; with two
+    joint atoms every class is affine in the reference, Σ_c = a_c Σ_0 + b_c I (here exactly)."""
+    mix = GaussianMixture([0.5, 0.5], [rd.Isotropic(1.0), rd.DiscreteSpectrum([3.0, 0.5], [0.5, 0.5])])
+    assert mix.kernel_law.weights == (0.5, 0.5)
+    ev = mix.class_eigenvalues(6)
+    np.testing.assert_allclose(ev, [[1.0] * 6, [0.5] * 3 + [3.0] * 3], rtol=1e-14)
+    assert mix.tau_sigma == pytest.approx(0.5 * 1.0 + 0.5 * 1.75)
+    three = GaussianMixture([0.2, 0.8], [rd.DiscreteSpectrum([1, 2], [0.25, 0.75]),
+                                         rd.DiscreteSpectrum([2, 4], [0.25, 0.75]),
+                                         ][:2])
+    assert three.shifts == (0.0, 0.0)          # proportional: the plain scaling path
 
 
 def test_class_counts_and_sampling():
@@ -159,6 +175,8 @@ CASES = {
         [0.5, 0.5], [rd.Isotropic(1.0), rd.Isotropic(1.0)], means=[2.0, -2.0])),
     "non-isotropic classes, relu": rd.RFModel(4, 2, 0.1, activation="relu", data=GaussianMixture(
         [0.7, 0.3], [rd.DiscreteSpectrum([0.5, 2.0], [0.5, 0.5]), rd.DiscreteSpectrum([1.5, 6.0], [0.5, 0.5])])),
+    "isotropic class + two-atom class (quantile pairing)": rd.RFModel(4, 2, 0.1, data=GaussianMixture(
+        [0.5, 0.5], [rd.Isotropic(1.0), rd.DiscreteSpectrum([0.5, 3.0], [0.5, 0.5])])),
     "m = 3 draws, weight decay": rd.RFModel(4, 2, 0.1, m=3, weight_decay=1e-3, data=_two(0.5)),
 }
 
