@@ -42,11 +42,11 @@ def main():
     for name, model in models.items():
         dyn = LearningDynamics(model)
         taus = np.append(np.geomspace(*dyn.tau_window(), 199), np.inf)
-        rows = [(f"{name}: loss_curves 200 τ (with per-class curves)", lambda: loss_curves(model, taus)),
-                (f"{name}: LearningDynamics(model)", lambda: LearningDynamics(model)),
-                (f"{name}: evaluation of 200 τ, overall", lambda: dyn(taus)),
-                (f"{name}: per_class 200 τ (built dynamics)", lambda: dyn.per_class(taus)),
-                (f"{name}: class_timescales", lambda: dyn.class_timescales())]
+        rows = [(f"{name}: loss_curves 200 τ (with per-class curves)", lambda m=model, x=taus: loss_curves(m, x)),
+                (f"{name}: LearningDynamics(model)", lambda m=model: LearningDynamics(m)),
+                (f"{name}: evaluation of 200 τ, overall", lambda ld=dyn, x=taus: ld(x)),
+                (f"{name}: per_class 200 τ (built dynamics)", lambda ld=dyn, x=taus: ld.per_class(x)),
+                (f"{name}: class_timescales", lambda ld=dyn: ld.class_timescales())]
         print(f"-- {name}: contour nodes {dyn.z.size}")
         for label, fn in rows:
             wall, cpu = best(fn, args.repeat)
@@ -54,7 +54,7 @@ def main():
         sup = rd.support(model)
         lam = np.geomspace(0.5 * sup.intervals[0][0], 1.2 * sup.lambda_max, 10_000)
         rd.spectrum(model, lam[:100])
-        wall, cpu = best(lambda: rd.spectrum(model, lam), args.repeat)
+        wall, cpu = best(lambda m=model, x=lam: rd.spectrum(m, x), args.repeat)
         print(f"{name + ': spectrum, per point of a 10⁴ grid [µs]':62s} {1e6 * wall / lam.size:9.2f} "
               f"{1e6 * cpu / lam.size:9.2f}")
 

@@ -34,8 +34,10 @@ def reversal(setting, which, values):
     logs = [math.log(v[which] / v[which + 2]) for v in values]
     for i in range(len(logs) - 1):
         if logs[i] * logs[i + 1] < 0:
-            f = lambda pi: math.log((lambda v: v[which] / v[which + 2])(class_times(*setting, pi)))  # noqa: E731
-            return brentq(f, PI_LOW[i], PI_LOW[i + 1], xtol=1e-4)
+            def log_ratio(pi):
+                v = class_times(*setting, pi)
+                return math.log(v[which] / v[which + 2])
+            return brentq(log_ratio, PI_LOW[i], PI_LOW[i + 1], xtol=1e-4)
     return None
 
 

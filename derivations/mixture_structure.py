@@ -22,7 +22,7 @@ from rfdiff.structure import structure
 
 
 def symbolic():
-    m, pi, tau, e2t, mu1, v2, s2, b, psi_n = sp.symbols("m pi tau e2t mu1 v2 s2 b psi_n", positive=True)
+    m, pi, tau, e2t, mu1, v2, s2, b = sp.symbols("m pi tau e2t mu1 v2 s2 b", positive=True)
     # Literal model, class c: (1/(n m)) Σ_{ν∈c} Σ_k φ φᵀ with φ = g + h_k.  Per point, E Σ_k φφᵀ =
     # m C + m H; there are π n points, divided by n m: first moment π (tr C + tr H).
     trC, trH = e2t * mu1 ** 2 * tau + v2, b ** 2 + s2

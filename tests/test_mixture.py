@@ -76,10 +76,9 @@ def test_quantile_pairing_of_different_shapes():
     ev = mix.class_eigenvalues(6)
     np.testing.assert_allclose(ev, [[1.0] * 6, [0.5] * 3 + [3.0] * 3], rtol=1e-14)
     assert mix.tau_sigma == pytest.approx(0.5 * 1.0 + 0.5 * 1.75)
-    three = GaussianMixture([0.2, 0.8], [rd.DiscreteSpectrum([1, 2], [0.25, 0.75]),
-                                         rd.DiscreteSpectrum([2, 4], [0.25, 0.75]),
-                                         ][:2])
-    assert three.shifts == (0.0, 0.0)          # proportional: the plain scaling path
+    proportional = GaussianMixture([0.2, 0.8], [rd.DiscreteSpectrum([1, 2], [0.25, 0.75]),
+                                                rd.DiscreteSpectrum([2, 4], [0.25, 0.75])])
+    assert proportional.shifts == (0.0, 0.0) and proportional.scales == (1.75, 3.5)
 
 
 def test_class_counts_and_sampling():
@@ -88,7 +87,7 @@ def test_class_counts_and_sampling():
     assert mix.class_counts(7).tolist() == [6, 1] and mix.class_counts(1000).tolist() == [900, 100]
     from rfdiff.simulate._sampling import sample_mixture_problem
     model = rd.RFModel(1, 20, 0.1, data=mix)
-    W, X, labels, centroids = sample_mixture_problem(model, 100, seed=0)
+    _, X, labels, centroids = sample_mixture_problem(model, 100, seed=0)
     assert np.bincount(labels).tolist() == [1800, 200]
     assert np.linalg.norm(centroids[:, 1]) == pytest.approx(3.0) and not np.any(centroids[:, 0])
     for k, scale in enumerate((0.5, 2.0)):
@@ -259,7 +258,7 @@ def test_higher_variance_class_generalizes_first():
     3.75–13.1 at ψ_p = 16, ψ_n = 4, t = 0.01, 4.2–38 at ψ_p = 64, ψ_n = 8, t = 0.01, π_low ∈ [0.05, 0.95])."""
     for args in ((8, 2, 0.1), (16, 4, 0.01)):
         for pi_low in (0.1, 0.5, 0.9):
-            (g_lo, m_lo), (g_hi, m_hi) = LearningDynamics(rd.RFModel(*args, data=_two(pi_low))).class_timescales()
+            (g_lo, _), (g_hi, _) = LearningDynamics(rd.RFModel(*args, data=_two(pi_low))).class_timescales()
             assert g_hi < g_lo / 3, (args, pi_low, g_lo, g_hi)
 
 
