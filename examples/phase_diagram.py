@@ -1,6 +1,6 @@
 """A (ψ_p, ψ_n) phase diagram with its no-memorization boundary, and the (ψ_n, τ) map at one width.
 
-Run: ``python examples/phase_diagram.py [OUTDIR]`` (about a minute on 2 cores). Finished points are kept
+Run: ``python examples/phase_diagram.py [OUTDIR]`` (about 15 s on 2 cores). Finished points are kept
 in ``OUTDIR/store``: run it again (or interrupt and rerun) and nothing is recomputed.
 """
 import os

@@ -16,10 +16,9 @@ The random-features counterpart of the seed paper's τ_mem ∝ n figure. For the
 generalization window widens with the data — and bends as ψ_n approaches ψ_p, where the simple linear
 law of docs/theory.md §7 no longer holds. The simulations follow the exact lines.
 
-Run time: about 30 s on a 2-core machine (measured 22 s alone, 43 s next to another job; the p = 1024
-eigendecompositions dominate). On a shared, oversubscribed machine set ``OPENBLAS_NUM_THREADS=1``: threaded
-OpenBLAS ``eigh`` was measured 25× slower there (9 s instead of 0.35 s for p = 1024, 2 min 15 s for this
-script). Writes ``tau_mem_vs_n.png`` next to this script (or to the path given as the first argument).
+Run time: 26 s with ``OPENBLAS_NUM_THREADS=1`` on a 2-core machine with other jobs (load 4–5); 47–106 s
+with threaded OpenBLAS on the same loaded machine (the p = 1024 eigendecompositions dominate, and threaded
+``eigh`` waits for busy cores): on a shared machine set ``OPENBLAS_NUM_THREADS=1``. Writes ``tau_mem_vs_n.png`` next to this script (or to the path given as the first argument).
 
 Usage: ``python examples/tau_mem_vs_n.py [out.png]``
 """

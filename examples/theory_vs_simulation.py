@@ -14,9 +14,9 @@ The generalization dip at τ_gen, the memorization rise after τ_mem and the tra
 on the theory. Right: the finite-size error |simulation − theory| of the test loss, averaged over 3 seeds,
 for d = 40, 80, 160 — it shrinks roughly like 1/d.
 
-Run time: 15–30 s on a 2-core machine (measured 15 s alone, 32 s next to another job; the GD run is
-4 500 steps at d = 40, 5 s). On a shared, oversubscribed machine set ``OPENBLAS_NUM_THREADS=1``: with
-threaded OpenBLAS the same run took 1 min 45 s there. Writes ``theory_vs_simulation.png`` next to this
+Run time: 14 s with ``OPENBLAS_NUM_THREADS=1`` on a 2-core machine with other jobs (load 4–5; the GD run
+is 4 500 steps at d = 40); 40–73 s with threaded OpenBLAS on the same loaded machine: on a shared machine
+set ``OPENBLAS_NUM_THREADS=1``. Writes ``theory_vs_simulation.png`` next to this
 script (or to the path given as the first argument).
 
 Usage: ``python examples/theory_vs_simulation.py [out.png]``

@@ -111,7 +111,8 @@ class PhaseDiagram(Outcome):
     Attributes
     ----------
     axes : tuple of str
-        The swept parameters, a subset of ``("psi_p", "psi_n", "t")`` in that order.
+        The swept parameters, a subset of :data:`AXES` = ``("psi_p", "psi_n", "t", "m", "weight_decay")`` in
+        that order.
     coords : dict
         Axis name → 1-D array of values.
     fixed : dict
@@ -313,7 +314,7 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     values["weight_decay"] = _decay_axis(weight_decay)
     axes = tuple(a for a in AXES if values[a].ndim == 1)
     if not 1 <= len(axes) <= 2:
-        raise ValueError(f"give one or two of psi_p, psi_n, t as arrays (the axes), got {len(axes)}")
+        raise ValueError(f"give one or two of {', '.join(AXES)} as arrays (the axes), got {len(axes)}")
     opts = TimescaleOptions.from_kwargs(gap_rtol=gap_rtol, **options)
     plain = opts.to_dict()
     kw = {} if data is None else {"data": data}
