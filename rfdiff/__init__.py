@@ -17,6 +17,7 @@ _LAZY = {
     "Activation": ".activations", "get_activation": ".activations",
     "GECoefficients": ".constants", "ge_coefficients": ".constants",
     "DataLaw": ".data", "DiscreteSpectrum": ".data", "Isotropic": ".data", "MarchenkoPastur": ".data",
+    "GaussianMixture": ".data",
     "RFModel": ".model",
     "SolverError": ".spectral", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
     "spectral_grid": ".spectral", "spectrum": ".spectral", "stieltjes": ".spectral", "support": ".spectral",

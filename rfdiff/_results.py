@@ -71,6 +71,9 @@ class LossCurves(Outcome):
     source : str
         ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"gd"`` or ``"adam"``.
     model : RFModel or None
+    classes : tuple of LossCurves or None
+        Gaussian-mixture data: the curves of each class (test loss and score error on fresh points of the
+        class, train loss on its training points; docs/theory.md §12). None otherwise.
     status, message
         :class:`Outcome`.
     """
@@ -85,6 +88,7 @@ class LossCurves(Outcome):
     n_fallback: int = 0
     source: str = "theory"
     model: object = field(default=None, repr=False)
+    classes: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """Plain dict (arrays as lists; apply :func:`rfdiff._io.to_json` for strict JSON)."""
@@ -96,4 +100,6 @@ class LossCurves(Outcome):
         out["diagnostics"] = {"status": self.status, "message": self.message, "nodes": self.nodes,
                               "n_fallback": self.n_fallback,
                               "quad_error": None if self.quad_error is None else np.asarray(self.quad_error).tolist()}
+        if self.classes is not None:
+            out["classes"] = [c.to_dict() for c in self.classes]
         return out

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["GECoefficients", "ge_coefficients"]
+__all__ = ["GECoefficients", "ge_coefficients", "class_coefficients"]
 
 _Z_MAX = 12.0         # all rules integrate z ~ N(0, 1) over [−12, 12]: tail mass < 1e-32
 _STEP = 0.2           # trapezoid step in z for σ(Γz), divided by max(1, Γ): 1e-16 for tanh, sigmoid
@@ -101,12 +101,38 @@ def ge_coefficients(model) -> GECoefficients:
     ``s² = E[σ(h1)(σ(h1) − ψ(h1))] − β² μ1²`` with ``ψ(h1) = E[σ(h2) | h1]``.
     Results are cached on ``(activation, t, τ_Σ)`` when the activation is hashable.
     """
+    if hasattr(model.data, "class_eigenvalues"):
+        raise ValueError("data: a GaussianMixture has one set of constants per class; use "
+                         "rfdiff.constants.class_coefficients(model) (docs/theory.md §12)")
     act, t, tau = model.activation, float(model.t), float(model.data.tau_sigma)
     try:
         hash(act)
     except TypeError:
         return _ge_coefficients(act, t, tau)
     return _ge_coefficients_cached(act, t, tau)
+
+
+def class_coefficients(model) -> tuple:
+    """Per-class Gaussian-equivalence constants of a model on Gaussian-mixture data (docs/theory.md §12).
+
+    Class c enters only through ``Γ_c² = e^{-2t} τ_Σc + Δ_t``: its constants are those of the single-Gaussian
+    model with ``τ_Σ = τ_Σc`` (:func:`ge_coefficients`), giving ``μ0_c, μ1_c, b_c = √Δ_t μ1_c, v_c², s_c²``.
+    A model on single-Gaussian data returns a 1-tuple with :func:`ge_coefficients(model)`.
+
+    Returns
+    -------
+    tuple of GECoefficients, one per class
+    """
+    data = model.data
+    if not hasattr(data, "class_eigenvalues"):
+        return (ge_coefficients(model),)
+    act, t = model.activation, float(model.t)
+    try:
+        hash(act)
+        fn = _ge_coefficients_cached
+    except TypeError:
+        fn = _ge_coefficients
+    return tuple(fn(act, t, float(law.tau_sigma)) for law in data.laws)
 
 
 def _ge_coefficients(act, t, tau) -> GECoefficients:

@@ -13,6 +13,7 @@ every evaluation reports that N-versus-N/2 difference.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._results import LossCurves
-from .constants import ge_coefficients
+from .constants import class_coefficients, ge_coefficients
 from .data import DiscreteSpectrum
 from .settings import tau_window
 from .structure import Symbol, structure
@@ -168,6 +169,12 @@ def _pair_traces(struct, law, s1, s2):
     ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and, with the noise weights of :class:`_Point`,
     ``T_VV = κ_b(z1) κ_b(z2) T + Σ_k φ_k (a_k − c_k (κ_b(z1) g_W(z1) + κ_b(z2) g_W(z2)))``.
     """
+    return _pair_traces_many(struct, law, s1, s2, (struct.population,))[0]
+
+
+def _pair_traces_many(struct, law, s1, s2, symbols):
+    """``[(T, T_VV)]`` of :func:`_pair_traces` for each matrix symbol in ``symbols`` in place of ``U_pop``
+    (both are linear in the symbol; the symbol-independent parts are computed once)."""
     e12 = s1.e * s2.e
     P0, P1, P2 = _pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
     m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
@@ -177,18 +184,24 @@ def _pair_traces(struct, law, s1, s2):
         direct = e12 * (X.alpha * Y.alpha * P2 + (X.alpha * Y.beta + X.beta * Y.alpha) * P1 + X.beta * Y.beta * P0)
         return direct + struct.psi_p * Pi * (X.alpha * P1 + X.beta * P0 + X.x0) * (Y.alpha * P1 + Y.beta * P0 + Y.x0)
 
-    K, P = _K_SYMBOL, struct.population
+    K = _K_SYMBOL
     comps = struct.components
     D = [u1 * u2 for u1, u2 in zip(s1.u, s2.u)]
-    t = [D[k] * bracket(c.cov, P) / c.ratio for k, c in enumerate(comps)]
     M = [[D[k] * bracket(ck.cov, cl.cov) / ck.ratio for cl in comps] for k, ck in enumerate(comps)]
-    phi = _solve_small(M, t)
-    T = bracket(K, P) + sum(f * bracket(c.cov, K) for f, c in zip(phi, comps))
-    TVV = s1.kappa_b * s2.kappa_b * T
-    if any(c.noise for c in comps):
+    KC = [bracket(c.cov, K) for c in comps]
+    noisy = any(c.noise for c in comps)
+    if noisy:
         both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
-        TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
-    return T, TVV
+    out = []
+    for P in symbols:
+        t = [D[k] * bracket(c.cov, P) / c.ratio for k, c in enumerate(comps)]
+        phi = _solve_small(M, t)
+        T = bracket(K, P) + sum(f * kc for f, kc in zip(phi, KC))
+        TVV = s1.kappa_b * s2.kappa_b * T
+        if noisy:
+            TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
+        out.append((T, TVV))
+    return out
 
 
 def _solve_small(M, t):
@@ -205,6 +218,19 @@ def _solve_small(M, t):
                                 for i in range(k)], -2)
     sol = np.linalg.solve(mat, np.stack([np.broadcast_to(x, shape) for x in t], -1)[..., None])[..., 0]
     return [sol[..., i] for i in range(k)]
+
+
+def _pair_change(fh, cross, TVV):
+    """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` from the weighted filters ``fh = f_τ(z_j) h_j`` (the change
+    of a test-type loss from its τ = 0 value)."""
+    return (np.einsum("ij,ij->i", fh @ TVV, fh) + 2 * (fh @ cross)).real
+
+
+def _class_shift(c, st):
+    """``H_c = (b_c², s_c²)``: class c's deterministic (noise-averaged) part of U (docs/theory.md §12)."""
+    from .structure import _class_symbols
+
+    return _class_symbols(c)[1]
 
 
 #: The symbol of ``K = W Wᵀ/d``.
@@ -254,7 +280,7 @@ def two_point(model, z1, z2):
     z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=complex), np.asarray(z2, dtype=complex))
     struct = structure(model)
     s1, s2 = (_Point(struct, st.q, _deltas(st), st.g_w) for st in (_solve(model, z1), _solve(model, z2)))
-    return _pair_traces(struct, model.data, s1, s2)[0]
+    return _pair_traces(struct, struct.law, s1, s2)[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,11 +433,15 @@ class LearningDynamics:
         max_nodes = integer("max_nodes", max_nodes, CONTOUR_START_NODES)
         self.model = model
         self.unconverged = []
-        self.coefficients = c = ge_coefficients(model)
         self.structure = structure(model)
+        mixture = bool(self.structure.classes)
+        #: single-Gaussian constants (None for mixtures: see ``class_coefficients``)
+        self.coefficients = None if mixture else ge_coefficients(model)
+        self.class_coefficients = class_coefficients(model)
+        self._delta_t = -math.expm1(-2.0 * float(model.t))
         self.support = support(model, edge_rtol=1e-8)
         self.ellipses = _ellipses(self.support)
-        self.inv_sigma_t = float(np.real(model.data.averages(c.delta_t, c.e2t)[0]))
+        self.inv_sigma_t = float(np.real(model.data.averages(self._delta_t, math.exp(-2.0 * float(model.t)))[0]))
         self._kappa = model.kappa
         self._decay = float(getattr(model, "weight_decay", 0.0))
         parts = self._adapt(tol, max_nodes)
@@ -428,6 +458,8 @@ class LearningDynamics:
         self.status = "fallback" if messages else "ok"
         self.message = "; ".join(messages)
         self.lin, self.cross, self.T, self.TVV = self._node_traces(point)
+        self._point = point
+        self._class_traces = None
         self.group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
         # nodes of the half rule: every other node of each ellipse
         starts = np.cumsum([0] + [p[0].size for p in parts[:-1]])
@@ -442,7 +474,7 @@ class LearningDynamics:
         st = self.structure
         lin = (st.shift_noise - point.kappa) + point.kappa_b ** 2 * point.g_w
         cross = st.population_coupling * point.kappa_b * point.g_w
-        T, TVV = _pair_traces(st, self.model.data, point.at((slice(None), None)), point.at((None, slice(None))))
+        T, TVV = _pair_traces(st, st.law, point.at((slice(None), None)), point.at((None, slice(None))))
         return lin, cross, T, TVV
 
     def _adapt(self, tol, max_nodes):
@@ -496,7 +528,7 @@ class LearningDynamics:
         fh = f * h
         train = -(psi * h * lin)
         test = fh * (fh @ TVV) + 2 * fh * cross          # TVV symmetric
-        parts = (train, test, test / self.coefficients.delta_t)
+        parts = (train, test, test / self._delta_t)
         if by_node:
             return parts
         return tuple(p.sum(axis=1).real for p in parts)
@@ -513,6 +545,127 @@ class LearningDynamics:
         return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
                           nodes=int(self.z.size), n_fallback=int(self.n_fallback), source="theory",
                           model=self.model, status=self.status, message=self.message)
+
+    def _per_class_traces(self):
+        """Per class c of a mixture: ``cross_c``, ``TVV_c`` (population ``P_c``, ``V_pop,c = b_c W/√d``) and,
+        for m = ∞, the train pair ``TVV`` of ``U_c = (1/N_c) Y_c Y_cᵀ + H_c`` (docs/theory.md §12)."""
+        if self._class_traces is None:
+            st, pt = self.structure, self._point
+            comps = st.components
+            exact = math.isinf(getattr(self.model, "m", math.inf))
+            # TVV is linear in the symbol: three basis symbols (σ-part, W-part, identity) give every class's
+            basis = _pair_traces_many(st, st.law, pt.at((slice(None), None)), pt.at((None, slice(None))),
+                                      (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0), Symbol(0.0, 0.0, 1.0)))
+
+            def tvv(X):
+                return X.alpha * basis[0][1] + X.beta * basis[1][1] + X.x0 * basis[2][1]
+
+            out = []
+            for i, part in enumerate(st.classes):
+                cross = part.coupling * pt.kappa_b * pt.g_w
+                train_vv = None
+                if exact:
+                    # U_c = (1/N_c) Y_c Y_cᵀ + H_c; component i holds the columns scaled by √π_c
+                    D = pt.u[i][:, None] * pt.u[i][None, :]
+                    train_vv = D * tvv(comps[i].cov) / part.weight + tvv(_class_shift(self.class_coefficients[i], st))
+                out.append((cross, tvv(part.population), train_vv))
+            self._class_traces = out
+        return self._class_traces
+
+    def per_class(self, taus) -> tuple:
+        """Train, test and score-error curves of each class of a Gaussian-mixture model (docs/theory.md §12).
+
+        Parameters
+        ----------
+        taus : array_like of float
+            Training times (``np.inf`` allowed).
+
+        Returns
+        -------
+        tuple of LossCurves
+            One per class c: ``test`` is the loss on fresh points of class c,
+            ``L_test,c = 1 + (1/d) Tr[Vᵀ f_τ U_pop,c f_τ V] − (2/d) Tr[V_pop,cᵀ f_τ V]`` with
+            ``U_pop,c = P_c`` and ``V_pop,c = b_c W/√d``; ``score_error = (L_test,c − 1)/Δ_t + ⟨1/Σ_t,c⟩`` is the
+            error against class c's score ``−Σ_t,c^{-1} y``; ``train`` is the loss on the training points of
+            class c, ``U`` replaced by ``U_c = (1/N_c) Y_c Y_cᵀ + H_c`` (whose two-point trace is
+            ``u_c(z1) u_c(z2) T[C_c] + T[H_c]``, ``u_c = 1/(1 + δ_c)``) and V by ``b_c W/√d``; NaN with finite m
+            (not derived). ``Σ_c π_c`` of the class curves gives the overall curves.
+
+        Raises
+        ------
+        ValueError
+            If the model's data is not a :class:`rfdiff.GaussianMixture`.
+        """
+        if not self.structure.classes:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        tau = check_taus(taus)
+        k = self._coarse
+        fh = self._weights(tau, self.z)[0] * self.h
+        fhc = fh[:, k] * 2
+        out = []
+        for i, (cross, TVV, train_vv) in enumerate(self._per_class_traces()):
+            law = self.model.data.laws[i]
+            inv = float(np.real(law.averages(self._delta_t, math.exp(-2.0 * float(self.model.t)))[0]))
+            test = _pair_change(fh, cross, TVV)
+            ctest = _pair_change(fhc, cross[k], TVV[np.ix_(k, k)])
+            err = np.abs(test - ctest)
+            message = self.message
+            if train_vv is None:
+                train = np.full(tau.shape, np.nan)
+                message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
+            else:
+                train = _pair_change(fh, cross, train_vv)
+                ctrain = _pair_change(fhc, cross[k], train_vv[np.ix_(k, k)])
+                err = np.maximum(err, np.abs(train - ctrain))
+                train = 1.0 + train
+            test = 1.0 + test
+            out.append(LossCurves(tau, train, test, (test - 1.0) / self._delta_t + inv, test - train,
+                                  quad_error=err, nodes=int(self.z.size), n_fallback=int(self.n_fallback),
+                                  source="theory", model=self.model, status=self.status, message=message))
+        return tuple(out)
+
+    def decompose_classes(self, taus) -> tuple:
+        """Per-class loss changes carried by each group of bulks of U (Gaussian mixtures; docs/theory.md §6, §12).
+
+        Returns
+        -------
+        tuple of LossDecomposition
+            One per class: the changes of its train loss (NaN with finite m), test loss and score error, by
+            group; summed over groups they give the class curves of :meth:`per_class` minus their τ = 0 values.
+        """
+        if not self.structure.classes:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        tau = check_taus(taus)
+        f, _ = self._weights(tau, self.z)
+        fh = f * self.h
+        groups = range(len(self.ellipses))
+        mass = np.array([(-(self.h * self.g_w)[self.group == i]).sum().real for i in groups])
+
+        def split(nodes):
+            return np.array([nodes[:, self.group == i].sum(axis=1).real for i in groups])
+
+        out = []
+        for cross, TVV, train_vv in self._per_class_traces():
+            test = split(fh * (fh @ TVV) + 2 * fh * cross)
+            train = (np.full_like(test, np.nan) if train_vv is None
+                     else split(fh * (fh @ train_vv) + 2 * fh * cross))
+            out.append(LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], mass, train, test,
+                                         test / self._delta_t))
+        return tuple(out)
+
+    def class_timescales(self, options=None, **kwargs) -> tuple:
+        """``(tau_gen, tau_mem)`` of each class's test loss (:meth:`per_class`), with the definitions of
+        :func:`rfdiff.timing.timescales_from_curve` over :meth:`tau_window` (docs/theory.md §7, §12).
+
+        Returns
+        -------
+        tuple of (float, float)
+        """
+        from .timing import timescales_from_curve  # timing builds on this module
+
+        lo, hi = self.tau_window()
+        return tuple(timescales_from_curve(lambda taus, i=i: self.per_class(taus)[i], lo, hi, options=options,
+                                           **kwargs) for i in range(len(self.structure.classes)))
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
@@ -571,4 +724,8 @@ def loss_curves(model, taus, **options) -> LossCurves:
     >>> float(c.train[0]), float(c.test[0])
     (1.0, 1.0)
     """
-    return LearningDynamics(model, **options)(taus)
+    dyn = LearningDynamics(model, **options)
+    curves = dyn(taus)
+    if dyn.structure.classes:   # Gaussian mixture: attach the per-class curves (docs/theory.md §12)
+        curves = dataclasses.replace(curves, classes=dyn.per_class(taus))
+    return curves

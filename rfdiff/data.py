@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validate import positive
 
-__all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur"]
+__all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur", "GaussianMixture", "law_from_spec"]
 
 
 class DataLaw:
@@ -232,3 +232,263 @@ class MarchenkoPastur(DataLaw):
 
     def to_dict(self) -> dict:
         return {"law": "MarchenkoPastur", "ratio": self.ratio, "scale": self.scale}
+
+
+#: Two class covariance laws are "proportional to a common law" when, after dividing each by its mean
+#: eigenvalue, their atoms and weights agree to this relative tolerance (discrete laws) or their
+#: Marchenko–Pastur ratios agree to it.
+PROPORTIONAL_RTOL = 1e-12
+
+
+def _normalised_atoms(law):
+    """``(eigs/τ, weights)`` of a discrete law, sorted, zero-weight atoms dropped."""
+    e, w = np.asarray(law.eigs, dtype=float), np.asarray(law.weights, dtype=float)
+    keep = w > 0
+    e, w = e[keep] / law.tau_sigma, w[keep]
+    order = np.lexsort((w, e))
+    return e[order], w[order]
+
+
+def _quantile_pairing(laws):
+    """Joint atoms of discrete class laws paired by quantile on a common eigenbasis: the i-th smallest
+    eigenvalue of every class sits on the same eigenvector. Returns ``(values (C, J), weights (J,))`` over the
+    common refinement of the classes' cumulative weights."""
+    sorted_laws = []
+    for law in laws:
+        e, w = np.asarray(law.eigs, dtype=float), np.asarray(law.weights, dtype=float)
+        keep = w > 0
+        order = np.argsort(e[keep], kind="stable")
+        sorted_laws.append((e[keep][order], np.cumsum(w[keep][order])))
+    cuts = np.unique(np.concatenate([[0.0]] + [np.minimum(c, 1.0) for _, c in sorted_laws]))
+    cuts[-1] = 1.0
+    weights = np.diff(cuts)
+    keep = weights > 1e-14
+    mid = 0.5 * (cuts[1:] + cuts[:-1])[keep]
+    values = np.array([e[np.minimum(np.searchsorted(c, mid), e.size - 1)] for e, c in sorted_laws])
+    return values, weights[keep] / weights[keep].sum()
+
+
+def _common_law(laws):
+    """The common law Σ_0 (mean 1) and per-class ``(a_c, b_c)`` with ``Σ_c = a_c Σ_0 + b_c I`` on Σ_0's
+    eigenbasis (docs/theory.md §12).
+
+    Classes proportional to one law give ``b_c = 0``, ``a_c = τ_c``. Discrete laws of different shapes are
+    paired by quantile (:func:`_quantile_pairing`) and supported when every class's paired eigenvalues are an
+    affine function of one reference class's (always so for two joint atoms). Raises ValueError (naming
+    ``laws``) otherwise."""
+    first = laws[0]
+    if all(isinstance(law, MarchenkoPastur) for law in laws):
+        ratios = [law.ratio for law in laws]
+        if max(ratios) - min(ratios) > PROPORTIONAL_RTOL * max(ratios):
+            raise ValueError("laws: Marchenko–Pastur class laws must share one ratio (covariances proportional "
+                             f"to a common law), got ratios {ratios}")
+        return MarchenkoPastur(ratio=first.ratio, scale=1.0), tuple(law.scale for law in laws), (0.0,) * len(laws)
+    if not all(isinstance(law, DiscreteSpectrum) for law in laws):
+        raise ValueError("laws: the class laws must be all discrete (Isotropic/DiscreteSpectrum) or all "
+                         f"MarchenkoPastur with one ratio, got {[type(law).__name__ for law in laws]}")
+    e0, w0 = _normalised_atoms(first)
+    proportional = True
+    for law in laws[1:]:
+        e, w = _normalised_atoms(law)
+        if e.shape != e0.shape or np.any(np.abs(e - e0) > PROPORTIONAL_RTOL * np.maximum(1.0, e0)) \
+                or np.any(np.abs(w - w0) > PROPORTIONAL_RTOL):
+            proportional = False
+    if proportional:
+        return DiscreteSpectrum(eigs=tuple(e0), weights=tuple(w0)), tuple(law.tau_sigma for law in laws), \
+            (0.0,) * len(laws)
+    values, weights = _quantile_pairing(laws)
+    spread = values.max(axis=1) - values.min(axis=1)
+    ref = int(np.argmax(spread > PROPORTIONAL_RTOL * values.max(axis=1)))
+    base = values[ref] / float(np.dot(values[ref], weights))
+    lo, hi = int(np.argmin(base)), int(np.argmax(base))
+    scales, shifts = [], []
+    for v in values:
+        a = (v[hi] - v[lo]) / (base[hi] - base[lo])
+        b = v[lo] - a * base[lo]
+        if np.max(np.abs(a * base + b - v)) > 1e-12 * max(1.0, float(np.max(np.abs(v)))):
+            raise ValueError(
+                "laws: classes of different spectral shapes are supported only when, paired by quantile on a "
+                "common eigenbasis (the i-th smallest eigenvalue of every class on the same eigenvector), each "
+                "class's eigenvalues are an affine function a·σ_0 + b of one reference class's (always true for "
+                f"two joint atoms); got {[law.to_dict() for law in laws]}")
+        scales.append(float(a))
+        shifts.append(float(b))
+    return DiscreteSpectrum(eigs=tuple(base), weights=tuple(weights)), tuple(scales), tuple(shifts)
+
+
+@dataclass(frozen=True)
+class GaussianMixture(DataLaw):
+    """Gaussian-mixture data: class c (proportion ``π_c``) is ``N(μ_c, Σ_c)`` (docs/theory.md §12).
+
+    Parameters
+    ----------
+    weights : sequence of float
+        Class proportions π_c, each > 0, summing to 1 (within 1e-9). A finite sample of n points has
+        exactly ``round(π_c n)`` points of class c (largest-remainder rounding).
+    laws : sequence of DataLaw
+        One covariance law per class, on a common eigenbasis: either proportional to one common law
+        ``Σ_c = τ_c Σ_0`` (``Isotropic(scale_c)``, ``scale_c·`` the same ``DiscreteSpectrum``, or
+        ``MarchenkoPastur`` with one ratio), or discrete laws of different shapes paired by quantile (the i-th
+        smallest eigenvalue of every class on the same eigenvector) whose paired eigenvalues are affine in one
+        another, ``Σ_c = a_c Σ_0 + b_c I`` (always so when the pairing has two joint atoms, e.g. an
+        ``Isotropic`` class with a two-atom class). Anything else is rejected (ValueError naming ``laws``).
+    means : None or sequence of float
+        Signed centroid coordinates along one random unit direction u that the simulators draw
+        (``μ_c = means[c]·u``, so ``‖μ_c‖ = |means[c]|`` = O(1), unit-free). They enter only through low-rank terms: the limiting
+        theory does not depend on them, the finite-size simulators include them.
+    mean_scaling : {"unit", "sqrt_d"}
+        ``"unit"`` (default): ``‖μ_c‖ = means[c]``. ``"sqrt_d"`` (``‖μ_c‖² = O(d)``) is rejected: such
+        centroids change the feature covariance at leading order and the theory does not cover them.
+
+    Notes
+    -----
+    ``tau_sigma = Σ_c π_c τ_c``; ``averages`` and ``mean`` are the class-weighted means
+    ``Σ_c π_c ⟨·⟩_c``. ``kernel_law`` (``Σ_0``, mean 1) and ``scales`` (τ_c) describe the classes for the
+    spectral kernel; ``class_eigenvalues(d)`` gives each class's d eigenvalues on the common eigenbasis.
+    """
+
+    weights: tuple
+    laws: tuple
+    means: object = None
+    mean_scaling: str = "unit"
+
+    def __post_init__(self):
+        try:
+            weights = np.atleast_1d(np.asarray(self.weights, dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(f"weights must be a sequence of real numbers, got {self.weights!r}") from None
+        if weights.ndim != 1 or weights.size == 0:
+            raise ValueError("weights must be a non-empty 1-D sequence")
+        if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise ValueError(f"weights must be finite and > 0, got {weights.tolist()}")
+        if abs(weights.sum() - 1.0) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got sum {weights.sum():.12g}")
+        laws = self.laws
+        if isinstance(laws, DataLaw) or not hasattr(laws, "__len__"):
+            raise ValueError(f"laws must be a sequence of data laws, one per class, got {laws!r}")
+        laws = tuple(laws)
+        if len(laws) != weights.size:
+            raise ValueError(f"laws must have one law per class ({weights.size}), got {len(laws)}")
+        for law in laws:
+            if not isinstance(law, DataLaw) or isinstance(law, GaussianMixture):
+                raise ValueError(f"laws must be single-Gaussian rfdiff data laws, got {law!r}")
+        if self.mean_scaling not in ("unit", "sqrt_d"):
+            raise ValueError(f"mean_scaling must be 'unit' or 'sqrt_d', got {self.mean_scaling!r}")
+        if self.mean_scaling == "sqrt_d":
+            raise ValueError("mean_scaling='sqrt_d' (centroids with ‖μ_c‖² = O(d)) is not supported: such "
+                             "centroids move the feature covariance at leading order; use O(1) norms "
+                             "(mean_scaling='unit')")
+        means = self.means
+        if means is not None:
+            try:
+                means = np.atleast_1d(np.asarray(means, dtype=float))
+            except (TypeError, ValueError):
+                raise ValueError(f"means must be None or a sequence of centroid norms, got {self.means!r}") from None
+            if means.shape != weights.shape or not np.all(np.isfinite(means)):
+                raise ValueError(f"means must be {weights.size} finite numbers (one per class), got {self.means!r}")
+            means = tuple(float(x) for x in means)
+        base, scales, shifts = _common_law(laws)
+        object.__setattr__(self, "weights", tuple(float(w) for w in weights / weights.sum()))
+        object.__setattr__(self, "laws", laws)
+        object.__setattr__(self, "means", means)
+        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "_scales", tuple(float(s) for s in scales))
+        object.__setattr__(self, "_shifts", tuple(float(s) for s in shifts))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.weights)
+
+    @property
+    def kernel_law(self) -> DataLaw:
+        """The common law Σ_0 (mean 1) over whose eigenvalues σ every class symbol is linear."""
+        return self._base
+
+    @property
+    def scales(self) -> tuple:
+        """``a_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (``a_c = τ_c`` for classes proportional to Σ_0)."""
+        return self._scales
+
+    @property
+    def shifts(self) -> tuple:
+        """``b_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (0 for classes proportional to Σ_0)."""
+        return self._shifts
+
+    @property
+    def tau_sigma(self) -> float:
+        return float(np.dot(self.weights, [law.tau_sigma for law in self.laws]))
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (min(law.support[0] for law in self.laws), max(law.support[1] for law in self.laws))
+
+    def averages(self, alpha, beta):
+        """Class-weighted averages ``Σ_c π_c ⟨σ^k/(α+βσ)^j⟩_c`` (e.g. ``⟨1/Σ_t⟩`` of the mixture)."""
+        parts = [law.averages(alpha, beta) for law in self.laws]
+        return tuple(sum(w * p[k] for w, p in zip(self.weights, parts)) for k in range(5))
+
+    def mean(self, f) -> float:
+        return float(sum(w * law.mean(f) for w, law in zip(self.weights, self.laws)))
+
+    def eigenvalues(self, d: int) -> np.ndarray:
+        raise ValueError("a GaussianMixture has one covariance per class: use class_eigenvalues(d) "
+                         "(this simulator or caller does not support mixture data)")
+
+    def class_eigenvalues(self, d: int) -> np.ndarray:
+        """Shape (C, d): class c's eigenvalues ``a_c Σ_0.eigenvalues(d) + b_c`` on the common eigenbasis (the
+        pairing of the theory: for classes of different shapes, the i-th smallest eigenvalues together)."""
+        base = np.asarray(self._base.eigenvalues(d), dtype=float)
+        return np.asarray(self._scales)[:, None] * base[None, :] + np.asarray(self._shifts)[:, None]
+
+    def class_counts(self, n: int) -> np.ndarray:
+        """Points per class in a sample of n: ``round(π_c n)`` by largest-remainder rounding (sum n)."""
+        raw = np.asarray(self.weights) * n
+        counts = np.floor(raw).astype(int)
+        counts[np.argsort(-(raw - counts), kind="stable")[:n - counts.sum()]] += 1
+        return counts
+
+    def to_dict(self) -> dict:
+        out = {"law": "mixture", "weights": list(self.weights), "laws": [law.to_dict() for law in self.laws]}
+        if self.means is not None:
+            out["means"] = list(self.means)
+        return out
+
+
+_LAWS = {"Isotropic": Isotropic, "DiscreteSpectrum": DiscreteSpectrum, "MarchenkoPastur": MarchenkoPastur}
+
+
+def law_from_spec(spec) -> DataLaw:
+    """The data law described by a dict, the inverse of every law's ``to_dict()``.
+
+    Parameters
+    ----------
+    spec : dict
+        ``{"law": NAME, ...parameters}`` with NAME ``"Isotropic"`` (``scale``), ``"DiscreteSpectrum"``
+        (``eigs``, ``weights``), ``"MarchenkoPastur"`` (``ratio``, ``scale``) or ``"mixture"`` (``weights``,
+        ``laws``: a list of such dicts, optional ``means``), e.g.
+        ``{"law": "mixture", "weights": [0.9, 0.1], "laws": [{"law": "Isotropic", "scale": 0.5},
+        {"law": "Isotropic", "scale": 2.0}]}``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``spec`` (not a dict, unknown law or key) or the offending parameter.
+    """
+    if not isinstance(spec, dict) or "law" not in spec:
+        raise ValueError(f"spec must be a dict with a 'law' key, got {spec!r}")
+    name = spec["law"]
+    params = {k: v for k, v in spec.items() if k != "law"}
+    if name in ("mixture", "GaussianMixture"):
+        allowed = {"weights", "laws", "means", "mean_scaling"}
+        if set(params) - allowed or not {"weights", "laws"} <= set(params):
+            raise ValueError(f"spec: a mixture needs 'weights' and 'laws' (optional 'means'), got keys {sorted(params)}")
+        if not isinstance(params["laws"], (list, tuple)):
+            raise ValueError(f"spec: 'laws' must be a list of law dicts, got {params['laws']!r}")
+        params["laws"] = tuple(law_from_spec(s) for s in params["laws"])
+        return GaussianMixture(**params)
+    if name not in _LAWS:
+        raise ValueError(f"spec: unknown law {name!r} (one of {sorted(_LAWS) + ['mixture']})")
+    try:
+        return _LAWS[name](**params)
+    except TypeError as exc:
+        raise ValueError(f"spec: bad parameters for {name}: {exc}") from None

@@ -457,9 +457,9 @@ def _setup(model):
     """Structure and the compiled-kernel parameters (:class:`KernelParams`) of ``model`` (cached: models
     are immutable)."""
     st = structure(model)
-    kind, eigs, wts, mp_r, mp_s = _law_arrays(model.data)
+    kind, eigs, wts, mp_r, mp_s = _law_arrays(st.law)
     comps = st.components
-    par = KernelParams(psi_p=float(model.psi_p), tau_sigma=float(model.data.tau_sigma), mp_ratio=float(mp_r),
+    par = KernelParams(psi_p=float(model.psi_p), tau_sigma=float(st.law.tau_sigma), mp_ratio=float(mp_r),
                        mp_scale=float(mp_s), shift_alpha=float(st.shift.alpha), shift_beta=float(st.shift.beta),
                        comp_alpha=np.array([c.cov.alpha for c in comps], dtype=np.float64),
                        comp_beta=np.array([c.cov.beta for c in comps], dtype=np.float64),
@@ -482,7 +482,7 @@ def spectral_bound(model) -> float:
     """
     st = structure(model)
     sp = math.sqrt(model.psi_p)
-    smax = model.data.support[1]
+    smax = st.law.support[1]
     total = st.shift.x0 + (st.shift.alpha * smax + st.shift.beta) * (1 + sp) ** 2
     for c in st.components:
         g = math.sqrt(c.cov.alpha * smax + c.cov.beta) * (1 + sp) * (1 + 1 / math.sqrt(c.ratio)) \

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from .constants import ge_coefficients
 
-__all__ = ["Symbol", "Component", "Structure", "structure", "LINEAR_PART_RTOL"]
+__all__ = ["Symbol", "Component", "ClassPart", "Structure", "structure", "LINEAR_PART_RTOL"]
 
 #: ``|μ1|`` below this fraction of the feature scale ``sqrt(μ1² + v² + s²)`` is rounding: the activation
 #: has no linear part (e.g. σ(x) = x²), and U has no W-part.
@@ -88,6 +88,12 @@ class Structure:
     population_coupling : float
         ``b_pop``: the population feature–noise correlation is ``V_pop = b_pop W/√d``.
     psi_p : float
+    law : DataLaw
+        The law of σ in every symbol (``model.data``; the common law Σ_0 of a Gaussian mixture).
+    classes : tuple of ClassPart
+        Gaussian mixtures (docs/theory.md §12): per class, its proportion, population symbol ``P_c`` and
+        population coupling ``b_c``; ``population`` and ``population_coupling`` are their π-weighted sums.
+        Empty for single-Gaussian data.
     """
 
     components: tuple
@@ -97,6 +103,8 @@ class Structure:
     population: Symbol
     population_coupling: float
     psi_p: float
+    law: object = None
+    classes: tuple = ()
 
     @property
     def origin(self) -> float:
@@ -115,8 +123,73 @@ class Structure:
         return max(0.0, 1.0 - (full + min(1.0, in_w)) / self.psi_p)
 
 
+@dataclass(frozen=True)
+class ClassPart:
+    """One class of a Gaussian mixture: proportion π_c, population symbol ``P_c``, coupling ``b_c``."""
+
+    weight: float
+    population: Symbol
+    coupling: float
+
+
+def _class_symbols(c, scale=1.0, shift=0.0):
+    """``(C, H, P, b)`` of one Gaussian class with constants ``c`` and covariance ``Σ = scale·Σ_0 + shift·I``
+    (σ over Σ_0): ``C = (e^{-2t}μ1² (scale σ + shift), v²)``, ``H = (b², s²)``,
+    ``P = (μ1²(e^{-2t}(scale σ + shift) + Δ_t), v² + s²)``."""
+    # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
+    mu1 = c.mu1 if abs(c.mu1) > LINEAR_PART_RTOL * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2) else 0.0
+    A, b2 = c.e2t * mu1 ** 2 * scale, (c.b ** 2 if mu1 else 0.0)
+    A0 = c.e2t * mu1 ** 2 * shift
+    C = Symbol(A, A0, c.v2)
+    H = Symbol(0.0, b2, c.s2)
+    P = Symbol(A, mu1 ** 2 * (c.e2t * shift + c.delta_t), c.v2 + c.s2)
+    return C, H, P, math.sqrt(b2)
+
+
+def _mixture_structure(model) -> Structure:
+    """Structure of a model on Gaussian-mixture data (docs/theory.md §12).
+
+    Class c (proportion π_c, ``Σ_c = a_c Σ_0 + b_c I``) has the single-Gaussian symbols of :func:`_class_symbols`
+    with its own constants. Its ``N_c = π_c n`` points enter ``U = (1/n) Σ_ν …`` as
+    ``(1/N_c) Y_c Y_cᵀ`` with the columns scaled by ``√π_c`` (and their noise vectors too), so every
+    covariance, noise weight and coupling of class c carries a factor π_c:
+
+    * m = ∞: one component ``π_c C_c`` with ``π_c n`` columns (no noise, no coupling); shift
+      ``Σ_c π_c H_c``, ``a_S = 1``, ``c_S = Σ_c π_c b_c``;
+    * m draws: ``π_c (C_c + H_c/m)`` with ``π_c n`` columns (``a = π_c/m``, ``c = π_c b_c/m``) and
+      ``π_c ((m−1)/m) H_c`` with ``π_c n (m − 1)`` columns (``a = π_c (m−1)/m``, ``c = a b_c``); no shift.
+
+    The population is ``Σ_c π_c P_c`` with ``b_pop = Σ_c π_c b_c``; σ ranges over Σ_0. One class (π = 1)
+    is the single-Gaussian structure of :func:`structure` exactly.
+    """
+    from .constants import class_coefficients
+
+    data = model.data
+    m = getattr(model, "m", math.inf)
+    comps, shift, c_s, parts = [], ZERO, 0.0, []
+    for pi, scale, offset, c in zip(data.weights, data.scales, data.shifts, class_coefficients(model)):
+        C, H, P, b = _class_symbols(c, scale, offset)
+        parts.append(ClassPart(pi, P, b))
+        if math.isinf(m):
+            comps.append(Component(C.scale(pi), pi * model.psi_n, 0.0))
+            shift = shift + H.scale(pi)
+            c_s += pi * b
+            continue
+        comps.append(Component((C + H.scale(1.0 / m)).scale(pi), pi * model.psi_n, pi / m, pi * b / m))
+        if m > 1:
+            a2 = pi * (m - 1.0) / m
+            comps.append(Component(H.scale(a2), pi * model.psi_n * (m - 1), a2, a2 * b))
+    pop, b_pop = ZERO, 0.0
+    for part in parts:
+        pop, b_pop = pop + part.population.scale(part.weight), b_pop + part.weight * part.coupling
+    a_s = 1.0 if math.isinf(m) else 0.0
+    return Structure(tuple(comps), shift, a_s, c_s, pop, b_pop, model.psi_p, data.kernel_law, tuple(parts))
+
+
 def structure(model) -> Structure:
-    """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10)."""
+    """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10, §12)."""
+    if hasattr(model.data, "kernel_law"):
+        return _mixture_structure(model)
     c = ge_coefficients(model)
     # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
     mu1 = c.mu1 if abs(c.mu1) > LINEAR_PART_RTOL * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2) else 0.0
@@ -127,9 +200,9 @@ def structure(model) -> Structure:
     b = math.sqrt(b2)
     m = getattr(model, "m", math.inf)
     if math.isinf(m):
-        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, b, P, b, model.psi_p)
+        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, b, P, b, model.psi_p, model.data)
     comps = [Component(C + H.scale(1.0 / m), model.psi_n, 1.0 / m, b / m)]
     if m > 1:
         a2 = (m - 1.0) / m
         comps.append(Component(H.scale(a2), model.psi_n * (m - 1), a2, a2 * b))
-    return Structure(tuple(comps), ZERO, 0.0, 0.0, P, b, model.psi_p)
+    return Structure(tuple(comps), ZERO, 0.0, 0.0, P, b, model.psi_p, model.data)

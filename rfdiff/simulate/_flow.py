@@ -152,6 +152,45 @@ class ClosedFormFlow:
         score = (test - 1.0) / self.delta_t + self.inv_sigma_t
         return LossCurves(tau, train, test, score, test - train, source=self.source, model=self.model)
 
+    def population_curves(self, taus, parts, source=None) -> tuple:
+        """Loss curves of the same trained read-out A(τ) on other data sets (e.g. each class of a mixture).
+
+        Parameters
+        ----------
+        taus : array_like
+        parts : sequence of dict
+            One per data set, with keys ``U_pop``, ``V_pop`` (its population feature covariance and
+            feature–noise correlation), ``inv_sigma_t`` and optionally ``U_train``, ``V_train`` (the same on its
+            training points, ``noise_trace`` their ``L(A = 0)``, default 1); without them ``train`` is NaN.
+
+        Returns
+        -------
+        tuple of LossCurves
+            ``test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d) Tr[V_popᵀ f_τ V]``, ``train`` the same with
+            ``(U_train, V_train)`` and start ``noise_trace`` (docs/theory.md §3, §12).
+        """
+        tau, f, _ = self.filters(taus)
+        Q = self.eigh[1]
+        Vq = Q.T @ self.V
+        VV = Vq @ Vq.T
+        out = []
+
+        def change(M, N):
+            H = (Q.T @ np.asarray(M, dtype=np.float64) @ Q) * VV
+            w = np.einsum("ij,ij->i", Vq, Q.T @ np.asarray(N, dtype=np.float64))
+            return (np.einsum("ki,ki->k", f @ H, f) - 2.0 * (f @ w)) / self.d
+
+        for part in parts:
+            test = 1.0 + change(part["U_pop"], part["V_pop"])
+            if "U_train" in part:
+                train = part.get("noise_trace", 1.0) + change(part["U_train"], part["V_train"])
+            else:
+                train = np.full(tau.shape, np.nan)
+            score = (test - 1.0) / self.delta_t + float(part["inv_sigma_t"])
+            out.append(LossCurves(tau, train, test, score, test - train, source=source or self.source,
+                                  model=self.model))
+        return tuple(out)
+
     def weights(self, tau) -> np.ndarray:
         """Read-out ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U + ω)`` (d×p) at one training time."""
         _, f, _ = self.filters([float(tau)])

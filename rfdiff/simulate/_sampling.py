@@ -6,7 +6,12 @@ A seed fixes the frozen features W and the training data X, drawn in this order 
     W = rng.standard_normal((p, d))
     X = sqrt(σ)[:, None] * rng.standard_normal((d, n)),       σ = model.data.eigenvalues(d)
 
-with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Σ is taken diagonal: the law of W is
+with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Gaussian-mixture data
+(:class:`rfdiff.GaussianMixture`, docs/theory.md §12): the n columns are in class blocks of exactly
+``round(π_c n)`` points (largest remainder), class c's block is ``sqrt(σ_c) ⊙ Z`` with
+``σ_c = model.data.class_eigenvalues(d)[c]`` (one draw of Z for all columns, as above), and, when the law has
+centroids, one unit direction ``u`` (``rng.standard_normal(d)`` normalised, drawn after Z) gives
+``μ_c = means[c]·u``, added to class c's columns. Σ is taken diagonal: the law of W is
 rotation invariant, so this loses no generality. Training noise, when a simulator needs it, comes from
 :func:`noise_rng`, an independent stream derived from the same seed.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["problem_sizes", "sample_problem", "noise_rng"]
+__all__ = ["problem_sizes", "sample_problem", "sample_mixture_problem", "noise_rng"]
 
 
 def problem_sizes(model, d: int) -> tuple[int, int]:
@@ -55,6 +60,8 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     >>> W.shape, X.shape
     ((20, 10), (10, 5))
     """
+    if hasattr(model.data, "class_eigenvalues"):
+        return sample_mixture_problem(model, d, seed)[:2]
     p, n = problem_sizes(model, d)
     sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
     if sigma.shape != (d,):
@@ -63,6 +70,35 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     W = rng.standard_normal((p, d))
     X = np.sqrt(sigma)[:, None] * rng.standard_normal((d, n))
     return W, X
+
+
+def sample_mixture_problem(model, d: int, seed=0):
+    """W, X, class labels and centroids of a model on Gaussian-mixture data (module docstring).
+
+    Returns
+    -------
+    W : ndarray, shape (p, d)
+    X : ndarray, shape (d, n)
+        Class blocks: ``x_ν = μ_c + Σ_c^{1/2} z_ν`` for ν in class c.
+    labels : int ndarray, shape (n,)
+        Class of each column (non-decreasing).
+    centroids : ndarray, shape (d, C)
+        ``μ_c`` as columns (zeros without centroids).
+    """
+    data = model.data
+    p, n = problem_sizes(model, d)
+    sigma = np.asarray(data.class_eigenvalues(d), dtype=np.float64)
+    labels = np.repeat(np.arange(data.n_classes), data.class_counts(n))
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((p, d))
+    X = np.sqrt(sigma[labels].T) * rng.standard_normal((d, n))
+    centroids = np.zeros((d, data.n_classes))
+    if data.means is not None:
+        u = rng.standard_normal(d)
+        u /= np.linalg.norm(u)
+        centroids = u[:, None] * np.asarray(data.means)[None, :]
+        X += centroids[:, labels]
+    return W, X, labels, centroids
 
 
 def noise_rng(seed=0) -> np.random.Generator:

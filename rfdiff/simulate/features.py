@@ -27,7 +27,7 @@ import numpy as np
 from . import _kernels
 from .._results import LossCurves
 from ._flow import ClosedFormFlow
-from ._sampling import noise_rng, problem_sizes, sample_problem
+from ._sampling import noise_rng, problem_sizes, sample_mixture_problem, sample_problem
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -414,11 +414,17 @@ class RandomFeatures:
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
 
-        self.W, self.X = sample_problem(model, self.d, seed)
-        self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        self.mixture = hasattr(model.data, "class_eigenvalues")
         self.delta_t = model.delta_t
         self.e_t = math.exp(-model.t)
-        self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
+        if self.mixture:
+            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
+            self.sigma = self.sigma_t = None
+            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
+        else:
+            self.W, self.X = sample_problem(model, self.d, seed)
+            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+            self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.quadrature = {}
         self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
@@ -457,11 +463,27 @@ class RandomFeatures:
         return float(r.max())
 
     def _build_population(self):
-        """``U_pop`` and ``V_pop`` by Mehler's formula at ``h = 0``, ``a_i = γ_i`` (docs/theory.md §9)."""
-        Ws = self.W * np.sqrt(self.sigma_t)
+        """``U_pop``, ``V_pop`` (and, for mixtures, per class, docs/theory.md §12)."""
+        if not self.mixture:
+            self.U_pop, self.V_pop = self._population(self.sigma_t, np.zeros((self.p, 1)))
+            return
+        self.class_populations = []
+        for k in range(self.model.data.n_classes):
+            sigma_t = self.e_t ** 2 * self.class_sigma[k] + self.delta_t
+            h0 = (self.e_t / math.sqrt(self.d)) * (self.W @ self.centroids[:, k])[:, None]
+            U_pop, V_pop = self._population(sigma_t, h0)
+            self.class_populations.append((U_pop, V_pop, float(np.mean(1.0 / sigma_t))))
+        weights = self.model.data.weights
+        self.U_pop = sum(w * part[0] for w, part in zip(weights, self.class_populations))
+        self.V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
+
+    def _population(self, sigma_t, h0):
+        """``U_pop`` and ``V_pop`` by Mehler's formula at the mean pre-activations ``h0`` (p×1: 0, or
+        ``e^{-t} W μ/√d`` for a class centroid μ), ``a_i = γ_i`` (docs/theory.md §9): for y ~ N(e^{-t}μ, Σ_t),
+        ``h_i = w_i·y/√d = h0_i + γ_i u_i`` with correlations ρ̃, and Stein's lemma gives ``V_pop``."""
+        Ws = self.W * np.sqrt(sigma_t)
         gamma, rho = self._correlations(Ws @ Ws.T / self.d)
         rho_max = self._rho_max(rho)
-        h0 = np.zeros((self.p, 1))
         # The population block is only p×1: take every order the a-priori bound could need, then truncate.
         dmax = float(np.max(hermite_coefficients(h0, gamma, self.activation, 1, ("panels", 16), self.backend)[1]))
         s_up = _order_upper(rho_max, 2.0 * dmax, self.tol, self.max_order)
@@ -480,11 +502,11 @@ class RandomFeatures:
         self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
         self.quadrature["pop"] = (rule, err)
         if self.backend == "numba":
-            self.U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
+            U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
         else:
-            self.U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
-        # Stein: E[σ(γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
-        self.V_pop = (math.sqrt(self.delta_t) * G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)
+            U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
+        # Stein: E[σ(h0_i + γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
+        return U_pop, (math.sqrt(self.delta_t) * G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)
 
     def _data_coefficients(self, h, a, rows, n_orders):
         """Hermite coefficients of the whole p×n block with the cheapest adequate method.
@@ -563,6 +585,14 @@ class RandomFeatures:
         self.U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / self.n, backend=self.backend)
         self.timings["mehler"] = time.perf_counter() - t1
         self.V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+        if self.mixture:   # the same sums restricted to each class's columns (docs/theory.md §12)
+            self.class_train = []
+            for k in range(self.model.data.n_classes):
+                cols = np.flatnonzero(self.labels == k)
+                Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
+                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
+                Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+                self.class_train.append((Uk, Vk, 1.0))
 
     def _build_monte_carlo(self, m):
         """U and V from m frozen noise draws per training point: averages over the n·m pairs (x_ν, ξ)."""
@@ -576,12 +606,21 @@ class RandomFeatures:
         V = np.zeros((self.p, self.d))
         S = 0.0
         scale = math.sqrt(self.delta_t)
+        classes = [np.flatnonzero(self.labels == k) for k in range(self.model.data.n_classes)] if self.mixture else []
+        acc = [[np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0] for _ in classes]
         for _ in range(m):
             xi = rng.standard_normal((self.d, self.n))
             F = np.asarray(self.activation.fn((h + scale * (self.W @ xi)) / math.sqrt(self.d)), dtype=np.float64)
             U += F @ F.T
             V += F @ xi.T
             S += float(np.einsum("ij,ij->", xi, xi))
+            for cols, a in zip(classes, acc):
+                a[0] += F[:, cols] @ F[:, cols].T
+                a[1] += F[:, cols] @ xi[:, cols].T
+                a[2] += float(np.einsum("ij,ij->", xi[:, cols], xi[:, cols]))
+        if self.mixture:
+            self.class_train = [(a[0] / (cols.size * m), a[1] / (cols.size * m), a[2] / (cols.size * m * self.d))
+                                for cols, a in zip(classes, acc)]
         self.U = U / (self.n * m)
         self.V = V / (self.n * m)
         self.noise_trace = S / (self.n * m * self.d)
@@ -591,8 +630,12 @@ class RandomFeatures:
     @cached_property
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of ``U, V, U_pop, V_pop`` (docs/theory.md §3)."""
+        if self.mixture:
+            inv = float(sum(w * part[2] for w, part in zip(self.model.data.weights, self.class_populations)))
+        else:
+            inv = float(np.mean(1.0 / self.sigma_t))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
-                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), noise_trace=self.noise_trace,
+                              inv_sigma_t=inv, noise_trace=self.noise_trace,
                               weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
                               source="random_features")
 
@@ -625,6 +668,21 @@ class RandomFeatures:
         (because ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``). Null modes of U carry no weight and are dropped.
         """
         return self.flow.loss_curves(taus)
+
+    def class_curves(self, taus) -> tuple:
+        """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
+        points of class c (``U_pop,c``, ``V_pop,c`` exact, centroid included), train loss on the training
+        points of class c, for the read-out trained on the whole set.
+
+        Returns
+        -------
+        tuple of LossCurves (:meth:`ClosedFormFlow.population_curves`)
+        """
+        if not self.mixture:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        parts = [dict(U_pop=P, V_pop=Vp, inv_sigma_t=inv, U_train=Uc, V_train=Vc, noise_trace=Sc)
+                 for (P, Vp, inv), (Uc, Vc, Sc) in zip(self.class_populations, self.class_train)]
+        return self.flow.population_curves(taus, parts)
 
     def score_error(self, taus) -> np.ndarray:
         """``E_score(τ) = (1/d) E_y ‖s_{A(τ)}(y) − s*(y)‖²``, y ~ N(0, Σ_t) (see :meth:`loss_curves`)."""

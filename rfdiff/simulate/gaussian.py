@@ -12,10 +12,10 @@ from functools import cached_property
 
 import numpy as np
 
-from ..constants import ge_coefficients
+from ..constants import class_coefficients, ge_coefficients
 from .._results import LossCurves
 from ._flow import ClosedFormFlow
-from ._sampling import problem_sizes, sample_problem
+from ._sampling import problem_sizes, sample_mixture_problem, sample_problem
 
 __all__ = ["GaussianEquivalent", "gaussian_equivalent"]
 
@@ -77,13 +77,21 @@ class GaussianEquivalent:
         self.model = model
         self.d = int(d)
         self.include_mean = bool(include_mean)
-        self.coefficients = ge_coefficients(model)
-        self.delta_t = float(self.coefficients.delta_t)
-        self.kappa = 2.0 * self.delta_t * self.d / self.p
-
+        self.mixture = hasattr(model.data, "class_eigenvalues")
         rng = np.random.default_rng(seed)
-        self.W, self.X = sample_problem(model, self.d, rng)
-        self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        if self.mixture:
+            self.class_coefficients = class_coefficients(model)
+            self.coefficients = None
+            self.delta_t = float(model.delta_t)
+            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, rng)
+            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
+            self.sigma = None
+        else:
+            self.coefficients = ge_coefficients(model)
+            self.delta_t = float(self.coefficients.delta_t)
+            self.W, self.X = sample_problem(model, self.d, rng)
+            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.Omega = rng.standard_normal((self.p, self.n))
         self.m = getattr(model, "m", math.inf)
         self.weight_decay = float(getattr(model, "weight_decay", 0.0))
@@ -108,6 +116,8 @@ class GaussianEquivalent:
     @cached_property
     def _train(self):
         """``(U, V, Tr S/d)`` of the training set (exact noise average for m = ∞, else m frozen draws)."""
+        if self.mixture:
+            return self._mixture_train()
         c = self.coefficients
         G = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X)
         G += math.sqrt(c.v2) * self.Omega
@@ -133,6 +143,89 @@ class GaussianEquivalent:
         N = self.n * int(self.m)
         return U / N, V / N, S / (N * self.d)
 
+    def _class_columns(self):
+        """Per class: its column indices and constants."""
+        return [(np.flatnonzero(self.labels == k), c) for k, c in enumerate(self.class_coefficients)]
+
+    def _mixture_features(self):
+        """Shared parts ``G`` (p×n) of the training features, class by class (docs/theory.md §12):
+        ``e^{-t} μ1_c W x_ν/√d + v_c ω_ν (+ μ0_c)`` for ν in class c (x_ν includes the centroid)."""
+        G = np.empty((self.p, self.n))
+        for cols, c in self._class_columns():
+            G[:, cols] = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X[:, cols])
+            G[:, cols] += math.sqrt(c.v2) * self.Omega[:, cols]
+            if self.include_mean:
+                G[:, cols] += c.mu0
+        return G
+
+    def _mixture_train(self):
+        """``(U, V, Tr S/d)`` and per-class ``(U_c, V_c, Tr S_c/d)`` of mixture data (m = ∞ or m draws).
+
+        m = ∞: ``U = G Gᵀ/n + Σ_c (n_c/n)(b_c² K + s_c² I)``, ``V = Σ_c (n_c/n) b_c W/√d``; class c's
+        ``U_c = G_c G_cᵀ/n_c + b_c² K + s_c² I``, ``V_c = b_c W/√d``. m draws: features
+        ``G_ν + b_c W ξ/√d + s_c η`` averaged over the n·m (or n_c·m) pairs."""
+        G = self._mixture_features()
+        per_class = []
+        if self._draw_seed is None:
+            for cols, c in self._class_columns():
+                Uc = G[:, cols] @ G[:, cols].T / max(cols.size, 1)
+                Uc += c.b ** 2 * self.K
+                Uc[np.diag_indices(self.p)] += c.s2
+                per_class.append((Uc, (c.b / math.sqrt(self.d)) * self.W, 1.0, cols.size))
+        else:
+            rng = np.random.default_rng(self._draw_seed)
+            acc = [[np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0] for _ in self.class_coefficients]
+            for _ in range(int(self.m)):
+                Xi = rng.standard_normal((self.d, self.n))
+                Eta = rng.standard_normal((self.p, self.n))
+                for k, (cols, c) in enumerate(self._class_columns()):
+                    F = G[:, cols] + (c.b / math.sqrt(self.d)) * (self.W @ Xi[:, cols])
+                    F += math.sqrt(c.s2) * Eta[:, cols]
+                    acc[k][0] += F @ F.T
+                    acc[k][1] += F @ Xi[:, cols].T
+                    acc[k][2] += float(np.einsum("ij,ij->", Xi[:, cols], Xi[:, cols]))
+            for (cols, _), (Uc, Vc, Sc) in zip(self._class_columns(), acc):
+                N = max(cols.size, 1) * int(self.m)
+                per_class.append((Uc / N, Vc / N, Sc / (N * self.d), cols.size))
+        U = sum(part[0] * (part[3] / self.n) for part in per_class)
+        V = sum(part[1] * (part[3] / self.n) for part in per_class)
+        S = sum(part[2] * (part[3] / self.n) for part in per_class)
+        self._per_class_train = per_class
+        return U, V, S
+
+    @cached_property
+    def class_populations(self):
+        """Per class c: ``(U_pop,c, V_pop,c, Tr Σ_t,c^{-1}/d)`` with
+        ``U_pop,c = μ1_c² W Σ_t,c Wᵀ/d + (v_c² + s_c²) I + m_c m_cᵀ``, ``m_c = μ0_c 1 + e^{-t} μ1_c W μ_c/√d``
+        (μ0_c only with ``include_mean``) and ``V_pop,c = b_c W/√d`` (docs/theory.md §12)."""
+        out = []
+        for k, c in enumerate(self.class_coefficients):
+            sigma_t = c.e2t * self.class_sigma[k] + self.delta_t
+            Ws = self.W * np.sqrt(sigma_t)
+            P = (c.mu1 ** 2 / self.d) * (Ws @ Ws.T)
+            P[np.diag_indices(self.p)] += c.v2 + c.s2
+            mean = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.centroids[:, k])
+            if self.include_mean:
+                mean = mean + c.mu0
+            P += np.outer(mean, mean)
+            out.append((P, (c.b / math.sqrt(self.d)) * self.W, float(np.mean(1.0 / sigma_t))))
+        return out
+
+    def class_curves(self, taus) -> tuple:
+        """Per-class curves (mixture data): test loss and score error on fresh points of class c, train loss
+        on the training points of class c, all for the read-out trained on the whole set (docs/theory.md §12).
+
+        Returns
+        -------
+        tuple of LossCurves, one per class (:meth:`ClosedFormFlow.population_curves`).
+        """
+        if not self.mixture:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        self._train  # noqa: B018 (fills the per-class training matrices)
+        parts = [dict(U_pop=P, V_pop=Vp, inv_sigma_t=inv, U_train=Uc, V_train=Vc, noise_trace=Sc)
+                 for (P, Vp, inv), (Uc, Vc, Sc, _) in zip(self.class_populations, self._per_class_train)]
+        return self.flow.population_curves(taus, parts)
+
     @property
     def U(self) -> np.ndarray:
         """Train feature covariance: ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` for m = ∞ (docs/theory.md §2),
@@ -151,7 +244,10 @@ class GaussianEquivalent:
 
     @cached_property
     def U_pop(self) -> np.ndarray:
-        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2)."""
+        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2);
+        for mixtures ``Σ_c π_c U_pop,c`` (:attr:`class_populations`)."""
+        if self.mixture:
+            return sum(w * part[0] for w, part in zip(self.model.data.weights, self.class_populations))
         c = self.coefficients
         Ws = self.W * np.sqrt(self.sigma_t)
         P = (c.mu1 ** 2 / self.d) * (Ws @ Ws.T)
@@ -165,9 +261,15 @@ class GaussianEquivalent:
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of these matrices (the population feature–noise correlation of the
         surrogate is ``V_pop = b W/√d``)."""
-        V_pop = (self.coefficients.b / math.sqrt(self.d)) * self.W
+        if self.mixture:
+            weights = self.model.data.weights
+            V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
+            inv = float(sum(w * part[2] for w, part in zip(weights, self.class_populations)))
+        else:
+            V_pop = (self.coefficients.b / math.sqrt(self.d)) * self.W
+            inv = float(np.mean(1.0 / self.sigma_t))
         return ClosedFormFlow(self.U, self.V, self.U_pop, V_pop, delta_t=self.delta_t,
-                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), weight_decay=self.weight_decay,
+                              inv_sigma_t=inv, weight_decay=self.weight_decay,
                               noise_trace=self._train[2], model=self.model, source="gaussian_equivalent")
 
     def eigenvalues(self) -> np.ndarray:
