@@ -290,6 +290,10 @@ def add_model_arguments(parser, *, scalar=True):
                         help="fraction of the spectrum at each eigenvalue (default: equal)")
     parser.add_argument("--sigma-mp", type=_floats, default=None, metavar="RATIO[,SCALE]",
                         help="continuous Marchenko–Pastur Σ of ratio RATIO ≤ 1 and mean SCALE")
+    parser.add_argument("--data", default=None, metavar="SPEC",
+                        help="data law as a spec: a .json or .toml file, inline JSON, or the shorthand "
+                             "mixture:W1@S1,W2@S2 (isotropic classes of weight W and variance S), e.g. "
+                             "mixture:0.9@0.5,0.1@2 (see rfdiff.data.law_from_spec); excludes --sigma-*")
     parser.add_argument("--m", type=draws, default=None, metavar="M|inf",
                         help="noise draws per training point, frozen for the whole training (default inf: "
                              "the noise averaged exactly)")
@@ -311,9 +315,48 @@ def draws(text: str):
     return value
 
 
+def data_spec(text: str) -> dict:
+    """The dict of a ``--data`` spec: a .json/.toml file, inline JSON, or ``mixture:W1@S1,W2@S2,...``."""
+    import json
+    text = text.strip()
+    if text.startswith("mixture:"):
+        weights, laws = [], []
+        for item in text[len("mixture:"):].split(","):
+            try:
+                w, scale = (float(v) for v in item.split("@"))
+            except ValueError:
+                raise ValueError(f"--data mixture: expected WEIGHT@VARIANCE items, got {item!r}") from None
+            weights.append(w)
+            laws.append({"law": "Isotropic", "scale": scale})
+        return {"law": "mixture", "weights": weights, "laws": laws}
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--data: invalid JSON ({exc})") from None
+    if not os.path.isfile(text):
+        raise ValueError(f"--data: {text!r} is neither a spec file, inline JSON nor mixture:W@S,...")
+    try:
+        if text.lower().endswith(".toml"):
+            import tomllib
+            with open(text, "rb") as fh:
+                return tomllib.load(fh)
+        with open(text, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"--data: cannot read {text!r} ({exc})") from None
+
+
 def data_from_args(args):
-    """The data law described by the ``--sigma-*`` options."""
-    from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur
+    """The data law described by ``--data`` or the ``--sigma-*`` options."""
+    from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur, law_from_spec
+    if getattr(args, "data", None) is not None:
+        if args.sigma_mp is not None or args.sigma_eigs is not None or args.sigma_weights is not None:
+            raise ValueError("--data and --sigma-* are exclusive")
+        spec = data_spec(args.data)
+        if not isinstance(spec, dict):
+            raise ValueError(f"--data must describe one law (a JSON object), got {spec!r}")
+        return law_from_spec(spec)
     if args.sigma_mp is not None:
         if args.sigma_eigs is not None:
             raise ValueError("--sigma-mp and --sigma-eigs are exclusive")

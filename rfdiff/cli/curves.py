@@ -1,6 +1,7 @@
 """``rfdiff curves``: exact train, test and score-error curves along gradient flow."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 
@@ -104,10 +105,16 @@ def _compute(model, args):
               "timescales": timescales(model, dynamics=dyn)}
     if args.json or args.decomposition_plot:
         result["decomposition"] = dyn.decompose(taus)
+    if dyn.structure.classes:           # Gaussian mixture: per-class curves and timescales (docs/theory.md §12)
+        result["curves"] = dataclasses.replace(result["curves"], classes=dyn.per_class(taus))
+        result["class_timescales"] = dyn.class_timescales()
     if args.simulate is not None:
         from ..simulate import gaussian_equivalent, random_features
         sampler = random_features if args.sim_method == "features" else gaussian_equivalent
-        result["sim"] = sampler(model, args.simulate, seed=args.seed).loss_curves(taus)   # m, ω of the model
+        sim_model = sampler(model, args.simulate, seed=args.seed)                        # m, ω of the model
+        result["sim"] = sim_model.loss_curves(taus)
+        if dyn.structure.classes:
+            result["sim_classes"] = sim_model.class_curves(taus)
     return result
 
 
@@ -117,6 +124,9 @@ def _print_summary(model, res, status, out):
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
               f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
               f"status {status}\n")
+    for c, (pi, (gen, mem)) in enumerate(zip(getattr(model.data, "weights", ()), res.get("class_timescales", ()))):
+        out.write(f"# class {c} (weight {pi:g}): tau_gen = {gen:.6g}  tau_mem = {mem:.6g}  "
+                  f"L_test(inf) = {curves.classes[c].test[-1]:.6g}\n")
 
 
 def _columns(res):
@@ -125,6 +135,10 @@ def _columns(res):
             "gap": curves.gap}
     if sim is not None:
         cols.update({f"sim_{k}": getattr(sim, k) for k in SIM_COLUMNS})
+    for c, cls in enumerate(curves.classes or ()):
+        cols.update({f"train_class{c}": cls.train, f"test_class{c}": cls.test})
+    for c, cls in enumerate(res.get("sim_classes") or ()):
+        cols.update({f"sim_test_class{c}": cls.test})
     return cols
 
 
@@ -145,6 +159,8 @@ def _write_files(args, model, res, status, caught):
     payload = curves.to_dict()
     payload["status"] = status
     payload["timescales"] = ts.to_dict()
+    if "class_timescales" in res:
+        payload["class_timescales"] = [{"tau_gen": g, "tau_mem": m} for g, m in res["class_timescales"]]
     if "decomposition" in res:
         payload["decomposition"] = res["decomposition"].to_dict()
     if sim is not None:
@@ -157,9 +173,11 @@ def _write_files(args, model, res, status, caught):
 
 def _plots(args, model, res):
     from ..plotting import savefig
-    from ..plotting.curves import plot_collapse, plot_curves, plot_decomposition
+    from ..plotting.curves import plot_class_curves, plot_collapse, plot_curves, plot_decomposition
     if args.plot:
         ax = plot_curves(res["curves"], res["timescales"], simulation=res["sim"])
+        if res["curves"].classes:
+            plot_class_curves(res["curves"], res.get("class_timescales"), res.get("sim_classes"), ax=ax)
         if res["sim"] is not None:
             label = "true features" if args.sim_method == "features" else "Gaussian equivalent"
             m = "" if math.isinf(model.m) else f", m = {model.m} draws"

@@ -35,6 +35,10 @@ def data_label(data) -> str:
         return f"Σ eigenvalues {eigs} (weights {weights})"
     if law == "MarchenkoPastur":
         return f"Σ ~ Marchenko–Pastur (ratio {float(d['ratio']):g}, scale {float(d['scale']):g})"
+    if law == "mixture":
+        parts = [f"{float(w):g}·[{data_label(sub)}]" for w, sub in zip(d["weights"], d["laws"])]
+        means = d.get("means")
+        return "mixture " + " + ".join(parts) + ("" if not means else f", centroids {list(means)}")
     return f"Σ: {d}"
 
 

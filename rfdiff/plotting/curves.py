@@ -161,3 +161,39 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model
     ax.set_title(title + (f"\n{model_label(model)}" if model is not None else ""), fontsize=10)
     ax.legend(fontsize=8, loc="best")
     return ax
+
+
+def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
+    """Per-class test losses of a Gaussian-mixture model (``curves.classes``), dashed, over an axes that
+    may already hold the overall curves (:func:`plot_curves`); ``simulations`` (one LossCurves per class)
+    are drawn as markers, ``class_timescales`` (``(tau_gen, tau_mem)`` per class) as short ticks.
+
+    Returns the Axes; the legend is rebuilt below the axes.
+    """
+    ax = _axes(ax)
+    previous = ax.get_legend()            # keep what plot_curves listed (e.g. the score error of its twin axis)
+    handles = list(previous.legend_handles) if previous is not None else []
+    labels = [t.get_text() for t in previous.get_texts()] if previous is not None else []
+    weights = getattr(getattr(curves.model, "data", None), "weights", None)
+    for c, cls in enumerate(curves.classes or ()):
+        color = f"C{4 + c}"
+        keep = _finite(cls)
+        share = f" (weight {weights[c]:g})" if weights is not None else ""
+        ax.plot(cls.tau[keep], cls.test[keep], ls="--", color=color, label=f"test, class {c}{share}")
+        if simulations is not None:
+            sim = simulations[c]
+            sk = np.isfinite(sim.tau) & (sim.tau > 0)
+            step = max(1, int(sk.sum()) // 25)
+            ax.plot(sim.tau[sk][::step], sim.test[sk][::step], "^", ms=3.5, mfc="none", color=color,
+                    label=f"test, class {c} (simulation)")
+        if class_timescales is not None:
+            for tau, mark in zip(class_timescales[c], ("|", "x")):
+                if np.isfinite(tau):
+                    ax.plot([tau], [np.interp(np.log(tau), np.log(cls.tau[keep]), cls.test[keep])], mark,
+                            color=color, ms=9, mew=1.5)
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+        if label not in labels:
+            handles.append(handle)
+            labels.append(label)
+    legend_below(ax, handles, labels)
+    return ax

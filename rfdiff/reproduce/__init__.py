@@ -8,7 +8,8 @@ exponent of the minimal score error). ``quick=True`` uses smaller grids and simu
 Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``collapse``,
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
 ``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
-``kernel_plateau``.
+``kernel_plateau``, and (group ``"mixtures"``, :mod:`rfdiff.reproduce.mixtures`) ``mixture_curves``,
+``mixture_order``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
@@ -39,7 +40,7 @@ __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
-           "kernel_plateau")
+           "kernel_plateau", "mixture_curves", "mixture_order")
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,12 @@ def _beyond(cfg, out, manifest, plt, run, seed):
     beyond.draw(cfg, out, manifest, plt, seed, _save, run)
 
 
+def _mixtures(cfg, out, manifest, plt, seed):
+    """Gaussian-mixture data: per-class curves and the class order (:mod:`rfdiff.reproduce.mixtures`)."""
+    from . import mixtures
+    mixtures.draw(cfg, out, manifest, plt, seed, _save)
+
+
 def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
               argv=None) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
@@ -331,7 +338,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         is a terminal) also prints one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
-        (finite noise draws, weight decay, kernel limit; default all).
+        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
     argv : sequence of str, optional
@@ -345,7 +352,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     """
     from ..plotting import _pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
-              "beyond": _beyond}
+              "beyond": _beyond, "mixtures": _mixtures}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:

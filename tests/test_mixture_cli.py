@@ -1,0 +1,67 @@
+"""Gaussian-mixture data from the command line: ``--data`` specs, per-class curves, timescales and figures."""
+import json
+
+import numpy as np
+import pytest
+
+from rfdiff import RFModel
+from rfdiff.cli import main
+from rfdiff.curves import LearningDynamics
+from rfdiff.data import GaussianMixture, Isotropic
+
+MODEL = ["--psi-p", "8", "--psi-n", "2", "--t", "0.1"]
+MIX = GaussianMixture([0.9, 0.1], [Isotropic(0.5), Isotropic(2.0)])
+
+
+@pytest.mark.parametrize("spec", ["mixture:0.9@0.5,0.1@2", "inline", "file.json", "file.toml"])
+def test_data_specs_give_the_same_law(spec, tmp_path):
+    text = json.dumps(MIX.to_dict())
+    if spec == "inline":
+        spec = text
+    elif spec == "file.json":
+        (tmp_path / spec).write_text(text)
+        spec = str(tmp_path / spec)
+    elif spec == "file.toml":
+        (tmp_path / spec).write_text('law = "mixture"\nweights = [0.9, 0.1]\n'
+                                     '[[laws]]\nlaw = "Isotropic"\nscale = 0.5\n'
+                                     '[[laws]]\nlaw = "Isotropic"\nscale = 2.0\n')
+        spec = str(tmp_path / spec)
+    out = tmp_path / "c.json"
+    assert main(["curves", *MODEL, "--data", spec, "--points", "8", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["model"]["data"] == MIX.to_dict()
+    # per-class curves: the exact ones of the API, weighted by π_c they add up to the overall curve
+    taus = np.array(data["tau"], dtype=float)
+    dyn = LearningDynamics(RFModel(8, 2, 0.1, data=MIX))
+    ref = dyn.per_class(taus)
+    classes = data["classes"]
+    for got, want in zip(classes, ref):
+        np.testing.assert_allclose(np.array(got["test"], dtype=float), want.test, rtol=1e-12)
+    total = sum(w * np.array(c["test"], dtype=float) for w, c in zip((0.9, 0.1), classes))
+    np.testing.assert_allclose(total, np.array(data["test"], dtype=float), rtol=1e-9)
+    assert len(data["class_timescales"]) == 2
+
+
+def test_mixture_plot_draws_per_class_curves_over_the_simulation(tmp_path, saved_figures, capsys):
+    assert main(["curves", *MODEL, "--data", "mixture:0.5@0.5,0.5@2", "--points", "10", "--simulate", "12",
+                 "--plot", str(tmp_path / "c.png")]) == 0
+    text = capsys.readouterr().out
+    assert "# class 0 (weight 0.5)" in text and "# class 1 (weight 0.5)" in text
+    ax = saved_figures["c.png"]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "test, class 0 (weight 0.5)" in labels and "test, class 1 (simulation)" in labels
+    assert "mixture 0.5·[Σ = 0.5 I] + 0.5·[Σ = 2 I]" in ax.get_title()
+
+
+@pytest.mark.parametrize("spec, word", [("mixture:0.5@", "WEIGHT@VARIANCE"), ("{nope", "invalid JSON"),
+                                        ("/nonexistent/x.json", "neither"),
+                                        ('{"law": "mixture", "weights": [0.5, 0.6], "laws": []}', "weights")])
+def test_bad_specs_are_one_line(spec, word, capsys):
+    assert main(["curves", *MODEL, "--data", spec]) == 2
+    err = capsys.readouterr().err
+    assert word in err and err.count("\n") == 1
+
+
+def test_data_excludes_sigma_options(capsys):
+    assert main(["curves", *MODEL, "--data", "mixture:0.5@1,0.5@2", "--sigma-eigs", "1,2"]) == 2
+    assert "exclusive" in capsys.readouterr().err
