@@ -178,16 +178,31 @@ def _pair_traces_many(struct, law, s1, s2, symbols):
     e12 = s1.e * s2.e
     P0, P1, P2 = _pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
     m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
-    Pi = s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
+    psi_pi = struct.psi_p * s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
+    parts = {}
+
+    def part(X):
+        """``(⟨x σ w1 w2⟩, ⟨x w1 w2⟩, ⟨x w1 w2⟩ + x0)`` of a symbol, computed once per symbol."""
+        if X not in parts:
+            upper = _combine(X.alpha, P2, X.beta, P1)
+            lower = _combine(X.alpha, P1, X.beta, P0)
+            parts[X] = (upper, lower, lower + X.x0)
+        return parts[X]
 
     def bracket(X, Y):
-        direct = e12 * (X.alpha * Y.alpha * P2 + (X.alpha * Y.beta + X.beta * Y.alpha) * P1 + X.beta * Y.beta * P0)
-        return direct + struct.psi_p * Pi * (X.alpha * P1 + X.beta * P0 + X.x0) * (Y.alpha * P1 + Y.beta * P0 + Y.x0)
+        """``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)``."""
+        (uy, ly, Ly), (_, _, Lx) = part(Y), part(X)
+        return e12 * _combine(X.alpha, uy, X.beta, ly) + psi_pi * Lx * Ly
 
     K = _K_SYMBOL
     comps = struct.components
     D = [u1 * u2 for u1, u2 in zip(s1.u, s2.u)]
-    M = [[D[k] * bracket(ck.cov, cl.cov) / ck.ratio for cl in comps] for k, ck in enumerate(comps)]
+    M = [[None] * len(comps) for _ in comps]
+    for k, ck in enumerate(comps):
+        for j in range(k, len(comps)):
+            both = bracket(ck.cov, comps[j].cov)                  # symmetric in the two symbols
+            M[k][j] = D[k] * both / ck.ratio
+            M[j][k] = D[j] * both / comps[j].ratio
     KC = [bracket(c.cov, K) for c in comps]
     noisy = any(c.noise for c in comps)
     if noisy:
@@ -202,6 +217,15 @@ def _pair_traces_many(struct, law, s1, s2, symbols):
             TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
         out.append((T, TVV))
     return out
+
+
+def _combine(a, X, b, Y):
+    """``a X + b Y`` for scalar a, b, skipping zero coefficients (the symbols are sparse)."""
+    if a == 0:
+        return b * Y if b != 1 else Y
+    if b == 0:
+        return a * X
+    return a * X + b * Y
 
 
 def _solve_small(M, t):
@@ -457,7 +481,7 @@ class LearningDynamics:
             messages.append("; ".join(self.unconverged))
         self.status = "fallback" if messages else "ok"
         self.message = "; ".join(messages)
-        self.lin, self.cross, self.T, self.TVV = self._node_traces(point)
+        self.lin, self.cross, self.T, self.TVV = self._assemble(parts)
         self._point = point
         self._class_traces = None
         self.group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
@@ -468,6 +492,29 @@ class LearningDynamics:
     def tau_window(self) -> tuple[float, float]:
         """Default τ range of this model (:func:`rfdiff.settings.tau_window` on U's extreme bulk edges)."""
         return tau_window(self._kappa, self.support.intervals[0][0], self.support.lambda_max)
+
+    def _assemble(self, parts):
+        """``lin, cross, T, TVV`` on all nodes: each ellipse's own block is the one its refinement computed;
+        only the pairs between different ellipses are new."""
+        lin = np.concatenate([p[4][0] for p in parts])
+        cross = np.concatenate([p[4][1] for p in parts])
+        if len(parts) == 1:
+            return lin, cross, parts[0][4][2], parts[0][4][3]
+        points = [_Point(self.structure, *p[2]) for p in parts]
+        rows_T, rows_TVV = [], []
+        for i, pi in enumerate(points):
+            row_T, row_TVV = [], []
+            for j, pj in enumerate(points):
+                if i == j:
+                    T, TVV = parts[i][4][2], parts[i][4][3]
+                else:
+                    T, TVV = _pair_traces(self.structure, self.structure.law, pi.at((slice(None), None)),
+                                          pj.at((None, slice(None))))
+                row_T.append(T)
+                row_TVV.append(TVV)
+            rows_T.append(row_T)
+            rows_TVV.append(row_TVV)
+        return lin, cross, np.block(rows_T), np.block(rows_TVV)
 
     def _node_traces(self, point):
         """``lin``, ``cross`` at the nodes of ``point`` and ``T``, ``TVV`` between them (class docstring)."""
@@ -481,7 +528,7 @@ class LearningDynamics:
         """Double the nodes of every ellipse until its probe contributions agree with the half rule.
 
         All ellipses still refining share one solver call per round. Returns, per ellipse,
-        ``(z, h, (q, δ's, g_W), n_fallback)``.
+        ``(z, h, (q, δ's, g_W), n_fallback, (lin, cross, T, TVV))``.
         """
         done = [None] * len(self.ellipses)
         n = CONTOUR_START_NODES
@@ -497,7 +544,8 @@ class LearningDynamics:
                 sl = slice(start, start + n)
                 start += n
                 sol = (st.q[sl], deltas[sl], st.g_w[sl])
-                lin, cross, _, TVV = self._node_traces(_Point(self.structure, *sol))
+                traces = self._node_traces(_Point(self.structure, *sol))
+                lin, cross, _, TVV = traces
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 fine = self._evaluate(probe, z, h, lin, cross, TVV)
                 coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2])
@@ -508,7 +556,7 @@ class LearningDynamics:
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
                         self.unconverged.append(note)
                         warnings.warn(note, RuntimeWarning, stacklevel=3)
-                    done[i] = (z, h, sol, int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)))
+                    done[i] = (z, h, sol, int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)), traces)
             n *= 2
 
     def _weights(self, tau, z):
