@@ -17,7 +17,7 @@ import scipy.linalg
 from .._results import LossCurves
 from .._validate import taus as check_taus
 
-__all__ = ["ClosedFormFlow", "flow_filters"]
+__all__ = ["ClosedFormFlow", "FlowMethods", "flow_filters"]
 
 
 def flow_filters(lam, kappa, taus, weight_decay=0.0):
@@ -209,3 +209,43 @@ class ClosedFormFlow:
                        + 2.0 * math.sqrt(self.delta_t) / (self.d * math.sqrt(self.p)) * lin)
         train, test = out
         return train, test, (test - 1.0) / self.delta_t + self.inv_sigma_t
+
+
+class FlowMethods:
+    """What every finite-size simulator offers once it has a :class:`ClosedFormFlow` in ``self.flow``."""
+
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of U, ascending (``scipy.linalg.eigh``, cached)."""
+        return self.flow.eigh[0]
+
+    def weights(self, tau) -> np.ndarray:
+        """Trained read-out ``A(τ) = −√(p/Δ_t) Vᵀ f_τ(U + ω)`` (d×p), gradient flow from A(0) = 0
+        (docs/theory.md §3, §11)."""
+        return self.flow.weights(tau)
+
+    def loss_curves(self, taus) -> LossCurves:
+        """Exact gradient-flow train, test and score-error curves of this finite model.
+
+        Parameters
+        ----------
+        taus : array_like of float
+            Training times ≥ 0 (``np.inf`` allowed), convention ``dA/dτ = −d² ∇_A L_train``, A(0) = 0.
+
+        Returns
+        -------
+        LossCurves
+            ``source`` names the simulator.
+
+        Notes
+        -----
+        docs/theory.md §3, §9–11, evaluated by :class:`ClosedFormFlow`: ``L_train = Tr S/d − (1/d) Tr[Vᵀ g_τ(U)
+        V]`` (the data part, with weight decay, of the objective), ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V]
+        − (2/d) Tr[V_popᵀ f_τ V]`` and ``E_score = (L_test − 1)/Δ_t + Tr Σ_t^{-1}/d`` (because
+        ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``), with ``κ = 2Δ_t d/p``. Null modes of U (``λ ≤ p ε max|λ|``)
+        carry no weight and are dropped, which keeps the linear activation finite at τ = ∞.
+        """
+        return self.flow.loss_curves(taus)
+
+    def score_error(self, taus) -> np.ndarray:
+        """``E_score(τ) = (1/d) E_y ‖s_{A(τ)}(y) − s*(y)‖²``, y ~ N(0, Σ_t) (see :meth:`loss_curves`)."""
+        return self.loss_curves(taus).score_error

@@ -25,8 +25,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _kernels
-from .._results import LossCurves
-from ._flow import ClosedFormFlow
+from ._flow import ClosedFormFlow, FlowMethods
 from ._sampling import noise_rng, problem_sizes, sample_mixture_problem, sample_problem
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
@@ -325,7 +324,7 @@ def _offdiag_bound(rho, tails, order):
 
 # --------------------------------------------------------------------------- the simulator
 
-class RandomFeatures:
+class RandomFeatures(FlowMethods):
     """One finite-size sample of the true random-features model with exact noise averages.
 
     Build it with :func:`random_features`. Attributes are plain numpy arrays and numbers.
@@ -639,36 +638,6 @@ class RandomFeatures:
                               weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
                               source="random_features")
 
-    def eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of U, ascending (``scipy.linalg.eigh``, cached)."""
-        return self.flow.eigh[0]
-
-    def weights(self, tau) -> np.ndarray:
-        """Trained read-out ``A(τ) = −sqrt(p/Δ_t) Vᵀ f_τ(U)`` (d×p), gradient flow from A(0) = 0 (docs/theory.md §3)."""
-        return self.flow.weights(tau)
-
-    def loss_curves(self, taus) -> LossCurves:
-        """Exact gradient-flow train, test and score-error curves of this finite model.
-
-        Parameters
-        ----------
-        taus : array_like of float
-            Training times ≥ 0 (``np.inf`` allowed), convention ``dA/dτ = −d² ∇_A L_train``, A(0) = 0.
-
-        Returns
-        -------
-        LossCurves
-            ``source="random_features"``.
-
-        Notes
-        -----
-        docs/theory.md §3 and §9, evaluated by :class:`rfdiff.simulate._flow.ClosedFormFlow`:
-        ``L_train = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``, ``L_test = 1 + (1/d) Tr[Vᵀ f_τ U_pop f_τ V] − (2/d)
-        Tr[V_popᵀ f_τ V]`` and ``E_score = (1/d) E_y ‖s_A(y) + Σ_t^{-1} y‖² = (L_test − 1)/Δ_t + Tr Σ_t^{-1}/d``
-        (because ``V_pop = √Δ_t E[σ(Wy/√d) yᵀ] Σ_t^{-1}``). Null modes of U carry no weight and are dropped.
-        """
-        return self.flow.loss_curves(taus)
-
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
         points of class c (``U_pop,c``, ``V_pop,c`` exact, centroid included), train loss on the training
@@ -683,10 +652,6 @@ class RandomFeatures:
         parts = [dict(U_pop=P, V_pop=Vp, inv_sigma_t=inv, U_train=Uc, V_train=Vc, noise_trace=Sc)
                  for (P, Vp, inv), (Uc, Vc, Sc) in zip(self.class_populations, self.class_train)]
         return self.flow.population_curves(taus, parts)
-
-    def score_error(self, taus) -> np.ndarray:
-        """``E_score(τ) = (1/d) E_y ‖s_{A(τ)}(y) − s*(y)‖²``, y ~ N(0, Σ_t) (see :meth:`loss_curves`)."""
-        return self.loss_curves(taus).score_error
 
 
 def _model_noise(model):

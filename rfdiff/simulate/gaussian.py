@@ -13,14 +13,13 @@ from functools import cached_property
 import numpy as np
 
 from ..constants import class_coefficients, ge_coefficients
-from .._results import LossCurves
-from ._flow import ClosedFormFlow
+from ._flow import ClosedFormFlow, FlowMethods
 from ._sampling import problem_sizes, sample_mixture_problem, sample_problem
 
 __all__ = ["GaussianEquivalent", "gaussian_equivalent"]
 
 
-class GaussianEquivalent:
+class GaussianEquivalent(FlowMethods):
     """One finite-size sample of the Gaussian-equivalent matrices ``U``, ``V``, ``U_pop`` (docs/theory.md §2).
 
     Parameters
@@ -272,10 +271,6 @@ class GaussianEquivalent:
                               inv_sigma_t=inv, weight_decay=self.weight_decay,
                               noise_trace=self._train[2], model=self.model, source="gaussian_equivalent")
 
-    def eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of U, ascending (cached ``scipy.linalg.eigh``)."""
-        return self.flow.eigh[0]
-
     @cached_property
     def _QtW(self) -> np.ndarray:
         """``Qᵀ W/√d`` (p×d): rows are the eigenvectors of U seen by W."""
@@ -364,32 +359,6 @@ class GaussianEquivalent:
             r2 = 1.0 / (lam[None, :] - b[s, None])
             out[s] = np.einsum("ki,ki->k", r1 @ H, r2) / self.d
         return out.reshape(z1.shape)
-
-    # ---------------------------------------------------------------- gradient flow (docs/theory.md §3)
-
-    def loss_curves(self, taus) -> LossCurves:
-        """Exact gradient-flow train, test and score-error curves of this finite model.
-
-        Parameters
-        ----------
-        taus : array_like of float
-            Training times ≥ 0 (``np.inf`` allowed), convention ``dA/dτ = −d² ∇_A L_train``, A(0) = 0.
-
-        Returns
-        -------
-        LossCurves
-            ``source="gaussian_equivalent"``.
-
-        Notes
-        -----
-        docs/theory.md §3, evaluated by :class:`rfdiff.simulate._flow.ClosedFormFlow` with
-        ``V = V_pop = b W/√d``: ``L_train(τ) = 1 − (1/d) Tr[Vᵀ g_τ(U) V]``,
-        ``L_test(τ) = 1 + (1/d) Tr[Vᵀ f_τ(U) U_pop f_τ(U) V] − (2/d) Tr[Vᵀ f_τ(U) V]`` and
-        ``E_score = (L_test − 1)/Δ_t + Tr Σ_t^{-1}/d``, with ``κ = 2Δ_t d/p`` and ``f_∞ = g_∞ = 1/λ``.
-        Null modes of U (``λ ≤ p ε max|λ|``) carry no weight and are dropped, which keeps the linear
-        activation (U of rank d) finite at τ = ∞.
-        """
-        return self.flow.loss_curves(taus)
 
 
 def _chunks(size: int, p: int, budget: int = 2 ** 22):
