@@ -334,8 +334,8 @@ class GaussianMixture(DataLaw):
         ``Isotropic`` class with a two-atom class). Anything else is rejected (ValueError naming ``laws``).
     means : None or sequence of float
         Signed centroid coordinates along one random unit direction u that the simulators draw
-        (``μ_c = means[c]·u``, so ``‖μ_c‖ = |means[c]|`` = O(1), unit-free). They enter only through low-rank terms: the limiting
-        theory does not depend on them, the finite-size simulators include them.
+        (``μ_c = means[c]·u``, so ``‖μ_c‖ = |means[c]|`` = O(1), unit-free). They enter only through low-rank
+        terms: the limiting theory does not depend on them, the finite-size simulators include them.
     mean_scaling : {"unit", "sqrt_d"}
         ``"unit"`` (default): ``‖μ_c‖ = means[c]``. ``"sqrt_d"`` (``‖μ_c‖² = O(d)``) is rejected: such
         centroids change the feature covariance at leading order and the theory does not cover them.
@@ -481,7 +481,8 @@ def law_from_spec(spec) -> DataLaw:
     if name in ("mixture", "GaussianMixture"):
         allowed = {"weights", "laws", "means", "mean_scaling"}
         if set(params) - allowed or not {"weights", "laws"} <= set(params):
-            raise ValueError(f"spec: a mixture needs 'weights' and 'laws' (optional 'means'), got keys {sorted(params)}")
+            raise ValueError(f"spec: a mixture needs 'weights' and 'laws' (optional 'means'), "
+                             f"got keys {sorted(params)}")
         if not isinstance(params["laws"], (list, tuple)):
             raise ValueError(f"spec: 'laws' must be a list of law dicts, got {params['laws']!r}")
         params["laws"] = tuple(law_from_spec(s) for s in params["laws"])

@@ -219,16 +219,16 @@ def _residual(z, x, par, kind, eigs, wts, F, J, sizes):
         sizes[k + 1] = _abs1(x[k + 1]) + par.comp_r[k] * _abs1(q) * (
             _abs1(par.comp_alpha[k] * a2) + _abs1(par.comp_beta[k] * a1) + par.comp_x0[k])
         J[k + 1, 0] = -par.comp_r[k] * (lin + q * (par.comp_alpha[k] * dq_a2 + par.comp_beta[k] * dq_a1))
-    for l in range(K):
-        u = 1.0 / (1.0 + x[l + 1])
+    for j in range(K):
+        u = 1.0 / (1.0 + x[j + 1])
         u2 = u * u
-        dA = -par.comp_alpha[l] * u2
-        dB = -par.comp_beta[l] * u2
+        dA = -par.comp_alpha[j] * u2
+        dB = -par.comp_beta[j] * u2
         dl_a1 = -psi * q * (dB * b1 + dA * b2)
         dl_a2 = -psi * q * (dB * b2 + dA * b3)
-        J[0, l + 1] = q * (-par.comp_x0[l] * u2 + dA * a2 + dB * a1 + A * dl_a2 + B * dl_a1)
+        J[0, j + 1] = q * (-par.comp_x0[j] * u2 + dA * a2 + dB * a1 + A * dl_a2 + B * dl_a1)
         for k in range(K):
-            J[k + 1, l + 1] = (1.0 if k == l else 0.0) - par.comp_r[k] * q * (
+            J[k + 1, j + 1] = (1.0 if k == j else 0.0) - par.comp_r[k] * q * (
                 par.comp_alpha[k] * dl_a2 + par.comp_beta[k] * dl_a1)
     return a1
 

@@ -64,8 +64,8 @@ class PointStore:
     Notes
     -----
     A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by
-    :func:`rfdiff._io.atomic_write` (complete or absent even if the process is killed mid-write) with the JSON rule of :func:`rfdiff._io.to_json`
-    (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
+    :func:`rfdiff._io.atomic_write` (complete or absent even if the process is killed mid-write) with the JSON
+    rule of :func:`rfdiff._io.to_json` (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 
     def __init__(self, directory, provenance=None):

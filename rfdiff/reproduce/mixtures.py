@@ -65,7 +65,7 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
          f"test loss of each class (dashed; | marks the class's τ_gen, × its τ_mem), exact, over a "
          f"Gaussian-equivalent simulation at d = {cfg.curves_d} (seed {seed}, markers), balanced (left) and "
          f"90/10 (right). " + "; ".join(notes) + ". The high-variance class generalizes first; both classes "
-         f"memorize through the same low part of U's spectrum, so their τ_mem are close.",
+         "memorize through the same low part of U's spectrum, so their τ_mem are close.",
          models=models, seeds=[seed], simulation_d=cfg.curves_d)
 
 
