@@ -75,7 +75,7 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
         ax.pcolor(_edges(x), _edges(y), np.ma.masked_where(~never, np.ones_like(value)).T, hatch="//",
                   cmap="Greys", vmin=0, vmax=4, shading="flat", edgecolor="0.6", lw=0)
         ax.fill_between([], [], facecolor="none", edgecolor="0.6", hatch="//", lw=0,
-                        label=r"$\tau_{mem} = \infty$ (no memorization rise)")
+                        label=r"$\tau_{mem} = \infty$ (does not memorize)")
     if np.any(np.asarray(diagram.error) != ""):
         ax.fill_between([], [], facecolor="white", edgecolor="0.3", lw=0.5, label="failed point")
     if colorbar:

@@ -280,9 +280,10 @@ def _phase_grid(cfg, out, manifest, run):
     ratio = np.nanmedian(grid.boundary / grid.coords["psi_p"])
     diag = _diagram_diagnostics(grid)
     hatched = bool(np.any(np.isinf(grid.tau_mem) & (grid.error == "")))
+    hatch_note = "; hatched: τ_mem = ∞, the point does not memorize (docs/theory.md §7)" if hatched else ""
     _save(axes[0], out, "phase_diagram", manifest,
           f"(ψ_p, ψ_n) phase diagram at t = {T}, tanh, Σ = I, {cfg.grid}×{cfg.grid} points: log10 τ_mem/τ_gen "
-          f"(left{'; hatched: τ_mem = ∞, no memorization rise at any τ' if hatched else ''}) and "
+          f"(left{hatch_note}) and "
           f"log10 (L_test(∞) − L_min) (right). Black line: computed boundary ψ_n*(ψ_p) beyond which memorization "
           f"at τ = ∞ disappears (median ψ_n*/ψ_p = {ratio:.3g}); dashed: ψ_n = ψ_p.{_failure_note(diag)}",
           fixed=grid.fixed, grid={"psi_p": grid.coords["psi_p"].tolist(), "psi_n": grid.coords["psi_n"].tolist()},
@@ -309,6 +310,18 @@ def _decomposition(cfg, out, manifest, plt, seed):
           "the generalization bulk (largest λ, μ_W mass ≈ ψ_p) brings the early dip; the late rise is carried "
           "mostly by the low cluster just above s_t² (smallest λ), not by the memorization bulk; dashed: total.",
           models=[model])
+
+
+def _previous_manifest(out) -> dict:
+    """The figure entries of an earlier run into ``out`` (so that ``figures=[...]`` updates a subset and keeps
+    the rest), or an empty dict."""
+    import json
+    try:
+        with open(os.path.join(out, "manifest.json"), encoding="utf-8") as fh:
+            old = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in old.items() if not k.startswith("_") and k in FIGURES} if isinstance(old, dict) else {}
 
 
 def _beyond(cfg, out, manifest, plt, run, seed):
@@ -339,6 +352,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
         (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
+        The entries of figures not redrawn are kept from an earlier ``manifest.json`` in ``out``.
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
     argv : sequence of str, optional
@@ -364,7 +378,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     os.makedirs(out, exist_ok=True)
     cfg = QUICK if quick else FULL
     plt = _pyplot()
-    manifest, seconds = {}, {}
+    manifest, seconds = _previous_manifest(out), {}
     run = dict(executor=executor, workers=workers, progress=progress)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     for k, group in enumerate(figures, 1):
