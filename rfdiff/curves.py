@@ -63,12 +63,23 @@ def tau_from_steps(steps, lr, d):
     -----
     docs/theory.md §1: the flow is ``dA/dτ = −d² ∇_A L_train``, so one step of size η advances ``τ`` by η/d².
     """
-    return np.asarray(steps, dtype=float) * positive("lr", lr) / positive("d", d) ** 2
+    return _times("steps", steps) * positive("lr", lr) / positive("d", d) ** 2
+
+
+def _times(name, value):
+    """An array of counts or times ≥ 0 (inf allowed, NaN not): ValueError naming ``name`` otherwise."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be real numbers >= 0, got {value!r}") from None
+    if np.any(np.isnan(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0 (and not NaN), got {value!r}")
+    return arr
 
 
 def steps_from_tau(tau, lr, d):
     """Inverse of :func:`tau_from_steps`: ``k = τ d² / η``."""
-    return np.asarray(tau, dtype=float) * positive("d", d) ** 2 / positive("lr", lr)
+    return _times("tau", tau) * positive("d", d) ** 2 / positive("lr", lr)
 
 
 def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
@@ -80,12 +91,12 @@ def tau_from_seed_epoch_lr(epoch_lr, d, psi_p):
     k steps of size η then reach ``τ = k η ψ_p / d`` (docs/theory.md §1), i.e. its logged ``epoch·lr`` equals
     ``τ d/ψ_p``.
     """
-    return np.asarray(epoch_lr, dtype=float) * positive("psi_p", psi_p) / positive("d", d)
+    return _times("epoch_lr", epoch_lr) * positive("psi_p", psi_p) / positive("d", d)
 
 
 def seed_epoch_lr_from_tau(tau, d, psi_p):
     """Inverse of :func:`tau_from_seed_epoch_lr`: ``epoch·lr = τ d / ψ_p``."""
-    return np.asarray(tau, dtype=float) * positive("d", d) / positive("psi_p", psi_p)
+    return _times("tau", tau) * positive("d", d) / positive("psi_p", psi_p)
 
 
 # --------------------------------------------------------------------------------------------------

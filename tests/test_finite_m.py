@@ -211,3 +211,27 @@ def test_cli_takes_m_and_weight_decay(tmp_path, capsys):
     capsys.readouterr()
     assert main(["curves", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--weight-decay", "-1"]) == 2
     assert "weight_decay" in capsys.readouterr().err
+
+
+def test_time_conversions_refuse_negative_counts():
+    for bad in (-5, float("nan"), [1.0, -1.0]):
+        with pytest.raises(ValueError, match="steps"):
+            rd.tau_from_steps(bad, 0.1, 10)
+        with pytest.raises(ValueError, match="tau"):
+            rd.steps_from_tau(bad, 0.1, 10)
+    assert rd.tau_from_steps([0, 100], 0.5, 10).tolist() == [0.0, 0.5]
+
+
+def test_theory_matches_true_features_with_m_draws():
+    """The exact finite-m curves against the true non-linear features with the same m frozen draws: the
+    relative error of the test curve falls with d (finite size)."""
+    model = rd.RFModel(4, 2.5, 0.1, m=2)
+    dyn = LearningDynamics(model)
+    taus = np.append(np.geomspace(*dyn.tau_window(), 25), np.inf)
+    theory = dyn(taus)
+    err = []
+    for d in (20, 60):
+        sims = [random_features(model, d, seed=s).loss_curves(taus) for s in range(2)]
+        err.append(np.linalg.norm(np.mean([s.test for s in sims], axis=0) - theory.test)
+                   / np.linalg.norm(theory.test))
+    assert err[1] < err[0] and err[1] < 0.05, err

@@ -77,8 +77,13 @@ def _print_summary(model, sup, spec, elapsed, status):
           f"activation={model.activation.name}  ({elapsed:.2f} s)")
     for loc, mass in sup.atoms:
         print(f"  atom  λ = {loc:.6g}   mass {mass:.6g}")
-    for (lo, hi), mass in zip(sup.intervals, sup.masses):
-        print(f"  bulk  [{lo:.6g}, {hi:.6g}]   mass {mass:.6g}")
+    origin = sup.intervals[0][0] - sup.offsets[0][0] if sup.intervals else 0.0
+    for (lo, hi), (off_lo, off_hi), mass in zip(sup.intervals, sup.offsets, sup.masses):
+        if f"{lo:.6g}" == f"{hi:.6g}":    # narrower than the printed precision: print it as offsets
+            print(f"  bulk  [{origin:.6g} + {off_lo:.6g}, {origin:.6g} + {off_hi:.6g}]   mass {mass:.6g}"
+                  f"   (width {hi - lo:.3g}: narrower than the printed digits of λ)")
+        else:
+            print(f"  bulk  [{lo:.6g}, {hi:.6g}]   mass {mass:.6g}")
     print(f"  total mass {sup.total_mass:.9f}; {spec.n_fallback} edge fallbacks; "
           f"max residual {spec.max_residual:.1e}; status {status}")
 
