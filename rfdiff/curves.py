@@ -528,11 +528,24 @@ class LearningDynamics:
         return lin, cross, np.block(rows_T), np.block(rows_TVV)
 
     def _node_traces(self, point):
-        """``lin``, ``cross`` at the nodes of ``point`` and ``T``, ``TVV`` between them (class docstring)."""
+        """``lin``, ``cross`` at the nodes of ``point`` (the n trapezoid nodes of one ellipse) and ``T``, ``TVV``
+        between them (class docstring).
+
+        The ellipse is symmetric about the real axis, node ``n − j`` being the conjugate of node j, and the
+        traces are real-analytic (``T(z̄1, z̄2) = conj T(z1, z2)``): only the rows of the nodes with
+        ``Im z ≥ 0`` are computed, the others are their conjugates.
+        """
         st = self.structure
         lin = (st.shift_noise - point.kappa) + point.kappa_b ** 2 * point.g_w
         cross = st.population_coupling * point.kappa_b * point.g_w
-        T, TVV = _pair_traces(st, st.law, point.at((slice(None), None)), point.at((None, slice(None))))
+        n = lin.size
+        upper = np.arange(n // 2 + 1)                         # θ ∈ [0, π]: Im z ≥ 0
+        mirror = (-np.arange(n)) % n                          # node of the conjugate point
+        T_up, TVV_up = _pair_traces(st, st.law, point.at((upper, None)), point.at((None, slice(None))))
+        rows = np.where(np.arange(n) <= n // 2, np.arange(n), mirror)         # a row's computed twin
+        flip = np.arange(n) > n // 2
+        T = np.where(flip[:, None], np.conj(T_up[rows][:, mirror]), T_up[rows])
+        TVV = np.where(flip[:, None], np.conj(TVV_up[rows][:, mirror]), TVV_up[rows])
         return lin, cross, T, TVV
 
     def _adapt(self, tol, max_nodes):
