@@ -21,7 +21,7 @@ def test_curves_json_and_plots(tmp_path, capsys, saved_figures):
     plots = {name: tmp_path / f"{name}.png" for name in ("curves", "dec", "collapse")}
     code = main(["curves", *MODEL, "--points", "12", "--json", str(out), "--plot", str(plots["curves"]),
                  "--decomposition-plot", str(plots["dec"]), "--collapse", "2,4",
-                 "--collapse-plot", str(plots["collapse"]), "--simulate", "8"])
+                 "--collapse-plot", str(plots["collapse"]), "--simulate", "8", "--sim-method", "gaussian"])
     assert code == 0
     data = json.loads(out.read_text())
     assert {"model", "tau", "train", "test", "score_error", "gap", "timescales", "decomposition"} <= set(data)

@@ -65,3 +65,20 @@ def test_bad_specs_are_one_line(spec, word, capsys):
 def test_data_excludes_sigma_options(capsys):
     assert main(["curves", *MODEL, "--data", "mixture:0.5@1,0.5@2", "--sigma-eigs", "1,2"]) == 2
     assert "exclusive" in capsys.readouterr().err
+
+
+def test_plot_overlays_a_true_feature_simulation_by_default(tmp_path, saved_figures):
+    """``--plot`` alone draws the exact curves over the true model's simulation (``--simulate auto``, true
+    features with the model's m and weight decay); ``--simulate none`` turns it off."""
+    from rfdiff.simulate import random_features
+    out = tmp_path / "c.json"
+    assert main(["curves", *MODEL, "--m", "1", "--points", "6", "--plot", str(tmp_path / "c.png"),
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["simulation"]["method"] == "features" and data["simulation"]["d"] == 60
+    ref = random_features(RFModel(8, 2, 0.1, m=1), 60, seed=0).loss_curves(np.array(data["tau"], dtype=float))
+    np.testing.assert_allclose(np.array(data["simulation"]["test"], dtype=float), ref.test, rtol=1e-12)
+    labels = [line.get_label() for line in saved_figures["c.png"].get_lines()]
+    assert "test (simulation)" in labels
+    assert main(["curves", *MODEL, "--points", "6", "--plot", str(tmp_path / "d.png"), "--simulate", "none"]) == 0
+    assert "test (simulation)" not in [line.get_label() for line in saved_figures["d.png"].get_lines()]

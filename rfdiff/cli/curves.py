@@ -1,6 +1,7 @@
 """``rfdiff curves``: exact train, test and score-error curves along gradient flow."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import sys
@@ -54,13 +55,15 @@ def add_parser(subparsers):
                    help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
                         "(dotted: τ_mem/ψ_n)")
     p.add_argument("--collapse-plot", metavar="PATH", type=figure, help="path of the τ/ψ_n collapse figure")
-    p.add_argument("--simulate", type=int, default=None, metavar="D",
-                   help="also compute a finite-size simulation of the same model (same m and weight decay) at "
-                        "dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
-                        "'simulation' in the JSON, markers on --plot")
-    p.add_argument("--sim-method", choices=("gaussian", "features"), default="gaussian",
-                   help="simulator of --simulate: Gaussian-equivalent matrices (default) or the true "
-                        "non-linear random features (exact noise averages, or the model's m frozen draws)")
+    p.add_argument("--simulate", type=_simulate_d, default=None, metavar="D|auto|none",
+                   help="also compute a finite-size simulation of the same model (same data, m and weight decay) "
+                        "at dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
+                        "'simulation' in the JSON, markers on --plot. Default with --plot: 'auto' (the "
+                        f"largest D ≤ {AUTO_SIM_D} with p, n ≤ {AUTO_SIM_SIZE}; none if that D < {AUTO_SIM_MIN_D}); "
+                        "'none' turns it off")
+    p.add_argument("--sim-method", choices=("features", "gaussian"), default="features",
+                   help="simulator of --simulate: the true non-linear random features (default; exact noise "
+                        "averages, or the model's m frozen draws) or Gaussian-equivalent matrices")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
     p.set_defaults(func=run)
 
@@ -76,8 +79,35 @@ def _tau_grid(dyn, args):
     return np.append(np.geomspace(lo, hi, args.points), np.inf)
 
 
+#: ``--simulate auto`` (the default with ``--plot``): the largest d ≤ AUTO_SIM_D with p, n ≤ AUTO_SIM_SIZE, and
+#: no simulation when that d is below AUTO_SIM_MIN_D (a few seconds at most on 2 cores).
+AUTO_SIM_D, AUTO_SIM_SIZE, AUTO_SIM_MIN_D = 60, 1200, 8
+
+
+def _simulate_d(text: str):
+    """``--simulate``: a dimension ≥ 1, ``auto`` or ``none`` (argparse type)."""
+    if text in ("auto", "none"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a dimension, 'auto' or 'none', got {text!r}") from None
+
+
+def _auto_dimension(model):
+    """The simulation dimension of ``--simulate auto`` (None when it would be below AUTO_SIM_MIN_D)."""
+    d = min(AUTO_SIM_D, int(AUTO_SIM_SIZE / max(model.psi_p, model.psi_n, 1e-300)))
+    return d if d >= AUTO_SIM_MIN_D else None
+
+
 def _check_options(args, model):
     """Everything that can be refused before the contour is built."""
+    if args.simulate is None and args.plot:
+        args.simulate = "auto"
+    if args.simulate == "auto":
+        args.simulate = _auto_dimension(model)
+    elif args.simulate == "none":
+        args.simulate = None
     if (args.collapse is None) != (args.collapse_plot is None):
         raise ValueError("--collapse and --collapse-plot go together")
     if args.points < 2:
@@ -180,8 +210,7 @@ def _plots(args, model, res):
             plot_class_curves(res["curves"], res.get("class_timescales"), res.get("sim_classes"), ax=ax)
         if res["sim"] is not None:
             label = "true features" if args.sim_method == "features" else "Gaussian equivalent"
-            m = "" if math.isinf(model.m) else f", m = {model.m} draws"
-            ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.simulate}, seed {args.seed}{m}",
+            ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.simulate}, seed {args.seed}",
                          fontsize=10)
         savefig(ax, args.plot)
     if args.decomposition_plot:

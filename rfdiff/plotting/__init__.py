@@ -2,6 +2,7 @@
 
 Topic modules: ``rfdiff.plotting.spectrum``, ``.curves``, ``.phase``.
 """
+import math
 
 
 def _pyplot():
@@ -44,8 +45,13 @@ def data_label(data) -> str:
 
 def model_label(model) -> str:
     """``ψ_p = …, ψ_n = …, t = …, activation, data law`` of a model, for titles (mathtext)."""
+    extra = ""
+    if not math.isinf(getattr(model, "m", math.inf)):
+        extra += f", m = {model.m} noise draws"
+    if getattr(model, "weight_decay", 0.0):
+        extra += f", weight decay ω = {model.weight_decay:g}"
     return (rf"$\psi_p={model.psi_p:g}$, $\psi_n={model.psi_n:g}$, $t={model.t:g}$, {model.activation.name}, "
-            f"{data_label(model.data)}")
+            f"{data_label(model.data)}{extra}")
 
 
 def tidy_log_axis(axis) -> None:
