@@ -15,21 +15,10 @@ import time
 import numpy as np
 
 import rfdiff as rd
+from _timing import best
 from rfdiff.curves import LearningDynamics, loss_curves
 from rfdiff.spectral import support
 from rfdiff.timing import timescales
-
-
-def best(fn, repeat):
-    """Best wall and CPU seconds of ``repeat`` calls (after one warm-up call)."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return min(walls), min(cpus)
 
 
 def main():

@@ -7,24 +7,12 @@ Targets: two-class curves for 200 τ warm ≤ 0.2 s; one spectral point ≤ 20 �
 m = 2 frozen draws (four Wishart components).
 """
 import argparse
-import time
 
 import numpy as np
 
 import rfdiff as rd
+from _timing import best
 from rfdiff.curves import LearningDynamics, loss_curves
-
-
-def best(fn, repeat):
-    """Best wall and CPU seconds of ``repeat`` calls (after one warm-up call)."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return min(walls), min(cpus)
 
 
 def two(pi):

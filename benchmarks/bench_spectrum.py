@@ -8,11 +8,11 @@ spectral point on this machine class; the target here is ≤ 20 µs per point. R
 """
 import os
 import platform
-import time
 
 import numpy as np
 
 import rfdiff as rd
+from _timing import best
 
 CASES = {
     "isotropic ψ_p=64 ψ_n=8 t=0.01": rd.RFModel(64, 8, 0.01),
@@ -22,17 +22,6 @@ CASES = {
     "m = 1 ψ_p=4 ψ_n=2.5 t=0.1": rd.RFModel(4, 2.5, 0.1, m=1),
     "m = 4 ψ_p=32 ψ_n=4 t=0.05": rd.RFModel(32, 4, 0.05, m=4),
 }
-
-
-def best_of(fn, repeat=5):
-    """Best wall time and best CPU time (all threads) over ``repeat`` runs."""
-    wall, cpu = [], []
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu)
 
 
 def main(points=10_000):
@@ -45,8 +34,8 @@ def main(points=10_000):
         sup = rd.support(model)  # warm the kernels and the constants
         lam = np.geomspace(0.5 * sup.intervals[0][0], 1.2 * sup.lambda_max, points)
         rd.spectrum(model, lam[:100])
-        t, cpu = best_of(lambda: rd.spectrum(model, lam))
-        ts, _ = best_of(lambda: rd.support(model))
+        t, cpu = best(lambda: rd.spectrum(model, lam), 5, warm=False)
+        ts, _ = best(lambda: rd.support(model), 5, warm=False)
         its = getattr(rd.spectrum(model, lam), "total_iterations", float("nan")) / points
         print(f"{name:34s} {1e6 * t / points:9.2f} {1e6 * cpu / points:10.2f} {its:8.1f} {t:13.3f} "
               f"{1e3 * ts:13.1f} {57e-3 / (t / points):15.0f}×")
