@@ -82,3 +82,17 @@ def test_plot_overlays_a_true_feature_simulation_by_default(tmp_path, saved_figu
     assert "test (simulation)" in labels
     assert main(["curves", *MODEL, "--points", "6", "--plot", str(tmp_path / "d.png"), "--simulate", "none"]) == 0
     assert "test (simulation)" not in [line.get_label() for line in saved_figures["d.png"].get_lines()]
+
+
+def test_gradient_descent_on_mixture_data_follows_the_closed_form_flow():
+    """Explicit GD with fresh noise on mixture data (centroids on) tracks the closed-form flow of the true
+    features of the same sample; the error budget is that of tests/test_train.py, 0.15·Δτ·n/b relative."""
+    from rfdiff.simulate import random_features, train
+    model = RFModel(4, 2, 0.1, data=GaussianMixture([0.7, 0.3], [Isotropic(0.5), Isotropic(2.0)], means=[1.0, -1.0]))
+    res = train(model, 16, 40.0, n_log=6, lr=0.02 * 16 ** 2, seed=3)
+    flow = random_features(model, 16, seed=3).loss_curves(res.tau)
+    budget = 0.15 * res.dtau
+    assert np.max(np.abs(res.test - flow.test) / flow.test) < budget
+    assert np.max(np.abs(res.train - flow.train) / flow.train) < budget
+    with pytest.raises(ValueError, match="eval_noise"):
+        train(model, 16, 1.0, n_log=2, eval_noise=4)

@@ -134,8 +134,11 @@ class _Problem:
         self.delta = model.delta_t
         self.weight_decay = model.weight_decay
         self.decay = math.exp(-model.t)
-        self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
-        self.sigma_t = self.decay ** 2 * self.sigma + self.delta
+        # Σ's eigenvalues (for the Monte-Carlo evaluation's fresh test points; one law only, not a mixture)
+        self.mixture = hasattr(model.data, "class_counts")
+        if not self.mixture:
+            self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
+            self.sigma_t = self.decay ** 2 * self.sigma + self.delta
         self.m = 0 if noise == "fresh" else noise
         if self.m:
             self.xi = frozen_noise(d, self.n, self.m, seed)
@@ -378,6 +381,9 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     problem = _Problem(model, d, seed, noise)
     dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
+    if problem.mixture and eval_noise != "exact":
+        raise ValueError("eval_noise must be 'exact' on Gaussian-mixture data (the Monte-Carlo evaluation "
+                         "samples one Gaussian)")
     losses = (_ExactLosses(model, d, seed, noise) if eval_noise == "exact"
               else _MonteCarloLosses(problem, seed, eval_noise))
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
