@@ -164,15 +164,16 @@ def test_critical_weight_decay_separates_memorizing_from_not():
 
 
 def test_phase_diagram_over_m_and_weight_decay():
-    pd = rd.phase_diagram(psi_p=8, psi_n=[1.1, 4.1], t=0.1, m=[1, 2, 3, 5], executor="serial", progress=False)
+    pd = rd.phase_diagram(psi_p=8, psi_n=[1.1, 4.1], t=0.1, m=[1, 3], boundary=False, executor="serial",
+                          progress=False)
     assert pd.axes == ("psi_n", "m") and pd.status == "ok"
-    for j, m in enumerate([1, 2, 3, 5]):
+    for j, m in enumerate([1, 3]):
         direct = rd.loss_curves(rd.RFModel(8, 4.1, 0.1, m=m), [np.inf]).test[0]
         assert pd.test_inf[1, j] == pytest.approx(direct, rel=1e-12)
     assert pd.select(m=3).coords["psi_n"].tolist() == [1.1, 4.1]
-    decay = rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, weight_decay=[0.0, 0.1, 1.0], executor="serial",
+    decay = rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, weight_decay=[0.0, 1.0], executor="serial",
                              progress=False)
-    assert decay.regime.tolist() == ["memorizes", "memorizes", "generalizes"]
+    assert decay.regime.tolist() == ["memorizes", "generalizes"]
     assert np.isinf(decay.tau_mem[-1])
     with pytest.raises(ValueError, match="^m "):
         rd.phase_diagram(psi_p=8, psi_n=2, t=0.1, m=[2, 1.5], executor="serial")
