@@ -146,63 +146,53 @@ def _class_symbols(c, scale=1.0, shift=0.0):
     return C, H, P, math.sqrt(b2)
 
 
-def _mixture_structure(model) -> Structure:
-    """Structure of a model on Gaussian-mixture data (docs/theory.md §12).
+def _assemble(model, classes, law, parts=()) -> Structure:
+    """Components, shift and population of a model whose classes are ``(π_c, C_c, H_c, P_c, b_c)``.
 
-    Class c (proportion π_c, ``Σ_c = a_c Σ_0 + b_c I``) has the single-Gaussian symbols of :func:`_class_symbols`
-    with its own constants. Its ``N_c = π_c n`` points enter ``U = (1/n) Σ_ν …`` as
-    ``(1/N_c) Y_c Y_cᵀ`` with the columns scaled by ``√π_c`` (and their noise vectors too), so every
-    covariance, noise weight and coupling of class c carries a factor π_c:
+    Class c (proportion π_c; a single Gaussian is one class with π = 1) has its ``N_c = π_c n`` points enter
+    ``U = (1/n) Σ_ν …`` as ``(1/N_c) Y_c Y_cᵀ`` with the columns scaled by ``√π_c`` (and their noise vectors
+    too), so every covariance, noise weight and coupling of class c carries a factor π_c:
 
     * m = ∞: one component ``π_c C_c`` with ``π_c n`` columns (no noise, no coupling); shift
       ``Σ_c π_c H_c``, ``a_S = 1``, ``c_S = Σ_c π_c b_c``;
     * m draws: ``π_c (C_c + H_c/m)`` with ``π_c n`` columns (``a = π_c/m``, ``c = π_c b_c/m``) and
       ``π_c ((m−1)/m) H_c`` with ``π_c n (m − 1)`` columns (``a = π_c (m−1)/m``, ``c = a b_c``); no shift.
 
-    The population is ``Σ_c π_c P_c`` with ``b_pop = Σ_c π_c b_c``; σ ranges over Σ_0. One class (π = 1)
-    is the single-Gaussian structure of :func:`structure` exactly.
+    The population is ``Σ_c π_c P_c`` with ``b_pop = Σ_c π_c b_c``. With π = 1 every factor is exactly 1.
     """
-    from .constants import class_coefficients
-
-    data = model.data
     m = getattr(model, "m", math.inf)
-    comps, shift, c_s, parts = [], ZERO, 0.0, []
-    for pi, scale, offset, c in zip(data.weights, data.scales, data.shifts, class_coefficients(model)):
-        C, H, P, b = _class_symbols(c, scale, offset)
-        parts.append(ClassPart(pi, P, b))
+    comps, shift, c_s, pop, b_pop = [], ZERO, 0.0, ZERO, 0.0
+    for pi, C, H, P, b in classes:
+        pop, b_pop = pop + P.scale(pi), b_pop + pi * b
         if math.isinf(m):
             comps.append(Component(C.scale(pi), pi * model.psi_n, 0.0))
-            shift = shift + H.scale(pi)
-            c_s += pi * b
+            shift, c_s = shift + H.scale(pi), c_s + pi * b
             continue
         comps.append(Component((C + H.scale(1.0 / m)).scale(pi), pi * model.psi_n, pi / m, pi * b / m))
         if m > 1:
             a2 = pi * (m - 1.0) / m
             comps.append(Component(H.scale(a2), pi * model.psi_n * (m - 1), a2, a2 * b))
-    pop, b_pop = ZERO, 0.0
-    for part in parts:
-        pop, b_pop = pop + part.population.scale(part.weight), b_pop + part.weight * part.coupling
     a_s = 1.0 if math.isinf(m) else 0.0
-    return Structure(tuple(comps), shift, a_s, c_s, pop, b_pop, model.psi_p, data.kernel_law, tuple(parts))
+    return Structure(tuple(comps), shift, a_s, c_s, pop, b_pop, model.psi_p, law, tuple(parts))
+
+
+def _mixture_structure(model) -> Structure:
+    """Structure of a model on Gaussian-mixture data (docs/theory.md §12): class c (proportion π_c,
+    ``Σ_c = a_c Σ_0 + b_c I``, σ over Σ_0) has the symbols of :func:`_class_symbols` with its own constants,
+    assembled by :func:`_assemble`. One class (π = 1) is the single-Gaussian structure exactly."""
+    from .constants import class_coefficients
+
+    data = model.data
+    classes, parts = [], []
+    for pi, scale, offset, c in zip(data.weights, data.scales, data.shifts, class_coefficients(model)):
+        C, H, P, b = _class_symbols(c, scale, offset)
+        classes.append((pi, C, H, P, b))
+        parts.append(ClassPart(pi, P, b))
+    return _assemble(model, classes, data.kernel_law, parts)
 
 
 def structure(model) -> Structure:
     """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10, §12)."""
     if hasattr(model.data, "kernel_law"):
         return _mixture_structure(model)
-    c = ge_coefficients(model)
-    # μ1 is zero (an even activation) when it is at quadrature-rounding level of the feature scale
-    mu1 = c.mu1 if abs(c.mu1) > LINEAR_PART_RTOL * math.sqrt(c.mu1 ** 2 + c.v2 + c.s2) else 0.0
-    A, b2 = c.e2t * mu1 ** 2, (c.b ** 2 if mu1 else 0.0)
-    C = Symbol(A, 0.0, c.v2)
-    H = Symbol(0.0, b2, c.s2)
-    P = Symbol(A, mu1 ** 2 * c.delta_t, c.v2 + c.s2)
-    b = math.sqrt(b2)
-    m = getattr(model, "m", math.inf)
-    if math.isinf(m):
-        return Structure((Component(C, model.psi_n, 0.0),), H, 1.0, b, P, b, model.psi_p, model.data)
-    comps = [Component(C + H.scale(1.0 / m), model.psi_n, 1.0 / m, b / m)]
-    if m > 1:
-        a2 = (m - 1.0) / m
-        comps.append(Component(H.scale(a2), model.psi_n * (m - 1), a2, a2 * b))
-    return Structure(tuple(comps), ZERO, 0.0, 0.0, P, b, model.psi_p, model.data)
+    return _assemble(model, [(1.0, *_class_symbols(ge_coefficients(model)))], model.data)

@@ -71,21 +71,21 @@ def finite_m_cases():
         dyn = LearningDynamics(model)
         taus = np.append(np.geomspace(*dyn.tau_window(), 30), np.inf)
         theory = dyn(taus)
-        sims = {d: [gaussian_equivalent(model, d, seed=s).loss_curves(taus) for s in range(2)] for d in (40, 120)}
+        sims = {d: [gaussian_equivalent(model, d, seed=s).loss_curves(taus) for s in range(2)] for d in (40, 160)}
         out.append((model, theory, sims))
     return out
 
 
 def test_curves_match_finite_m_samples(finite_m_cases):
     """Whole train and test curves: relative-norm error of the seed mean falls with d (finite size,
-    O(1/√(dp)) fluctuations plus O(1/d) bias) and is below 3% at d = 120."""
+    O(1/√(dp)) fluctuations plus O(1/d) bias) and is below 3% at d = 160."""
     for model, theory, sims in finite_m_cases:
         assert theory.status == "ok" and np.max(theory.quad_error) < 1e-9
         err = {}
         for d, runs in sims.items():
             err[d] = max(np.linalg.norm(np.mean([getattr(r, k) for r in runs], axis=0) - getattr(theory, k))
                          / np.linalg.norm(getattr(theory, k)) for k in ("train", "test"))
-        assert err[120] < err[40] and err[120] < 0.03, (model, err)
+        assert err[160] < err[40] and err[160] < 0.03, (model, err)
 
 
 def test_atom_at_zero_and_interpolation():
