@@ -6,7 +6,7 @@ import numpy as np
 from . import _axes, model_label
 
 
-def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_tol=1e-9):
+def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_tol=1e-9, atom_rtol=1e-3):
     """Draw the theory density of U (and its atom) over a histogram of simulated eigenvalues.
 
     Parameters
@@ -15,7 +15,8 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         Theory density on a grid (e.g. from ``rfdiff.spectrum(model, rfdiff.spectral_grid(sup))``).
     eigenvalues : ndarray, optional
         Eigenvalues of a finite-size simulation (e.g. ``gaussian_equivalent(model, d).eigenvalues()``);
-        the eigenvalues sitting on the atom (within ``atom_tol``) are counted separately.
+        the eigenvalues sitting on the atom (within ``atom_tol`` absolute or ``atom_rtol`` relative: a finite
+        sample's atom moves slightly, e.g. with a mixture's rounded class counts) are counted separately.
     log : bool
         Log-λ axis; the y axis is then the density per decade ``ρ(λ) λ ln 10``, the natural unit when
         bulks span several decades.
@@ -33,7 +34,7 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         atom_locs = [a for a, _ in spec.atoms]
         on_atom = np.zeros(p, bool)
         for a in atom_locs:
-            on_atom |= np.abs(ev - a) <= atom_tol * max(1.0, abs(a))
+            on_atom |= np.abs(ev - a) <= max(atom_tol * max(1.0, abs(a)), atom_rtol * abs(a))
         rest = ev[~on_atom]
         if rest.size:
             lo, hi = lam.min(), lam.max()
