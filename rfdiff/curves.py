@@ -24,7 +24,7 @@ from ._results import LossCurves
 from .constants import class_coefficients, ge_coefficients
 from .data import DiscreteSpectrum
 from .settings import tau_window
-from .structure import Symbol, structure
+from .structure import Symbol, _class_symbols, structure
 from ._validate import integer, positive, taus as check_taus
 from .spectral import STATUS_FALLBACK, SolverError, stieltjes, support
 
@@ -259,13 +259,6 @@ def _pair_change(fh, cross, TVV):
     """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` from the weighted filters ``fh = f_τ(z_j) h_j`` (the change
     of a test-type loss from its τ = 0 value)."""
     return (np.einsum("ij,ij->i", fh @ TVV, fh) + 2 * (fh @ cross)).real
-
-
-def _class_shift(c, st):
-    """``H_c = (b_c², s_c²)``: class c's deterministic (noise-averaged) part of U (docs/theory.md §12)."""
-    from .structure import _class_symbols
-
-    return _class_symbols(c)[1]
 
 
 #: The symbol of ``K = W Wᵀ/d``.
@@ -639,7 +632,8 @@ class LearningDynamics:
                 if exact:
                     # U_c = (1/N_c) Y_c Y_cᵀ + H_c; component i holds the columns scaled by √π_c
                     D = pt.u[i][:, None] * pt.u[i][None, :]
-                    train_vv = D * tvv(comps[i].cov) / part.weight + tvv(_class_shift(self.class_coefficients[i], st))
+                    shift_c = _class_symbols(self.class_coefficients[i])[1]      # H_c = (b_c², s_c²)
+                    train_vv = D * tvv(comps[i].cov) / part.weight + tvv(shift_c)
                 out.append((cross, tvv(part.population), train_vv))
             self._class_traces = out
         return self._class_traces

@@ -450,11 +450,11 @@ def critical_weight_decay(model, *, xtol=1e-4, options=None, **kwargs) -> float:
     opts = TimescaleOptions.from_kwargs(options, **kwargs)
 
     def margin(log_w):
-        ts = timescales(model.replace(weight_decay=math.exp(log_w) if log_w is not None else 0.0), options=opts)
-        return float(opts.margin(ts.test_min, ts.test_inf)) if ts.memorizes or math.isfinite(ts.tau_gen) \
-            else -1.0
+        """Memorization margin at ω = e^{log_w} (−1 when the test loss has no resolvable minimum)."""
+        ts = timescales(model.replace(weight_decay=math.exp(log_w)), options=opts)
+        return float(opts.margin(ts.test_min, ts.test_inf)) if math.isfinite(ts.tau_gen) else -1.0
 
-    if margin(None) <= 0:
+    if not timescales(model.replace(weight_decay=0.0), options=opts).memorizes:
         return 0.0
     lo, hi = (math.log(v) for v in DECAY_SEARCH)
     a = lo
