@@ -315,48 +315,13 @@ def draws(text: str):
     return value
 
 
-def data_spec(text: str) -> dict:
-    """The dict of a ``--data`` spec: a .json/.toml file, inline JSON, or ``mixture:W1@S1,W2@S2,...``."""
-    import json
-    text = text.strip()
-    if text.startswith("mixture:"):
-        weights, laws = [], []
-        for item in text[len("mixture:"):].split(","):
-            try:
-                w, scale = (float(v) for v in item.split("@"))
-            except ValueError:
-                raise ValueError(f"--data mixture: expected WEIGHT@VARIANCE items, got {item!r}") from None
-            weights.append(w)
-            laws.append({"law": "Isotropic", "scale": scale})
-        return {"law": "mixture", "weights": weights, "laws": laws}
-    if text.startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--data: invalid JSON ({exc})") from None
-    if not os.path.isfile(text):
-        raise ValueError(f"--data: {text!r} is neither a spec file, inline JSON nor mixture:W@S,...")
-    try:
-        if text.lower().endswith(".toml"):
-            import tomllib
-            with open(text, "rb") as fh:
-                return tomllib.load(fh)
-        with open(text, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"--data: cannot read {text!r} ({exc})") from None
-
-
 def data_from_args(args):
     """The data law described by ``--data`` or the ``--sigma-*`` options."""
-    from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur, law_from_spec
+    from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur, law_from_text
     if getattr(args, "data", None) is not None:
         if args.sigma_mp is not None or args.sigma_eigs is not None or args.sigma_weights is not None:
             raise ValueError("--data and --sigma-* are exclusive")
-        spec = data_spec(args.data)
-        if not isinstance(spec, dict):
-            raise ValueError(f"--data must describe one law (a JSON object), got {spec!r}")
-        return law_from_spec(spec)
+        return law_from_text(args.data)
     if args.sigma_mp is not None:
         if args.sigma_eigs is not None:
             raise ValueError("--sigma-mp and --sigma-eigs are exclusive")

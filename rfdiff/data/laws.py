@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import positive
+from .._validate import positive
 
-__all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur", "GaussianMixture", "law_from_spec"]
+__all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur", "GaussianMixture"]
 
 
 class DataLaw:
@@ -189,7 +189,7 @@ class MarchenkoPastur(DataLaw):
         Evaluated by the compiled :func:`rfdiff._mp.mp_transforms`, the same code the spectral solver
         uses (numba is imported on the first call).
         """
-        from ._mp import mp_transforms_array
+        from .._mp import mp_transforms_array
 
         zeta = np.asarray(zeta, dtype=complex)
         out = mp_transforms_array(np.ascontiguousarray(zeta.ravel()), self.ratio, self.scale)
@@ -453,43 +453,3 @@ class GaussianMixture(DataLaw):
             out["means"] = list(self.means)
         return out
 
-
-_LAWS = {"Isotropic": Isotropic, "DiscreteSpectrum": DiscreteSpectrum, "MarchenkoPastur": MarchenkoPastur}
-
-
-def law_from_spec(spec) -> DataLaw:
-    """The data law described by a dict, the inverse of every law's ``to_dict()``.
-
-    Parameters
-    ----------
-    spec : dict
-        ``{"law": NAME, ...parameters}`` with NAME ``"Isotropic"`` (``scale``), ``"DiscreteSpectrum"``
-        (``eigs``, ``weights``), ``"MarchenkoPastur"`` (``ratio``, ``scale``) or ``"mixture"`` (``weights``,
-        ``laws``: a list of such dicts, optional ``means``), e.g.
-        ``{"law": "mixture", "weights": [0.9, 0.1], "laws": [{"law": "Isotropic", "scale": 0.5},
-        {"law": "Isotropic", "scale": 2.0}]}``.
-
-    Raises
-    ------
-    ValueError
-        Naming ``spec`` (not a dict, unknown law or key) or the offending parameter.
-    """
-    if not isinstance(spec, dict) or "law" not in spec:
-        raise ValueError(f"spec must be a dict with a 'law' key, got {spec!r}")
-    name = spec["law"]
-    params = {k: v for k, v in spec.items() if k != "law"}
-    if name in ("mixture", "GaussianMixture"):
-        allowed = {"weights", "laws", "means", "mean_scaling"}
-        if set(params) - allowed or not {"weights", "laws"} <= set(params):
-            raise ValueError(f"spec: a mixture needs 'weights' and 'laws' (optional 'means'), "
-                             f"got keys {sorted(params)}")
-        if not isinstance(params["laws"], (list, tuple)):
-            raise ValueError(f"spec: 'laws' must be a list of law dicts, got {params['laws']!r}")
-        params["laws"] = tuple(law_from_spec(s) for s in params["laws"])
-        return GaussianMixture(**params)
-    if name not in _LAWS:
-        raise ValueError(f"spec: unknown law {name!r} (one of {sorted(_LAWS) + ['mixture']})")
-    try:
-        return _LAWS[name](**params)
-    except TypeError as exc:
-        raise ValueError(f"spec: bad parameters for {name}: {exc}") from None
