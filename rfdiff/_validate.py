@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis"]
+__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis",
+           "physical_memory", "memory"]
 
 
 def _number(name: str, value) -> float:
@@ -104,3 +105,21 @@ def increasing_axis(name: str, value) -> np.ndarray:
     if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {value!r}")
     return arr
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine (``None`` if the platform does not say)."""
+    import os
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platform dependent
+        return None
+
+
+def memory(name: str, nbytes: float, what: str) -> None:
+    """Refuse a request whose dominant arrays (``nbytes``) exceed this machine's physical memory: ``ValueError``
+    naming ``name``, the request ``what``, the estimate and the memory available."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{name}: {what} needs about {nbytes / 1e9:.3g} GB of memory; this machine has "
+                         f"{total / 1e9:.3g} GB: ask for less")

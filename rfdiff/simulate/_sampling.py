@@ -35,7 +35,7 @@ def problem_sizes(model, d: int) -> tuple[int, int]:
     return max(1, int(round(model.psi_p * d))), max(1, int(round(model.psi_n * d)))
 
 
-def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+def sample_problem(model, d: int, seed=0, *, feature_seed=None) -> tuple[np.ndarray, np.ndarray]:
     """Sample the frozen features and the training data of ``model`` at dimension ``d``.
 
     Parameters
@@ -45,6 +45,8 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
         Data dimension (≥ 1).
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``; a Generator is advanced in place.
+    feature_seed : int, SeedSequence or None
+        If given, W comes from ``default_rng(feature_seed)``; X is unchanged (module docstring).
 
     Returns
     -------
@@ -61,7 +63,7 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     ((20, 10), (10, 5))
     """
     if hasattr(model.data, "class_eigenvalues"):
-        return sample_mixture_problem(model, d, seed)[:2]
+        return sample_mixture_problem(model, d, seed, feature_seed=feature_seed)[:2]
     p, n = problem_sizes(model, d)
     sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
     if sigma.shape != (d,):
@@ -69,10 +71,17 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((p, d))
     X = np.sqrt(sigma)[:, None] * rng.standard_normal((d, n))
-    return W, X
+    return _features(W, feature_seed), X
 
 
-def sample_mixture_problem(model, d: int, seed=0):
+def _features(W, feature_seed):
+    """``W`` itself, or an independent draw of its shape from ``default_rng(feature_seed)``."""
+    if feature_seed is None:
+        return W
+    return np.random.default_rng(feature_seed).standard_normal(W.shape)
+
+
+def sample_mixture_problem(model, d: int, seed=0, *, feature_seed=None):
     """W, X, class labels and centroids of a model on Gaussian-mixture data (module docstring).
 
     Returns
@@ -98,7 +107,7 @@ def sample_mixture_problem(model, d: int, seed=0):
         u /= np.linalg.norm(u)
         centroids = u[:, None] * np.asarray(data.means)[None, :]
         X += centroids[:, labels]
-    return W, X, labels, centroids
+    return _features(W, feature_seed), X, labels, centroids
 
 
 def noise_rng(seed=0) -> np.random.Generator:

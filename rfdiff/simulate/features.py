@@ -395,7 +395,7 @@ class RandomFeatures(FlowMethods):
     """
 
     def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
-                 max_order=96, backend="auto", interpolate=True):
+                 max_order=96, backend="auto", interpolate=True, feature_seed=None):
         t0 = time.perf_counter()
         self.model = model
         self.p, self.n = problem_sizes(model, d)
@@ -417,11 +417,12 @@ class RandomFeatures(FlowMethods):
         self.delta_t = model.delta_t
         self.e_t = math.exp(-model.t)
         if self.mixture:
-            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
+            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed,
+                                                                                feature_seed=feature_seed)
             self.sigma = self.sigma_t = None
             self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
         else:
-            self.W, self.X = sample_problem(model, self.d, seed)
+            self.W, self.X = sample_problem(model, self.d, seed, feature_seed=feature_seed)
             self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
             self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
         self.kappa = 2.0 * self.delta_t * self.d / self.p
@@ -683,7 +684,7 @@ def _check_backend(backend, activation):
 
 
 def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
-                    max_order=96, backend="auto", interpolate=True) -> RandomFeatures:
+                    max_order=96, backend="auto", interpolate=True, feature_seed=None) -> RandomFeatures:
     """Sample the true random-features model at dimension d and average its training noise.
 
     Parameters
@@ -710,6 +711,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     interpolate : bool
         Allow piecewise Chebyshev interpolation of the coefficients in h (used only when it is cheaper
         and its error on the pilot block is within ``quad_tol``; see :func:`interpolated_coefficients`).
+    feature_seed : int, SeedSequence or None
+        Draw W from ``default_rng(feature_seed)`` instead, keeping the training data of ``seed``
+        (:func:`rfdiff.simulate.sample_problem`).
 
     Returns
     -------
@@ -725,4 +729,5 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     (1.0, True)
     """
     return RandomFeatures(model, d, seed=seed, noise=noise, order=order, tol=tol, quad_tol=quad_tol,
-                          max_order=max_order, backend=backend, interpolate=interpolate)
+                          max_order=max_order, backend=backend, interpolate=interpolate,
+                          feature_seed=feature_seed)
