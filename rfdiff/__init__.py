@@ -29,8 +29,18 @@ _LAZY = {
     "TimescaleOptions": ".timing", "critical_weight_decay": ".timing", "memorization_ratio": ".timing",
     "PhaseDiagram": ".phase", "phase_diagram": ".phase",
 }
+#: Generation with a score family (docs/theory.md §13): samples, their measures, the KL bound.
+_GENERATION = {
+    "ScoreFamily": ".generate", "score_family": ".generate", "default_times": ".generate",
+    "Samples": ".generate", "sample": ".generate", "exact_score": ".generate", "empirical_score": ".generate",
+    "MemorizationFraction": ".generate", "memorization_fraction": ".generate", "nearest_neighbors": ".generate",
+    "CovarianceReport": ".generate", "covariance_report": ".generate", "gaussian_kl": ".generate",
+    "class_proportions": ".generate", "LinearLaw": ".generate", "linear_covariance": ".generate",
+    "KLBound": ".girsanov", "kl_bound": ".girsanov",
+}
+_LAZY.update(_GENERATION)
 #: Subpackages reachable as attributes.
-_SUBMODULES = ("simulate",)
+_SUBMODULES = ("simulate", "generate")
 
 __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", "DataLaw",
            "DiscreteSpectrum", "Isotropic", "MarchenkoPastur", "RFModel", "SolverError", "Spectrum",
@@ -39,6 +49,7 @@ __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", 
            "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau", "Timescales", "BulkTimescales",
            "ScalingExponents", "timescales", "scaling_exponents", "timescales_from_curve", "TimescaleOptions",
            "critical_weight_decay", "memorization_ratio", "PhaseDiagram", "phase_diagram", "simulate"]
+__all__ += [*_GENERATION, "generate"]
 
 
 def __getattr__(name: str):

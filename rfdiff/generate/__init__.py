@@ -8,7 +8,7 @@
   :func:`class_proportions` — measures of the samples;
 * :func:`linear_covariance` — the exact generated covariance of a linear score (Lyapunov oracle).
 
-The theory-side bound on KL(data ‖ generated) along training is :func:`rfdiff.kl_bound`.
+The theory-side bound on KL(data ‖ generated) along training is :func:`rfdiff.kl_bound` (module `rfdiff.girsanov`).
 """
 from .family import DEFAULT_TIMES, RFScore, ScoreFamily, default_times, score_family
 from .linear import LinearLaw, linear_covariance

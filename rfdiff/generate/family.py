@@ -219,6 +219,23 @@ class ScoreFamily(Outcome):
         z = rng.standard_normal((n, self.d))
         return self.centroids[labels] + np.sqrt(self.class_variances[labels]) * z
 
+    def kl_bound(self):
+        """The bound of :func:`rfdiff.kl_bound` from this finite family's own score errors (docs/theory.md §13).
+
+        The start term is ``KL(P_{t_K} ‖ N(0, I))/d`` over the sampled eigenvalues (class average plus the
+        centroids' ``e^{-2t}‖μ_c‖²/(2d)`` for a mixture: an upper bound by convexity). The members' score
+        errors are exact population averages of the finite model (docs/theory.md §3), so for the law at t_1
+        the bound holds at this d up to the quadrature of the t integral on the grid.
+        """
+        from ..girsanov import kl_bound_from_errors, start_kl
+        t = float(self.times[-1])
+        start = start_kl(self.model.data, t, d=self.d)
+        if self.mixture:
+            start += math.exp(-2.0 * t) * float(self.class_weights @ np.sum(self.centroids ** 2, axis=1)) / (2 * self.d)
+        return kl_bound_from_errors(self.times, self.taus, self.score_error, start, source=self.simulator,
+                                    status="failed" if np.any(np.isnan(self.score_error)) else "ok",
+                                    message="some score errors are NaN" if np.any(np.isnan(self.score_error)) else "")
+
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "d": self.d, "p": self.p, "n": self.n, "seed": self.seed,
                 "times": self.times.tolist(), "taus": self.taus.tolist(), "simulator": self.simulator,

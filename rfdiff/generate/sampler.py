@@ -188,8 +188,8 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
     eta = np.diff(lam)                                   # η_i of step i
     ratios = np.concatenate([[np.nan], eta[:-1] / eta[1:]])     # r_i = η_{i-1}/η_i (2m rule)
     n_blocks = math.ceil(n_samples / BLOCK)
-    sizes = [min(BLOCK, n_samples - j * BLOCK) for j in range(n_blocks)]
-    out = np.empty((n_samples, d))
+    sizes = [BLOCK] * n_blocks        # a partial last block is drawn whole and cut: same numbers for any N
+    out = np.empty((n_blocks * BLOCK, d))
     bar = _progress(progress, n_blocks and math.ceil(n_blocks / per_batch) * K, f"sampling ({method})")
     try:
         for b0 in range(0, n_blocks, per_batch):
@@ -221,6 +221,7 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
     finally:
         if bar is not None:
             bar.close()
+    out = out[:n_samples]
     bad = int(np.count_nonzero(~np.all(np.isfinite(out), axis=1)))
     status, message = ("failed", f"{bad} of {n_samples} samples are not finite") if bad else ("ok", "")
     return Samples(x=out, method=method, integrator=integrator, seed=seed, times=times.copy(), denoised=bool(denoise),
