@@ -44,7 +44,7 @@ __all__ = [
     "write_table_outputs",
 ]
 
-COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
+COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce", "generate")
 
 #: Figure formats accepted by every ``--plot``-like option.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")

@@ -6,10 +6,12 @@
   baselines;
 * :func:`memorization_fraction`, :func:`nearest_neighbors`, :func:`covariance_report`, :func:`gaussian_kl`,
   :func:`class_proportions` — measures of the samples;
+* :func:`evaluate` — samples at each τ of a family and the references, measured alike;
 * :func:`linear_covariance` — the exact generated covariance of a linear score (Lyapunov oracle).
 
 The theory-side bound on KL(data ‖ generated) along training is :func:`rfdiff.kl_bound` (module `rfdiff.girsanov`).
 """
+from .evaluate import Evaluation, Measured, evaluate
 from .family import DEFAULT_TIMES, RFScore, ScoreFamily, default_times, score_family
 from .linear import LinearLaw, linear_covariance
 from .measures import (
@@ -24,7 +26,7 @@ from .measures import (
 from .sampler import Samples, sample
 from .scores import MixtureScore, ScoreSchedule, empirical_score, exact_score
 
-__all__ = ["DEFAULT_TIMES", "RFScore", "ScoreFamily", "default_times", "score_family", "LinearLaw",
+__all__ = ["Evaluation", "Measured", "evaluate", "DEFAULT_TIMES", "RFScore", "ScoreFamily", "default_times", "score_family", "LinearLaw",
            "linear_covariance", "CovarianceReport", "MemorizationFraction", "class_proportions", "covariance_report",
            "gaussian_kl", "memorization_fraction", "nearest_neighbors", "Samples", "sample", "MixtureScore",
            "ScoreSchedule", "empirical_score", "exact_score"]
