@@ -9,7 +9,8 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
 ``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
 ``kernel_plateau``, and (group ``"mixtures"``, :mod:`rfdiff.reproduce.mixtures`) ``mixture_curves``,
-``mixture_order``.
+``mixture_order``, and (group ``"samples"``, :mod:`rfdiff.reproduce.samples`) ``samples_fmem``,
+``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
@@ -40,7 +41,8 @@ __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
-           "kernel_plateau", "mixture_curves", "mixture_order")
+           "kernel_plateau", "mixture_curves", "mixture_order", "samples_fmem", "samples_dimension",
+           "samples_covariance", "samples_kl_bound")
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,12 @@ def _mixtures(cfg, out, manifest, plt, seed):
     mixtures.draw(cfg, out, manifest, plt, seed, _save)
 
 
+def _samples(cfg, out, manifest, plt, seed):
+    """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
+    from . import samples
+    samples.draw(cfg, out, manifest, plt, seed, _save, quick=cfg == QUICK)
+
+
 def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
               argv=None) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
@@ -351,7 +359,8 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         is a terminal) also prints one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
-        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
+        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"samples"``
+        (generated samples, docs/theory.md §13; default all).
         The entries of figures not redrawn are kept from an earlier ``manifest.json`` in ``out``.
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
@@ -366,7 +375,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     """
     from ..plotting import _pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
-              "beyond": _beyond, "mixtures": _mixtures}
+              "beyond": _beyond, "mixtures": _mixtures, "samples": _samples}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:

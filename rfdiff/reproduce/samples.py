@@ -1,0 +1,288 @@
+"""Figure recipes for generated samples (docs/theory.md §13). Called by :func:`rfdiff.reproduce.reproduce` as
+the figure group ``"samples"``.
+
+Figures:
+
+* ``samples_fmem`` — f_mem against τ for several n at a size where samples are copied, and against τ/n (the
+  random-features version of the seed paper's Fig. 2), with the fitted exponent of the sample-level τ_mem
+  against n and the loss-based τ_mem of the theory marked;
+* ``samples_dimension`` — f_mem at τ = ∞ against d at fixed ψ_p, ψ_n, and against ψ_p, next to the loss-based
+  memorization (the finite family's train–test gap at τ = ∞);
+* ``samples_covariance`` — the generated covariance (trace, spectrum) against τ, with the exact finite-size
+  prediction of the linear activation (Lyapunov oracle);
+* ``samples_kl_bound`` — the theory's bound on KL(data ‖ generated)/d against τ, with τ_gen and τ_mem.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import DiscreteSpectrum
+from ..generate import (
+    covariance_report,
+    default_times,
+    gaussian_kl,
+    linear_covariance,
+    memorization_fraction,
+    sample,
+    score_family,
+)
+from ..girsanov import kl_bound
+from ..model import RFModel
+from ..timing import timescales
+
+__all__ = ["FIGURES", "SampleSettings", "QUICK", "FULL", "draw", "sample_level_tau_mem"]
+
+FIGURES = ("samples_fmem", "samples_dimension", "samples_covariance", "samples_kl_bound")
+
+#: Diffusion time at which the loss-based τ_gen, τ_mem of the theory are marked.
+T_REF = 0.01
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Sizes of the sample figures."""
+
+    fmem_d: int
+    fmem_psi_p: float
+    fmem_psi_n: tuple
+    times: int
+    taus: int
+    samples: int
+    dims: tuple
+    widths: tuple
+    cov_d: int
+
+
+QUICK = SampleSettings(fmem_d=6, fmem_psi_p=32.0, fmem_psi_n=(1.0, 2.0, 4.0), times=16, taus=10, samples=300,
+                       dims=(4, 8), widths=(4.0, 16.0), cov_d=8)
+FULL = SampleSettings(fmem_d=8, fmem_psi_p=64.0, fmem_psi_n=(0.5, 1.0, 2.0, 4.0), times=32, taus=19, samples=1000,
+                      dims=(4, 8, 16, 32), widths=(4.0, 16.0, 64.0), cov_d=16)
+
+
+def draw(cfg, out, manifest, plt, seed, save, quick=False):
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce._save`)."""
+    sizes = QUICK if quick else FULL
+    _fmem(sizes, out, manifest, plt, seed, save)
+    _dimension(sizes, out, manifest, plt, seed, save)
+    _covariance(sizes, out, manifest, plt, seed, save)
+    _kl(sizes, out, manifest, plt, seed, save)
+
+
+def _join(values):
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def sample_level_tau_mem(taus, f_mem, level=0.5):
+    """First τ (log-interpolated) where f_mem reaches ``level`` × its value at the largest τ (NaN if never)."""
+    taus, f = np.asarray(taus, dtype=float), np.asarray(f_mem, dtype=float)
+    target = level * f[-1]
+    finite = np.isfinite(taus) & (taus > 0)
+    x, y = np.log(taus[finite]), f[finite]
+    above = np.flatnonzero(y >= target)
+    if target <= 0 or above.size == 0:
+        return math.nan
+    i = int(above[0])
+    if i == 0:
+        return float(taus[finite][0])
+    w = (target - y[i - 1]) / (y[i] - y[i - 1])
+    return float(np.exp(x[i - 1] + w * (x[i] - x[i - 1])))
+
+
+def _fmem(sizes, out, manifest, plt, seed, save):
+    from ..plotting.samples import plot_memorization
+    from . import fit_power_law
+    taus = np.append(np.geomspace(10, 1e7, sizes.taus), np.inf)
+    times = default_times(sizes.times)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    rows, models = [], []
+    for psi_n, color in zip(sizes.fmem_psi_n, ("C0", "C1", "C2", "C3", "C4")):
+        model = RFModel(psi_p=sizes.fmem_psi_p, psi_n=psi_n, t=T_REF)
+        fam = score_family(model, sizes.fmem_d, taus, times=times, seed=seed)
+        f = [memorization_fraction(sample(fam.at(tau), sizes.samples, seed=seed + 1), fam.train_points) for tau in taus]
+        vals, errs = [x.value for x in f], [x.stderr for x in f]
+        held = memorization_fraction(fam.holdout(sizes.samples), fam.train_points).value
+        plot_memorization(taus, vals, errs, label=f"n = {fam.n}", ax=a1, color=color)
+        plot_memorization(taus, vals, errs, label=f"n = {fam.n}", ax=a2, color=color, x_scale=fam.n)
+        ts = timescales(model)
+        if np.isfinite(ts.tau_mem):
+            a1.plot([ts.tau_mem], [0.0], "v", color=color, ms=8, clip_on=False)
+        rows.append({"n": fam.n, "f_mem": vals, "stderr": errs, "held_out": held, "tau_mem_theory": ts.tau_mem,
+                     "tau_mem_samples": sample_level_tau_mem(taus, vals), "status": fam.status})
+        models.append(model)
+    ns = np.array([r["n"] for r in rows], dtype=float)
+    tm = np.array([r["tau_mem_samples"] for r in rows])
+    ok = np.isfinite(tm)
+    exponent = fit_power_law(ns[ok], tm[ok])[0] if ok.sum() >= 2 else math.nan
+    th = np.array([r["tau_mem_theory"] for r in rows])
+    th_ok = np.isfinite(th)
+    th_exponent = fit_power_law(ns[th_ok], th[th_ok])[0] if th_ok.sum() >= 2 else math.nan
+    a1.plot([], [], "v", color="k", label=rf"loss-based $\tau_{{mem}}$ (theory, $t = {T_REF:g}$)")
+    a1.legend(fontsize=8, loc="upper left")
+    a2.legend(fontsize=8, loc="upper left")
+    title = (rf"$\psi_p = {sizes.fmem_psi_p:g}$, d = {sizes.fmem_d}, tanh, $\Sigma = I$, {sizes.times} diffusion "
+             f"times, {sizes.samples} SDE samples per point, seed {seed}")
+    a1.set_title(title + f"\nsample-level τ_mem ∝ n^{exponent:.2f} (loss-based, theory: n^{th_exponent:.2f})",
+                 fontsize=9)
+    a2.set_title("the same against τ/n: the curves would coincide if τ_mem ∝ n", fontsize=9)
+    held = max(r["held_out"] for r in rows)
+    save(a1, out, "samples_fmem", manifest,
+         f"Fraction of generated samples that copy a training point (‖x − a¹‖/‖x − a²‖ < 1/3), against the "
+         f"training time τ of the score family (left) and against τ/n (right), for n = "
+         f"{', '.join(str(r['n']) for r in rows)} (ψ_p = {sizes.fmem_psi_p:g}, d = {sizes.fmem_d}, tanh, Σ = I, "
+         f"{sizes.times} log-spaced diffusion times in [1e-3, 5], closed-form flow of the true features, "
+         f"{sizes.samples} reverse-SDE samples, bootstrap error bars; held-out data copy at most {held:.3f}). "
+         f"f_mem at τ = ∞: {_join(r['f_mem'][-1] for r in rows)}. The sample-level τ_mem (f_mem "
+         f"reaching half its τ = ∞ value) grows like n^{exponent:.2f}, not like n: the curves do not collapse "
+         f"against τ/n. Triangles: the loss-based τ_mem of the theory at t = {T_REF:g} (∝ n^{th_exponent:.2f}).",
+         models=models, seeds=[seed], exponent=exponent, theory_exponent=th_exponent, rows=rows,
+         simulation_d=sizes.fmem_d)
+
+
+def _gap(fam, t=T_REF):
+    k = int(np.argmin(np.abs(np.log(fam.times / t))))
+    return float((fam.test_loss[-1, k] - fam.train_loss[-1, k]) / fam.test_loss[-1, k])
+
+
+def _dimension(sizes, out, manifest, plt, seed, save):
+    from ..curves import loss_curves
+    times = default_times(sizes.times)
+    psi_p, psi_n = 16.0, 1.0
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
+    res = {"dimension": [], "width": []}
+    for key, grid, make in (("dimension", sizes.dims, lambda v: (RFModel(psi_p, psi_n, T_REF), int(v))),
+                            ("width", sizes.widths, lambda v: (RFModel(v, psi_n, T_REF), 8))):
+        for v in grid:
+            model, d = make(v)
+            fam = score_family(model, d, [np.inf], times=times, seed=seed)
+            f = memorization_fraction(sample(fam.at(np.inf), sizes.samples, seed=seed + 1), fam.train_points)
+            th = loss_curves(model, [np.inf])
+            res[key].append({"value": float(v), "d": d, "p": fam.p, "n": fam.n, "f_mem": f.value, "stderr": f.stderr,
+                             "gap": _gap(fam), "gap_theory": float((th.test[0] - th.train[0]) / th.test[0])})
+    for ax, key, xlabel in ((a1, "dimension", "d"), (a2, "width", r"$\psi_p = p/d$")):
+        r = res[key]
+        x = [e["value"] for e in r]
+        ax.errorbar(x, [e["f_mem"] for e in r], yerr=[e["stderr"] for e in r], fmt="o-", color="C3",
+                    label=r"sample level: $f_{mem}$ at $\tau = \infty$")
+        ax.plot(x, [e["gap"] for e in r], "s--", color="C0",
+                label=rf"loss level: $(L_{{test}} - L_{{train}})/L_{{test}}$ at $\tau=\infty$, $t = {T_REF:g}$")
+        ax.plot(x, [e["gap_theory"] for e in r], ":", color="C0", label="the same, theory (d → ∞)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{v:g}" for v in x])
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=8, loc="center right")
+    a1.set_title(rf"$\psi_p = {psi_p:g}$, $\psi_n = {psi_n:g}$, tanh, $\Sigma = I$, {sizes.samples} SDE samples, "
+                 f"seed {seed}", fontsize=9)
+    a2.set_title(rf"d = 8, $\psi_n = {psi_n:g}$, tanh, $\Sigma = I$", fontsize=9)
+    fd = res["dimension"]
+    save(a1, out, "samples_dimension", manifest,
+         f"Where sample memorization appears at all: f_mem of the fully trained family (τ = ∞) against d at ψ_p = "
+         f"{psi_p:g}, ψ_n = {psi_n:g} (left) and against ψ_p at d = 8 (right), next to the loss-based memorization, "
+         f"the relative train–test gap at τ = ∞ of the member at t = {T_REF:g} (finite size, squares; theory, "
+         f"dotted). f_mem = {_join(e['f_mem'] for e in fd)} for d = "
+         f"{', '.join(str(e['d']) for e in fd)} while the loss gap stays at "
+         f"{_join(e['gap'] for e in fd)}: the loss memorizes at every d, the samples copy less and "
+         f"less as d grows.", models=[RFModel(psi_p, psi_n, T_REF)], seeds=[seed], results=res)
+
+
+def _covariance(sizes, out, manifest, plt, seed, save):
+    from ..plotting.samples import plot_covariance_trace, plot_spectra
+    data = DiscreteSpectrum([0.25, 1.75], [0.5, 0.5])
+    taus = np.append(np.geomspace(1.0, 1e6, 13), np.inf)
+    times = default_times(sizes.times)
+    d = sizes.cov_d
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    res, spectra, models = {}, {}, []
+    for act, color in (("linear", "C0"), ("tanh", "C3")):
+        model = RFModel(4.0, 2.0, T_REF, activation=act, data=data)
+        fam = score_family(model, d, taus, times=times, seed=seed)
+        reps, oracle = [], []
+        for tau in taus:
+            sc = fam.at(tau)
+            reps.append(covariance_report(sample(sc, 4 * sizes.samples, seed=seed + 1), fam.population_covariance(),
+                                          fam.train_points))
+            if act == "linear":
+                oracle.append(linear_covariance(sc).covariance)
+        tr = [r.trace for r in reps]
+        plot_covariance_trace(taus, tr, label=f"{act}: samples", ax=a1, color=color,
+                              population=reps[0].population_trace if act == "tanh" else None,
+                              empirical=reps[0].empirical_trace if act == "tanh" else None)
+        entry = {"trace": tr, "status": fam.status}
+        if oracle:
+            otr = [float(np.trace(C) / d) for C in oracle]
+            from ..plotting.samples import tau_positions
+            a1.plot(tau_positions(taus), otr, "-", color="k", lw=2, alpha=0.35,
+                    label="linear: Lyapunov oracle (exact)")
+            se = [abs(a - b) / (b * math.sqrt(2 / (4 * sizes.samples * d))) for a, b in zip(tr, otr)]
+            entry.update(oracle_trace=otr, max_trace_z=float(max(se)))
+            spectra[r"linear, $\tau=\infty$ (Lyapunov)"] = np.linalg.eigvalsh(oracle[-1])
+            j = int(np.argmin(np.abs(np.log(taus[:-1] / 1e2))))
+            spectra[rf"linear, $\tau={taus[j]:g}$ (Lyapunov)"] = np.linalg.eigvalsh(oracle[j])
+        else:
+            spectra[r"tanh, $\tau=\infty$ (samples)"] = reps[-1].eigenvalues
+            spectra["population Σ"] = reps[-1].population_eigenvalues
+            spectra["training set"] = reps[-1].empirical_eigenvalues
+        res[act] = entry
+        models.append(model)
+    plot_spectra(spectra, ax=a2)
+    a1.legend(fontsize=8, loc="best")
+    a2.legend(fontsize=8, loc="best")
+    a1.set_title(rf"$\psi_p = 4$, $\psi_n = 2$, Σ eigenvalues 0.25, 1.75, d = {d}, {sizes.times} times, "
+                 f"{4 * sizes.samples} SDE samples, seed {seed}", fontsize=9)
+    a2.set_title("spectra of the generated covariance", fontsize=9)
+    lin = res["linear"]
+    save(a1, out, "samples_covariance", manifest,
+         f"Generated covariance against τ (left: Tr C/d; right: spectra). Linear activation: samples (markers) on "
+         f"the exact finite-size prediction, the Lyapunov ODE of the reverse SDE with the family's linear scores "
+         f"(grey line; largest deviation {lin['max_trace_z']:.1f} standard errors of the sampled trace); tanh: "
+         f"samples. Early in training the generated law is far too wide (the small-t scores are not yet trained "
+         f"and the reverse process expands); it then contracts, to Tr C/d = {lin['trace'][-1]:.3g} (linear) and "
+         f"{res['tanh']['trace'][-1]:.3g} (tanh) at τ = ∞ against the population {1.0:g} and the training set. "
+         f"The asymptotic (d → ∞) generated covariance is not derived here.",
+         models=models, seeds=[seed], simulation_d=d, results=res)
+
+
+def _kl(sizes, out, manifest, plt, seed, save):
+    from ..plotting import legend_below
+    from ..plotting.samples import mark_times, plot_kl_bound, tau_positions
+    model = RFModel(16.0, 2.0, T_REF)
+    taus = np.append(np.geomspace(1.0, 1e7, 3 * sizes.taus), np.inf)
+    times = default_times(sizes.times)
+    bound = kl_bound(model, taus, times=times)
+    ts = {t: timescales(model.replace(t=t)) for t in (T_REF, 0.1)}
+    d = sizes.cov_d
+    fam = score_family(model, d, taus[:: 3], times=times, seed=seed)
+    fb = fam.kl_bound()
+    fit = []
+    for tau in fam.taus:
+        x = sample(fam.at(tau), 4 * sizes.samples, seed=seed + 1, denoise=False).x
+        C = np.cov(x, rowvar=False)
+        t1 = fam.times[0]
+        fit.append(gaussian_kl(np.eye(d) * (math.exp(-2 * t1) + -math.expm1(-2 * t1)), C) / d)
+    ax = plt.subplots(figsize=(7.2, 5.0), constrained_layout=True)[1]
+    plot_kl_bound(taus, bound.bound, label="bound, theory (d → ∞)", ax=ax, color="C3")
+    plot_kl_bound(fam.taus, fb.bound, label=f"bound, finite family d = {d}", ax=ax, color="C1", style="o--")
+    ax.plot(tau_positions(fam.taus), fit, "s:", color="C0", ms=4,
+            label=f"KL between Gaussian fits, samples d = {d} (not a bound)")
+    mark_times(ax, {rf"$\tau_{{gen}}$, $\tau_{{mem}}$ at $t = {T_REF:g}$": (ts[T_REF].tau_gen, "0.3"),
+                    rf"$\tau_{{gen}}$, $\tau_{{mem}}$ at $t = 0.1$": (ts[0.1].tau_gen, "C2")})
+    mark_times(ax, {"_a": (ts[T_REF].tau_mem, "0.3"), "_b": (ts[0.1].tau_mem, "C2")})
+    ax.set_title(rf"$\psi_p = 16$, $\psi_n = 2$, tanh, $\Sigma = I$, {sizes.times} diffusion times in "
+                 rf"[1e-3, 5]; $\tau=\infty$ at the right end", fontsize=9)
+    legend_below(ax, ncol=2)
+    best = int(np.nanargmin(bound.bound))
+    save(ax, out, "samples_kl_bound", manifest,
+         f"Upper bound on KL(P_t1 ‖ generated)/d along training from the exact score-error curves (Girsanov, "
+         f"constant 1; docs/theory.md §13), ψ_p = 16, ψ_n = 2, tanh, Σ = I, {sizes.times} diffusion times in "
+         f"[1e-3, 5]: it is smallest, {bound.bound[best]:.3g}, at τ = {taus[best]:.3g}, between the loss-based "
+         f"τ_gen and τ_mem of the larger times, and grows without limit as the small-t scores memorize "
+         f"({bound.bound[-1]:.3g} at τ = ∞). Dashed: the same bound from a finite family at d = {d}; squares: the "
+         f"KL between Gaussian fits of its samples and of the data at t_1, for orientation only (the generated "
+         f"law is not Gaussian, so this is not a lower bound on the true KL).",
+         models=[model], seeds=[seed], simulation_d=d,
+         bound={"tau": taus.tolist(), "bound": bound.bound.tolist(), "start": bound.start},
+         timescales={str(t): v.to_dict() for t, v in ts.items()})
