@@ -27,6 +27,8 @@ __all__ = ["MemorizationFraction", "CovarianceReport", "nearest_neighbors", "mem
 DEFAULT_THRESHOLD = 1.0 / 3.0
 #: Bootstrap resamples of the copy indicators (the seed paper's code uses 1000).
 DEFAULT_BOOTSTRAP = 1000
+#: A sample has *escaped* when ``‖x‖² > ESCAPE · Tr Σ`` (5 times the typical radius of the data).
+ESCAPE = 25.0
 _BLOCK_ENTRIES = 2 ** 22
 
 
@@ -196,6 +198,11 @@ class CovarianceReport(Outcome):
         ``‖C − Σ‖_F/‖Σ‖_F`` and the same against the training-set covariance.
     kl_population : float
         ``KL(N(0, Σ) ‖ N(0, C))/d`` between Gaussian fits (NaN if C is singular).
+    escaped : float
+        Fraction of samples with ``‖x‖² > ESCAPE · Tr Σ`` (a score that stays bounded far from the data, e.g.
+        tanh features, cannot pull such a sample back, and a few of them dominate C).
+    trace_kept, kl_population_kept : float
+        ``Tr C/d`` and the Gaussian-fit KL of the samples that did not escape.
     n_samples : int
     """
 
@@ -210,12 +217,16 @@ class CovarianceReport(Outcome):
     rel_error_population: float
     rel_error_empirical: float
     kl_population: float
+    escaped: float
+    trace_kept: float
+    kl_population_kept: float
     n_samples: int
 
     def to_dict(self) -> dict:
         return {"trace": self.trace, "population_trace": self.population_trace, "empirical_trace": self.empirical_trace,
                 "rel_error_population": self.rel_error_population, "rel_error_empirical": self.rel_error_empirical,
-                "kl_population_per_dim": self.kl_population, "eigenvalues": self.eigenvalues.tolist(),
+                "kl_population_per_dim": self.kl_population, "escaped": self.escaped, "trace_kept": self.trace_kept,
+                "kl_population_kept_per_dim": self.kl_population_kept, "eigenvalues": self.eigenvalues.tolist(),
                 "population_eigenvalues": self.population_eigenvalues.tolist(),
                 "empirical_eigenvalues": self.empirical_eigenvalues.tolist(), "n_samples": self.n_samples,
                 "diagnostics": {"status": self.status, "message": self.message}}
@@ -242,10 +253,9 @@ def covariance_report(samples, population, train) -> CovarianceReport:
     train = _rows("train", train, d)
     C = np.cov(x, rowvar=False).reshape(d, d)
     E = np.cov(train, rowvar=False).reshape(d, d) if train.shape[0] > 1 else np.full((d, d), np.nan)
-    try:
-        kl = gaussian_kl(S, C) / d
-    except np.linalg.LinAlgError:
-        kl = float("nan")
+    kl = _kl_or_nan(S, C, d)
+    kept = np.einsum("ij,ij->i", x, x) <= ESCAPE * np.trace(S)
+    Ck = np.cov(x[kept], rowvar=False).reshape(d, d) if kept.sum() > 1 else np.full((d, d), np.nan)
     ev = np.linalg.eigvalsh(C)
     return CovarianceReport(covariance=C, mean=x.mean(axis=0), eigenvalues=ev, population_eigenvalues=np.linalg.eigvalsh(S),
                             empirical_eigenvalues=np.linalg.eigvalsh(E) if np.all(np.isfinite(E)) else np.full(d, np.nan),
@@ -253,7 +263,17 @@ def covariance_report(samples, population, train) -> CovarianceReport:
                             empirical_trace=float(np.trace(E) / d),
                             rel_error_population=float(np.linalg.norm(C - S) / np.linalg.norm(S)),
                             rel_error_empirical=float(np.linalg.norm(C - E) / np.linalg.norm(E)),
-                            kl_population=kl, n_samples=x.shape[0])
+                            kl_population=kl, escaped=float(1.0 - kept.mean()), trace_kept=float(np.trace(Ck) / d),
+                            kl_population_kept=_kl_or_nan(S, Ck, d), n_samples=x.shape[0])
+
+
+def _kl_or_nan(S, C, d):
+    if not np.all(np.isfinite(C)):
+        return float("nan")
+    try:
+        return gaussian_kl(S, C) / d
+    except np.linalg.LinAlgError:
+        return float("nan")
 
 
 def class_proportions(samples, class_score) -> np.ndarray:

@@ -36,7 +36,8 @@ def _inf_tick(ax, taus, x_scale=1.0):
                 textcoords="offset points", ha="center", fontsize=8)
 
 
-def plot_memorization(taus, values, errors=None, *, label=None, ax=None, color=None, marker="o", x_scale=1.0):
+def plot_memorization(taus, values, errors=None, *, label=None, ax=None, color=None, marker="o", x_scale=1.0,
+                      inf_label=True):
     """f_mem against τ (or τ/x_scale) with error bars.
 
     Parameters
@@ -46,6 +47,8 @@ def plot_memorization(taus, values, errors=None, *, label=None, ax=None, color=N
         Standard errors (drawn as bars).
     x_scale : float
         Divide τ by this (e.g. n, for the collapse against τ/n).
+    inf_label : bool
+        Label the τ = ∞ position (turn off when several curves with different x_scale share the axes).
     """
     ax = _axes(ax)
     x = tau_positions(taus) / x_scale
@@ -54,7 +57,8 @@ def plot_memorization(taus, values, errors=None, *, label=None, ax=None, color=N
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel(r"$f_{mem}$ (fraction of copies, $\|x-a^1\|/\|x-a^2\| < 1/3$)")
     ax.set_xlabel(r"training time $\tau$" if x_scale == 1.0 else r"$\tau / n$")
-    _inf_tick(ax, taus, x_scale)
+    if inf_label:
+        _inf_tick(ax, taus, x_scale)
     return ax
 
 
@@ -77,12 +81,15 @@ def plot_covariance_trace(taus, traces, *, population=None, empirical=None, labe
     return ax
 
 
-def plot_spectra(spectra, *, ax=None):
-    """Sorted eigenvalues (descending, against their rank) of several covariances: ``{label: eigenvalues}``."""
+def plot_spectra(spectra, *, styles=None, ax=None):
+    """Sorted eigenvalues (descending, against their rank) of several covariances: ``{label: eigenvalues}``;
+    ``styles`` maps some labels to keyword arguments of ``ax.plot`` (default: markers and a thin line)."""
     ax = _axes(ax)
+    styles = styles or {}
     for label, ev in spectra.items():
         ev = np.sort(np.asarray(ev, dtype=float))[::-1]
-        ax.plot(np.arange(1, ev.size + 1), ev, "o-", ms=3, lw=1, label=label)
+        kw = {"marker": "o", "ms": 3, "lw": 1, **styles.get(label, {})}
+        ax.plot(np.arange(1, ev.size + 1), ev, label=label, **kw)
     ax.set_yscale("log")
     ax.set_xlabel("rank")
     ax.set_ylabel("eigenvalue of the covariance")
@@ -97,6 +104,7 @@ def plot_kl_bound(taus, bound, *, label=None, ax=None, color=None, style="-"):
     ax.set_yscale("log")
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel(r"bound on $KL(P_{t_1}\,\|\,Q_{t_1})/d$")
+    _inf_tick(ax, taus)
     return ax
 
 
