@@ -261,7 +261,8 @@ def _covariance(sizes, out, manifest, plt, seed, save):
     save(a1, out, "samples_covariance", manifest,
          f"Generated covariance against τ (left: Tr C/d; right: spectra). Linear activation: samples (markers) on "
          f"the exact finite-size prediction, the Lyapunov ODE of the reverse SDE with the family's linear scores "
-         f"(grey line; largest deviation {lin['max_trace_z']:.1f} standard errors of the sampled trace); tanh: "
+         f"(grey line; {times.size} diffusion times; largest deviation {lin['max_trace_z']:.1f} standard errors of the sampled "
+         f"trace); tanh: "
          f"samples. Early in training the generated law is far too wide (the small-t scores are not yet trained "
          f"and the reverse process expands); it then contracts, to Tr C/d = {lin['trace'][-1]:.3g} (linear) at "
          f"τ = ∞, against the population 1 and the training set. With tanh a fraction of the samples escapes "
