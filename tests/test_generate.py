@@ -217,7 +217,11 @@ def test_linear_family_samples_match_lyapunov_oracle():
 def test_kl_bound_dominates_the_exact_kl_of_a_linear_family():
     """Gaussian data, linear score: the generated law at t_1 is N(0, C) with C from the Lyapunov ODE, so
     KL(N(0, Σ_{t1}) ‖ N(0, C)) is exact; the Girsanov bound, integrated here independently on a fine t grid
-    along the same interpolated score, must exceed it, and the family's grid quadrature must approach it."""
+    along the same interpolated score, must exceed it, and the family's grid quadrature must approach it.
+
+    At τ = ∞ the trained linear score is the exact score of N(0, Σ̂) (Σ̂ the training set's covariance), so the
+    reverse process is the exact reversal of another OU path law and Girsanov's bound is attained (up to the
+    start at N(0, I), e^{-2 t_K}): equality within the fine quadrature (measured 1e-5 relative)."""
     model = rd.RFModel(psi_p=4, psi_n=2, t=0.1, activation="linear", data=rd.DiscreteSpectrum([0.3, 2.0], [0.5, 0.5]))
     times = rd.default_times(32, 0.01, 4.0)
     fam = rd.score_family(model, 4, [0.5, 3.0, np.inf], times=times, seed=1)
@@ -243,7 +247,11 @@ def test_kl_bound_dominates_the_exact_kl_of_a_linear_family():
                 vals.append(np.trace(D * st @ D.T) / 4)
             total += np.trapezoid(vals, ts)
         exact_bound = bound.start + total
-        assert kl <= exact_bound
+        if np.isinf(tau):
+            assert kl == pytest.approx(exact_bound, rel=1e-3)
+        else:
+            assert kl < 0.95 * exact_bound
+        # the family's bound is a trapezoid quadrature on its 32 grid times (measured 2.5% below at τ = ∞)
         assert bound.bound[j] == pytest.approx(exact_bound, rel=0.05)
 
 
