@@ -19,7 +19,7 @@ _LAZY = {
     "DataLaw": ".data", "DiscreteSpectrum": ".data", "Isotropic": ".data", "MarchenkoPastur": ".data",
     "GaussianMixture": ".data",
     "RFModel": ".model",
-    "SolverError": ".spectral", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
+    "SolverError": ".results", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
     "spectral_grid": ".spectral", "spectrum": ".spectral", "stieltjes": ".spectral", "support": ".spectral",
     "LearningDynamics": ".curves", "LossCurves": ".curves", "LossDecomposition": ".curves",
     "loss_curves": ".curves", "seed_epoch_lr_from_tau": ".curves", "steps_from_tau": ".curves",

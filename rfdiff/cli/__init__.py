@@ -384,10 +384,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _user_errors():
     """Exceptions the input can cause: bad values, a solver that cannot verify, files, memory, missing extras."""
-    errors = [ValueError, OSError, MemoryError, ImportError, OverflowError]
-    if "rfdiff.spectral" in sys.modules:  # imported lazily: only a run that used the solver can raise it
-        errors.append(sys.modules["rfdiff.spectral"].SolverError)
-    return tuple(errors)
+    from ..results import SolverError
+    return ValueError, OSError, MemoryError, ImportError, OverflowError, SolverError
 
 
 def main(argv=None) -> int:
