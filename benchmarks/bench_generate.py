@@ -40,7 +40,7 @@ def main(argv=None):
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         fam = rd.score_family(model, args.d, taus, times=rd.default_times(args.times), seed=0,
-                              execution={"executor": args.executor, "workers": args.workers, "progress": False})
+                              execution=rd.Execution(executor=args.executor, workers=args.workers, progress=False))
         t1 = time.perf_counter()
         samples = [rd.sample(fam.at(tau), args.samples, seed=1) for tau in taus]
         t2 = time.perf_counter()

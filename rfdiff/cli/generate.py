@@ -140,9 +140,9 @@ def _print(out, model, args, fam, ev, bound, status):
 
 
 def _plot(args, fam, ev):
-    from ..plotting import _pyplot, legend_below, model_label, savefig
+    from ..plotting import legend_below, model_label, pyplot, savefig
     from ..plotting.samples import plot_covariance_trace, plot_memorization
-    plt = _pyplot()
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
     plot_memorization(ev.taus, [m.f_mem.value for m in ev.at_tau], [m.f_mem.stderr for m in ev.at_tau],
                       label="random-features family", ax=a1, color="C3")
@@ -162,10 +162,12 @@ def _plot(args, fam, ev):
 def run(args) -> int:
     from ..generate.evaluate import evaluate
     from ..generate.family import score_family
+    from ..girsanov import kl_bound
 
     model = model_from_args(args, psi_p=args.psi_p, psi_n=args.psi_n, t=0.1)
     taus, times = _check(args, model)
-    execution = {"executor": args.executor, "workers": args.workers, "progress": args.progress}
+    from ..sweep import Execution
+    execution = Execution(executor=args.executor, workers=args.workers, progress=args.progress)
     with collect_warnings("generate") as caught:
         fam = score_family(model, args.d, taus, times=times, seed=args.seed, simulator=args.simulator,
                            shared_features=not args.independent_features, execution=execution)
@@ -173,7 +175,7 @@ def run(args) -> int:
             raise ValueError(f"the score family failed: {fam.message}")
         ev = evaluate(fam, args.samples, method=args.method, integrator=args.integrator, seed=args.seed,
                       threshold=args.threshold, progress=args.progress)
-        bound = fam.kl_bound()
+        bound = kl_bound(fam)
     status, text = status_line([fam, ev], caught)
     _print(sys.stdout, model, args, fam, ev, bound, text)
     prov = args_provenance(args, model=model, seeds={"family": args.seed, "samples": args.seed,
@@ -185,7 +187,7 @@ def run(args) -> int:
         write_json(args.json, {"family": fam.to_dict(), "evaluation": ev.to_dict(), "kl_bound": bound.to_dict(),
                                "status": status, "provenance": prov})
     if args.npz:
-        from .._io import write_npz
+        from ..outputs import write_npz
         arrays = {"taus": fam.taus, "times": fam.times, "train": fam.train_points, "train_labels": fam.labels,
                   "samples": np.stack([m.x for m in ev.at_tau]),
                   "f_mem": [m.f_mem.value for m in ev.at_tau], "f_mem_stderr": [m.f_mem.stderr for m in ev.at_tau],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._results import Outcome, worst_status
+from ..results import Result, worst_status
 from .._validate import integer
 from .measures import (
     DEFAULT_THRESHOLD,
@@ -65,7 +65,7 @@ class Measured:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Evaluation(Outcome):
+class Evaluation(Result):
     """Measures of a family's samples at each τ and of the references.
 
     Attributes

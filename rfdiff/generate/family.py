@@ -25,48 +25,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._results import Outcome, worst_status
+from ..results import Result, worst_status
 from .._validate import choice, integer, taus as check_taus
 from ..model import T_RANGE, RFModel
+from ..settings import DIFFUSION_TIMES, default_times
 from .scores import MixtureScore, ScoreSchedule, check_times, empirical_score, exact_score
 
 __all__ = ["SIMULATORS", "DEFAULT_TIMES", "FEATURE_STREAM", "HOLDOUT_STREAM", "ScoreFamily", "RFScore",
            "default_times", "score_family"]
 
 SIMULATORS = ("features", "gaussian", "gd", "adam")
-#: ``(t_min, t_max, count)`` of the default grid: log-spaced, t_K = 5 leaves ``e^{-10} ≈ 5e-5`` between the
-#: law at t_K and the sampler's start N(0, I).
-DEFAULT_TIMES = (1e-3, 5.0, 48)
+#: ``(t_min, t_max, count)`` of the default grid (:data:`rfdiff.settings.DIFFUSION_TIMES`).
+DEFAULT_TIMES = DIFFUSION_TIMES
 #: Spawn key of the independent W of time k: ``SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))``.
 FEATURE_STREAM = 6
 #: Spawn key of :meth:`ScoreFamily.holdout`'s fresh data points.
 HOLDOUT_STREAM = 7
-
-
-def default_times(count=DEFAULT_TIMES[2], t_min=DEFAULT_TIMES[0], t_max=DEFAULT_TIMES[1]) -> np.ndarray:
-    """``count`` log-spaced diffusion times from ``t_min`` to ``t_max`` (defaults :data:`DEFAULT_TIMES`)."""
-    count = integer("count", count, 1)
-    if not (0 < t_min < t_max < math.inf) and not (count == 1 and 0 < t_min == t_max):
-        raise ValueError(f"need 0 < t_min < t_max < inf, got t_min={t_min!r}, t_max={t_max!r}")
-    return np.geomspace(t_min, t_max, count)
-
-
-def _execution(execution):
-    """Keyword arguments of :func:`rfdiff.sweep.sweep` from ``execution`` (None: serial, in this process)."""
-    keys = ("executor", "workers", "scheduler", "store", "progress")
-    if execution is None:
-        return {"executor": "serial"}
-    if isinstance(execution, dict):
-        unknown = set(execution) - set(keys)
-        if unknown:
-            raise ValueError(f"execution has unknown keys {sorted(unknown)}; allowed: {', '.join(keys)}")
-        out = dict(execution)
-    else:
-        out = {k: getattr(execution, k) for k in keys if hasattr(execution, k)}
-        if not out:
-            raise ValueError(f"execution must be None, a dict or an execution options object, got {execution!r}")
-    out.setdefault("executor", "serial")
-    return out
 
 
 def _member(task):
@@ -113,7 +87,7 @@ def _key(task):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScoreFamily(Outcome):
+class ScoreFamily(Result):
     """Random-features scores on a grid of diffusion times, trained on one training set (module docstring).
 
     Attributes
@@ -212,29 +186,9 @@ class ScoreFamily(Outcome):
         n = integer("n", n, 1)
         seed = self.seed if seed is None else integer("seed", seed, 0)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(HOLDOUT_STREAM,)))
-        if self.mixture:
-            labels = np.repeat(np.arange(self.class_weights.size), self.model.data.class_counts(n))
-        else:
-            labels = np.zeros(n, dtype=int)
+        labels = np.repeat(np.arange(self.class_weights.size), self.model.data.class_counts(n))
         z = rng.standard_normal((n, self.d))
         return self.centroids[labels] + np.sqrt(self.class_variances[labels]) * z
-
-    def kl_bound(self):
-        """The bound of :func:`rfdiff.kl_bound` from this finite family's own score errors (docs/theory.md §13).
-
-        The start term is ``KL(P_{t_K} ‖ N(0, I))/d`` over the sampled eigenvalues (class average plus the
-        centroids' ``e^{-2t}‖μ_c‖²/(2d)`` for a mixture: an upper bound by convexity). The members' score
-        errors are exact population averages of the finite model (docs/theory.md §3), so for the law at t_1
-        the bound holds at this d up to the quadrature of the t integral on the grid.
-        """
-        from ..girsanov import kl_bound_from_errors, start_kl
-        t = float(self.times[-1])
-        start = start_kl(self.model.data, t, d=self.d)
-        if self.mixture:
-            start += math.exp(-2.0 * t) * float(self.class_weights @ np.sum(self.centroids ** 2, axis=1)) / (2 * self.d)
-        return kl_bound_from_errors(self.times, self.taus, self.score_error, start, source=self.simulator,
-                                    status="failed" if np.any(np.isnan(self.score_error)) else "ok",
-                                    message="some score errors are NaN" if np.any(np.isnan(self.score_error)) else "")
 
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "d": self.d, "p": self.p, "n": self.n, "seed": self.seed,
@@ -309,9 +263,9 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
     shared_features : bool
         One W for all times (default), or an independent W per time (``feature_seed`` of
         ``sample_problem``: ``SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))``), the training set unchanged.
-    execution : None, dict or execution options
-        Where the members run: ``executor`` ("serial" by default, "local", "dask", an Executor), ``workers``,
-        ``scheduler``, ``store``, ``progress`` of :func:`rfdiff.sweep.sweep`.
+    execution : rfdiff.Execution, optional
+        Where the members run (:func:`rfdiff.sweep.sweep`: executor, workers, scheduler, store, progress);
+        default ``Execution(executor="serial")``, in this process.
     **options
         Passed to the simulator (e.g. ``order``, ``tol`` of ``random_features``; ``lr``, ``batch``, ``noise``
         of ``train``).
@@ -328,9 +282,8 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
     common τ is gradient flow on their sum with unit weights; each member's ``A_k(τ) = −√(p/Δ_k) Vᵀ f_τ(U + ω)``
     is the flow of §3 at time t_k.
     """
-    from ..simulate import problem_sizes
-    from ..simulate._sampling import sample_mixture_problem
-    from ..sweep import sweep
+    from ..simulate import draw_problem, problem_sizes
+    from ..sweep import Execution, sweep
 
     if not isinstance(model, RFModel):
         raise ValueError(f"model must be an rfdiff.RFModel, got {model!r}")
@@ -347,32 +300,25 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
         raise ValueError("shared_features=False is available for simulator='features' and 'gaussian' only")
     if simulator in ("gd", "adam") and not np.all(np.isfinite(tau)):
         raise ValueError("taus must be finite for simulator='gd' or 'adam' (explicit training cannot reach τ = ∞)")
-    run = _execution(execution)
+    if execution is None:
+        execution = Execution(executor="serial")
+    elif not isinstance(execution, Execution):
+        raise ValueError(f"execution must be an rfdiff.Execution (or None: serial), got {execution!r}")
     p, n = problem_sizes(model, d)
-    mixture = hasattr(model.data, "class_eigenvalues")
 
     tasks = [{"model": model.replace(t=float(t)), "d": d, "seed": seed, "taus": tau.tolist(),
               "feature_index": None if shared_features else k, "simulator": simulator, "options": dict(options)}
              for k, t in enumerate(times)]
-    results, stats = sweep(_member, tasks, key=_key, desc="score family", **run)
+    results, stats = sweep(_member, tasks, key=_key, execution=execution, desc="score family")
 
-    if mixture:
-        W, X, labels, centroids = sample_mixture_problem(model, d, seed)
-        variances = np.asarray(model.data.class_eigenvalues(d), dtype=np.float64)
-        weights = np.asarray(model.data.weights, dtype=np.float64)
-        centroids = centroids.T
-    else:
-        from ..simulate import sample_problem
-        W, X = sample_problem(model, d, seed)
-        labels = np.zeros(n, dtype=int)
-        variances = np.asarray(model.data.eigenvalues(d), dtype=np.float64)[None, :]
-        weights = np.ones(1)
-        centroids = np.zeros((1, d))
+    W, X, labels, centroids = draw_problem(model, d, seed)
+    variances = np.asarray(model.data.class_eigenvalues(d), dtype=np.float64)
+    weights = np.asarray(model.data.class_weights, dtype=np.float64)
+    centroids = np.ascontiguousarray(centroids.T)
     if shared_features:
         features = W[None]
     else:
-        from ..simulate import sample_problem
-        features = np.stack([sample_problem(model, d, seed, feature_seed=np.random.SeedSequence(
+        features = np.stack([draw_problem(model, d, seed, feature_seed=np.random.SeedSequence(
             seed, spawn_key=(FEATURE_STREAM, k)))[0] for k in range(times.size)])
 
     K, T = times.size, tau.size

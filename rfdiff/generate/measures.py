@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._results import Outcome
+from ..results import Result
 from .._validate import in_range, integer
 
 __all__ = ["MemorizationFraction", "CovarianceReport", "nearest_neighbors", "memorization_fraction",
@@ -78,7 +78,7 @@ def nearest_neighbors(points, train, k=2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MemorizationFraction(Outcome):
+class MemorizationFraction(Result):
     """Fraction of copies among generated samples.
 
     Attributes
@@ -182,7 +182,7 @@ def gaussian_kl(P, Q) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CovarianceReport(Outcome):
+class CovarianceReport(Result):
     """The covariance of generated samples next to the population and the training set.
 
     Attributes

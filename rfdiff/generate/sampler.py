@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._results import Outcome
+from ..results import Result
 from .._validate import choice, integer, memory
 from .scores import ScoreSchedule, delta
 
@@ -36,7 +36,7 @@ BATCH_BYTES = 64 * 2 ** 20
 
 
 @dataclass(frozen=True, kw_only=True)
-class Samples(Outcome):
+class Samples(Result):
     """Generated samples and how they were drawn.
 
     Attributes
@@ -51,7 +51,7 @@ class Samples(Outcome):
     schedule : dict
         ``schedule.describe()`` of the score used.
     status, message
-        :class:`~rfdiff._results.Outcome`: ``"failed"`` if a sample is not finite.
+        :class:`~rfdiff.results.Result`: ``"failed"`` if a sample is not finite.
     """
 
     x: np.ndarray

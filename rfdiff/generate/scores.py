@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .._validate import increasing_axis, integer
+from .._validate import diffusion_times, integer
 
 __all__ = ["ScoreSchedule", "MixtureScore", "exact_score", "empirical_score", "delta"]
 
@@ -33,10 +33,7 @@ def delta(t):
 
 def check_times(times) -> np.ndarray:
     """A non-empty, strictly increasing 1-D grid of finite diffusion times > 0 (``ValueError`` naming ``times``)."""
-    arr = np.asarray(times, dtype=float) if not isinstance(times, (str, bytes)) else None
-    if arr is None or arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"times must be a non-empty 1-D sequence of diffusion times, got {times!r}")
-    return np.ascontiguousarray(increasing_axis("times", arr), dtype=np.float64)
+    return diffusion_times(times)
 
 
 class ScoreSchedule:

@@ -13,7 +13,7 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
-base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
+base seed and the settings (:func:`rfdiff.outputs.provenance`); every figure's entry adds the models it draws
 (``model.to_dict()``, data law included), the seeds and dimensions of its simulations and the solver
 diagnostics (failed sweep points, contour nodes). ``seed`` shifts every simulation's seed, so two runs with
 the same seed draw the same figures.
@@ -28,12 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._io import provenance, write_json
-from ..curves import LearningDynamics
+from ..outputs import provenance, write_json
+from .._progress import wants_progress
+from ..dynamics import LearningDynamics
 from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
+from ..sweep import Execution
 from ..settings import tau_grid
 from ..timing import timescales, timescales_from_curve
 
@@ -234,7 +236,8 @@ def _simulated_timescales(cfg, seed):
         points = {}
         for v in SIM_PSI_N:
             model = RFModel(psi_p=PSI_P, psi_n=v, t=T)
-            points[v] = np.array([timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds])
+            found = [timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds]
+            points[v] = np.array([(ts.tau_gen, ts.tau_mem) for ts in found])
         out.append((label, d, marker, points))
     return out
 
@@ -277,7 +280,7 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
 def _phase_grid(cfg, out, manifest, run):
     """The (ψ_p, ψ_n) diagram: two heat maps with the computed boundary."""
     from ..plotting.phase import plot_phase_diagram
-    grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, **run)
+    grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, execution=run)
     axes = plot_phase_diagram(grid)
     ratio = np.nanmedian(grid.boundary / grid.coords["psi_p"])
     diag = _diagram_diagnostics(grid)
@@ -294,7 +297,7 @@ def _phase_grid(cfg, out, manifest, run):
 
 def _sweeps(cfg, out, manifest, plt, run, seed):
     """The figures built on parameter sweeps: one 1-D sweep over ψ_n feeds three of them."""
-    line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, **run)
+    line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, execution=run)
     _tau_map(line, out, manifest)
     _min_score_error(line, out, manifest, plt)
     _timescales_figure(line, _simulated_timescales(cfg, seed), cfg, seed, out, manifest, plt)
@@ -344,8 +347,7 @@ def _samples(cfg, out, manifest, plt, seed):
     samples.draw(cfg, out, manifest, plt, seed, _save, quick=cfg == QUICK)
 
 
-def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
-              argv=None) -> dict:
+def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
     Parameters
@@ -354,9 +356,10 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         Output directory (created if missing).
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
-    executor, workers, progress
-        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`); ``progress`` (default: when stderr
-        is a terminal) also prints one line per group of figures on stderr as it starts.
+    execution : rfdiff.sweep.Execution, optional
+        How the parameter sweeps run (:func:`rfdiff.phase.phase_diagram`); its fields may also be given one by
+        one as keywords (``executor=``, ``workers=``, ``progress=``). A progress bar (default: when stderr is
+        a terminal) also means one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
         (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"samples"``
@@ -373,7 +376,7 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         The manifest: figure name → ``{"files": [...], "caption": str, "models": [...], ...}`` (module
         docstring), plus ``"_run"`` (settings, wall time of each group and the provenance).
     """
-    from ..plotting import _pyplot
+    from ..plotting import pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
               "beyond": _beyond, "mixtures": _mixtures, "samples": _samples}
     figures = list(groups) if figures is None else list(figures)
@@ -386,10 +389,10 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     cfg = QUICK if quick else FULL
-    plt = _pyplot()
+    plt = pyplot()
     manifest, seconds = _previous_manifest(out), {}
-    run = dict(executor=executor, workers=workers, progress=progress)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    run = Execution.from_kwargs(execution, **kwargs)
+    show = wants_progress(run.progress)
     for k, group in enumerate(figures, 1):
         if show:
             sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
@@ -402,6 +405,6 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
-                                                 figures=figures, executor=str(executor or "local"))}
+                                                 figures=figures, execution=run.describe())}
     write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest

@@ -144,7 +144,7 @@ def _fmem(sizes, out, manifest, plt, seed, save):
 
 def _loss_memorization(model, d, seed):
     """``(L_test(∞) − L_min)/(1 − L_min)`` of the finite model at d (true features) and of the theory."""
-    from ..curves import LearningDynamics
+    from ..dynamics import LearningDynamics
     from ..settings import tau_grid
     from ..simulate import random_features
     from ..timing import memorization_ratio
@@ -298,7 +298,7 @@ def _kl(sizes, out, manifest, plt, seed, save):
     ts = {t: timescales(model.replace(t=t)) for t in (T_REF, 0.1)}
     d = sizes.cov_d
     fam = score_family(model, d, taus[:: 3], times=times, seed=seed)
-    fb = fam.kl_bound()
+    fb = kl_bound(fam)
     fit, fit_kept, escaped = [], [], []
     for tau in fam.taus:
         x = sample(fam.at(tau), 4 * sizes.samples, seed=seed + 1, denoise=False).x
