@@ -71,6 +71,12 @@ def draw(cfg, out, manifest, plt, seed, save, quick=False):
     _kl(sizes, out, manifest, plt, seed, save)
 
 
+def fit_power_law(x, y):
+    """Least-squares slope of ``log y`` against ``log x`` and the prefactor (as ``rfdiff.reproduce``'s)."""
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope), float(math.exp(intercept))
+
+
 def _join(values):
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -93,7 +99,6 @@ def sample_level_tau_mem(taus, f_mem, level=0.5):
 
 def _fmem(sizes, out, manifest, plt, seed, save):
     from ..plotting.samples import plot_memorization
-    from . import fit_power_law
     taus = np.append(np.geomspace(10, 1e7, sizes.taus), np.inf)
     times = default_times(sizes.times)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
