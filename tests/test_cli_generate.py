@@ -51,3 +51,12 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, extra, mess
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_mixture_data_reports_class_proportions(tmp_path, capsys):
+    argv = ["generate", *SMALL, "--data", "mixture:0.5@0.5,0.5@2", "--taus", "inf", "--seed", "1"]
+    assert main(argv) in (0, 1)
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("# class proportions"))
+    held = line.split("held-out ")[1].split(";")[0].split("/")
+    assert len(held) == 2 and abs(float(held[0]) - 0.5) < 0.2

@@ -320,3 +320,15 @@ def test_readme_generation_example_runs_verbatim(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "empirical score: f_mem = 1.0" in out.stdout
+
+
+@pytest.mark.slow
+def test_family_is_the_same_on_every_executor():
+    """The members are independent sweep tasks: serial, local processes and dask give the same read-outs."""
+    model = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
+    kw = dict(times=[0.05, 0.5, 2.0], seed=2)
+    ref = rd.score_family(model, 4, [5.0, np.inf], **kw)
+    for executor in ("local", "dask"):
+        other = rd.score_family(model, 4, [5.0, np.inf], execution=rd.Execution(executor=executor, workers=2), **kw)
+        np.testing.assert_allclose(other.readouts, ref.readouts, rtol=1e-12, atol=1e-14)
+        assert other.stats["computed"] == 3

@@ -136,7 +136,11 @@ def _print(out, model, args, fam, ev, bound, status):
         out.write(f"{label:>14s} {m.f_mem.value:7.3f} {m.f_mem.stderr:7.3f} {np.median(m.nn_distance):8.4f} "
                   f"{m.covariance.trace:8.4f} {m.covariance.kl_population:9.4g} {b:10.4g}\n")
     out.write(f"# population Tr Σ/d = {ev.at_tau[0].covariance.population_trace:.4f}, training set "
-              f"{ev.at_tau[0].covariance.empirical_trace:.4f}\n")
+              f"{ev.at_tau[0].covariance.empirical_trace:.4f}; escaped samples (‖x‖² > 25 Tr Σ): "
+              + ", ".join(f"{m.label} {m.covariance.escaped:.3f}" for m in ev.at_tau) + "\n")
+    if fam.mixture:
+        props = "; ".join(f"{label} " + "/".join(f"{v:.3f}" for v in m.class_proportions) for label, m, _ in rows)
+        out.write(f"# class proportions (classes {'/'.join(f'{w:g}' for w in fam.class_weights)}): {props}\n")
 
 
 def _plot(args, fam, ev):
