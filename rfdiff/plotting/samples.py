@@ -96,15 +96,17 @@ def plot_spectra(spectra, *, styles=None, ax=None):
     return ax
 
 
-def plot_kl_bound(taus, bound, *, label=None, ax=None, color=None, style="-"):
-    """The KL bound per dimension against τ (log–log; τ = ∞ at the right end)."""
+def plot_kl_bound(taus, bound, *, label=None, ax=None, color=None, style="-", inf_label=True):
+    """The KL bound per dimension against τ (log–log; τ = ∞ at the right end, labelled unless ``inf_label`` is
+    false, e.g. for a second curve with the same τ range)."""
     ax = _axes(ax)
     ax.plot(tau_positions(taus), bound, style, color=color, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel(r"bound on $KL(P_{t_1}\,\|\,Q_{t_1})/d$")
-    _inf_tick(ax, taus)
+    if inf_label:
+        _inf_tick(ax, taus)
     return ax
 
 
