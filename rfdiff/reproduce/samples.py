@@ -245,7 +245,9 @@ def _covariance(sizes, out, manifest, plt, seed, save):
             from ..plotting.samples import tau_positions
             a1.plot(tau_positions(taus), otr, "-", color="k", lw=2, alpha=0.35,
                     label="linear: Lyapunov oracle (exact)")
-            se = [abs(a - b) / (b * math.sqrt(2 / (4 * sizes.samples * d))) for a, b in zip(tr, otr)]
+            # SE of Tr Ĉ/d for Gaussian samples: √(2 Tr C²)/(d √N)
+            se = [abs(a - b) * d * math.sqrt(4 * sizes.samples) / math.sqrt(2 * np.trace(C @ C))
+                  for a, b, C in zip(tr, otr, oracle)]
             entry.update(oracle_trace=otr, max_trace_z=float(max(se)))
             spectra[r"linear, $\tau=\infty$ (Lyapunov)"] = np.linalg.eigvalsh(oracle[-1])
             j = int(np.argmin(np.abs(np.log(taus[:-1] / 1e2))))
