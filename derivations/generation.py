@@ -37,7 +37,7 @@ def lyapunov():
 def integrator_steps():
     t, h, D, x = sp.symbols("t h D x", positive=True)
     tp = t + h
-    Dl = lambda u: 1 - sp.exp(-2 * u)                                     # noqa: E731
+    Dl = lambda u: 1 - sp.exp(-2 * u)
     # posterior of x_t given x_t' and x_0 = D (jointly Gaussian)
     cov = sp.exp(-h) * Dl(t)
     mean = sp.exp(-t) * D + cov / Dl(tp) * (x - sp.exp(-tp) * D)
@@ -48,7 +48,7 @@ def integrator_steps():
     assert sp.simplify(a ** 2 * Dl(tp) + var - Dl(t)) == 0
     assert sp.simplify(mean.subs(x, sp.exp(-tp) * D) - sp.exp(-t) * D) == 0
     # in the sampler's form x ← a x + b x̂_0 + c z with λ = log(e^{-t}/√Δ_t), η = λ_t − λ_t'
-    lam = lambda u: -u - sp.log(Dl(u)) / 2                                # noqa: E731
+    lam = lambda u: -u - sp.log(Dl(u)) / 2
     eta = lam(t) - lam(tp)
     a_code = sp.sqrt(Dl(t) / Dl(tp)) * sp.exp(-eta)
     b_code = sp.exp(-t) * (1 - sp.exp(-2 * eta))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import diffusion_times
+from ._validate import taus as check_taus
 from .results import Result, worst_status
-from ._validate import diffusion_times, taus as check_taus
 from .settings import default_times
 
 __all__ = ["KLBound", "kl_bound", "kl_bound_from_errors", "start_kl"]

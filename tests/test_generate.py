@@ -56,7 +56,7 @@ def test_ode_step_size_convergence_is_second_order():
     """Probability-flow ODE paths from the same start points (same seed) approach the K = 768 path at second
     order in the step: the error falls ≥ 3× per halving of the step (2² = 4 for an exact second-order rule),
     and the first-order rules converge too, more slowly."""
-    sc = lambda K: rd.exact_score(rd.default_times(K), SIGMA)              # noqa: E731
+    sc = lambda K: rd.exact_score(rd.default_times(K), SIGMA)
     ref = rd.sample(sc(768), 500, method="ode", seed=1).x
     err = {K: np.max(np.abs(rd.sample(sc(K), 500, method="ode", seed=1).x - ref)) for K in (24, 48, 96)}
     assert err[24] / err[48] > 3 and err[48] / err[96] > 3, err

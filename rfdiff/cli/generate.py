@@ -91,9 +91,9 @@ def add_parser(subparsers):
 
 def _check(args, model):
     """Every option and the memory, before anything is computed."""
+    from .._validate import taus as check_taus
     from ..generate.family import default_times
     from ..generate.scores import check_times
-    from .._validate import taus as check_taus
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.seed < 0:
@@ -116,7 +116,7 @@ def _check(args, model):
     if not 0 < args.threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {args.threshold}")
     check_simulation_memory(model, args.d)
-    p, n = max(1, round(model.psi_p * args.d)), max(1, round(model.psi_n * args.d))
+    p = max(1, round(model.psi_p * args.d))
     n_sets = taus.size + 3
     check_memory(8.0 * (taus.size * times.size * args.d * p + n_sets * args.samples * args.d),
                  f"--samples {args.samples} × {n_sets} sets and {taus.size} τ × {times.size} times of d × p read-outs")

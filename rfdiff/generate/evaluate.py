@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import Result, worst_status
 from .._validate import integer
+from ..results import Result, worst_status
 from .measures import (
     DEFAULT_THRESHOLD,
     class_proportions,

@@ -25,11 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import Result, worst_status
-from .._validate import choice, integer, taus as check_taus
+from .._validate import choice, integer
+from .._validate import taus as check_taus
 from ..model import T_RANGE, RFModel
+from ..results import Result, worst_status
 from ..settings import DIFFUSION_TIMES, default_times
-from .scores import MixtureScore, ScoreSchedule, check_times, empirical_score, exact_score
+from .scores import (
+    MixtureScore,
+    ScoreSchedule,
+    check_times,
+    empirical_score,
+    exact_score,
+)
 
 __all__ = ["SIMULATORS", "DEFAULT_TIMES", "FEATURE_STREAM", "HOLDOUT_STREAM", "ScoreFamily", "RFScore",
            "default_times", "score_family"]
@@ -45,7 +52,7 @@ HOLDOUT_STREAM = 7
 
 def _member(task):
     """One time of the family (runs on a sweep worker): read-outs and finite-size losses at every τ."""
-    from ..simulate import gaussian_equivalent, random_features, train
+    from ..simulate import gaussian_equivalent, problem_sizes, random_features, train
     model, d, seed, taus = task["model"], task["d"], task["seed"], np.asarray(task["taus"], dtype=float)
     k = task["feature_index"]
     feature_seed = None if k is None else np.random.SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))
@@ -68,10 +75,8 @@ def _member(task):
             if not math.isfinite(tau):
                 raise ValueError("simulator='gd'/'adam' needs finite taus (explicit training cannot reach τ = ∞)")
             res = train(model, d, tau, optimizer=simulator, seed=seed, n_log=1, **options)
-        if res is None:
-            from ..simulate import sample_problem
-            p = sample_problem(model, d, seed)[0].shape[0]
-            readouts.append(np.zeros((d, p)))
+        if res is None:                       # τ = 0: A = 0 (its score error is not logged: NaN)
+            readouts.append(np.zeros((d, problem_sizes(model, d)[0])))
             losses.append((1.0, 1.0, np.nan))
         else:
             readouts.append(res.A)
@@ -149,7 +154,7 @@ class ScoreFamily(Result):
             raise ValueError(f"tau = {tau!r} is not one of the family's taus {self.taus.tolist()}")
         return int(hits[0])
 
-    def at(self, tau) -> "RFScore":
+    def at(self, tau) -> RFScore:
         """The score schedule of the family trained to ``tau`` (one of :attr:`taus`), for the sampler."""
         if self.readouts is None:
             raise ValueError("a family built with simulator='gaussian' has no score function of x (the "

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ..results import Result
 from .._validate import choice
+from ..results import Result
 from .sampler import METHODS, log_snr
 from .scores import ScoreSchedule, delta
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..results import Result
 from .._validate import in_range, integer
+from ..results import Result
 
 __all__ = ["MemorizationFraction", "CovarianceReport", "nearest_neighbors", "memorization_fraction",
            "covariance_report", "gaussian_kl", "class_proportions", "DEFAULT_THRESHOLD", "DEFAULT_BOOTSTRAP"]

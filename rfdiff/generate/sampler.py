@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import Result
 from .._validate import choice, integer, memory
+from ..results import Result
 from .scores import ScoreSchedule, delta
 
 __all__ = ["BLOCK", "METHODS", "INTEGRATORS", "Samples", "log_snr", "sample", "step_coefficients"]

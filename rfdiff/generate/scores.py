@@ -62,7 +62,7 @@ class ScoreSchedule:
 
     def linear_map(self, k: int):
         """B with ``s_{t_k}(x) = −B x`` if the score is linear, else None."""
-        return None
+        return
 
     def describe(self) -> dict:
         """Plain description (for provenance)."""
