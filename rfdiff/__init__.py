@@ -17,7 +17,8 @@ _LAZY = {
     "Activation": ".activations", "get_activation": ".activations",
     "GECoefficients": ".constants", "ge_coefficients": ".constants",
     "DataLaw": ".data", "DiscreteSpectrum": ".data", "Isotropic": ".data", "MarchenkoPastur": ".data",
-    "GaussianMixture": ".data",
+    "GaussianMixture": ".data", "DataMatrix": ".data", "data_matrix": ".data", "load_matrix": ".data",
+    "law_from_data": ".data", "load_dataset": ".data",
     "RFModel": ".model",
     "SolverError": ".spectral", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
     "spectral_grid": ".spectral", "spectrum": ".spectral", "stieltjes": ".spectral", "support": ".spectral",
@@ -33,7 +34,8 @@ _LAZY = {
 _SUBMODULES = ("simulate",)
 
 __all__ = ["Activation", "get_activation", "GECoefficients", "ge_coefficients", "DataLaw",
-           "DiscreteSpectrum", "Isotropic", "MarchenkoPastur", "RFModel", "SolverError", "Spectrum",
+           "DiscreteSpectrum", "Isotropic", "MarchenkoPastur", "DataMatrix", "data_matrix", "load_matrix",
+           "law_from_data", "load_dataset", "RFModel", "SolverError", "Spectrum",
            "Stieltjes", "Support", "spectral_grid", "spectrum", "stieltjes", "support", "LearningDynamics",
            "LossCurves", "LossDecomposition", "loss_curves", "two_point", "tau_from_steps", "steps_from_tau",
            "tau_from_seed_epoch_lr", "seed_epoch_lr_from_tau", "Timescales", "BulkTimescales",

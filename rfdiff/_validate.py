@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis"]
+__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis",
+           "data_rows", "labels_for"]
 
 
 def _number(name: str, value) -> float:
@@ -103,4 +104,39 @@ def increasing_axis(name: str, value) -> np.ndarray:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {value!r}")
+    return arr
+
+
+def data_rows(name: str, value) -> np.ndarray:
+    """A 2-D float64 array of data rows (samples × features): numeric, at least 2 rows and 1 column, finite.
+
+    The message of a non-finite entry gives their count and the first position (row, column), 0-based.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype})")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows = samples, columns = features), got shape {arr.shape}")
+    if arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least 2 rows and 1 column, got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has {int(bad.sum())} NaN/inf entries (first at row {r}, column {c}); "
+                         "remove or impute them first")
+    return arr
+
+
+def labels_for(name: str, value, n_rows: int) -> np.ndarray:
+    """Class labels of ``n_rows`` rows: a 1-D array of integers or strings (no NaN), one per row."""
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must be 1-D with one label per row ({n_rows}), got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integers or strings (got non-integral or NaN floats)")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biuUSO":
+        raise ValueError(f"{name} must be integers or strings, got dtype {arr.dtype}")
     return arr

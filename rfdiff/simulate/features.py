@@ -413,17 +413,9 @@ class RandomFeatures(FlowMethods):
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
 
-        self.mixture = hasattr(model.data, "class_eigenvalues")
         self.delta_t = model.delta_t
         self.e_t = math.exp(-model.t)
-        if self.mixture:
-            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
-            self.sigma = self.sigma_t = None
-            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
-        else:
-            self.W, self.X = sample_problem(model, self.d, seed)
-            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
-            self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
+        self._sample(model, seed)
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.quadrature = {}
         self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
@@ -445,6 +437,18 @@ class RandomFeatures(FlowMethods):
                 f"activation={self.activation.name!r}, noise={self.noise!r}, order={self.order})")
 
     # ------------------------------------------------------------------ construction
+
+    def _sample(self, model, seed):
+        """W and the training columns X (and Σ's eigenvalues) by the shared convention of ``_sampling``."""
+        self.mixture = hasattr(model.data, "class_eigenvalues")
+        if self.mixture:
+            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
+            self.sigma = self.sigma_t = None
+            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
+        else:
+            self.W, self.X = sample_problem(model, self.d, seed)
+            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+            self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
 
     def _correlations(self, M):
         """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
@@ -522,7 +526,7 @@ class RandomFeatures(FlowMethods):
             for degree in _CHEB_DEGREES:
                 # Interpolation pays when the nodes per row are few compared with the n direct evaluations
                 # and its multiply-adds per element are fewer than the direct rule's σ evaluations.
-                if _CHEB_PIECES * degree * 2 > self.n or degree >= nodes_per_element:
+                if _CHEB_PIECES * degree * 2 > h.shape[1] or degree >= nodes_per_element:
                     break
                 Gi, Di = interpolated_coefficients(hp, ap, self.activation, n_orders, rule, degree, lo[rows],
                                                    width[rows], self.backend)
@@ -536,9 +540,33 @@ class RandomFeatures(FlowMethods):
 
     def _build_exact(self, order):
         """U and V with the noise averaged exactly (Mehler expansion, docs/theory.md §9)."""
+        out = self._noise_average(self.X, order, "U")
+        self.U, self.V = out["U"], out["V"]
+        self.rho_max, self.order = out["rho_max"], out["order"]
+        self.quadrature["data"] = out["quadrature"]
+        self.interpolation = out["interpolation"]
+        self.truncation_bound, self.truncation_bound_op = out["truncation_bound"], out["truncation_bound_op"]
+        self.timings.update(out["timings"])
+        if self.mixture:   # the same sums restricted to each class's columns (docs/theory.md §12)
+            G, D, S, rho, c = out["G"], out["D"], out["order"], out["rho"], out["c"]
+            self.class_train = []
+            for k in range(self.model.data.n_classes):
+                cols = np.flatnonzero(self.labels == k)
+                Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
+                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
+                Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+                self.class_train.append((Uk, Vk, 1.0))
+
+    def _noise_average(self, X, order, name):
+        """``U = (1/n) Σ_ν E_ξ σσᵀ`` and ``V = (1/n) Σ_ν E_ξ σ ξᵀ`` over the columns ν of any X (d×n), with the
+        noise ξ averaged exactly (Mehler expansion, docs/theory.md §9), and the diagnostics of the average.
+
+        Returns a dict with ``U``, ``V``, ``order``, ``rho_max``, ``quadrature``, ``interpolation``,
+        ``truncation_bound(_op)``, ``timings`` and the work arrays ``G``, ``D``, ``rho``, ``c``."""
+        n = X.shape[1]
         c, rho = self._correlations(self.W @ self.W.T / self.d)
-        self.rho_max = rho_max = self._rho_max(rho)
-        h = (self.e_t / math.sqrt(self.d)) * (self.W @ self.X)
+        rho_max = self._rho_max(rho)
+        h = (self.e_t / math.sqrt(self.d)) * (self.W @ X)
         a = math.sqrt(self.delta_t) * c
         rows = np.unique(np.linspace(0, self.p - 1, min(self.p, _PILOT)).astype(int))
 
@@ -571,27 +599,18 @@ class RandomFeatures(FlowMethods):
                 best = _first_order(tails.max(axis=1), rho_max, self.tol)
                 if best is None:
                     best = G.shape[0] - 1
-                    warnings.warn(f"U: Mehler order capped at {best} (max_order); truncation bound above tol",
+                    warnings.warn(f"{name}: Mehler order capped at {best} (max_order); truncation bound above tol",
                                   RuntimeWarning, stacklevel=3)
             S = best
-        self.timings["coefficients"] = time.perf_counter() - t1
-        self.order = S
-        self.quadrature["data"] = (rule, err)
-        self.interpolation = None if degree is None else (_CHEB_PIECES, degree)
-        self.truncation_bound, self.truncation_bound_op = _offdiag_bound(rho, tails[S], S)
-
+        timings = {"coefficients": time.perf_counter() - t1}
+        bound, bound_op = _offdiag_bound(rho, tails[S], S)
         t1 = time.perf_counter()
-        self.U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / self.n, backend=self.backend)
-        self.timings["mehler"] = time.perf_counter() - t1
-        self.V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
-        if self.mixture:   # the same sums restricted to each class's columns (docs/theory.md §12)
-            self.class_train = []
-            for k in range(self.model.data.n_classes):
-                cols = np.flatnonzero(self.labels == k)
-                Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
-                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
-                Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
-                self.class_train.append((Uk, Vk, 1.0))
+        U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / n, backend=self.backend)
+        timings["mehler"] = time.perf_counter() - t1
+        V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+        return {"U": U, "V": V, "order": S, "rho_max": rho_max, "quadrature": (rule, err),
+                "interpolation": None if degree is None else (_CHEB_PIECES, degree), "truncation_bound": bound,
+                "truncation_bound_op": bound_op, "timings": timings, "G": G, "D": D, "rho": rho, "c": c}
 
     def _build_monte_carlo(self, m):
         """U and V from m frozen noise draws per training point: averages over the n·m pairs (x_ν, ξ)."""
