@@ -12,10 +12,12 @@ derivations/ge_reference.json): 1e-10 or better over t ∈ [1e-3, 5], τ_Σ ∈ 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from .results import Result
 
 __all__ = ["GECoefficients", "ge_coefficients", "class_coefficients"]
 
@@ -29,7 +31,7 @@ _CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
-class GECoefficients:
+class GECoefficients(Result):
     """Gaussian-equivalence constants of one model (docs/theory.md §2).
 
     Attributes
@@ -63,9 +65,6 @@ class GECoefficients:
     e2t: float
     delta_t: float
     tau_sigma: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def ge_coefficients(model) -> GECoefficients:

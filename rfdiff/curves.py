@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._results import LossCurves
+from .results import LossCurves, Result
 from .constants import class_coefficients, ge_coefficients
 from .data import DiscreteSpectrum
 from .settings import tau_window
@@ -375,7 +375,7 @@ def _ellipses(sup):
 # --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class LossDecomposition:
+class LossDecomposition(Result):
     """Loss changes carried by each group of bulks of U.
 
     Attributes
@@ -405,10 +405,6 @@ class LossDecomposition:
     test: np.ndarray
     score_error: np.ndarray
 
-    def to_dict(self) -> dict:
-        return {"tau": self.tau, "intervals": [[list(i) for i in g] for g in self.intervals],
-                "mass_w": self.mass_w, "train": self.train, "test": self.test,
-                "score_error": self.score_error}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -573,7 +569,7 @@ class LearningDynamics:
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
                         self.unconverged.append(note)
                         warnings.warn(note, RuntimeWarning, stacklevel=3)
-                    done[i] = (z, h, sol, int(np.count_nonzero(st.status[sl] == STATUS_FALLBACK)), traces)
+                    done[i] = (z, h, sol, int(np.count_nonzero(st.point_status[sl] == STATUS_FALLBACK)), traces)
             n *= 2
 
     def _weights(self, tau, z):

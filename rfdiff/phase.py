@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
-from ._results import Outcome
+from .results import Result
 from ._validate import increasing_axis
 from .curves import LearningDynamics
 from .model import RFModel
@@ -102,7 +102,7 @@ def _boundary(task):
 
 
 @dataclass(frozen=True)
-class PhaseDiagram(Outcome):
+class PhaseDiagram(Result):
     """Timescales and infinite-time losses on a grid of model parameters.
 
     Every array has the grid's shape: ``(len(coords[axes[0]]), len(coords[axes[1]]))`` for two axes
@@ -147,7 +147,7 @@ class PhaseDiagram(Outcome):
         Points computed, reused from the store, failed.
     status, message
         ``"failed"`` when any point or boundary row failed (the message counts them), ``"fallback"`` when
-        some point's timescales were flagged (:class:`rfdiff._results.Outcome`).
+        some point's timescales were flagged (:class:`rfdiff.results.Result`).
     """
 
     axes: tuple

@@ -23,7 +23,7 @@ kernels receive the model's constants as a :class:`KernelParams` named tuple, an
 closed forms come from :func:`rfdiff._mp.mp_transforms` (the same code as
 :meth:`rfdiff.MarchenkoPastur.transforms`). Results say how they were obtained: :class:`Stieltjes`
 has a status and an iteration count per point, :class:`Spectrum` and :class:`Support` a status and
-message (:class:`rfdiff._results.Outcome`) and their diagnostics. A bulk narrower than the rounding
+message (:class:`rfdiff.results.Result`) and their diagnostics. A bulk narrower than the rounding
 of λ (e.g. the memorization bulk at large t, of width ~v_t²) is reported by :func:`support` as an atom.
 """
 from __future__ import annotations
@@ -31,13 +31,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numba as nb
 import numpy as np
 
 from ._mp import mp_transforms
-from ._results import Outcome
+from .results import Result
 from .structure import structure
 from .data import DiscreteSpectrum, MarchenkoPastur
 
@@ -498,7 +498,7 @@ def atom_mass(model) -> float:
 
 
 @dataclass(frozen=True)
-class Stieltjes:
+class Stieltjes(Result):
     """Solution of the one-point fixed point at complex points (docs/theory.md §4).
 
     Attributes
@@ -511,20 +511,25 @@ class Stieltjes:
         (:mod:`rfdiff.structure`; K = 1 for exact noise averages, where it is the δ of docs/theory.md §4).
     g_w : complex ndarray
         ``lim (1/d) Tr[K (U − z)^{-1}]``, the Stieltjes transform of μ_W (mass ψ_p).
-    status : int8 ndarray
-        0: verified at ``z``; 1: fallback, the verified value at ``z + iη_floor`` (real z within
+    point_status : int8 ndarray
+        Per point, 0: verified at ``z``; 1: fallback, the verified value at ``z + iη_floor`` (real z within
         ~1e-11 of a bulk edge); 2: failed.
     residual : float ndarray
         ``max(|qS − 1|, max_k |F_k|/(1+|δ_k|))`` of the returned solution.
     iterations : int ndarray
         Work per point: continuation steps (accepted or retried) plus Newton iterations of all solves.
+    status, message : str
+        The worst point's status (``"failed"`` if any point failed, ``"fallback"`` if any used the edge
+        fallback) and the counts (:class:`rfdiff.results.Result`).
     """
+
+    DIAGNOSTICS: ClassVar[tuple] = ("point_status", "residual", "iterations")
 
     z: np.ndarray
     q: np.ndarray
     deltas: np.ndarray
     g_w: np.ndarray
-    status: np.ndarray
+    point_status: np.ndarray
     residual: np.ndarray
     iterations: np.ndarray
 
@@ -535,15 +540,16 @@ class Stieltjes:
 
     @property
     def converged(self) -> np.ndarray:
-        return self.status != STATUS_FAILED
+        """Per point: not failed."""
+        return self.point_status != STATUS_FAILED
 
     @property
     def n_fallback(self) -> int:
-        return int(np.count_nonzero(self.status == STATUS_FALLBACK))
+        return int(np.count_nonzero(self.point_status == STATUS_FALLBACK))
 
     @property
     def n_failed(self) -> int:
-        return int(np.count_nonzero(self.status == STATUS_FAILED))
+        return int(np.count_nonzero(self.point_status == STATUS_FAILED))
 
 
 def stieltjes(model, z) -> Stieltjes:
@@ -595,8 +601,12 @@ def _solve_offsets(model, omega) -> Stieltjes:
     res, gw = _verify(np.ascontiguousarray(ws), sol, par, kind, eigs, wts)
     status = np.where(res <= VERIFY_TOL, status, STATUS_FAILED).astype(np.int8)
     K = sol.shape[1] - 1
+    failed, fallback = int(np.count_nonzero(status == STATUS_FAILED)), int(np.count_nonzero(status == STATUS_FALLBACK))
+    notes = ([f"{failed} of {status.size} points failed"] if failed else []) + \
+        ([f"{fallback} of {status.size} points used the edge fallback"] if fallback else [])
     return Stieltjes((st.origin + w).reshape(shape), sol[:, 0].reshape(shape), sol[:, 1:].reshape(shape + (K,)),
-                     gw.reshape(shape), status.reshape(shape), res.reshape(shape), iters.reshape(shape))
+                     gw.reshape(shape), status.reshape(shape), res.reshape(shape), iters.reshape(shape),
+                     status="failed" if failed else ("fallback" if fallback else "ok"), message="; ".join(notes))
 
 
 @dataclass
@@ -610,7 +620,7 @@ class _Work:
     max_iterations: int = 0
 
     def add(self, st: Stieltjes) -> Stieltjes:
-        self.points += int(st.status.size)
+        self.points += int(st.point_status.size)
         self.n_fallback += st.n_fallback
         self.max_residual = max(self.max_residual, float(st.residual.max(initial=0.0)))
         self.total_iterations += int(st.iterations.sum())
@@ -624,7 +634,7 @@ def _fallback_message(n_fallback: int, points: int) -> str:
 
 
 @dataclass(frozen=True)
-class Spectrum(Outcome):
+class Spectrum(Result):
     """Eigenvalue law of U on a grid (docs/theory.md §4).
 
     Attributes
@@ -646,8 +656,10 @@ class Spectrum(Outcome):
     model : RFModel
     status, message : str
         ``"ok"``, or ``"fallback"`` when some point used the edge fallback or a bulk narrower than
-        rounding is reported as part of the atoms (:class:`rfdiff._results.Outcome`).
+        rounding is reported as part of the atoms (:class:`rfdiff.results.Result`).
     """
+
+    DIAGNOSTICS: ClassVar[tuple] = ("n_fallback", "max_residual", "total_iterations", "max_iterations")
 
     lambdas: np.ndarray
     density: np.ndarray
@@ -659,13 +671,6 @@ class Spectrum(Outcome):
     max_iterations: int
     model: object = field(repr=False)
 
-    def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "lambdas": self.lambdas, "density": self.density,
-                "density_w": self.density_w, "atoms": [list(a) for a in self.atoms],
-                "status": self.status, "message": self.message,
-                "diagnostics": {"n_fallback": self.n_fallback, "max_residual": self.max_residual,
-                                "total_iterations": self.total_iterations,
-                                "max_iterations": self.max_iterations, "points": int(self.lambdas.size)}}
 
 
 def _atoms(model):
@@ -730,7 +735,7 @@ def spectrum(model, lambdas) -> Spectrum:
     density_w = np.zeros_like(lam)
     st = stieltjes(model, lam[above].astype(np.complex128))
     if st.n_failed:
-        bad = lam[above][st.status == STATUS_FAILED]
+        bad = lam[above][st.point_status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. λ = {bad[:3]}")
     # imaginary parts at rounding level of |q| are zeros outside the support
     real = st.q.imag <= REAL_AXIS_EPS * np.abs(st.q)
@@ -741,14 +746,14 @@ def spectrum(model, lambdas) -> Spectrum:
     atoms, note = _spectrum_atoms(model)
     notes = [note] if note else []
     if st.n_fallback:
-        notes.append(_fallback_message(st.n_fallback, st.status.size))
+        notes.append(_fallback_message(st.n_fallback, st.point_status.size))
     return Spectrum(lam, density, density_w, list(atoms), st.n_fallback, work.max_residual,
                     work.total_iterations, work.max_iterations, model,
                     status="fallback" if notes else "ok", message="; ".join(notes))
 
 
 @dataclass(frozen=True)
-class Support(Outcome):
+class Support(Result):
     """Support of U's eigenvalue law, found from the solution itself.
 
     Attributes
@@ -782,8 +787,11 @@ class Support(Outcome):
         Continuation steps plus Newton iterations, summed over and maximal over every point solved.
     status, message : str
         ``"ok"``; or ``"fallback"`` when a bulk narrower than rounding was reported as an atom or some
-        real point used the edge fallback (the message says which) (:class:`rfdiff._results.Outcome`).
+        real point used the edge fallback (the message says which) (:class:`rfdiff.results.Result`).
     """
+
+    DIAGNOSTICS: ClassVar[tuple] = ("grid_points", "refinements", "n_fallback", "max_residual",
+                                     "total_iterations", "max_iterations")
 
     intervals: list
     masses: list
@@ -800,15 +808,6 @@ class Support(Outcome):
     total_iterations: int = 0
     max_iterations: int = 0
 
-    def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "intervals": [list(i) for i in self.intervals],
-                "masses": self.masses, "masses_w": self.masses_w, "atoms": [list(a) for a in self.atoms],
-                "total_mass": self.total_mass, "lambda_max": self.lambda_max,
-                "offsets": [list(o) for o in self.offsets], "status": self.status, "message": self.message,
-                "diagnostics": {"grid_points": self.grid_points, "refinements": self.refinements,
-                                "n_fallback": self.n_fallback, "max_residual": self.max_residual,
-                                "total_iterations": self.total_iterations,
-                                "max_iterations": self.max_iterations}}
 
 
 def _inside(st) -> np.ndarray:
@@ -819,7 +818,7 @@ def _inside(st) -> np.ndarray:
 def _solve_verified(model, omega, work=None) -> Stieltjes:
     st = _solve_offsets(model, np.asarray(omega, dtype=np.complex128))
     if st.n_failed:
-        bad = st.z[st.status == STATUS_FAILED]
+        bad = st.z[st.point_status == STATUS_FAILED]
         raise SolverError(f"{st.n_failed} spectral points could not be verified, e.g. z = {bad[:3]}")
     return work.add(st) if work is not None else st
 

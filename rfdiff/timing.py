@@ -33,11 +33,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ._results import Outcome
+from .results import Result
 from ._validate import in_range, positive
 from .curves import LearningDynamics
 from .settings import tau_grid
@@ -147,7 +148,7 @@ class BulkTimescales:
 
 
 @dataclass(frozen=True)
-class Timescales(Outcome):
+class Timescales(Result):
     """Generalization and memorization times of one model.
 
     Attributes
@@ -172,8 +173,10 @@ class Timescales(Outcome):
     model : RFModel
     status, message
         ``"fallback"`` with a message when tau_gen is ill-conditioned or the minimum had to be refined by
-        minimisation instead of the derivative's root (:class:`rfdiff._results.Outcome`).
+        minimisation instead of the derivative's root (:class:`rfdiff.results.Result`).
     """
+
+    DIAGNOSTICS: ClassVar[tuple] = ("curve_error",)
 
     tau_gen: float
     tau_mem: float
@@ -195,12 +198,6 @@ class Timescales(Outcome):
             out.update({f"bulk{i}_fast": b.tau_fast, f"bulk{i}_mean": b.tau_mean, f"bulk{i}_slow": b.tau_slow})
         return out
 
-    def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "tau_gen": self.tau_gen, "tau_mem": self.tau_mem,
-                "definition": self.definition, "options": self.options.to_dict(), "test_min": self.test_min,
-                "test_inf": self.test_inf, "memorizes": self.memorizes, "ratio": self.ratio,
-                "tau_seed": self.tau_seed, "bulks": [vars(b) for b in self.bulks],
-                "diagnostics": {"status": self.status, "message": self.message, "curve_error": self.curve_error}}
 
 
 def _bulks(model, sup, n=200) -> tuple:
@@ -315,7 +312,7 @@ def _crossing(ld, grid, test, tau_gen, test_min, test_inf, opts, log_root):
 
 
 @dataclass(frozen=True)
-class ScalingExponents:
+class ScalingExponents(Result):
     """Local scaling exponents ``d log τ / d log ψ_n`` of one named timescale.
 
     Attributes
@@ -332,8 +329,6 @@ class ScalingExponents:
     exponent: np.ndarray
     which: str
 
-    def to_dict(self) -> dict:
-        return {"psi_n": self.psi_n, "tau": self.tau, "exponent": self.exponent, "which": self.which}
 
 
 def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExponents:

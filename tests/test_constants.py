@@ -89,7 +89,7 @@ def test_constants_are_non_negative_and_consistent(act, t, tau):
     c = coefficients(act, t, tau)
     assert c.v2 >= 0 and c.s2 >= 0
     assert (c.a, c.b) == (c.mu1, math.sqrt(c.delta_t) * c.mu1)
-    assert set(c.to_dict()) == set(FIELDS) | {"e2t", "delta_t", "tau_sigma"}
+    assert set(c.to_dict()) == set(FIELDS) | {"e2t", "delta_t", "tau_sigma", "status", "message", "diagnostics"}
 
 
 # --------------------------------------------------------------- generic quadrature paths

@@ -9,7 +9,7 @@ import pytest
 import rfdiff as rd
 import rfdiff.spectral as S
 from rfdiff._mp import mp_transforms
-from rfdiff._results import Outcome
+from rfdiff.results import Result
 
 MODEL = rd.RFModel(16, 4, 0.05)
 
@@ -84,7 +84,7 @@ def test_spectrum_and_support_are_outcomes():
     sup = rd.support(MODEL)
     sp = rd.spectrum(MODEL, S.spectral_grid(sup, 400))
     for res in (sup, sp):
-        assert isinstance(res, Outcome) and res.converged
+        assert isinstance(res, Result) and res.converged
         assert res.status in ("ok", "fallback")
         assert (res.status == "ok") == (res.message == "")
         assert res.max_residual <= S.VERIFY_TOL

@@ -182,7 +182,7 @@ def status_line(results=(), warnings_caught=()):
     """``(status, text)``: the worst ``status`` among ``results`` (anything with ``.status``/``.message``),
     made ``"failed"`` by warnings saying something did not converge (other warnings are only printed), and
     a one-line summary."""
-    from .._results import worst_status
+    from ..results import worst_status
     statuses, messages = [], []
     for r in results:
         s = getattr(r, "status", None)

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg
 
-from .._results import LossCurves
+from ..results import LossCurves
 from .._validate import taus as check_taus
 
 __all__ = ["ClosedFormFlow", "FlowMethods", "flow_filters"]

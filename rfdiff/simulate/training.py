@@ -15,13 +15,14 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from functools import lru_cache
 
 import numpy as np
 import scipy.linalg
 
 from .._io import atomic_write
-from .._results import LossCurves
+from ..results import LossCurves
 from .._validate import choice, count_or_word, integer, positive
 from ..model import RFModel
 from ._sampling import noise_rng, problem_sizes, sample_problem
@@ -52,13 +53,13 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainResult(LossCurves):
-    """Logged losses of one training run: a :class:`~rfdiff._results.LossCurves` (``source`` is the
+    """Logged losses of one training run: a :class:`~rfdiff.results.LossCurves` (``source`` is the
     optimizer) with the run's settings.
 
     Attributes
     ----------
     tau, train, test, score_error, gap
-        As in :class:`~rfdiff._results.LossCurves`, at the log times ``τ_j = k_j Δτ`` (docs/theory.md §1
+        As in :class:`~rfdiff.results.LossCurves`, at the log times ``τ_j = k_j Δτ`` (docs/theory.md §1
         convention; for Adam see :func:`train`); losses from exact noise averages or Monte Carlo
         (``eval_noise``).
     steps : ndarray of int
@@ -75,6 +76,9 @@ class TrainResult(LossCurves):
         The run's settings and sizes.
     """
 
+    DIAGNOSTICS: ClassVar[tuple] = LossCurves.DIAGNOSTICS + ("wall_time",)
+    HIDDEN: ClassVar[tuple] = ("A",)
+
     steps: np.ndarray
     A: np.ndarray
     dtau: float
@@ -89,13 +93,6 @@ class TrainResult(LossCurves):
     seed: int
     wall_time: float
 
-    def to_dict(self) -> dict:
-        """:meth:`LossCurves.to_dict` plus the run's settings (``A`` left out)."""
-        out = super().to_dict()
-        out.update(steps=self.steps.tolist(), dtau=self.dtau, lr=self.lr, optimizer=self.optimizer,
-                   noise=self.noise, batch=self.batch, eval_noise=self.eval_noise, d=self.d, p=self.p,
-                   n=self.n, seed=self.seed, wall_time=self.wall_time)
-        return out
 
 
 # --------------------------------------------------------------------------------------------------
