@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ._validate import integer
 from .model import RFModel
+from .results import Result, worst_status
 from .timing import timescales, timescales_from_curve
 
 __all__ = ["Comparison", "compare", "TauScaling", "tau_mem_scaling", "QUANTITIES", "SOURCES", "DEFAULT_N_TEST"]
@@ -56,7 +58,7 @@ def _sim_summary(sim):
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Result):
     """Theory, Gaussian surrogate and real rows for one model and dataset (:func:`compare`).
 
     Attributes
@@ -76,7 +78,11 @@ class Comparison:
         ``curves[source]``: LossCurves (theory) or a list of LossCurves (one per seed/split) at ``taus``.
     score_constant : str
         What the real runs' score error uses for the Fisher-information constant.
+    status, message
+        :class:`rfdiff.results.Result`: those of the theory's timescales.
     """
+
+    HIDDEN: ClassVar[tuple] = ("curves",)
 
     model: RFModel
     dataset: dict
@@ -111,9 +117,10 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "dataset": self.dataset, "seeds": self.seeds, "splits": self.splits,
-                "values": {s: {q: np.asarray(v).tolist() for q, v in d.items()} for s, d in self.values.items()},
-                "relative_errors": self.relative_errors(), "score_constant": self.score_constant}
+        """:meth:`rfdiff.results.Result.to_dict` (curves left out) plus ``relative_errors``."""
+        out = super().to_dict()
+        out["relative_errors"] = self.relative_errors()
+        return out
 
 
 def _check(model, data):
@@ -192,11 +199,11 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, noise=None
     for source in ("surrogate", "real"):
         values[source] = {q: np.asarray(v) for q, v in values[source].items()}
     return Comparison(model=model, dataset=data.describe(), values=values, seeds=seeds, splits=split_info,
-                      taus=taus, curves=curves, score_constant=SCORE_CONSTANT)
+                      taus=taus, curves=curves, score_constant=SCORE_CONSTANT, status=ts.status, message=ts.message)
 
 
 @dataclass(frozen=True)
-class TauScaling:
+class TauScaling(Result):
     """τ_gen and τ_mem against the number of training rows n, theory and real rows (:func:`tau_mem_scaling`).
 
     Attributes
@@ -215,6 +222,8 @@ class TauScaling:
         Per source and ψ_p, the n used by the fit.
     dataset : dict
     seeds : list of int
+    status, message
+        The worst status of the theory's timescales.
     """
 
     n: np.ndarray
@@ -226,11 +235,6 @@ class TauScaling:
     fitted: dict
     dataset: dict
     seeds: list
-
-    def to_dict(self) -> dict:
-        return {"n": self.n.tolist(), "psi_p": self.psi_p.tolist(), "t": self.t, "theory": self.theory.tolist(),
-                "real": self.real.tolist(), "slopes": self.slopes, "fitted": self.fitted, "dataset": self.dataset,
-                "seeds": self.seeds}
 
 
 def _slope(n, tau):
@@ -272,11 +276,15 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     theory = np.full((psis.size, ns.size, 2), np.nan)
     real = np.full((psis.size, ns.size, splits, 2), np.nan)
     seeds = list(range(seed, seed + splits))
+    statuses, messages = [], []
     for i, pp in enumerate(psis):
         for j, nn in enumerate(ns):
             model = RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law)
             ts = timescales(model)
             theory[i, j] = ts.tau_gen, ts.tau_mem
+            statuses.append(ts.status)
+            if ts.message:
+                messages.append(f"psi_p={pp:g}, n={nn}: {ts.message}")
             held = min(data.n_rows - nn, DEFAULT_N_TEST) if n_test is None else n_test
             for k, s in enumerate(seeds):
                 split = data.split(int(nn), held, seed=s)
@@ -291,4 +299,4 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
             slopes[source].append(s)
             fitted[source].append(used)
     return TauScaling(n=ns, psi_p=psis, t=float(t), theory=theory, real=real, slopes=slopes, fitted=fitted,
-                      dataset=data.describe(), seeds=seeds)
+                      dataset=data.describe(), seeds=seeds, status=worst_status(*statuses), message="; ".join(messages))

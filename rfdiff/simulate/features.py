@@ -394,6 +394,9 @@ class RandomFeatures(FlowMethods):
     Methods: :meth:`eigenvalues`, :meth:`loss_curves`, :meth:`score_error`, :meth:`weights`.
     """
 
+    #: Name recorded as ``source`` in the curves.
+    SOURCE = "random_features"
+
     def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
                  max_order=96, backend="auto", interpolate=True):
         t0 = time.perf_counter()
@@ -655,7 +658,7 @@ class RandomFeatures(FlowMethods):
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, noise_trace=self.noise_trace,
                               weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
-                              source="random_features")
+                              source=self.SOURCE)
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh

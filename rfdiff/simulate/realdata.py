@@ -46,6 +46,8 @@ class RealFeatures(RandomFeatures):
     held-out average.
     """
 
+    SOURCE = "real_features"
+
     def __init__(self, model, train_rows, test_rows, seed=0, noise=None, order=None, **kwargs):
         train_rows = data_rows("train_rows", train_rows)
         test_rows = data_rows("test_rows", test_rows)
