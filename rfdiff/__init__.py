@@ -20,7 +20,7 @@ _LAZY = {
     "GaussianMixture": ".data", "DataMatrix": ".data", "data_matrix": ".data", "load_matrix": ".data",
     "law_from_data": ".data", "load_dataset": ".data",
     "RFModel": ".model",
-    "SolverError": ".spectral", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
+    "SolverError": ".results", "Spectrum": ".spectral", "Stieltjes": ".spectral", "Support": ".spectral",
     "spectral_grid": ".spectral", "spectrum": ".spectral", "stieltjes": ".spectral", "support": ".spectral",
     "LearningDynamics": ".curves", "LossCurves": ".curves", "LossDecomposition": ".curves",
     "loss_curves": ".curves", "seed_epoch_lr_from_tau": ".curves", "steps_from_tau": ".curves",

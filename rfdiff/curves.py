@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import LossCurves, Result
+from .results import ConvergenceWarning, LossCurves, Result
 from .constants import class_coefficients, ge_coefficients
 from .data import DiscreteSpectrum
 from .settings import tau_window
@@ -422,7 +422,7 @@ class LearningDynamics:
         ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
         (train and test contributions at τ = ∞ and at three τ around the group's own timescale).
     max_nodes : int
-        Cap on the nodes of one ellipse; reaching it without convergence issues a ``RuntimeWarning`` and
+        Cap on the nodes of one ellipse; reaching it without convergence issues a :class:`~rfdiff.results.ConvergenceWarning` and
         the curves' ``status`` becomes ``"fallback"``.
 
     Attributes
@@ -568,7 +568,7 @@ class LearningDynamics:
                         note = (f"contour around {self.ellipses[i].intervals} not converged with {n} nodes "
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
                         self.unconverged.append(note)
-                        warnings.warn(note, RuntimeWarning, stacklevel=3)
+                        warnings.warn(note, ConvergenceWarning, stacklevel=3)
                     done[i] = (z, h, sol, int(np.count_nonzero(st.point_status[sl] == STATUS_FALLBACK)), traces)
             n *= 2
 

@@ -29,7 +29,7 @@ from .results import Result
 from ._validate import increasing_axis
 from .curves import LearningDynamics
 from .model import RFModel
-from .sweep import sweep
+from .sweep import Execution, sweep
 from .timing import TimescaleOptions, memorization_ratio, timescales
 
 __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio"]
@@ -261,9 +261,8 @@ class PhaseDiagram(Result):
         self.to_xarray().to_netcdf(path)
 
 
-def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, weight_decay=0.0, gap_rtol=0.1,
-                  boundary=True, executor=None, scheduler=None, workers=None, store=None, progress=None,
-                  **options) -> PhaseDiagram:
+def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, weight_decay=0.0, boundary=True,
+                  options=None, execution=None, **kwargs) -> PhaseDiagram:
     """Generalization/memorization phase diagram over one or two of ψ_p, ψ_n, t, m, weight_decay.
 
     Parameters
@@ -271,25 +270,27 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     psi_p, psi_n, t : float or 1-D array_like
         Model parameters; one or two of ψ_p, ψ_n, t, m, weight_decay are increasing arrays (the axes), the
         rest scalars.
+    activation : str or callable
+        As in :class:`rfdiff.RFModel` (a callable must be picklable for process or dask executors).
+    data : DataLaw, optional
+        Data covariance law (default ``Isotropic()``).
     m : int, inf or 1-D array_like
         Noise draws per training point (:class:`rfdiff.RFModel`; default inf); as an axis, increasing integers
         (inf allowed last).
     weight_decay : float or 1-D array_like
         ω ≥ 0 (default 0); as an axis, increasing values ≥ 0.
-    activation : str or callable
-        As in :class:`rfdiff.RFModel` (a callable must be picklable for process or dask executors).
-    data : DataLaw, optional
-        Data covariance law (default ``Isotropic()``).
-    gap_rtol : float
-        Memorization at infinite time counts as absent when ``(L_test(∞) − L_min)/(1 − L_min) ≤ gap_rtol``
-        (in (0, 1); default 0.1: training to convergence loses at most 10% of the generalization gain).
     boundary : bool
         Root-find the boundary ψ_n* when ψ_n is an axis (default True).
-    executor, scheduler, workers, store, progress
-        Passed to :func:`rfdiff.sweep.sweep` (default: local processes, no store, a progress bar when
-        stderr is a terminal).
-    **options
-        ``mem_fraction``, ``mem_tol``, ``rtol`` of :func:`rfdiff.timing.timescales`.
+    options : TimescaleOptions, optional
+        The memorization criterion and timescale definitions (:class:`rfdiff.TimescaleOptions`: ``gap_rtol``
+        (default 0.1: training to convergence loses at most 10% of the generalization gain), ``mem_fraction``,
+        ``mem_tol``, ``rtol``).
+    execution : rfdiff.sweep.Execution, optional
+        Executor, workers, dask scheduler, resumable store and progress bar (default: local processes, no
+        store, a progress bar when stderr is a terminal).
+    **kwargs
+        The fields of ``options`` or of ``execution`` one by one (e.g. ``gap_rtol=0.2``,
+        ``executor="serial"``), instead of the objects.
 
     Returns
     -------
@@ -300,7 +301,8 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     Definitions in the module docstring; timescales as in :func:`rfdiff.timing.timescales`
     (docs/theory.md §7). Each point is computed by the same deterministic function whatever the executor.
     The default executor spawns worker processes, so a script calling this must guard its entry point
-    with ``if __name__ == "__main__":`` (or use ``executor="serial"``).
+    with ``if __name__ == "__main__":`` (or use ``executor="serial"``); without the guard the call stops
+    with a ``RuntimeError`` that says so.
 
     Examples
     --------
@@ -309,13 +311,15 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     >>> pd.tau_mem.shape, pd.boundary.shape  # doctest: +SKIP
     ((2, 3), (2,))
     """
+    run_names = {"executor", "workers", "scheduler", "store", "progress"}
+    run = Execution.from_kwargs(execution, **{k: v for k, v in kwargs.items() if k in run_names})
+    opts = TimescaleOptions.from_kwargs(options, **{k: v for k, v in kwargs.items() if k not in run_names})
     values = {name: increasing_axis(name, value) for name, value in (("psi_p", psi_p), ("psi_n", psi_n), ("t", t))}
     values["m"] = _draws_axis(m)
     values["weight_decay"] = _decay_axis(weight_decay)
     axes = tuple(a for a in AXES if values[a].ndim == 1)
     if not 1 <= len(axes) <= 2:
         raise ValueError(f"give one or two of {', '.join(AXES)} as arrays (the axes), got {len(axes)}")
-    opts = TimescaleOptions.from_kwargs(gap_rtol=gap_rtol, **options)
     plain = opts.to_dict()
     kw = {} if data is None else {"data": data}
     base = RFModel(psi_p=float(values["psi_p"].flat[0]), psi_n=float(values["psi_n"].flat[0]),
@@ -330,8 +334,7 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
         model, task_options = task
         return {"kind": "point", "model": model.to_dict(), "options": task_options}
 
-    run = dict(executor=executor, scheduler=scheduler, workers=workers, store=store, progress=progress)
-    results, stats = sweep(_point, [(m, plain) for m in models], key=key, desc="phase diagram", **run)
+    results, stats = sweep(_point, [(m, plain) for m in models], key=key, execution=run, desc="phase diagram")
     arrays = {f: np.array([r.get(f, np.nan) for r in results], dtype=float).reshape(shape) for f in _FIELDS}
     error = np.array([r.get("error", "") for r in results], dtype=object).reshape(shape)
     point_status = np.array(["failed" if r.get("error") else r.get("status", "ok") for r in results],
@@ -396,7 +399,7 @@ def _boundaries(base, axes, values, opts, plain, arrays, run):
         return {"kind": "boundary", "model": {**model.to_dict(), "psi_n": None}, "options": task_options,
                 "psi_n": psi, "margin": row}
 
-    out, stats = sweep(_boundary, tasks, key=bkey, desc="boundary", **run)
+    out, stats = sweep(_boundary, tasks, key=bkey, execution=run, desc="boundary")
     bnd = np.array([r.get("psi_n", np.nan) for r in out], dtype=float)
     bnd_error = np.array([r.get("error", "") for r in out], dtype=object)
     return bnd, bnd_error, stats

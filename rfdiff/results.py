@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["STATUSES", "Result", "ConvergenceWarning", "worst_status", "plain", "LossCurves"]
+__all__ = ["STATUSES", "Result", "ConvergenceWarning", "SolverError", "worst_status", "plain", "LossCurves"]
 
 #: Possible values of ``Result.status``, from best to worst.
 STATUSES = ("ok", "fallback", "failed")
@@ -30,6 +30,10 @@ STATUSES = ("ok", "fallback", "failed")
 class ConvergenceWarning(RuntimeWarning):
     """A computation returned a result whose ``status`` is not ``"ok"`` because some part of it did not
     converge to its tolerance (e.g. a contour at its node cap); the result says which."""
+
+
+class SolverError(RuntimeError):
+    """A solver could not verify a physical-branch solution (or a result it needs); the message says where."""
 
 
 def worst_status(*statuses: str) -> str:

@@ -37,7 +37,7 @@ import numba as nb
 import numpy as np
 
 from ._mp import mp_transforms
-from .results import Result
+from .results import Result, SolverError
 from .structure import structure
 from .data import DiscreteSpectrum, MarchenkoPastur
 
@@ -113,10 +113,6 @@ REAL_AXIS_EPS = 8 * np.finfo(float).eps
 ATOM_WIDTH_ULPS = 4.0
 
 STATUS_EXACT, STATUS_FALLBACK, STATUS_FAILED = 0, 1, 2
-
-
-class SolverError(RuntimeError):
-    """The fixed-point solver could not verify a physical-branch solution."""
 
 
 class KernelParams(NamedTuple):

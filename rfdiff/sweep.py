@@ -1,9 +1,13 @@
 """Sweep engine: map a function over many parameter points with a pluggable executor and a resumable store.
 
-:func:`sweep` runs ``func(task)`` for every task and returns the results in task order. Executors:
+:func:`sweep` runs ``func(task)`` for every task and returns the results in task order. How to run is one
+options object, :class:`Execution` (executor, workers, scheduler, store, progress), kept apart from what
+is computed. Executors:
 
-* ``"local"`` (default) — a :mod:`multiprocessing` pool of spawned, single-threaded worker processes
-  (:data:`SINGLE_THREAD_ENV`) on this machine;
+* ``"local"`` (default) — a :class:`concurrent.futures.ProcessPoolExecutor` of spawned, single-threaded
+  worker processes (:data:`SINGLE_THREAD_ENV`) on this machine. A worker that dies (e.g. because a script
+  without the ``if __name__ == "__main__":`` guard re-runs the sweep while the worker imports it) breaks the
+  pool at once and :func:`sweep` raises ``RuntimeError`` saying what to do — never an endless respawn;
 * ``"serial"`` — a plain loop in this process;
 * ``"dask"`` — a ``dask.distributed`` client: connected to ``scheduler`` if given (giving up after
   :data:`DASK_CONNECT_TIMEOUT` seconds with a ``ValueError`` naming the address), otherwise to a fresh
@@ -27,20 +31,36 @@ import hashlib
 import json
 import multiprocessing
 import os
-import sys
 import traceback
 import warnings
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from ._io import atomic_write, dumps, from_json
 from ._io import provenance as _provenance
+from ._progress import progress_bar
+from ._validate import integer
+from .results import ConvergenceWarning
 
-__all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "PointStore", "point_key", "sweep"]
+__all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
+           "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 
 #: Seconds to wait for a dask scheduler given by address before giving up (``distributed.Client(timeout=)``;
 #: its own default is 30 s, and an unreachable address used to end in a traceback).
 DASK_CONNECT_TIMEOUT = 10.0
+
+#: Environment of local worker processes: one thread each. Several processes each running a pool of
+#: spinning OpenMP/BLAS threads on the same cores are several times slower than single-threaded workers
+#: (measured: a 20 × 20 diagram took 161 s with 2 default workers, 66 s with 2 single-threaded ones).
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                     "NUMBA_NUM_THREADS": "1"}
+
+#: What :func:`sweep` says when local worker processes die.
+UNGUARDED_MAIN = ("the local worker processes died: a script that runs a sweep (e.g. phase_diagram) with the "
+                  "default executor='local' must guard its entry point with `if __name__ == \"__main__\":` "
+                  "(spawned workers import the script), or use executor='serial'")
 
 
 def point_key(params) -> str:
@@ -93,12 +113,74 @@ class PointStore:
         return sum(1 for name in os.listdir(self.directory) if name.endswith(".json"))
 
 
+@dataclass(frozen=True)
+class Execution:
+    """How a sweep runs, apart from what it computes; validated once, here.
+
+    Parameters
+    ----------
+    executor : {"local", "serial", "dask"}, concurrent.futures.Executor or distributed.Client
+        Where to run (default ``"local"``: a pool of single-threaded spawned processes).
+    workers : int, optional
+        Number of local processes or LocalCluster workers (default: the number of CPUs).
+    scheduler : str, optional
+        Address of a running dask scheduler (``executor="dask"`` only; default: start a LocalCluster).
+    store : str, path-like or PointStore, optional
+        Directory of finished points (each written atomically as it finishes; a rerun resumes).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal and tqdm is installed).
+    """
+
+    executor: object = "local"
+    workers: object = None
+    scheduler: object = None
+    store: object = None
+    progress: object = None
+
+    def __post_init__(self):
+        executor = "local" if self.executor is None else self.executor
+        if isinstance(executor, str) and executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, an Executor or a dask Client, "
+                             f"got {executor!r}")
+        object.__setattr__(self, "executor", executor)
+        if self.workers is not None:
+            object.__setattr__(self, "workers", integer("workers", self.workers, 1))
+        if self.scheduler is not None and executor != "dask":
+            raise ValueError("scheduler is only used with executor='dask'")
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise ValueError(f"progress must be True, False or None, got {self.progress!r}")
+        if self.store is not None and not isinstance(self.store, PointStore):
+            object.__setattr__(self, "store", PointStore(self.store))
+
+    @classmethod
+    def from_kwargs(cls, execution=None, **kwargs) -> "Execution":
+        """``execution`` (an :class:`Execution`; None for the defaults), or ``Execution(**kwargs)`` for callers
+        that pass the options one by one (``executor``, ``workers``, ``scheduler``, ``store``, ``progress``)."""
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        unknown = set(given) - {"executor", "workers", "scheduler", "store", "progress"}
+        if unknown:
+            raise ValueError(f"unknown execution option(s) {sorted(unknown)}")
+        if execution is None:
+            return cls(**given)
+        if not isinstance(execution, cls):
+            raise ValueError(f"execution must be an rfdiff.sweep.Execution, got {execution!r}")
+        if given:
+            raise ValueError(f"give either execution or its options ({sorted(given)}), not both")
+        return execution
+
+    def describe(self) -> dict:
+        """Plain description for provenance."""
+        executor = self.executor if isinstance(self.executor, str) else type(self.executor).__name__
+        return {"executor": executor, "workers": self.workers, "scheduler": self.scheduler,
+                "store": None if self.store is None else self.store.directory}
+
+
 def _guarded(func, task):
     """``func(task)``, or ``{"error": ...}`` if it raises (runs on the worker).
 
-    ``RuntimeWarning``s raised while computing (e.g. a contour rule that did not converge) are kept in the
-    result as ``"warnings"`` (a list of messages), so that they reach the caller instead of a worker's
-    stderr; :func:`sweep` counts such points as ``not_converged``.
+    ``RuntimeWarning``s raised while computing are kept in the result as ``"warnings"`` (a list of
+    messages), so that they reach the caller instead of a worker's stderr; a :class:`ConvergenceWarning`
+    among them (some part did not converge) also sets ``"not_converged": True``, which :func:`sweep` counts.
     """
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -107,22 +189,12 @@ def _guarded(func, task):
     except Exception as exc:  # noqa: BLE001 - a failing point is data, not a crash
         return {"error": f"{type(exc).__name__}: {exc}",
                 "traceback": "".join(traceback.format_exception(exc))[-2000:]}
-    messages = [" ".join(str(w.message).split()) for w in caught if issubclass(w.category, RuntimeWarning)]
-    if messages and isinstance(result, dict):
-        result = {**result, "warnings": messages}
+    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    if runtime and isinstance(result, dict):
+        result = {**result, "warnings": [" ".join(str(w.message).split()) for w in runtime]}
+        if any(issubclass(w.category, ConvergenceWarning) for w in runtime):
+            result["not_converged"] = True
     return result
-
-
-def _unconverged(result) -> bool:
-    """The result carries a warning saying something did not converge (e.g. a contour rule)."""
-    return any("converge" in w.lower() for w in result.get("warnings", ()))
-
-
-#: Environment of local worker processes: one thread each. Several processes each running a pool of
-#: spinning OpenMP/BLAS threads on the same cores are several times slower than single-threaded workers
-#: (measured: a 20 × 20 diagram took 161 s with 2 default workers, 66 s with 2 single-threaded ones).
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                     "NUMBA_NUM_THREADS": "1"}
 
 
 @contextlib.contextmanager
@@ -140,38 +212,51 @@ def _environment(variables):
                 os.environ[k] = v
 
 
-def _indexed(job):
-    func, i, task = job
-    return i, _guarded(func, task)
+def _refuse_in_spawned_import():
+    """Stop a spawned worker that re-runs a sweep while importing an unguarded ``__main__``.
+
+    A spawned process imports the parent's main script to unpickle its tasks; an unguarded script then
+    calls the sweep again during that import. The worker exits with one line; the parent's pool breaks and
+    :func:`sweep` raises ``RuntimeError(UNGUARDED_MAIN)``.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):     # set while spawn imports __main__
+        raise SystemExit("rfdiff: a spawned worker re-ran a sweep while importing an unguarded script; stopping")
 
 
 @contextlib.contextmanager
-def _open_executor(executor, scheduler, workers):
-    """Yield ``run(func, jobs)``: an iterator of ``(i, result)`` over ``jobs = [(i, task), ...]`` as they finish."""
-    if executor is None:
-        executor = "local"
+def _local_pool(workers):
+    """A spawn-context process pool (spawn, not fork: forking a process whose numba/OpenMP threads run is
+    unsafe). Its workers are started as tasks are submitted, inside :data:`SINGLE_THREAD_ENV`."""
+    pool = cf.ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:  # on interruption, drop the queued points and stop the workers instead of waiting for them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
 
-    def via_futures(submit, as_completed):
-        def run(func, jobs):
+
+def _futures_runner(submit, as_completed, env=None):
+    """``run(func, jobs)`` over an executor's ``submit``/``as_completed`` (tasks submitted within ``env``)."""
+    def run(func, jobs):
+        with _environment(env or {}):
             futures = {submit(_guarded, func, task): i for i, task in jobs}
-            for fut in as_completed(list(futures)):
-                yield futures[fut], fut.result()
-        return run
+        for fut in as_completed(list(futures)):
+            yield futures[fut], fut.result()
+    return run
 
+
+@contextlib.contextmanager
+def _open_executor(execution):
+    """Yield ``run(func, jobs)``: an iterator of ``(i, result)`` over ``jobs = [(i, task), ...]`` as they finish."""
+    executor, scheduler, workers = execution.executor, execution.scheduler, execution.workers
     if executor == "serial":
         yield lambda func, jobs: ((i, _guarded(func, task)) for i, task in jobs)
     elif executor == "local":
-        # spawn, not fork: forking a process whose numba/OpenMP threads are running is unsafe; the pool
-        # starts all its single-threaded workers here, while the environment says so
-        with _environment(SINGLE_THREAD_ENV):
-            pool = multiprocessing.get_context("spawn").Pool(workers)
-        try:
-            yield lambda func, jobs: pool.imap_unordered(_indexed, [(func, i, task) for i, task in jobs])
-        finally:  # on interruption, drop the queued points instead of computing them
-            pool.terminate()
-            pool.join()
+        with _local_pool(workers) as pool:
+            yield _futures_runner(pool.submit, cf.as_completed, SINGLE_THREAD_ENV)
     elif isinstance(executor, cf.Executor):
-        yield via_futures(executor.submit, cf.as_completed)
+        yield _futures_runner(executor.submit, cf.as_completed)
     elif executor == "dask":
         try:
             from distributed import Client, LocalCluster, as_completed
@@ -184,30 +269,17 @@ def _open_executor(executor, scheduler, workers):
                 raise ValueError(f"cannot reach the dask scheduler at {scheduler!r} within "
                                  f"{DASK_CONNECT_TIMEOUT:g} s ({type(exc).__name__})") from None
             with client:
-                yield via_futures(client.submit, as_completed)
+                yield _futures_runner(client.submit, as_completed)
         else:
             with LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, dashboard_address=None,
                               env=SINGLE_THREAD_ENV) as cluster, Client(cluster) as client:
-                yield via_futures(client.submit, as_completed)
+                yield _futures_runner(client.submit, as_completed)
     else:  # a distributed.Client
         from distributed import as_completed
-        yield via_futures(executor.submit, as_completed)
+        yield _futures_runner(executor.submit, as_completed)
 
 
-def _progress_bar(progress, total, desc):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress or total == 0:
-        return contextlib.nullcontext(None)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        return contextlib.nullcontext(None)
-    return tqdm(total=total, desc=desc, unit="pt")
-
-
-def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None, store=None,
-          progress=None, desc=None):
+def sweep(func, tasks, *, key=None, execution=None, desc=None):
     """Evaluate ``func(task)`` for every task, in parallel, resuming from a store.
 
     Parameters
@@ -219,17 +291,9 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
         Picklable task objects.
     key : callable, optional
         ``task -> dict`` of plain parameters identifying the task (hashed by :func:`point_key` to name its
-        store file). Required with ``store``.
-    executor : {"local", "serial", "dask"}, concurrent.futures.Executor or distributed.Client, optional
-        Where to run (default ``"local"``: a pool of single-threaded processes).
-    scheduler : str, optional
-        Address of a running dask scheduler (``executor="dask"`` only; default: start a LocalCluster).
-    workers : int, optional
-        Number of local processes or LocalCluster workers (default: the number of CPUs).
-    store : str, path-like or PointStore, optional
-        Directory of finished points.
-    progress : bool, optional
-        Show a tqdm bar (default: when stderr is a terminal).
+        store file). Required with a store.
+    execution : Execution, optional
+        Executor, workers, scheduler, store and progress bar (default: :class:`Execution`'s defaults).
     desc : str, optional
         Label of the progress bar.
 
@@ -239,19 +303,18 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
         One per task, in order; a failed task gives ``{"error": "...", "traceback": "..."}``.
     stats : dict
         ``{"computed": int, "reused": int, "failed": int}``, plus ``"not_converged": int`` when some results
-        (computed or reused) carry a ``"warnings"`` entry (``RuntimeWarning``s raised by ``func``) saying that
-        something did not converge.
+        (computed or reused) say that a part of them did not converge (a :class:`ConvergenceWarning` was
+        raised while computing them).
+
+    Raises
+    ------
+    RuntimeError
+        If the local worker processes die (:data:`UNGUARDED_MAIN`).
     """
+    _refuse_in_spawned_import()
+    execution = Execution.from_kwargs(execution)
+    store = execution.store
     tasks = list(tasks)
-    if isinstance(executor, str) and executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, an Executor or a dask Client, "
-                         f"got {executor!r}")
-    if workers is not None and (int(workers) != workers or workers < 1):
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    if scheduler is not None and executor != "dask":
-        raise ValueError("scheduler is only used with executor='dask'")
-    if store is not None and not isinstance(store, PointStore):
-        store = PointStore(store)
     if store is not None and key is None:
         raise ValueError("key is required with store")
     params = [key(task) for task in tasks] if store is not None else None
@@ -265,26 +328,21 @@ def sweep(func, tasks, *, key=None, executor=None, scheduler=None, workers=None,
         else:
             results[i] = found
     stats = {"computed": len(todo), "reused": len(tasks) - len(todo), "failed": 0}
-    warned = sum(1 for r in results if isinstance(r, dict) and _unconverged(r))
-
-    def finish(i, result):
-        results[i] = result
-        if "error" in result:
-            stats["failed"] += 1
-            return
-        if _unconverged(result):
-            nonlocal warned
-            warned += 1
-        if store is not None:
-            store.put(keys[i], params[i], result)
-
     # nothing to compute (everything came from the store): start no processes or cluster
     if todo:
-        with _progress_bar(progress, len(todo), desc) as bar, _open_executor(executor, scheduler, workers) as run:
-            for i, result in run(func, [(i, tasks[i]) for i in todo]):
-                finish(i, result)
-                if bar is not None:
+        try:
+            with progress_bar(execution.progress, len(todo), desc, unit="pt") as bar, \
+                    _open_executor(execution) as run:
+                for i, result in run(func, [(i, tasks[i]) for i in todo]):
+                    results[i] = result
+                    if "error" in result:
+                        stats["failed"] += 1
+                    elif store is not None:
+                        store.put(keys[i], params[i], result)
                     bar.update()
+        except BrokenProcessPool:
+            raise RuntimeError(UNGUARDED_MAIN) from None
+    warned = sum(1 for r in results if isinstance(r, dict) and r.get("not_converged"))
     if warned:
         stats["not_converged"] = warned
     return results, stats

@@ -11,6 +11,7 @@ import pytest
 
 from rfdiff import cli
 from rfdiff.cli import main
+from rfdiff.results import ConvergenceWarning
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
 CLI_DIR = pathlib.Path(cli.__file__).parent
@@ -122,16 +123,17 @@ def test_gd_step_cap_uses_the_exact_default_step(capsys):
     assert "at least" not in err
 
 
-def test_progress_is_shown_by_default_on_a_terminal(monkeypatch):
-    from rfdiff.cli import simulate
-    args = type("A", (), {"progress": None})()
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert simulate._progress(args) is False
+def test_progress_is_shown_by_default_on_a_terminal(monkeypatch, capsys):
+    """progress=None: a bar on stderr when it is a terminal (and tqdm is installed), none otherwise."""
     pytest.importorskip("tqdm")
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert simulate._progress(args) is True
-    args.progress = False
-    assert simulate._progress(args) is False
+    import rfdiff as rd
+    model = rd.RFModel(2, 1, 0.1)
+    for tty in (False, True):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
+        rd.simulate.train(model, 4, 0.5, n_log=2, progress=None)
+        assert ("step" in capsys.readouterr().err) == tty
+    rd.simulate.train(model, 4, 0.5, n_log=2, progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_tau_plot_psi_p_off_grid_is_refused_before_the_sweep(monkeypatch, capsys):
@@ -265,7 +267,7 @@ def test_non_convergence_is_a_counted_status(monkeypatch, capsys):
 
     def warns(self, *a, **k):
         original(self, *a, **k)
-        warnings.warn("contour around [(1, 2)] not converged with 2048 nodes", RuntimeWarning)
+        warnings.warn("contour around [(1, 2)] not converged with 2048 nodes", ConvergenceWarning)
     monkeypatch.setattr(rfdiff.curves.LearningDynamics, "__init__", warns)
     assert main(["curves", *MODEL, "--points", "3"]) == 1
     captured = capsys.readouterr()
@@ -302,17 +304,16 @@ def test_help_does_not_import_numba_when_the_package_is_lazy():
 
 
 def _warns(task):
-    warnings.warn(f"contour not converged at {task}", RuntimeWarning)
+    warnings.warn(f"contour not converged at {task}", ConvergenceWarning)
     return {"x": task}
 
 
 def test_sweep_keeps_worker_warnings_and_counts_them(tmp_path):
-    from rfdiff.sweep import sweep
-    results, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
-                           progress=False)
+    from rfdiff.sweep import Execution, sweep
+    run = Execution("serial", store=tmp_path, progress=False)
+    results, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, execution=run)
     assert stats["not_converged"] == 2 and results[0]["warnings"] == ["contour not converged at 1"]
-    _, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, store=tmp_path, executor="serial",
-                         progress=False)
+    _, stats = sweep(_warns, [1, 2], key=lambda t: {"t": t}, execution=run)
     assert stats["reused"] == 2 and stats["not_converged"] == 2        # read back from the store
 
 
@@ -322,11 +323,11 @@ def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
 
     def warns(task):
         if task[0].psi_p == 8:
-            warnings.warn("contour around [(1, 2)] not converged", RuntimeWarning)
+            warnings.warn("contour around [(1, 2)] not converged", ConvergenceWarning)
         return point(task)
     monkeypatch.setattr(rfdiff.phase, "_point", warns)
     assert main(_phase_args()) == 1
-    assert "not converged (RuntimeWarning) 2" in capsys.readouterr().out
+    assert "not converged 2" in capsys.readouterr().out
 
 
 def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from rfdiff.sweep import PointStore, point_key, sweep
+from rfdiff.sweep import Execution, PointStore, point_key, sweep
 
 
 def square(x):
@@ -14,6 +14,10 @@ def square(x):
 
 def key(x):
     return {"x": x}
+
+
+def run(executor="serial", **kw):
+    return Execution(executor, progress=False, **kw)
 
 
 class Interrupt:
@@ -29,8 +33,8 @@ class Interrupt:
 
 
 def test_serial_and_local_agree_and_failures_are_recorded():
-    serial, stats = sweep(square, range(6), executor="serial", progress=False)
-    local, _ = sweep(square, range(6), executor="local", workers=2, progress=False)
+    serial, stats = sweep(square, range(6), execution=run())
+    local, _ = sweep(square, range(6), execution=run("local", workers=2))
     assert serial == local
     assert stats == {"computed": 6, "reused": 0, "failed": 1}
     assert serial[3]["error"].startswith("ArithmeticError: three is bad")
@@ -41,17 +45,17 @@ def test_dask_local_cluster_agrees():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        got, _ = sweep(square, range(6), executor=client, progress=False)
-    assert got == sweep(square, range(6), executor="serial", progress=False)[0]
+        got, _ = sweep(square, range(6), execution=run(client))
+    assert got == sweep(square, range(6), execution=run())[0]
 
 
 def test_store_resumes_without_recomputing(tmp_path):
-    first, stats = sweep(square, range(8), key=key, store=tmp_path, executor="serial", progress=False)
+    first, stats = sweep(square, range(8), key=key, execution=run(store=tmp_path))
     assert stats["computed"] == 8 and stats["failed"] == 1
     assert len(PointStore(tmp_path)) == 7                      # the failed point is not stored
     for x in (1, 6):
         os.remove(tmp_path / f"{point_key({'x': x})}.json")
-    again, stats = sweep(square, range(8), key=key, store=tmp_path, executor="serial", progress=False)
+    again, stats = sweep(square, range(8), key=key, execution=run(store=tmp_path))
     assert stats == {"computed": 3, "reused": 5, "failed": 1}  # the two deleted and the failed one
     assert again == first                                      # inf survives the JSON round trip
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
@@ -59,18 +63,32 @@ def test_store_resumes_without_recomputing(tmp_path):
 
 def test_interrupted_sweep_keeps_finished_points(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        sweep(Interrupt(at=4), range(10), key=key, store=tmp_path, executor="serial", progress=False)
+        sweep(Interrupt(at=4), range(10), key=key, execution=run(store=tmp_path))
     assert len(PointStore(tmp_path)) == 4
-    done, stats = sweep(Interrupt(at=None), range(10), key=key, store=tmp_path, executor="serial",
-                        progress=False)
+    done, stats = sweep(Interrupt(at=None), range(10), key=key, execution=run(store=tmp_path))
     assert stats == {"computed": 6, "reused": 4, "failed": 0}
     assert [r["x"] for r in done] == list(range(10))
 
 
 @pytest.mark.parametrize("kw, word", [({"executor": "spark"}, "executor"), ({"store": "x"}, "key"),
-                                      ({"workers": 0}, "workers"), ({"scheduler": "tcp://x:1"}, "scheduler")])
+                                      ({"workers": 0}, "workers"), ({"scheduler": "tcp://x:1"}, "scheduler"),
+                                      ({"progress": "yes"}, "progress")])
 def test_bad_input(kw, word, tmp_path):
     if "store" in kw:
         kw["store"] = tmp_path
     with pytest.raises(ValueError, match=word):
-        sweep(square, [1], progress=False, **kw)
+        sweep(square, [1], execution=Execution(**kw))
+
+
+def test_unguarded_script_fails_fast_with_one_message(tmp_path):
+    """A script calling a sweep at top level without the __main__ guard: spawned workers re-import it. The
+    run must stop at once with a message saying what to do, not respawn workers forever."""
+    import subprocess
+    import sys
+    script = tmp_path / "unguarded.py"
+    script.write_text("from rfdiff.sweep import Execution, sweep\n"
+                      "print(sweep(abs, [-1, -2], execution=Execution('local', workers=2, progress=False)))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr.splitlines()[-1]
+    assert proc.stderr.count("Traceback") == 1                    # the parent's; the workers say one line each

@@ -147,14 +147,22 @@ def check_memory(nbytes: float, what: str) -> None:
                          f"{_format_bytes(total)}: ask for less")
 
 
+class CaughtWarnings(list):
+    """The messages of the ``RuntimeWarning``s caught by :func:`collect_warnings`; ``not_converged`` counts those
+    of category :class:`rfdiff.results.ConvergenceWarning` (some part of a result did not converge)."""
+
+    not_converged = 0
+
+
 @contextlib.contextmanager
 def collect_warnings(command: str):
     """Catch ``RuntimeWarning``s (e.g. a contour rule not converged): one stderr line each, and a list.
 
-    Yields the list of messages; the command counts them as non-converged parts in its status line.
-    Other warnings pass through unchanged.
+    Yields a :class:`CaughtWarnings`; the command counts its ``not_converged`` in its status line. Other
+    warnings pass through unchanged.
     """
-    caught, others = [], []
+    from ..results import ConvergenceWarning
+    caught, others = CaughtWarnings(), []
     try:
         with warnings.catch_warnings(record=True) as records:
             warnings.simplefilter("always", RuntimeWarning)
@@ -165,6 +173,7 @@ def collect_warnings(command: str):
                     if issubclass(w.category, RuntimeWarning):
                         message = " ".join(str(w.message).split())
                         caught.append(message)
+                        caught.not_converged += issubclass(w.category, ConvergenceWarning)
                         sys.stderr.write(f"rfdiff {command}: warning: {message}\n")
                     else:
                         others.append(w)
@@ -173,15 +182,10 @@ def collect_warnings(command: str):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _is_convergence_warning(message: str) -> bool:
-    """A caught warning that says some part of the result did not converge (e.g. a contour rule)."""
-    return "converge" in message.lower()
-
-
 def status_line(results=(), warnings_caught=()):
     """``(status, text)``: the worst ``status`` among ``results`` (anything with ``.status``/``.message``),
-    made ``"failed"`` by warnings saying something did not converge (other warnings are only printed), and
-    a one-line summary."""
+    made ``"failed"`` by caught :class:`~rfdiff.results.ConvergenceWarning`s (other warnings are only
+    printed), and a one-line summary."""
     from ..results import worst_status
     statuses, messages = [], []
     for r in results:
@@ -190,10 +194,10 @@ def status_line(results=(), warnings_caught=()):
             statuses.append(s)
             if s != "ok" and getattr(r, "message", ""):
                 messages.append(r.message)
-    unconverged = [w for w in warnings_caught if _is_convergence_warning(w)]
+    unconverged = getattr(warnings_caught, "not_converged", 0)
     if unconverged:
         statuses.append("failed")
-        messages.append(f"{len(unconverged)} not converged")
+        messages.append(f"{unconverged} not converged")
     status = worst_status(*statuses)
     return status, status + (f" ({'; '.join(messages)})" if messages else "")
 
@@ -243,17 +247,6 @@ def add_output_arguments(parser, json_help: str, *, table=True):
                                  "holding the provenance as JSON")
         parser.add_argument("--npz", metavar="PATH", type=output_file("npz file", (".npz",)),
                             help="write the arrays as .npz, with a 'provenance' entry (a JSON string)")
-
-
-def progress_iter(iterable, total: int, desc: str):
-    """``iterable`` wrapped in a tqdm bar on stderr when stderr is a terminal and tqdm is installed."""
-    if not sys.stderr.isatty():
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc)
 
 
 def finite_max(values) -> float:
@@ -391,10 +384,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _user_errors():
     """Exceptions the input can cause: bad values, a solver that cannot verify, files, memory, missing extras."""
-    errors = [ValueError, OSError, MemoryError, ImportError, OverflowError]
-    if "rfdiff.spectral" in sys.modules:  # imported lazily: only a run that used the solver can raise it
-        errors.append(sys.modules["rfdiff.spectral"].SolverError)
-    return tuple(errors)
+    from ..results import SolverError
+    return ValueError, OSError, MemoryError, ImportError, OverflowError, SolverError
 
 
 def main(argv=None) -> int:

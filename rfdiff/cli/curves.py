@@ -23,7 +23,6 @@ from . import (
     finite_max,
     model_from_args,
     output_file,
-    progress_iter,
     status_line,
     write_table_outputs,
 )
@@ -218,8 +217,12 @@ def _plots(args, model, res):
     if args.collapse_plot:
         from ..curves import LearningDynamics
         from ..timing import timescales
-        dyns = [LearningDynamics(model.replace(psi_n=v))
-                for v in progress_iter(args.collapse, len(args.collapse), "collapse ψ_n")]
+        from .._progress import progress_bar
+        dyns = []
+        with progress_bar(None, len(args.collapse), "collapse ψ_n") as bar:
+            for v in args.collapse:
+                dyns.append(LearningDynamics(model.replace(psi_n=v)))
+                bar.update()
         savefig(plot_collapse([d(res["taus"]) for d in dyns],
                               timescales_list=[timescales(d.model, dynamics=d) for d in dyns]),
                 args.collapse_plot)

@@ -143,7 +143,7 @@ def _print_summary(args, pd, out):
     if pd.boundary_error is not None:
         line += f"; boundary rows failed {bfailed} of {rows}"
     if unconverged:
-        line += f"; not converged (RuntimeWarning) {unconverged}"
+        line += f"; not converged {unconverged}"
     out.write(line + "\n")
     listed = 0
     for (i, j), err in np.ndenumerate(np.asarray(pd.error).reshape(len(pd.coords["psi_p"]), -1)):
@@ -181,7 +181,7 @@ def _plots(args, pd, tau_psi_p):
 
 def run(args) -> int:
     from ..phase import phase_diagram
-    from ..sweep import PointStore
+    from ..sweep import Execution, PointStore
 
     tau_psi_p = _check_options(args)
     data = data_from_args(args)
@@ -191,8 +191,8 @@ def run(args) -> int:
     store = None if args.store is None else PointStore(args.store, provenance=prov)
     pd = phase_diagram(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, activation=args.activation,
                        data=data, m=math.inf if args.m is None else args.m, weight_decay=args.weight_decay,
-                       gap_rtol=args.gap_rtol, executor=args.executor,
-                       scheduler=args.scheduler, workers=args.workers, store=store)
+                       gap_rtol=args.gap_rtol, execution=Execution(args.executor, workers=args.workers,
+                                                                   scheduler=args.scheduler, store=store))
     out = sys.stdout
     bad = _print_summary(args, pd, out)
     if args.json is None and args.plot is None and args.tau_plot is None:

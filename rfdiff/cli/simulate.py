@@ -201,18 +201,6 @@ def _check_steps(args, model, tau_max):
                              f"--tau-max or raise --max-steps")
 
 
-def _progress(args):
-    if args.progress is not None:
-        return args.progress
-    if not sys.stderr.isatty():
-        return False
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _training(model, args, res):
     """Explicit GD/Adam training of the read-out, logged at log-spaced τ."""
     from ..simulate import train
@@ -220,7 +208,7 @@ def _training(model, args, res):
     _check_steps(args, model, res.tau_hi)
     sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr,
                 noise="fresh" if args.noise == "exact" else args.noise, seed=args.seed, n_log=args.points,
-                batch=args.batch, progress=_progress(args), checkpoint=args.checkpoint)
+                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint)
     res.sim = sim
     res.tau_lo = min(res.tau_lo, float(sim.tau[0]))
     res.extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)

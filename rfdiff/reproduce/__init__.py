@@ -28,11 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._io import provenance, write_json
+from .._progress import wants_progress
 from ..curves import LearningDynamics
 from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
+from ..sweep import Execution
 from ..settings import tau_grid
 from ..timing import timescales, timescales_from_curve
 
@@ -275,7 +277,7 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
 def _phase_grid(cfg, out, manifest, run):
     """The (ψ_p, ψ_n) diagram: two heat maps with the computed boundary."""
     from ..plotting.phase import plot_phase_diagram
-    grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, **run)
+    grid = phase_diagram(psi_p=np.geomspace(4, 256, cfg.grid), psi_n=np.geomspace(1, 1024, cfg.grid), t=T, execution=run)
     axes = plot_phase_diagram(grid)
     ratio = np.nanmedian(grid.boundary / grid.coords["psi_p"])
     diag = _diagram_diagnostics(grid)
@@ -292,7 +294,7 @@ def _phase_grid(cfg, out, manifest, run):
 
 def _sweeps(cfg, out, manifest, plt, run, seed):
     """The figures built on parameter sweeps: one 1-D sweep over ψ_n feeds three of them."""
-    line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, **run)
+    line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, execution=run)
     _tau_map(line, out, manifest)
     _min_score_error(line, out, manifest, plt)
     _timescales_figure(line, _simulated_timescales(cfg, seed), cfg, seed, out, manifest, plt)
@@ -336,8 +338,7 @@ def _mixtures(cfg, out, manifest, plt, seed):
     mixtures.draw(cfg, out, manifest, plt, seed, _save)
 
 
-def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, figures=None, seed=0,
-              argv=None) -> dict:
+def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
     Parameters
@@ -346,9 +347,10 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         Output directory (created if missing).
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
-    executor, workers, progress
-        For the parameter sweeps (:func:`rfdiff.phase.phase_diagram`); ``progress`` (default: when stderr
-        is a terminal) also prints one line per group of figures on stderr as it starts.
+    execution : rfdiff.sweep.Execution, optional
+        How the parameter sweeps run (:func:`rfdiff.phase.phase_diagram`); its fields may also be given one by
+        one as keywords (``executor=``, ``workers=``, ``progress=``). A progress bar (default: when stderr is
+        a terminal) also means one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
         (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
@@ -379,8 +381,8 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
     cfg = QUICK if quick else FULL
     plt = _pyplot()
     manifest, seconds = _previous_manifest(out), {}
-    run = dict(executor=executor, workers=workers, progress=progress)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    run = Execution.from_kwargs(execution, **kwargs)
+    show = wants_progress(run.progress)
     for k, group in enumerate(figures, 1):
         if show:
             sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
@@ -393,6 +395,6 @@ def reproduce(out, *, quick=False, executor=None, workers=None, progress=None, f
         seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
-                                                 figures=figures, executor=str(executor or "local"))}
+                                                 figures=figures, execution=run.describe())}
     write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest

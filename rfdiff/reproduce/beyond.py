@@ -97,7 +97,7 @@ def _m_trend(out, manifest, plt, save):
 def _m_map(cfg, out, manifest, plt, save, run):
     psi_p = np.geomspace(0.6, 60, max(cfg.grid * 2, 12))
     m = np.array([1, 2, 3, 4, 6, 8, 16, 32, 64])
-    pd = phase_diagram(psi_p=psi_p, psi_n=2.1, t=T, m=m, boundary=False, **run)
+    pd = phase_diagram(psi_p=psi_p, psi_n=2.1, t=T, m=m, boundary=False, execution=run)
     fig, ax = plt.subplots(figsize=(6.8, 4.6), constrained_layout=True)
     value = np.log10(np.where(np.isfinite(pd.test_inf), pd.test_inf, np.nan))
     mesh = ax.pcolormesh(psi_p / 2.1, m, value.T, shading="nearest", cmap="viridis")

@@ -24,6 +24,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..results import ConvergenceWarning
 from . import _kernels
 from ._flow import ClosedFormFlow, FlowMethods
 from ._sampling import noise_rng, problem_sizes, sample_mixture_problem, sample_problem
@@ -195,7 +196,7 @@ def _select_rule(h, a, activation, n_orders, backend, quad_tol):
                 return small, err, prev[0], prev[1]
             prev = cur
     warnings.warn(f"quadrature for {activation.name} did not reach {quad_tol:g} with the finest rule "
-                  f"(estimated error {err:.2e})", RuntimeWarning, stacklevel=3)
+                  f"(estimated error {err:.2e})", ConvergenceWarning, stacklevel=3)
     return rules[-1], err, prev[0], prev[1]
 
 
@@ -502,7 +503,7 @@ class RandomFeatures(FlowMethods):
         order = _first_order(tails.max(axis=1), rho_max, self.tol)
         if order is None:
             order = tails.shape[0] - 1
-            warnings.warn(f"U_pop: Mehler order capped at {order} (max_order)", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"U_pop: Mehler order capped at {order} (max_order)", ConvergenceWarning, stacklevel=3)
         self.order_pop = order
         self.rho_max_pop = rho_max
         self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
@@ -603,7 +604,7 @@ class RandomFeatures(FlowMethods):
                 if best is None:
                     best = G.shape[0] - 1
                     warnings.warn(f"{name}: Mehler order capped at {best} (max_order); truncation bound above tol",
-                                  RuntimeWarning, stacklevel=3)
+                                  ConvergenceWarning, stacklevel=3)
             S = best
         timings = {"coefficients": time.perf_counter() - t1}
         bound, bound_op = _offdiag_bound(rho, tails[S], S)

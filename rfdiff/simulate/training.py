@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from .._io import atomic_write
+from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
 from .._validate import choice, count_or_word, integer, positive
 from ..model import RFModel
@@ -329,8 +330,8 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         model, d and seed (with ``noise=m``, the train loss is the loss on the m frozen draws, the objective
         being minimised). ``N``: Monte-Carlo estimates with N noise draws per training point and
         ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
-    progress : bool
-        Show a tqdm progress bar (needs ``tqdm``).
+    progress : bool or None
+        Show a progress bar (``True`` needs ``tqdm``; None: when stderr is a terminal; default False).
     checkpoint : str or path, optional
         A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
         atomically (:func:`rfdiff._io.atomic_write`: temporary file, fsync, ``os.replace``) at every log
@@ -388,7 +389,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     if batch is not None:
         batch = integer("batch", batch, 1, problem_sizes(model, d)[1])
     rows = _check_rows(model, d, rows, eval_noise)
-    bar_factory = _progress_factory(progress)
+    wants_progress(progress)
 
     start = time.perf_counter()
     problem = _Problem(model, d, seed, noise, rows)
@@ -406,13 +407,11 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     if checkpoint is not None and os.path.exists(checkpoint):
         state.load(checkpoint, fingerprint)
 
-    bar = bar_factory(total=n_steps, initial=state.k, unit="step") if bar_factory else None
     last_save = time.perf_counter()
-    try:
+    with progress_bar(progress, n_steps, unit="step", initial=state.k) as bar:
         while state.k < n_steps:
             state.step(_gradient(problem, state.rng, batch, state.A), lr)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             j = len(state.logs)
             logged = j < len(log_steps) and state.k == log_steps[j]
             if logged:
@@ -420,9 +419,6 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
             if checkpoint is not None and (logged or time.perf_counter() - last_save >= CHECKPOINT_SECONDS):
                 state.save(checkpoint, fingerprint)
                 last_save = time.perf_counter()
-    finally:
-        if bar is not None:
-            bar.close()
 
     train_loss, test_loss, score = state.logs.T.copy()
     return TrainResult(log_steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
@@ -454,17 +450,6 @@ def _rows_digest(rows):
         return None
     import hashlib
     return [hashlib.sha256(np.ascontiguousarray(r).tobytes()).hexdigest()[:16] for r in rows]
-
-
-def _progress_factory(progress):
-    """tqdm's class when ``progress`` is true (ValueError if tqdm is missing), else None."""
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ValueError("progress=True needs tqdm (pip install tqdm)") from None
-    return tqdm
 
 
 def _schedule(model, problem, tau_max, optimizer, lr, seed, batch):
