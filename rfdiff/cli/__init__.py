@@ -35,6 +35,8 @@ __all__ = [
     "check_memory",
     "check_simulation_memory",
     "collect_warnings",
+    "data_from_args",
+    "data_matrix_from_args",
     "main",
     "model_from_args",
     "output_dir",
@@ -44,7 +46,7 @@ __all__ = [
     "write_table_outputs",
 ]
 
-COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
+COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "realdata", "reproduce")
 
 #: Figure formats accepted by every ``--plot``-like option.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -258,7 +260,12 @@ def finite_max(values) -> float:
 
 
 def args_provenance(args, **extra) -> dict:
-    """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`main`)."""
+    """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`main`); with real data
+    (``--data digits|patches|FILE``) also ``dataset``: its name, rows, d, normalisation and constant columns
+    (:meth:`rfdiff.data.DataMatrix.describe`), and the binning."""
+    matrix = getattr(args, "_data_matrix", None)
+    if matrix is not None and "dataset" not in extra:
+        extra["dataset"] = {**matrix.describe(), "bins": getattr(args, "bins", None)}
     return provenance(getattr(args, "argv", None), **extra)
 
 
@@ -286,7 +293,16 @@ def add_model_arguments(parser, *, scalar=True):
     parser.add_argument("--data", default=None, metavar="SPEC",
                         help="data law as a spec: a .json or .toml file, inline JSON, or the shorthand "
                              "mixture:W1@S1,W2@S2 (isotropic classes of weight W and variance S), e.g. "
-                             "mixture:0.9@0.5,0.1@2 (see rfdiff.data.law_from_spec); excludes --sigma-*")
+                             "mixture:0.9@0.5,0.1@2 (see rfdiff.data.law_from_spec); or real data: a bundled "
+                             "dataset (digits, patches; needs rfdiff[data]) or a data matrix file .npy, .npz "
+                             "(array X, labels y) or .csv, rows = samples, whose law is the sample spectrum after "
+                             "centring and one scale Tr Σ/d = 1 (docs/theory.md §14); excludes --sigma-*")
+    parser.add_argument("--bins", type=int, default=None, metavar="K",
+                        help="real data: group the sample spectrum into K equal-count atoms (default: every "
+                             "eigenvalue its own atom)")
+    parser.add_argument("--constant-columns", choices=("keep", "drop", "error"), default="keep",
+                        help="real data: zero-variance columns are kept as zero directions of Σ (an atom at 0; "
+                             "default), dropped, or an error")
     parser.add_argument("--m", type=draws, default=None, metavar="M|inf",
                         help="noise draws per training point, frozen for the whole training (default inf: "
                              "the noise averaged exactly)")
@@ -308,12 +324,40 @@ def draws(text: str):
     return value
 
 
+def data_matrix_from_args(args):
+    """The :class:`rfdiff.data.DataMatrix` of a real-data ``--data`` (None otherwise), loaded once per command
+    line; its description goes into every provenance record (:func:`args_provenance`). A poor covariance
+    estimate (N ≲ d) is one warning line on stderr."""
+    from ..data.spec import data_from_text, is_data_source
+    text = getattr(args, "data", None)
+    if text is None or not is_data_source(text):
+        if getattr(args, "bins", None) is not None or getattr(args, "constant_columns", "keep") != "keep":
+            raise ValueError("--bins and --constant-columns apply only to real data (--data digits, patches or a "
+                             ".npy/.npz/.csv file)")
+        return None
+    if getattr(args, "_data_matrix", None) is None:
+        args._data_matrix = data_from_text(text, constant_columns=args.constant_columns)
+    return args._data_matrix
+
+
 def data_from_args(args):
     """The data law described by ``--data`` or the ``--sigma-*`` options."""
     from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur, law_from_text
-    if getattr(args, "data", None) is not None:
+    if getattr(args, "data", None) is None:
+        data_matrix_from_args(args)          # refuses --bins/--constant-columns without real data
+    else:
         if args.sigma_mp is not None or args.sigma_eigs is not None or args.sigma_weights is not None:
             raise ValueError("--data and --sigma-* are exclusive")
+        matrix = data_matrix_from_args(args)
+        if matrix is not None:
+            if args.bins is not None and args.bins < 1:
+                raise ValueError(f"--bins must be >= 1, got {args.bins}")
+            with warnings.catch_warnings(record=True) as records:
+                warnings.simplefilter("always", RuntimeWarning)
+                law = matrix.law(args.bins)
+            for w in records:
+                sys.stderr.write(f"rfdiff {args.command}: warning: {' '.join(str(w.message).split())}\n")
+            return law
         return law_from_text(args.data)
     if args.sigma_mp is not None:
         if args.sigma_eigs is not None:

@@ -11,6 +11,11 @@ Four simulators of one model at dimension ``d`` (``p = round(ψ_p d)``, ``n = ro
 
 The exact limiting curves (:func:`rfdiff.loss_curves`) are computed alongside; the output gives both and
 their largest difference.
+
+Real data (``--data digits|patches|FILE``, docs/theory.md §14): ``exact``, ``gd`` and ``adam`` train on n actual
+rows of a random split (seed ``--seed``) and take the held-out rows plus fresh noise as the population
+(:func:`rfdiff.simulate.real_features`); d is the data's; the theory uses the data's sample spectrum.
+``gaussian`` stays the Gaussian equivalent of that spectrum.
 """
 from __future__ import annotations
 
@@ -59,7 +64,11 @@ def add_parser(subparsers):
         "closed-form gradient flow; default), 'gaussian' (Gaussian-equivalent matrices, closed form), "
         "'gd' and 'adam' (explicit training with fresh noise at every step). τ follows dA/dτ = −d² ∇L_train."))
     add_model_arguments(p)
-    p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
+    p.add_argument("--d", type=int, default=None,
+                   help="data dimension d (p = ψ_p d, n = ψ_n d); required unless --data is real data (then d is "
+                        "its number of columns)")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="real data: held-out rows of the split (default all rows not trained on)")
     p.add_argument("--seed", type=int, default=0, help="seed of W, the data and the noise (default 0)")
     p.add_argument("--method", choices=METHODS, default="exact", help="simulator (default exact)")
     p.add_argument("--noise", type=draws, default=None, metavar="exact|M",
@@ -93,6 +102,9 @@ def add_parser(subparsers):
 def _check_options(args, model):
     """Every option, the memory and (gd/adam) the step count, before anything is computed."""
     training = args.method in ("gd", "adam")
+    if args.n_test is not None and args.rows is None:
+        raise ValueError("--n-test applies only to real data (--data digits, patches or a .npy/.npz/.csv file) "
+                         "with --method exact, gd or adam")
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.seed < 0:
@@ -159,7 +171,10 @@ def _relaxed_tau(res, model):
 def _closed_form(model, args, res):
     """Closed-form gradient flow of the finite model (``exact``: true features; ``gaussian``)."""
     from ..timing import timescales_from_curve
-    if args.method == "exact":
+    if args.method == "exact" and args.rows is not None:
+        from ..simulate import real_features
+        sim_model = real_features(model, *args.rows, seed=args.seed, noise=args.noise)
+    elif args.method == "exact":
         from ..simulate import random_features
         sim_model = random_features(model, args.d, seed=args.seed, noise=args.noise)
     else:
@@ -208,7 +223,7 @@ def _training(model, args, res):
     _check_steps(args, model, res.tau_hi)
     sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr,
                 noise="fresh" if args.noise == "exact" else args.noise, seed=args.seed, n_log=args.points,
-                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint)
+                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows)
     res.sim = sim
     res.tau_lo = min(res.tau_lo, float(sim.tau[0]))
     res.extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)
@@ -240,6 +255,11 @@ def _print_report(model, args, res, status, out):
     sim, extra = res.sim, res.extra
     out.write(f"# {model.to_dict()}\n# method {args.method}, d = {args.d}, p = {extra['p']}, n = {extra['n']}, "
               f"seed {args.seed}, noise: {_noise_text(args)}\n")
+    if args.split is not None:
+        data = args._data_matrix
+        out.write(f"# real rows: {data.name}, N = {data.n_rows}, split seed {args.seed}: "
+                  f"{args.split.train.size} training rows, {args.split.test.size} held-out rows (the population); "
+                  f"score error uses the Gaussian constant Tr Σ_t^-1/d (a lower bound, docs/theory.md §14)\n")
     if "dtau" in extra:
         out.write(f"# {len(sim.tau)} log points, {int(sim.steps[-1])} steps of dtau = {sim.dtau:.4g} "
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
@@ -269,7 +289,10 @@ def _write_json(model, args, res, status, caught):
         payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
     diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
                    "max_quad_error": finite_max(theory.quad_error)}
-    payload["provenance"] = args_provenance(args, model=model, seeds={"simulation": args.seed},
+    if args.split is not None:
+        payload["split"] = args.split.to_dict()
+    seeds = {"simulation": args.seed} if args.split is None else {"simulation": args.seed, "split": args.seed}
+    payload["provenance"] = args_provenance(args, model=model, seeds=seeds,
                                             simulation={"method": args.method, "d": args.d,
                                                         "noise": args.noise}, diagnostics=diagnostics)
     write_json(args.json, payload)
@@ -281,6 +304,8 @@ def _plot(args, res):
     ax = plot_curves(res.theory, res.ts, simulation=res.sim)
     label = {"exact": "true features, closed form", "gaussian": "Gaussian equivalent, closed form",
              "gd": "GD", "adam": "Adam (no theory)"}[args.method]
+    if args.split is not None:
+        label += f", on {args._data_matrix.name} rows (held-out population)"
     ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, seed {args.seed}, noise "
                  f"{_noise_text(args)}", fontsize=9)
     savefig(ax, args.plot)
@@ -297,9 +322,35 @@ def _reconcile_noise(args):
     args.noise = "exact" if args.m is None or math.isinf(args.m) else int(args.m)
 
 
+def _real_rows(args, model):
+    """Real data: d from the data, a split of seed ``--seed`` and its rows (``args.rows``, ``args.split``)."""
+    from . import data_matrix_from_args
+    args.rows = args.split = None
+    data = data_matrix_from_args(args)
+    if data is None:
+        if args.d is None:
+            raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
+        return
+    if args.d is not None and args.d != data.d:
+        raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
+    args.d = data.d
+    if args.method == "gaussian":
+        return
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    n = max(1, round(model.psi_n * data.d))
+    if args.n_test is not None and args.n_test < 2:
+        raise ValueError(f"--n-test must be >= 2, got {args.n_test}")
+    if args.n_test is None and data.n_rows - n < 2:
+        raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and held-out rows")
+    args.split = data.split(n, args.n_test, seed=args.seed)
+    args.rows = (data.rows[args.split.train], data.rows[args.split.test])
+
+
 def run(args) -> int:
     _reconcile_noise(args)
     model = model_from_args(args)
+    _real_rows(args, model)
     _check_options(args, model)
     with collect_warnings("simulate") as caught:
         res = _simulate(model, args)

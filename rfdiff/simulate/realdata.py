@@ -23,6 +23,8 @@ This module never imports the theory modules.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._validate import data_rows
@@ -58,6 +60,10 @@ class RealFeatures(RandomFeatures):
         if train_rows.shape[0] != n:
             raise ValueError(f"train_rows has {train_rows.shape[0]} rows but the model asks for n = round(psi_n d) = "
                              f"{n} (psi_n = {model.psi_n:g}, d = {d}): use psi_n = n/d = {train_rows.shape[0] / d:g}")
+        if test_rows.shape[0] < d:
+            warnings.warn(f"the held-out population has {test_rows.shape[0]} rows < d = {d}: its test loss is unbiased "
+                          "but noisy, and the score error's Gaussian constant uses a rank-deficient covariance",
+                          RuntimeWarning, stacklevel=3)
         self._rows = (train_rows, test_rows)
         _check_noise(_model_noise(model) if noise is None else noise)
         super().__init__(model, d, seed=seed, noise=noise, order=order, **kwargs)
