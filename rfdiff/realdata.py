@@ -222,6 +222,7 @@ class TauScaling(Result):
         Per source and ψ_p, the n used by the fit.
     dataset : dict
     seeds : list of int
+    activation : str
     status, message
         The worst status of the theory's timescales.
     """
@@ -235,6 +236,7 @@ class TauScaling(Result):
     fitted: dict
     dataset: dict
     seeds: list
+    activation: str = "tanh"
 
 
 def _slope(n, tau):
@@ -299,4 +301,5 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
             slopes[source].append(s)
             fitted[source].append(used)
     return TauScaling(n=ns, psi_p=psis, t=float(t), theory=theory, real=real, slopes=slopes, fitted=fitted,
-                      dataset=data.describe(), seeds=seeds, status=worst_status(*statuses), message="; ".join(messages))
+                      dataset=data.describe(), seeds=seeds, activation=str(getattr(activation, "name", activation)),
+                      status=worst_status(*statuses), message="; ".join(messages))
