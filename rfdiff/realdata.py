@@ -215,9 +215,13 @@ class TauScaling(Result):
         (τ_gen, τ_mem) of the theory with the dataset's law at ψ_n = n/d.
     real : ndarray, shape (len(psi_p), len(n), splits, 2)
         (τ_gen, τ_mem) of the true model on real rows, one per split.
+    surrogate : ndarray or None
+        The same for the Gaussian surrogate (the true model on Gaussian rows of the same covariance, seed k for
+        split k), or None.
     slopes : dict
-        ``{"theory": [...], "real": [...]}``: per ψ_p, the least-squares slope of log τ_mem against log n over
-        the n where τ_mem is finite (the real one on the mean of log τ_mem over splits; NaN with < 2 points).
+        ``{"theory": [...], "real": [...], "surrogate": [...]}``: per ψ_p, the least-squares slope of log τ_mem
+        against log n over the n where τ_mem is finite (simulations: on the mean of log τ_mem over splits, n
+        with any infinite τ_mem left out; NaN with < 2 points).
     fitted : dict
         Per source and ψ_p, the n used by the fit.
     dataset : dict
@@ -232,6 +236,7 @@ class TauScaling(Result):
     t: float
     theory: np.ndarray
     real: np.ndarray
+    surrogate: object
     slopes: dict
     fitted: dict
     dataset: dict
@@ -243,11 +248,11 @@ def _slope(n, tau):
     ok = np.isfinite(tau)
     if ok.sum() < 2:
         return math.nan, []
-    return float(np.polyfit(np.log(n[ok]), np.log(tau[ok]), 1)[0]), n[ok].tolist()
+    return float(np.polyfit(np.log(n[ok]), np.log(tau[ok]), 1)[0]), [int(v) for v in n[ok]]
 
 
 def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=0, n_test=None,
-                    noise=None) -> TauScaling:
+                    noise=None, surrogate=True) -> TauScaling:
     """τ_gen and τ_mem from the theory and from the true model on real rows, over n and ψ_p.
 
     Parameters
@@ -260,13 +265,15 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     activation : str
     splits, seed, n_test, noise
         As in :func:`compare`.
+    surrogate : bool
+        Also run the Gaussian surrogate (default True).
 
     Returns
     -------
     TauScaling
     """
     from .data import DataMatrix
-    from .simulate import real_features
+    from .simulate import random_features, real_features
 
     if not isinstance(data, DataMatrix):
         raise ValueError(f"data must be an rfdiff.data.DataMatrix, got {type(data).__name__}")
@@ -277,6 +284,7 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     law = data.law()
     theory = np.full((psis.size, ns.size, 2), np.nan)
     real = np.full((psis.size, ns.size, splits, 2), np.nan)
+    sur = np.full_like(real, np.nan) if surrogate else None
     seeds = list(range(seed, seed + splits))
     statuses, messages = [], []
     for i, pp in enumerate(psis):
@@ -293,13 +301,20 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
                 sim = real_features(model, data.rows[split.train], data.rows[split.test], seed=s, noise=noise)
                 summary = _sim_summary(sim)
                 real[i, j, k] = summary["tau_gen"], summary["tau_mem"]
-    slopes, fitted = {"theory": [], "real": []}, {"theory": [], "real": []}
+                if surrogate:
+                    summary = _sim_summary(random_features(model, data.d, seed=s, noise=noise))
+                    sur[i, j, k] = summary["tau_gen"], summary["tau_mem"]
+    sources = ("theory", "real") + (("surrogate",) if surrogate else ())
+    slopes, fitted = {k: [] for k in sources}, {k: [] for k in sources}
     for i in range(psis.size):
-        for source, tau in (("theory", theory[i, :, 1]),
-                            ("real", np.exp(np.mean(np.log(real[i, :, :, 1]), axis=1)))):
+        series = [("theory", theory[i, :, 1]), ("real", np.exp(np.mean(np.log(real[i, :, :, 1]), axis=1)))]
+        if surrogate:
+            series.append(("surrogate", np.exp(np.mean(np.log(sur[i, :, :, 1]), axis=1))))
+        for source, tau in series:
             s, used = _slope(ns.astype(float), tau)
             slopes[source].append(s)
             fitted[source].append(used)
-    return TauScaling(n=ns, psi_p=psis, t=float(t), theory=theory, real=real, slopes=slopes, fitted=fitted,
+    return TauScaling(n=ns, psi_p=psis, t=float(t), theory=theory, real=real, surrogate=sur, slopes=slopes,
+                      fitted=fitted,
                       dataset=data.describe(), seeds=seeds, activation=str(getattr(activation, "name", activation)),
                       status=worst_status(*statuses), message="; ".join(messages))

@@ -58,8 +58,9 @@ def plot_comparison(comparison, ax=None):
 
 
 def plot_tau_scaling(scaling, ax=None, which="tau_mem"):
-    """τ_mem (or τ_gen) against the number of training rows n: theory (lines) and real rows (markers, one per
-    split), one colour per ψ_p, the fitted slopes in the legend.
+    """τ_mem (or τ_gen) against the number of training rows n: theory (lines), real rows (circles, one per split)
+    and, when computed, the Gaussian surrogate (crosses, shifted right by 4% to stay visible), one colour per ψ_p,
+    the fitted slopes in the legend.
 
     Parameters
     ----------
@@ -90,9 +91,16 @@ def plot_tau_scaling(scaling, ax=None, which="tau_mem"):
         label = rf"real rows, $\psi_p = {pp:g}$" + (f" (slope {slope_r:.2f})" if np.isfinite(slope_r) else "")
         if fin.any():
             ax.loglog(xs[fin], real[fin], "o", color=color, mfc="none", ms=5, label=label)
+        if s.surrogate is not None:
+            sur = s.surrogate[i, :, :, col]
+            fin = np.isfinite(sur)
+            slope = s.slopes["surrogate"][i] if which == "tau_mem" else np.nan
+            label = rf"Gaussian surrogate, $\psi_p = {pp:g}$" + (f" (slope {slope:.2f})" if np.isfinite(slope) else "")
+            if fin.any():
+                ax.loglog(xs[fin] * 1.04, sur[fin], "x", color=color, ms=5, label=label)
     ax.set_xlabel("training rows n")
     ax.set_ylabel(r"$\tau_{mem}$" if which == "tau_mem" else r"$\tau_{gen}$")
     ax.set_title(f"{s.dataset['dataset']} (d = {s.dataset['d']}), t = {s.t:g}, {s.activation}; real rows: splits "
                  f"{s.seeds[0]}–{s.seeds[-1]}; infinite values not drawn", fontsize=9)
-    legend_below(ax, ncol=2)
+    legend_below(ax, ncol=3, fontsize=7)
     return ax
