@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-from rfdiff.data import DataMatrix, PoorEstimateWarning, data_matrix, law_from_data, load_matrix
+from rfdiff.data import (
+    PoorEstimateWarning,
+    data_matrix,
+    law_from_data,
+    load_matrix,
+)
 from rfdiff.simulate import random_features, real_features, sample_problem, train
 
 TWO_ATOM = rd.DiscreteSpectrum([0.5, 1.5], [0.5, 0.5])

@@ -8,8 +8,6 @@ against n = 64 … 1024 digits for ψ_p ∈ {4, 8, 16}, theory and real rows, wi
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..data import load_dataset
 from ..model import RFModel
 from ..realdata import QUANTITIES, compare, tau_mem_scaling
@@ -42,7 +40,7 @@ def _table_row(c):
 
 def _curves(out, manifest, plt, seed, save):
     from ..plotting.realdata import plot_comparison
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(13, 5.4), constrained_layout=True)
+    _, axes = plt.subplots(1, len(DATASETS), figsize=(13, 5.4), constrained_layout=True)
     table, notes, models, splits = {}, [], [], {}
     for ax, name in zip(axes, DATASETS):
         data = load_dataset(name)
@@ -72,7 +70,7 @@ def _tau_mem(out, manifest, plt, seed, save, splits):
     from ..plotting.realdata import plot_tau_scaling
     data = load_dataset("digits")
     s = tau_mem_scaling(data, SCALING_N, SCALING_PSI_P, t=SCALING_T, splits=splits, seed=seed)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.0), constrained_layout=True)
+    _, axes = plt.subplots(1, 2, figsize=(13, 5.0), constrained_layout=True)
     plot_tau_scaling(s, ax=axes[0], which="tau_mem")
     plot_tau_scaling(s, ax=axes[1], which="tau_gen")
     slopes = "; ".join(f"ψ_p = {pp:g}: theory {st:.2f} (n ∈ {ft}), Gaussian surrogate {sg:.2f} (n ∈ {fg}), "

@@ -28,8 +28,8 @@ import warnings
 import numpy as np
 
 from .._validate import data_rows
-from .features import RandomFeatures, _check_noise, _model_noise
 from ._sampling import problem_sizes
+from .features import RandomFeatures, _check_noise, _model_noise
 
 __all__ = ["RealFeatures", "real_features", "SCORE_CONSTANT"]
 
