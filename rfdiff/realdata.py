@@ -51,7 +51,8 @@ def _sim_window(sim):
 def _sim_summary(sim):
     """``{test_gen, test_inf, tau_gen, tau_mem}`` of one finite model (τ's by :func:`timescales_from_curve`)."""
     lo, hi = _sim_window(sim)
-    tau_gen, tau_mem = timescales_from_curve(sim.loss_curves, lo, hi)
+    ts = timescales_from_curve(sim.loss_curves, lo, hi)
+    tau_gen, tau_mem = ts.tau_gen, ts.tau_mem
     curves = sim.loss_curves([tau_gen if math.isfinite(tau_gen) else np.inf, np.inf])
     return {"test_gen": float(curves.test[0]), "test_inf": float(curves.test[1]), "tau_gen": float(tau_gen),
             "tau_mem": float(tau_mem)}
@@ -132,13 +133,14 @@ def _check(model, data):
                          f"rfdiff.data_matrix), got {type(data).__name__}")
 
 
-def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, noise=None, bins=None) -> Comparison:
+def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None) -> Comparison:
     """Theory vs Gaussian surrogate vs real rows for ``model`` on ``data`` (module docstring).
 
     Parameters
     ----------
     model : RFModel
-        ψ_p, ψ_n, t, activation, m, weight decay; ``model.data`` is replaced by the dataset's law, and
+        ψ_p, ψ_n, t, activation, m (the training noise of both simulations), weight decay; ``model.data`` is
+        replaced by the dataset's law, and
         n = round(ψ_n d) training rows are used (d = ``data.d``).
     data : DataMatrix
     splits : int
@@ -148,8 +150,6 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, noise=None
         Held-out rows per split (default: all rows not trained on, at most :data:`DEFAULT_N_TEST`).
     taus : array_like, optional
         Training times of the stored curves (default: 120 log-spaced points over the theory's window, and ∞).
-    noise : "exact", int or None
-        Training noise of both simulators (default the model's m).
     bins : int, optional
         Bin the law's spectrum (:meth:`DataMatrix.law`); default exact eigenvalues.
 
@@ -162,7 +162,7 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, noise=None
     ValueError
         Bad model or data, or too few rows for n + n_test (naming them).
     """
-    from .curves import LearningDynamics
+    from .dynamics import LearningDynamics
     from .settings import tau_grid
     from .simulate import random_features, real_features
     from .simulate.realdata import SCORE_CONSTANT
@@ -189,8 +189,8 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, noise=None
     split_info = []
     for s in seeds:
         split = data.split(n, n_test, seed=s)
-        sims = {"surrogate": random_features(model, data.d, seed=s, noise=noise),
-                "real": real_features(model, data.rows[split.train], data.rows[split.test], seed=s, noise=noise)}
+        sims = {"surrogate": random_features(model, data.d, seed=s),
+                "real": real_features(model, data.rows[split.train], data.rows[split.test], seed=s)}
         for source, sim in sims.items():
             for q, v in _sim_summary(sim).items():
                 values[source][q].append(v)
@@ -252,7 +252,7 @@ def _slope(n, tau):
 
 
 def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=0, n_test=None,
-                    noise=None, surrogate=True) -> TauScaling:
+                    surrogate=True) -> TauScaling:
     """τ_gen and τ_mem from the theory and from the true model on real rows, over n and ψ_p.
 
     Parameters
@@ -263,7 +263,7 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     psi_p : sequence of float
     t : float
     activation : str
-    splits, seed, n_test, noise
+    splits, seed, n_test
         As in :func:`compare`.
     surrogate : bool
         Also run the Gaussian surrogate (default True).
@@ -298,11 +298,11 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
             held = min(data.n_rows - nn, DEFAULT_N_TEST) if n_test is None else n_test
             for k, s in enumerate(seeds):
                 split = data.split(int(nn), held, seed=s)
-                sim = real_features(model, data.rows[split.train], data.rows[split.test], seed=s, noise=noise)
+                sim = real_features(model, data.rows[split.train], data.rows[split.test], seed=s)
                 summary = _sim_summary(sim)
                 real[i, j, k] = summary["tau_gen"], summary["tau_mem"]
                 if surrogate:
-                    summary = _sim_summary(random_features(model, data.d, seed=s, noise=noise))
+                    summary = _sim_summary(random_features(model, data.d, seed=s))
                     sur[i, j, k] = summary["tau_gen"], summary["tau_mem"]
     sources = ("theory", "real") + (("surrogate",) if surrogate else ())
     slopes, fitted = {k: [] for k in sources}, {k: [] for k in sources}

@@ -262,13 +262,13 @@ def test_phase_without_failures_exits_0(capsys):
 
 
 def test_non_convergence_is_a_counted_status(monkeypatch, capsys):
-    import rfdiff.curves
-    original = rfdiff.curves.LearningDynamics.__init__
+    import rfdiff.dynamics
+    original = rfdiff.dynamics.LearningDynamics.__init__
 
     def warns(self, *a, **k):
         original(self, *a, **k)
         warnings.warn("contour around [(1, 2)] not converged with 2048 nodes", ConvergenceWarning)
-    monkeypatch.setattr(rfdiff.curves.LearningDynamics, "__init__", warns)
+    monkeypatch.setattr(rfdiff.dynamics.LearningDynamics, "__init__", warns)
     assert main(["curves", *MODEL, "--points", "3"]) == 1
     captured = capsys.readouterr()
     assert "status failed (1 not converged)" in captured.out
@@ -331,13 +331,13 @@ def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
 
 
 def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):
-    import rfdiff.curves
-    original = rfdiff.curves.LearningDynamics.__init__
+    import rfdiff.dynamics
+    original = rfdiff.dynamics.LearningDynamics.__init__
 
     def warns(self, *a, **k):
         original(self, *a, **k)
         warnings.warn("overflow encountered in exp", RuntimeWarning)
-    monkeypatch.setattr(rfdiff.curves.LearningDynamics, "__init__", warns)
+    monkeypatch.setattr(rfdiff.dynamics.LearningDynamics, "__init__", warns)
     assert main(["curves", *MODEL, "--points", "3"]) == 0
     captured = capsys.readouterr()
     assert "status ok" in captured.out and captured.err.count("\n") == 1 and "overflow" in captured.err

@@ -6,7 +6,7 @@ import pytest
 
 from rfdiff import RFModel
 from rfdiff.cli import main
-from rfdiff.curves import LearningDynamics
+from rfdiff.dynamics import LearningDynamics
 from rfdiff.data import GaussianMixture, Isotropic
 
 MODEL = ["--psi-p", "8", "--psi-n", "2", "--t", "0.1"]

@@ -22,7 +22,7 @@ import sys
 import traceback
 import warnings
 
-from .._io import check_writable, provenance, write_json
+from ..outputs import check_writable, provenance, write_json
 
 __all__ = [
     "DEBUG_ENV",
@@ -231,7 +231,7 @@ def check_simulation_memory(model, d: int, option: str = "--d") -> None:
 def write_table_outputs(args, *, payload, columns, prov, extra_arrays=None) -> None:
     """Write ``--json`` (``payload`` + ``"provenance"``), ``--csv`` (``columns``) and ``--npz`` (``columns`` and
     ``extra_arrays``), each atomically and each carrying ``prov``, for the options the command has."""
-    from .._io import write_csv, write_npz
+    from ..outputs import write_csv, write_npz
     if getattr(args, "json", None):
         write_json(args.json, {**payload, "provenance": prov})
     if getattr(args, "csv", None):
@@ -260,7 +260,7 @@ def finite_max(values) -> float:
 
 
 def args_provenance(args, **extra) -> dict:
-    """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`main`); with real data
+    """:func:`rfdiff.outputs.provenance` of a parsed command line (``args.argv`` set by :func:`main`); with real data
     (``--data digits|patches|FILE``) also ``dataset``: its name, rows, d, normalisation and constant columns
     (:meth:`rfdiff.data.DataMatrix.describe`), and the binning."""
     matrix = getattr(args, "_data_matrix", None)

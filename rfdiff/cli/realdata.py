@@ -79,8 +79,7 @@ def run(args) -> int:
     data.split(n, args.n_test, seed=args.seed)                       # too few rows: one error before computing
     check_simulation_memory(model, data.d, option="--data")
     with collect_warnings("realdata") as caught:
-        c = compare(model, data, splits=args.splits, seed=args.seed, n_test=args.n_test, bins=args.bins,
-                    noise=None)
+        c = compare(model, data, splits=args.splits, seed=args.seed, n_test=args.n_test, bins=args.bins)
     status, text = status_line([c], caught)
     out = sys.stdout
     desc = c.dataset

@@ -146,14 +146,14 @@ class _Result:
     tau_lo: float
     tau_hi: float = math.nan
     sim: object = None
-    sim_ts: tuple | None = None
+    sim_ts: object = None
     extra: dict = field(default_factory=dict)
     theory: object = None
     deviation: dict = field(default_factory=dict)
 
 
 def _theory(model):
-    from ..curves import LearningDynamics
+    from ..dynamics import LearningDynamics
     from ..timing import timescales
     dyn = LearningDynamics(model)
     ts = timescales(model, dynamics=dyn)
@@ -173,10 +173,10 @@ def _closed_form(model, args, res):
     from ..timing import timescales_from_curve
     if args.method == "exact" and args.rows is not None:
         from ..simulate import real_features
-        sim_model = real_features(model, *args.rows, seed=args.seed, noise=args.noise)
+        sim_model = real_features(model, *args.rows, seed=args.seed)           # m from the model
     elif args.method == "exact":
         from ..simulate import random_features
-        sim_model = random_features(model, args.d, seed=args.seed, noise=args.noise)
+        sim_model = random_features(model, args.d, seed=args.seed)         # m from the model
     else:
         from ..simulate import gaussian_equivalent
         sim_model = gaussian_equivalent(model, args.d, seed=args.seed)     # m and ω from the model
@@ -207,8 +207,7 @@ def _check_steps(args, model, tau_max):
         estimates = [("at least ", training.SEED_STEP * model.psi_p / model.delta_t), ("", None)]
     for prefix, dtau in estimates:
         if dtau is None:
-            dtau = training.default_dtau(model, args.d, seed=args.seed, batch=args.batch,
-                                         noise="fresh" if args.noise == "exact" else args.noise)
+            dtau = training.default_dtau(model, args.d, seed=args.seed, batch=args.batch)
         steps = tau_max / dtau
         if steps > cap:
             raise ValueError(f"--method {args.method} up to tau = {tau_max:.4g} takes {prefix}{steps:.3g} "
@@ -222,7 +221,7 @@ def _training(model, args, res):
     res.tau_hi = _train_tau_max(args, model, res)
     _check_steps(args, model, res.tau_hi)
     sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr,
-                noise="fresh" if args.noise == "exact" else args.noise, seed=args.seed, n_log=args.points,
+                seed=args.seed, n_log=args.points,
                 batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows)
     res.sim = sim
     res.tau_lo = min(res.tau_lo, float(sim.tau[0]))
@@ -265,7 +264,7 @@ def _print_report(model, args, res, status, out):
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
     out.write(f"# theory:     tau_gen = {res.ts.tau_gen:.6g}  tau_mem = {res.ts.tau_mem:.6g}; status {status}\n")
     if res.sim_ts is not None:
-        out.write(f"# simulation: tau_gen = {res.sim_ts[0]:.6g}  tau_mem = {res.sim_ts[1]:.6g}\n")
+        out.write(f"# simulation: tau_gen = {res.sim_ts.tau_gen:.6g}  tau_mem = {res.sim_ts.tau_mem:.6g}\n")
     out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in res.deviation.items()))
     if args.method == "adam":
         out.write("  (Adam has no theory: not a finite-size error here)")
@@ -286,7 +285,7 @@ def _write_json(model, args, res, status, caught):
                "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
     if res.sim_ts is not None:
-        payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
+        payload["simulation_timescales"] = {"tau_gen": res.sim_ts.tau_gen, "tau_mem": res.sim_ts.tau_mem}
     diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
                    "max_quad_error": finite_max(theory.quad_error)}
     if args.split is not None:

@@ -9,11 +9,11 @@ activation σ,
 
 with ``x_t^ν = e^{-t} x_ν + √Δ_t ξ``. Every Gaussian expectation is deterministic: one-dimensional
 quadrature for the Hermite coefficients, Mehler's expansion in the correlations of the pre-activations
-for the off-diagonal entries, truncated at an order chosen from a rigorous bound. Alternatively
-(``noise=m``) the training noise is ``m`` frozen Monte-Carlo draws per point. The closed-form
+for the off-diagonal entries, truncated at an order chosen from a rigorous bound. With the model's ``m``
+finite, the training noise is ``m`` frozen Monte-Carlo draws per point instead (docs/theory.md §10). The closed-form
 gradient flow of docs/theory.md §3 then gives exact train/test/score-error curves of this finite model.
 
-This module never imports the theory modules (``rfdiff.spectral``, ``rfdiff.curves``).
+This module never imports the theory modules (``rfdiff.spectral``, ``rfdiff.dynamics``).
 """
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ from functools import cached_property
 import numpy as np
 
 from ..results import ConvergenceWarning
-from . import _kernels
+from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
-from ._sampling import noise_rng, problem_sizes, sample_mixture_problem, sample_problem
+from .._validate import noise_draws
+from ._sampling import draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -84,7 +85,7 @@ def _fixed_rule(rule):
 
 
 def _coefficients_numpy(h, a, fn, kinks, n_orders, rule):
-    """Pure-numpy twin of :mod:`._kernels` (same rules, chunked over rows)."""
+    """Pure-numpy twin of :mod:`.kernels` (same rules, chunked over rows)."""
     p, n = h.shape
     kind, n_nodes = rule
     G = np.empty((n_orders, p, n))
@@ -164,16 +165,16 @@ def hermite_coefficients(h, a, activation, n_orders: int, rule=("gauss-hermite",
         raise ValueError(f"rule must be ('gauss-hermite', Q) for a smooth activation or ('panels', m), got {rule!r}")
     if backend == "numpy":
         return _coefficients_numpy(h, a, activation.fn, kinks, n_orders, rule)
-    code = _kernels.ACTIVATION_CODES.get(activation.name)
+    code = kernels.ACTIVATION_CODES.get(activation.name)
     if backend != "numba" or code is None:
-        raise ValueError(f"backend must be 'numba' (built-in activations {sorted(_kernels.ACTIVATION_CODES)}) "
+        raise ValueError(f"backend must be 'numba' (built-in activations {sorted(kernels.ACTIVATION_CODES)}) "
                          f"or 'numpy', got {backend!r} for activation {activation.name!r}")
     if kind == "gauss-hermite" or not kinks:
         x, w = _fixed_rule(rule)
         hn_w = np.ascontiguousarray(w[:, None] * _hermite_table(x, n_orders))
-        return _kernels.coefficients_gh(h, a, x, w, hn_w, code)
+        return kernels.coefficients_gh(h, a, x, w, hn_w, code)
     xl, wl = np.polynomial.legendre.leggauss(n_nodes)
-    return _kernels.coefficients_panels(h, a, _panel_grid(), np.asarray(kinks, dtype=np.float64),
+    return kernels.coefficients_panels(h, a, _panel_grid(), np.asarray(kinks, dtype=np.float64),
                                         xl, wl, n_orders, code)
 
 
@@ -241,14 +242,14 @@ def interpolated_coefficients(h, a, activation, n_orders, rule, degree, lo, widt
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     width = np.ascontiguousarray(width, dtype=np.float64)
     if backend == "numba":
-        out = _kernels.chebyshev_eval(h, lo, width, coef)
+        out = kernels.chebyshev_eval(h, lo, width, coef)
     else:
         out = _chebyshev_eval_numpy(h, lo, width, coef)
     return out[:-1], out[-1]
 
 
 def _chebyshev_eval_numpy(h, lo, width, coef):
-    """Pure-numpy twin of :func:`._kernels.chebyshev_eval`."""
+    """Pure-numpy twin of :func:`.kernels.chebyshev_eval`."""
     p, n = h.shape
     n_pieces, m, nr = coef.shape[1:]
     out = np.empty((nr, p, n))
@@ -302,7 +303,7 @@ def _mehler_sum(G, rho, diag, weight=1.0, backend="numba"):
     for s in range(G.shape[0] - 2, -1, -1):
         term = G[s] @ G[s].T
         if backend == "numba":
-            _kernels.horner_step(out, rho, term)
+            kernels.horner_step(out, rho, term)
         else:
             out *= rho
             out += term
@@ -319,7 +320,7 @@ def _offdiag_bound(rho, tails, order):
     """
     if rho.shape[0] < 2:
         return 0.0, 0.0
-    mx, sq = _kernels.truncation_bound(rho, np.sqrt(tails), order + 1)
+    mx, sq = kernels.truncation_bound(rho, np.sqrt(tails), order + 1)
     return float(mx), float(math.sqrt(sq))
 
 
@@ -336,16 +337,16 @@ class RandomFeatures(FlowMethods):
     d, p, n : int
         Sizes, ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
     seed : int, Generator or None
-    W : ndarray, shape (p, d)
-    X : ndarray, shape (d, n)
-        Sampled by :func:`rfdiff.simulate._sampling.sample_problem`.
-    sigma : ndarray, shape (d,)
-        Eigenvalues of the diagonal Σ; ``sigma_t = e^{−2t} sigma + Δ_t``.
+    W, X, labels, centroids : ndarray
+        Sampled by :func:`rfdiff.simulate._sampling.draw_problem` (X is d × n, in class blocks).
+    class_sigma : ndarray, shape (C, d)
+        Eigenvalues of each class's diagonal covariance (one row for single-Gaussian data).
     U, V : ndarray, shapes (p, p) and (p, d)
         Train feature covariance and feature–noise correlation (noise exact or m draws).
     U_pop, V_pop : ndarray, shapes (p, p) and (p, d)
         Population quantities (always exact); ``V_pop`` is the Ṽ of docs/theory.md §9.
-    noise : "exact" or int
+    m : int or inf
+        Noise draws per training point (the model's ``m``; inf: exact noise averages).
     order : int or None
         Mehler order S used for U (None for Monte-Carlo noise).
     truncation_bound, truncation_bound_op : float
@@ -401,11 +402,13 @@ class RandomFeatures(FlowMethods):
     def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
                  max_order=96, backend="auto", interpolate=True):
         t0 = time.perf_counter()
+        if noise is not None:
+            model = model.replace(m=noise_draws("noise", noise))
         self.model = model
         self.p, self.n = problem_sizes(model, d)
         self.d = int(d)
         self.seed = seed
-        self.noise = _check_noise(_model_noise(model) if noise is None else noise)
+        self.m = model.m
         if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
                                   or order < 0):
             raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
@@ -429,30 +432,25 @@ class RandomFeatures(FlowMethods):
         self._build_population()
         self.timings["population"] = time.perf_counter() - t1
         t1 = time.perf_counter()
-        if self.noise == "exact":
+        if math.isinf(self.m):
             self._build_exact(order)
         else:
-            self._build_monte_carlo(self.noise)
+            self._build_monte_carlo(self.m)
         self.timings["train"] = time.perf_counter() - t1
         self.timings["total"] = time.perf_counter() - t0
 
     def __repr__(self):
         return (f"RandomFeatures(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
-                f"activation={self.activation.name!r}, noise={self.noise!r}, order={self.order})")
+                f"activation={self.activation.name!r}, m={self.m!r}, order={self.order})")
 
     # ------------------------------------------------------------------ construction
 
     def _sample(self, model, seed):
-        """W and the training columns X (and Σ's eigenvalues) by the shared convention of ``_sampling``."""
-        self.mixture = hasattr(model.data, "class_eigenvalues")
-        if self.mixture:
-            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
-            self.sigma = self.sigma_t = None
-            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
-        else:
-            self.W, self.X = sample_problem(model, self.d, seed)
-            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
-            self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
+        """W, the training columns X, their class labels and centroids, and every class's eigenvalues, by the shared
+        convention of ``_sampling`` (:func:`draw_problem`)."""
+        self.mixture = model.data.is_mixture
+        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, seed)
+        self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
 
     def _correlations(self, M):
         """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
@@ -470,17 +468,15 @@ class RandomFeatures(FlowMethods):
         return float(r.max())
 
     def _build_population(self):
-        """``U_pop``, ``V_pop`` (and, for mixtures, per class, docs/theory.md §12)."""
-        if not self.mixture:
-            self.U_pop, self.V_pop = self._population(self.sigma_t, np.zeros((self.p, 1)))
-            return
+        """``U_pop``, ``V_pop``: the π-weighted populations of the classes (one for single-Gaussian data;
+        docs/theory.md §12), each with its centroid."""
         self.class_populations = []
         for k in range(self.model.data.n_classes):
             sigma_t = self.e_t ** 2 * self.class_sigma[k] + self.delta_t
             h0 = (self.e_t / math.sqrt(self.d)) * (self.W @ self.centroids[:, k])[:, None]
             U_pop, V_pop = self._population(sigma_t, h0)
             self.class_populations.append((U_pop, V_pop, float(np.mean(1.0 / sigma_t))))
-        weights = self.model.data.weights
+        weights = self.model.data.class_weights
         self.U_pop = sum(w * part[0] for w, part in zip(weights, self.class_populations))
         self.V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
 
@@ -509,7 +505,7 @@ class RandomFeatures(FlowMethods):
         self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
         self.quadrature["pop"] = (rule, err)
         if self.backend == "numba":
-            U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
+            U_pop = kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
         else:
             U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
         # Stein: E[σ(h0_i + γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
@@ -652,14 +648,10 @@ class RandomFeatures(FlowMethods):
     @cached_property
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of ``U, V, U_pop, V_pop`` (docs/theory.md §3)."""
-        if self.mixture:
-            inv = float(sum(w * part[2] for w, part in zip(self.model.data.weights, self.class_populations)))
-        else:
-            inv = float(np.mean(1.0 / self.sigma_t))
+        inv = float(sum(w * part[2] for w, part in zip(self.model.data.class_weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
-                              inv_sigma_t=inv, noise_trace=self.noise_trace,
-                              weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
-                              source=self.SOURCE)
+                              inv_sigma_t=inv, noise_trace=self.noise_trace, weight_decay=self.model.weight_decay,
+                              model=self.model, source=self.SOURCE)
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
@@ -677,28 +669,12 @@ class RandomFeatures(FlowMethods):
         return self.flow.population_curves(taus, parts)
 
 
-def _model_noise(model):
-    """The noise of ``model``: ``"exact"`` for ``m = ∞``, else its m frozen draws."""
-    m = getattr(model, "m", math.inf)
-    return "exact" if math.isinf(m) else int(m)
-
-
-def _check_noise(noise):
-    if isinstance(noise, str):
-        if noise != "exact":
-            raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
-        return noise
-    if isinstance(noise, bool) or not isinstance(noise, (int, np.integer)) or noise < 1:
-        raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
-    return int(noise)
-
-
 def _check_backend(backend, activation):
     if backend not in ("auto", "numba", "numpy"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
-    compiled = activation.name in _kernels.ACTIVATION_CODES
+    compiled = activation.name in kernels.ACTIVATION_CODES
     if backend == "numba" and not compiled:
-        raise ValueError(f"backend='numba' supports the activations {sorted(_kernels.ACTIVATION_CODES)}, "
+        raise ValueError(f"backend='numba' supports the activations {sorted(kernels.ACTIVATION_CODES)}, "
                          f"not {activation.name!r}; use backend='numpy'")
     if backend == "auto":
         return "numba" if compiled else "numpy"
@@ -717,9 +693,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     seed : int, numpy.random.Generator or None
         W and X come from ``sample_problem(model, d, seed)``; Monte-Carlo noise from ``noise_rng(seed)``.
     noise : "exact", int or None
-        ``"exact"``: infinitely many noise draws (Mehler expansion). ``m ≥ 1``: m frozen draws per
-        training point, U and V the empirical averages over the n·m pairs. U_pop, V_pop are always exact.
-        None (default): the model's own ``m`` (``"exact"`` for ``m = ∞``).
+        Deprecated: the noise draws are the model's ``m`` (``math.inf``: exact noise averages by the Mehler
+        expansion; ``m ≥ 1``: m frozen draws per training point, U and V the empirical averages over the
+        n·m pairs). U_pop, V_pop are always exact. Given, it replaces the model's m (with a warning).
     order : int or None
         Mehler order S for U; None picks the smallest S whose truncation bound is ≤ ``tol``.
     tol : float

@@ -24,12 +24,14 @@ This module never imports the theory modules.
 from __future__ import annotations
 
 import warnings
+from functools import cached_property
 
 import numpy as np
 
 from .._validate import data_rows
 from ._sampling import problem_sizes
-from .features import RandomFeatures, _check_noise, _model_noise
+from ._flow import ClosedFormFlow
+from .features import RandomFeatures
 
 __all__ = ["RealFeatures", "real_features", "SCORE_CONSTANT"]
 
@@ -42,7 +44,7 @@ class RealFeatures(RandomFeatures):
     """The true random-features model on given training rows, population from held-out rows.
 
     Build it with :func:`real_features`. Attributes as :class:`~rfdiff.simulate.features.RandomFeatures`,
-    plus ``X_test`` (d × n_test, the held-out rows as columns) and ``n_test``; ``sigma`` is None and
+    plus ``X_test`` (d × n_test, the held-out rows as columns) and ``n_test``; ``class_sigma`` is None and
     ``sigma_t`` holds the eigenvalues of ``e^{−2t} Ĉ_test + Δ_t I`` (the score-error proxy's constant).
     ``order_pop``, ``rho_max_pop``, ``truncation_bound_pop(_op)`` and ``quadrature["pop"]`` describe the
     held-out average.
@@ -65,12 +67,11 @@ class RealFeatures(RandomFeatures):
                           "but noisy, and the score error's Gaussian constant uses a rank-deficient covariance",
                           RuntimeWarning, stacklevel=3)
         self._rows = (train_rows, test_rows)
-        _check_noise(_model_noise(model) if noise is None else noise)
         super().__init__(model, d, seed=seed, noise=noise, order=order, **kwargs)
 
     def __repr__(self):
         return (f"RealFeatures(d={self.d}, p={self.p}, n={self.n}, n_test={self.n_test}, t={self.model.t}, "
-                f"activation={self.activation.name!r}, noise={self.noise!r}, order={self.order})")
+                f"activation={self.activation.name!r}, m={self.m!r}, order={self.order})")
 
     def _sample(self, model, seed):
         """W by the shared convention (first draw of ``default_rng(seed)``); X and X_test are the given rows."""
@@ -78,9 +79,11 @@ class RealFeatures(RandomFeatures):
         self.mixture = False
         self.W = np.random.default_rng(seed).standard_normal((self.p, self.d))
         self.X = np.ascontiguousarray(train_rows.T)
+        self.labels = np.zeros(self.n, dtype=int)
+        self.centroids = np.zeros((self.d, 1))
         self.X_test = np.ascontiguousarray(test_rows.T)
         self.n_test = self.X_test.shape[1]
-        self.sigma = None
+        self.class_sigma = None
         cov = np.cov(test_rows, rowvar=False, bias=True).reshape(self.d, self.d)
         self.sigma_t = self.e_t ** 2 * np.clip(np.linalg.eigvalsh(cov), 0.0, None) + self.delta_t
 
@@ -91,6 +94,14 @@ class RealFeatures(RandomFeatures):
         self.order_pop, self.rho_max_pop = out["order"], out["rho_max"]
         self.truncation_bound_pop, self.truncation_bound_pop_op = out["truncation_bound"], out["truncation_bound_op"]
         self.quadrature["pop"] = out["quadrature"]
+        self.class_populations = [(self.U_pop, self.V_pop, float(np.mean(1.0 / self.sigma_t)))]
+
+    @cached_property
+    def flow(self) -> ClosedFormFlow:
+        """The closed-form gradient flow of ``U, V`` and the held-out ``U_pop, V_pop`` (docs/theory.md §3)."""
+        return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
+                              inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), noise_trace=self.noise_trace,
+                              weight_decay=self.model.weight_decay, model=self.model, source=self.SOURCE)
 
 
 def real_features(model, train_rows, test_rows, seed=0, noise=None, order=None, **kwargs) -> RealFeatures:
@@ -105,11 +116,12 @@ def real_features(model, train_rows, test_rows, seed=0, noise=None, order=None, 
         Normalised data rows (e.g. ``DataMatrix.rows[split.train]``), rows = samples. Disjointness is the
         caller's business (:meth:`rfdiff.data.DataMatrix.split` guarantees it).
     seed : int, Generator or None
-        W is the first draw of ``default_rng(seed)`` (as in every simulator); Monte-Carlo noise (``noise=m``)
-        comes from ``noise_rng(seed)``.
+        W is the first draw of ``default_rng(seed)`` (as in every simulator); the frozen draws of a finite m
+        come from ``noise_rng(seed)``.
     noise, order, **kwargs
-        As in :func:`rfdiff.simulate.random_features` (``tol``, ``quad_tol``, ``max_order``, ``backend``,
-        ``interpolate``); the held-out average is always exact in the noise.
+        As in :func:`rfdiff.simulate.random_features` (``noise`` is deprecated there too: the training noise is
+        the model's m, exact averages for m = ∞, m frozen draws otherwise; ``tol``, ``quad_tol``, ``max_order``,
+        ``backend``, ``interpolate``); the held-out average is always exact in the noise.
 
     Returns
     -------
