@@ -280,3 +280,26 @@ def test_compare_on_gaussian_data_has_a_small_non_gaussian_part():
     for q in ("test_gen", "test_inf"):
         diff = np.asarray(c.values["real"][q]) - np.asarray(c.values["surrogate"][q])
         assert abs(diff.mean()) < 3 * diff.std(ddof=1) / math.sqrt(diff.size) + 1e-3, q
+
+
+@pytest.mark.slow
+def test_tau_mem_scaling_and_its_figures():
+    """τ's of theory, surrogate and real rows over n; slopes fitted on the finite τ_mem only; the figures draw
+    what was computed (one line per ψ_p for the theory, one marker set per source)."""
+    pytest.importorskip("matplotlib")
+    from rfdiff.plotting.realdata import plot_comparison, plot_tau_scaling
+    from rfdiff.realdata import compare, tau_mem_scaling
+    data = data_matrix(gaussian_rows(np.geomspace(0.3, 3, 8), 200, 1))
+    s = tau_mem_scaling(data, [4, 8, 16], [2.0], splits=1)      # p = 16 at d = 8 (more rows of W: Mehler capped)
+    assert s.theory.shape == (1, 3, 2) and s.real.shape == s.surrogate.shape == (1, 3, 1, 2)
+    finite = np.isfinite(s.theory[0, :, 1])
+    assert finite.sum() >= 2 and s.fitted["theory"][0] == [4, 8, 16][:finite.sum()]
+    if finite.sum() >= 2:
+        ref = np.polyfit(np.log(np.array([4, 8, 16])[finite]), np.log(s.theory[0, finite, 1]), 1)[0]
+        assert s.slopes["theory"][0] == pytest.approx(ref, rel=1e-12)
+    ax = plot_tau_scaling(s)
+    assert "t = 0.1" in ax.get_title() and len(ax.lines) >= 2
+    c = compare(rd.RFModel(psi_p=2, psi_n=2, t=0.1), data, splits=1, taus=np.append(np.geomspace(0.1, 1e4, 40), np.inf))
+    ax = plot_comparison(c)
+    assert "n = 16 training rows" in ax.get_title() and [t.get_text() for t in ax.get_legend().get_texts()][0] \
+        .startswith("theory")
