@@ -4,7 +4,12 @@
   ``rfdiff/reproduce.py``; ``rfdiff/__main__.py`` is the CLI's ``python -m rfdiff`` entry point and
   counts as CLI) never import ``rfdiff.plotting`` or ``rfdiff.cli``;
 * the simulators (``rfdiff/simulate``) never import the theory modules ``rfdiff.spectral``,
-  ``rfdiff.curves``, ``rfdiff.timing``, ``rfdiff.phase``, so every simulation comparison is independent.
+  ``rfdiff.curves``, ``rfdiff.timing``, ``rfdiff.phase``, so every simulation comparison is independent;
+* the command line (``rfdiff/cli``) sits on top: it may import the library, nothing but ``rfdiff/__main__.py``
+  imports it; inside it, ``rfdiff/cli/__init__.py`` imports only ``main``, and the sub-command modules and the
+  shared ones (:data:`CLI_SHARED`: ``args``, ``report``, ``limits``) import only shared modules — never a
+  sub-command, ``main`` or the ``rfdiff.cli`` package itself (``main`` finds the sub-commands by name) — and
+  the modules of ``rfdiff/cli`` import one another without cycles.
 
 Imports are collected with ``ast`` everywhere in a module (also inside functions and ``if`` blocks),
 absolute and relative, and ``from package import name`` counts as importing ``package.name`` too.
@@ -22,6 +27,9 @@ PACKAGE = ROOT / "rfdiff"
 PRESENTATION = ("rfdiff.plotting", "rfdiff.cli")
 THEORY = ("rfdiff.spectral", "rfdiff.curves", "rfdiff.timing", "rfdiff.phase")
 NOT_THEORY = ("rfdiff.plotting", "rfdiff.cli", "rfdiff.simulate", "rfdiff.reproduce", "rfdiff.__main__")
+CLI = "rfdiff.cli"
+#: Modules of ``rfdiff/cli`` every other one may import: argument types and builders, reporting, memory limits.
+CLI_SHARED = ("args", "report", "limits")
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -69,21 +77,86 @@ def _modules():
     return [(module_name(p), p) for p in paths]
 
 
+def _imports():
+    """``{module: set of imported names}`` of every module of the package."""
+    return {name: imported_modules(path.read_text(encoding="utf-8"), name, is_package(path))
+            for name, path in _modules()}
+
+
+def _cli_rule(name: str, imported: str):
+    """The CLI rule ``name`` breaks by importing ``imported`` (None if it breaks none)."""
+    if not _within(imported, (CLI,)):
+        return None
+    if not _within(name, (CLI, "rfdiff.__main__")):
+        return "library imports the CLI"
+    if name == CLI:
+        return None if _within(imported, (f"{CLI}.main",)) else "cli package imports more than main"
+    if name == f"{CLI}.main" or not name.startswith(f"{CLI}."):
+        return None
+    if imported == CLI:
+        return "cli module imports its package"
+    if imported.split(".")[2] not in CLI_SHARED:
+        return "cli module imports a sub-command or main"
+    return None
+
+
 def violations():
     """``(module, imported, rule)`` for every import that breaks a layering rule."""
     out = []
-    for name, path in _modules():
-        imports = imported_modules(path.read_text(encoding="utf-8"), name, is_package(path))
+    for name, imports in _imports().items():
         if name.startswith("rfdiff.simulate"):
             out += [(name, imp, "simulator imports theory") for imp in sorted(imports) if _within(imp, THEORY)]
         if not _within(name, NOT_THEORY):
             out += [(name, imp, "theory imports presentation") for imp in sorted(imports)
                     if _within(imp, PRESENTATION)]
+        out += [(name, imp, rule) for imp in sorted(imports) if (rule := _cli_rule(name, imp))]
     return out
+
+
+def cycles(graph: dict) -> list:
+    """The import cycles of ``graph`` (module → imported modules): its strongly connected components of more
+    than one module (or a module importing itself), each as a sorted list."""
+    index, low, stack, found = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = stack[stack.index(v):]
+            del stack[stack.index(v):]
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def cli_cycles() -> list:
+    """Import cycles among the modules of ``rfdiff/cli``. (No cycle through the CLI can leave it, since nothing
+    outside imports it.)"""
+    imports = {name: imps for name, imps in _imports().items() if _within(name, (CLI,))}
+    return cycles({name: {imp for imp in imps if imp in imports and imp != name} for name, imps in imports.items()})
 
 
 def test_layering():
     assert violations() == []
+
+
+def test_cli_has_no_import_cycles():
+    assert cli_cycles() == []
+
+
+def test_cycles_are_found():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}) == [["a", "b", "c"], ["e"]]
+    assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
 def test_every_rule_applies_to_some_module():
@@ -91,9 +164,12 @@ def test_every_rule_applies_to_some_module():
     names = {name for name, _ in _modules()}
     assert {"rfdiff.spectral", "rfdiff.curves", "rfdiff.timing", "rfdiff.phase"} <= names
     assert {"rfdiff.simulate.features", "rfdiff.simulate.gaussian", "rfdiff.plotting.curves", "rfdiff.cli"} <= names
-    # rfdiff/cli/curves.py imports the theory and the plotting inside its run(): the collector finds both
+    assert {f"rfdiff.cli.{m}" for m in ("main", *CLI_SHARED)} <= names
+    # rfdiff/cli/curves.py imports the theory (by its public names) and the plotting inside its functions, and
+    # the shared CLI modules at the top: the collector finds all of them
     cli = imported_modules((PACKAGE / "cli" / "curves.py").read_text(encoding="utf-8"), "rfdiff.cli.curves")
-    assert {"rfdiff.curves", "rfdiff.timing", "rfdiff.plotting.curves"} <= cli
+    assert {"rfdiff.LearningDynamics", "rfdiff.timescales", "rfdiff.plotting.curves", "rfdiff.cli.args",
+            "rfdiff.cli.report"} <= cli
 
 
 @pytest.mark.parametrize("source, module, package, expected", [
@@ -121,10 +197,15 @@ def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
         "spectral.py": "def f():\n    from .plotting import savefig\n",
         "curves.py": "import rfdiff.cli\n",
         "plotting/__init__.py": "from ..spectral import f\n",                    # allowed
-        "cli/__init__.py": "",
+        "cli/__init__.py": "from .main import main\nfrom .args import x\n",
+        "cli/main.py": "from . import curves\n",                              # allowed
+        "cli/args.py": "from .. import RFModel\n",                             # allowed
+        "cli/curves.py": "from .args import x\nfrom . import phase\nfrom .phase import y\n",
+        "cli/phase.py": "from rfdiff.cli import z\n",
         "simulate/__init__.py": "",
         "simulate/features.py": "def g():\n    from .. import phase\n",
         "simulate/gaussian.py": "from ..constants import x\n",               # allowed
+        "plotting/phase.py": "def f():\n    from ..cli.report import status_line\n",
     }.items():
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text(text)
@@ -133,8 +214,19 @@ def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     monkeypatch.setitem(globals(), "PACKAGE", pkg)
     assert sorted(violations()) == [
+        ("rfdiff.cli", "rfdiff.cli.args", "cli package imports more than main"),
+        ("rfdiff.cli", "rfdiff.cli.args.x", "cli package imports more than main"),
+        ("rfdiff.cli.curves", "rfdiff.cli", "cli module imports its package"),
+        ("rfdiff.cli.curves", "rfdiff.cli.phase", "cli module imports a sub-command or main"),
+        ("rfdiff.cli.curves", "rfdiff.cli.phase.y", "cli module imports a sub-command or main"),
+        ("rfdiff.cli.phase", "rfdiff.cli", "cli module imports its package"),
+        ("rfdiff.cli.phase", "rfdiff.cli.z", "cli module imports a sub-command or main"),
+        ("rfdiff.curves", "rfdiff.cli", "library imports the CLI"),
         ("rfdiff.curves", "rfdiff.cli", "theory imports presentation"),
+        ("rfdiff.plotting.phase", "rfdiff.cli.report", "library imports the CLI"),
+        ("rfdiff.plotting.phase", "rfdiff.cli.report.status_line", "library imports the CLI"),
         ("rfdiff.simulate.features", "rfdiff.phase", "simulator imports theory"),
         ("rfdiff.spectral", "rfdiff.plotting", "theory imports presentation"),
         ("rfdiff.spectral", "rfdiff.plotting.savefig", "theory imports presentation"),
     ]
+    assert cli_cycles() == [["rfdiff.cli", "rfdiff.cli.curves", "rfdiff.cli.main", "rfdiff.cli.phase"]]
