@@ -17,9 +17,9 @@ import sys
 
 from .._io import check_writable
 
-__all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments", "closed_form", "data_from_args", "draws", "figure_file",
-           "floats", "integer", "model_from_args", "model_fields", "output_dir", "output_file", "positive",
-           "renamed", "tau_grid"]
+__all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments", "add_tau_arguments",
+           "closed_form", "data_from_args", "draws", "figure_file", "floats", "integer", "model_fields",
+           "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -88,16 +88,24 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def integer(low: int):
-    """argparse ``type`` of a command-line count: an integer ≥ ``low``."""
-    def check(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
-        return value
+def _count(text: str, low: int, expected: str) -> int:
+    """``int(text)`` if it is an integer ≥ ``low``; else an ``ArgumentTypeError`` saying what was ``expected``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def integer(low: int, words=()):
+    """argparse ``type`` of a command-line count: an integer ≥ ``low``, or one of ``words`` (returned as is)."""
+    choices = [f"an integer >= {low}", *map(repr, words)]
+    expected = " or ".join([", ".join(choices[:-1]), choices[-1]]) if words else choices[0]
+
+    def check(text: str):
+        return text if text in words else _count(text, low, expected)
     check.__name__ = "integer"
     return check
 
@@ -135,15 +143,7 @@ def draws(prog: str, option: str = "--m"):
     ``--m``, work with one note on stderr."""
     def convert(text: str):
         word = text.strip().lower()
-        if word in ("inf", "infinity", "exact"):
-            value = math.inf
-        else:
-            try:
-                value = int(text)
-            except ValueError:
-                value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'inf', got {text!r}")
+        value = math.inf if word in ("inf", "infinity", "exact") else _count(text, 1, "an integer >= 1 or 'inf'")
         if option != "--m" or word == "exact":
             _deprecated(prog, f"{option} {text}", f"--m {'inf' if word == 'exact' else text}")
         return value
@@ -242,6 +242,14 @@ def model_from_args(args):
     """The :class:`rfdiff.RFModel` of the parsed model options (the model validates every field)."""
     from .. import RFModel
     return RFModel(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, **model_fields(args))
+
+
+def add_tau_arguments(parser, points: int, *, tau_min_help: str, tau_max_help: str, points_help: str):
+    """``--tau-min``, ``--tau-max`` (finite, > 0; default None: the theory's window) and ``--points`` (≥ 2, default
+    ``points``): the training times of :func:`tau_grid`."""
+    parser.add_argument("--tau-min", type=positive, default=None, help=tau_min_help)
+    parser.add_argument("--tau-max", type=positive, default=None, help=tau_max_help)
+    parser.add_argument("--points", type=integer(2), default=points, help=points_help)
 
 
 def tau_grid(args, window):

@@ -1,7 +1,6 @@
 """``rfdiff curves``: exact train, test and score-error curves along gradient flow."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 
@@ -10,24 +9,16 @@ from .args import (
     SIMULATORS,
     add_model_arguments,
     add_output_arguments,
+    add_tau_arguments,
     closed_form,
     figure_file,
     floats,
     integer,
     model_from_args,
-    positive,
     tau_grid,
 )
 from .limits import MIN_NODES, check_memory, check_simulation_memory, curves_bytes
-from .report import (
-    args_provenance,
-    collect_warnings,
-    exit_status,
-    finite_max,
-    print_table,
-    status_line,
-    write_outputs,
-)
+from .report import collect_warnings, finite_max, print_table, result_provenance, status_line, write_outputs
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
@@ -44,12 +35,10 @@ def add_parser(subparsers):
         "flow, on a log-spaced grid of training times τ (convention dA/dτ = −d² ∇L_train), with the "
         "generalization and memorization times τ_gen, τ_mem."))
     add_model_arguments(p)
-    p.add_argument("--tau-min", type=positive, default=None,
-                   help="smallest τ (default 0.01/(κ λ_max): no mode has moved yet)")
-    p.add_argument("--tau-max", type=positive, default=None,
-                   help="largest finite τ (default 100/(κ λ_min): every mode has relaxed); τ = ∞ is "
-                        "always added")
-    p.add_argument("--points", type=integer(2), default=200, help="number of τ points (default 200)")
+    add_tau_arguments(p, 200, tau_min_help="smallest τ (default 0.01/(κ λ_max): no mode has moved yet)",
+                      tau_max_help="largest finite τ (default 100/(κ λ_min): every mode has relaxed); τ = ∞ is "
+                                   "always added",
+                      points_help="number of τ points (default 200)")
     add_output_arguments(p, "write the curves, timescales, per-bulk decomposition (and the simulation) as "
                             "JSON")
     p.add_argument("--plot", metavar="PATH", type=figure_file, help="draw the curves (PNG, PDF or SVG)")
@@ -59,7 +48,7 @@ def add_parser(subparsers):
                    help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
                         "(dotted: τ_mem/ψ_n)")
     p.add_argument("--collapse-plot", metavar="PATH", type=figure_file, help="path of the τ/ψ_n collapse figure")
-    p.add_argument("--simulate", type=_simulate_d, default=None, metavar="D|auto|none",
+    p.add_argument("--simulate", type=integer(1, ("auto", "none")), default=None, metavar="D|auto|none",
                    help="also compute a finite-size simulation of the same model (same data, m and weight decay) "
                         "at dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
                         "'simulation' in the JSON, markers on --plot. Default with --plot: 'auto' (the "
@@ -71,19 +60,6 @@ def add_parser(subparsers):
                         "matrices")
     p.add_argument("--seed", type=integer(0), default=0, help="seed of the simulation (default 0)")
     p.set_defaults(func=run)
-
-
-def _simulate_d(text: str):
-    """``--simulate``: a dimension ≥ 1, ``auto`` or ``none`` (argparse type)."""
-    if text in ("auto", "none"):
-        return text
-    try:
-        d = int(text)
-    except ValueError:
-        d = 0
-    if d < 1:
-        raise argparse.ArgumentTypeError(f"expected a dimension >= 1, 'auto' or 'none', got {text!r}")
-    return d
 
 
 def _simulation_dimension(args, model):
@@ -156,11 +132,9 @@ def _columns(res):
 
 def _write_files(args, model, res, status, caught):
     curves, ts, sim = res["curves"], res["timescales"], res["sim"]
-    diagnostics = {"contour_nodes": curves.nodes, "max_quad_error": finite_max(curves.quad_error),
-                   "n_fallback": curves.n_fallback, "status": status, "warnings": list(caught)}
-    prov = args_provenance(args, model=model, diagnostics=diagnostics,
-                           **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}
-                              if sim is not None else {}))
+    prov = result_provenance(args, model, status, caught, curves=curves, diagnostics={"n_fallback": curves.n_fallback},
+                             **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}
+                                if sim is not None else {}))
     payload = {**curves.to_dict(), "status": status, "timescales": ts.to_dict()}
     if "class_timescales" in res:
         payload["class_timescales"] = [{"tau_gen": g, "tau_mem": m} for g, m in res["class_timescales"]]

@@ -9,7 +9,7 @@ import warnings
 from .._io import provenance, write_csv, write_json, write_npz
 
 __all__ = ["CaughtWarnings", "args_provenance", "collect_warnings", "exit_status", "finite_max", "print_table",
-           "status_line", "write_outputs"]
+           "result_provenance", "status_line", "write_outputs"]
 
 
 class CaughtWarnings(list):
@@ -91,6 +91,30 @@ def finite_max(values) -> float:
 def args_provenance(args, **extra) -> dict:
     """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`rfdiff.cli.main`)."""
     return provenance(getattr(args, "argv", None), **extra)
+
+
+def result_provenance(args, model, status, caught, *, curves=None, diagnostics=None, **extra) -> dict:
+    """:func:`args_provenance` of a computed result: the model and the diagnostics — ``status``, the ``caught``
+    warnings, for exact ``curves`` their contour nodes and largest quadrature error, and ``diagnostics``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    model : RFModel
+    status : str
+        The status of :func:`status_line`.
+    caught : CaughtWarnings
+    curves : rfdiff.LossCurves, optional
+        Exact curves computed for the result.
+    diagnostics : dict, optional
+        Further solver diagnostics.
+    **extra
+        Further provenance entries (e.g. ``seeds``).
+    """
+    found = {"status": status, "warnings": list(caught)}
+    if curves is not None:
+        found.update(contour_nodes=curves.nodes, max_quad_error=finite_max(curves.quad_error))
+    return args_provenance(args, model=model, diagnostics={**found, **(diagnostics or {})}, **extra)
 
 
 def write_outputs(args, payload, prov, columns=None, extra_arrays=None) -> None:

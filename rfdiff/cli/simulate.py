@@ -27,25 +27,17 @@ from .args import (
     SIMULATORS,
     add_model_arguments,
     add_output_arguments,
+    add_tau_arguments,
     closed_form,
     figure_file,
     integer,
     model_from_args,
     output_file,
-    positive,
     renamed,
     tau_grid,
 )
 from .limits import check_memory, check_simulation_memory, curves_bytes
-from .report import (
-    args_provenance,
-    collect_warnings,
-    exit_status,
-    finite_max,
-    print_table,
-    status_line,
-    write_outputs,
-)
+from .report import collect_warnings, exit_status, print_table, result_provenance, status_line, write_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -76,14 +68,11 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=integer(0), default=0, help="seed of W, the data and the noise (default 0)")
     p.add_argument("--method", type=renamed(p.prog, "--method", OLD_METHODS), choices=tuple(SIMULATORS),
                    default="features", help="simulator (default features; 'exact' is its deprecated spelling)")
-    p.add_argument("--tau-min", type=positive, default=None,
-                   help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)")
-    p.add_argument("--tau-max", type=positive, default=None,
-                   help="largest finite τ (default: closed forms 100/(κ λ_min) of the theory, every mode "
-                        f"relaxed; gd/adam {TRAIN_TAU_MAX_OVER_TAU_MEM:g} τ_mem of the theory)")
-    p.add_argument("--points", type=integer(2), default=60,
-                   help="number of τ points (closed forms: log-spaced, plus τ = ∞; gd/adam: log points; "
-                        "default 60)")
+    add_tau_arguments(p, 60, tau_min_help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)",
+                      tau_max_help="largest finite τ (default: closed forms 100/(κ λ_min) of the theory, every mode "
+                                   f"relaxed; gd/adam {TRAIN_TAU_MAX_OVER_TAU_MEM:g} τ_mem of the theory)",
+                      points_help="number of τ points (closed forms: log-spaced, plus τ = ∞; gd/adam: log "
+                                  "points; default 60)")
     p.add_argument("--lr", type=float, default=None,
                    help="gd: step η on A (Δτ = η/d²; default from the seed code's scaling, kept stable); "
                         "adam: step size α (default 1e-3)")
@@ -235,10 +224,8 @@ def _write_json(model, args, res, status, caught):
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
     if res.sim_ts is not None:
         payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
-    diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
-                   "max_quad_error": finite_max(theory.quad_error)}
-    prov = args_provenance(args, model=model, seeds={"simulation": args.seed},
-                           simulation={"method": args.method, "d": args.d, "m": model.m}, diagnostics=diagnostics)
+    prov = result_provenance(args, model, status, caught, curves=theory, seeds={"simulation": args.seed},
+                             simulation={"method": args.method, "d": args.d, "m": model.m})
     write_outputs(args, payload, prov)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .args import add_model_arguments, add_output_arguments, figure_file, integer, model_from_args
 from .limits import check_memory, check_simulation_memory
-from .report import args_provenance, collect_warnings, exit_status, status_line, write_outputs
+from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
 
 #: Bytes per λ point held by the solver and the result (complex Stieltjes values, densities, statuses).
 BYTES_PER_POINT = 400
@@ -66,9 +66,8 @@ def _print_summary(model, sup, spec, elapsed, status):
 
 
 def _write_files(args, model, sup, spec, status, caught):
-    diagnostics = {"n_fallback": spec.n_fallback, "max_residual": spec.max_residual, "status": status,
-                   "warnings": list(caught)}
-    prov = args_provenance(args, model=model, diagnostics=diagnostics)
+    prov = result_provenance(args, model, status, caught,
+                             diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
     payload = {**spec.to_dict(), "support": sup.to_dict(), "status": status}
     columns = {"lambda": spec.lambdas, "density": spec.density, "density_w": spec.density_w}
     atoms = np.array([list(a) for a in spec.atoms], dtype=float).reshape(-1, 2)

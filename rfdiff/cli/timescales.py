@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from .args import add_model_arguments, add_output_arguments, floats, model_from_args
-from .report import args_provenance, collect_warnings, exit_status, status_line, write_outputs
+from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
 
 HELP = "τ_gen, τ_mem and the spectral timescales of every bulk of U"
 
@@ -45,6 +45,5 @@ def run(args) -> int:
         for row in zip(fit.psi_n, fit.tau, fit.exponent):
             out.write(f"{row[0]:10.4g} {row[1]:14.6g} {row[2]:9.3f}\n")
         payload["scaling"] = fit.to_dict()
-    prov = args_provenance(args, model=model, diagnostics={"status": status, "warnings": list(caught)})
-    write_outputs(args, payload, prov)
+    write_outputs(args, payload, result_provenance(args, model, status, caught))
     return exit_status(status)
