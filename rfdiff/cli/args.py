@@ -15,11 +15,13 @@ import math
 import os
 import sys
 
+import numpy as np
+
 from .._io import check_writable
 
-__all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments", "add_tau_arguments",
-           "closed_form", "data_from_args", "draws", "figure_file", "floats", "integer", "model_fields",
-           "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
+__all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
+           "add_tau_arguments", "closed_form", "data_from_args", "draws", "figure_file", "floats", "integer",
+           "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -106,7 +108,6 @@ def integer(low: int, words=()):
 
     def check(text: str):
         return text if text in words else _count(text, low, expected)
-    check.__name__ = "integer"
     return check
 
 
@@ -133,7 +134,6 @@ def renamed(prog: str, option: str, old_values: dict):
             _deprecated(prog, f"{option} {text}", f"{option} {old_values[text]}")
             return old_values[text]
         return text
-    convert.__name__ = option
     return convert
 
 
@@ -147,7 +147,6 @@ def draws(prog: str, option: str = "--m"):
         if option != "--m" or word == "exact":
             _deprecated(prog, f"{option} {text}", f"--m {'inf' if word == 'exact' else text}")
         return value
-    convert.__name__ = option
     return convert
 
 
@@ -262,7 +261,6 @@ def tau_grid(args, window):
     window : tuple of float
         The default range, e.g. :meth:`rfdiff.LearningDynamics.tau_window`.
     """
-    import numpy as np
     lo = window[0] if args.tau_min is None else args.tau_min
     hi = window[1] if args.tau_max is None else args.tau_max
     if hi <= lo:

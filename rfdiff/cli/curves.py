@@ -91,7 +91,7 @@ def _compute(model, args):
     check_memory(curves_bytes(args.points, nodes),
                  f"--points {args.points} (τ × contour-node complex arrays, {nodes} nodes)")
     taus = tau_grid(args, dyn.tau_window())
-    result = {"dynamics": dyn, "taus": taus, "curves": dyn(taus), "sim": None,
+    result = {"taus": taus, "curves": dyn(taus), "sim": None,
               "timescales": timescales(model, dynamics=dyn)}
     if args.json or args.decomposition_plot:
         result["decomposition"] = dyn.decompose(taus)

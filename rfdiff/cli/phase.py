@@ -109,13 +109,12 @@ def _check_options(args):
 
 
 def _failures(pd):
-    """``(failed points, failed boundary rows, boundary rows, not-converged points)`` of a diagram."""
-    failed = int(np.count_nonzero(np.asarray(pd.error) != ""))
+    """``(failed points, failed boundary rows, boundary rows, not-converged points)`` of a diagram, as its sweeps
+    counted them (:attr:`rfdiff.PhaseDiagram.stats`)."""
+    boundary = pd.stats.get("boundary", {})
     rows = 0 if pd.boundary_error is None else len(pd.boundary_error)
-    bfailed = 0 if pd.boundary_error is None else int(np.count_nonzero(np.asarray(pd.boundary_error) != ""))
-    stats = pd.stats or {}
-    unconverged = int(stats.get("not_converged", 0)) + int((stats.get("boundary") or {}).get("not_converged", 0))
-    return failed, bfailed, rows, unconverged
+    return (pd.stats["failed"], boundary.get("failed", 0), rows,
+            pd.stats.get("not_converged", 0) + boundary.get("not_converged", 0))
 
 
 def _print_summary(args, pd, out):

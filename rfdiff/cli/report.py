@@ -6,6 +6,8 @@ import contextlib
 import sys
 import warnings
 
+import numpy as np
+
 from .._io import provenance, write_csv, write_json, write_npz
 
 __all__ = ["CaughtWarnings", "args_provenance", "collect_warnings", "exit_status", "finite_max", "print_table",
@@ -82,7 +84,6 @@ def print_table(columns: dict, out=None) -> None:
 
 def finite_max(values) -> float:
     """Largest finite entry (NaN if none): a diagnostic that never warns on an all-NaN array."""
-    import numpy as np
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values)]
     return float(finite.max()) if finite.size else float("nan")

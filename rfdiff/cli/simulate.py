@@ -127,8 +127,8 @@ class _Result:
 def _closed_form(model, args, res):
     """Closed-form gradient flow of the finite model (``features`` or ``gaussian``)."""
     from .. import timescales_from_curve
-    sim_model = closed_form(args.method, model, args.d, args.seed)
     taus = tau_grid(args, res.dyn.tau_window())
+    sim_model = closed_form(args.method, model, args.d, args.seed)
     res.tau_lo, res.tau_hi = float(taus[0]), float(taus[-2])
     res.sim = sim_model.loss_curves(taus)
     res.sim_ts = timescales_from_curve(sim_model.loss_curves, res.tau_lo, res.tau_hi)
