@@ -16,7 +16,7 @@ import numpy as np
 
 import rfdiff as rd
 from _timing import best
-from rfdiff.curves import LearningDynamics, loss_curves
+from rfdiff.dynamics import LearningDynamics, loss_curves
 from rfdiff.spectral import support
 from rfdiff.timing import timescales
 

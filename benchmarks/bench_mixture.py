@@ -12,7 +12,7 @@ import numpy as np
 
 import rfdiff as rd
 from _timing import best
-from rfdiff.curves import LearningDynamics, loss_curves
+from rfdiff.dynamics import LearningDynamics, loss_curves
 
 
 def two(pi):
@@ -34,7 +34,7 @@ def main():
                 (f"{name}: LearningDynamics(model)", lambda m=model: LearningDynamics(m)),
                 (f"{name}: evaluation of 200 τ, overall", lambda ld=dyn, x=taus: ld(x)),
                 (f"{name}: per_class 200 τ (built dynamics)", lambda ld=dyn, x=taus: ld.per_class(x)),
-                (f"{name}: class_timescales", lambda ld=dyn: ld.class_timescales())]
+                (f"{name}: class_timescales", lambda ld=dyn: rd.class_timescales(ld))]
         print(f"-- {name}: contour nodes {dyn.z.size}")
         for label, fn in rows:
             wall, cpu = best(fn, args.repeat)

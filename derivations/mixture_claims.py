@@ -3,7 +3,7 @@
 Nicoletti, Ma, Ventura, Saglietti & Sarao Mannelli (arXiv 2605.06367) state that the class variance decides
 the order of learning (the higher-variance class generalizes and memorizes first), that centroids matter
 less, and that sampling imbalance can reverse the order. This script computes the exact per-class τ_gen and
-τ_mem (``LearningDynamics.class_timescales``: τ_gen = argmin of the class's test loss, τ_mem its 10% rise
+τ_mem (``rfdiff.class_timescales``: τ_gen = argmin of the class's test loss, τ_mem its 10% rise
 crossing, docs/theory.md §7) for Σ_low = I/2, Σ_high = 2I, tanh, over the proportion π_low of the
 low-variance class, and locates any reversal of the order by Brent's method on the log ratio.
 
@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 import rfdiff as rd
-from rfdiff.curves import LearningDynamics
+
 
 SETTINGS = [(8.0, 2.0, 0.1), (16.0, 4.0, 0.01), (64.0, 8.0, 0.01)]
 PI_LOW = np.round(np.concatenate([np.linspace(0.05, 0.5, 10), np.linspace(0.55, 0.95, 9)]), 3)
@@ -25,7 +25,8 @@ PI_LOW = np.round(np.concatenate([np.linspace(0.05, 0.5, 10), np.linspace(0.55, 
 
 def class_times(psi_p, psi_n, t, pi_low, lo=0.5, hi=2.0):
     data = rd.GaussianMixture([pi_low, 1 - pi_low], [rd.Isotropic(lo), rd.Isotropic(hi)])
-    (g_lo, m_lo), (g_hi, m_hi) = LearningDynamics(rd.RFModel(psi_p, psi_n, t, data=data)).class_timescales()
+    low, high = rd.class_timescales(rd.RFModel(psi_p, psi_n, t, data=data))
+    (g_lo, m_lo), (g_hi, m_hi) = (low.tau_gen, low.tau_mem), (high.tau_gen, high.tau_mem)
     return g_lo, m_lo, g_hi, m_hi
 
 

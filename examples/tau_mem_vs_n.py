@@ -49,7 +49,8 @@ def measured(model, seed):
     sim = random_features(model, D, seed=seed)
     lam = sim.eigenvalues()
     live = lam[lam > 1e-12 * lam.max()]
-    return timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
+    found = timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
+    return found.tau_gen, found.tau_mem
 
 
 def main(out):

@@ -6,10 +6,12 @@ Each check returns the value converted to its canonical type, so callers write
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-__all__ = ["real", "positive", "in_range", "integer", "choice", "count_or_word", "taus", "increasing_axis"]
+__all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
+           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis"]
 
 
 def _number(name: str, value) -> float:
@@ -35,6 +37,14 @@ def positive(name: str, value) -> float:
     value = _number(name, value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return value
+
+
+def nonnegative_number(name: str, value) -> float:
+    """``float(value)`` if it is a finite real number ≥ 0."""
+    value = _number(name, value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return value
 
 
@@ -68,7 +78,7 @@ def choice(name: str, value, options):
 
 
 def count_or_word(name: str, value, word: str):
-    """The string ``word`` (e.g. ``"exact"``) or an integer ≥ 1 (a number of noise draws)."""
+    """The string ``word`` (e.g. ``"exact"``) or an integer ≥ 1 (a number of draws)."""
     if isinstance(value, str):
         if value != word:
             raise ValueError(f'{name} must be "{word}" or an integer >= 1, got {value!r}')
@@ -76,6 +86,30 @@ def count_or_word(name: str, value, word: str):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{name} must be "{word}" or an integer >= 1, got {value!r}')
     return int(value)
+
+
+def draws(name: str, value):
+    """Noise draws per training point: ``math.inf`` (exact noise averages) or an integer ≥ 1 (as int; an
+    integral float such as 2.0 from a numpy grid is accepted)."""
+    if isinstance(value, (float, np.floating)) and not isinstance(value, bool):
+        if math.isinf(value) and value > 0:
+            return math.inf
+        if math.isfinite(value) and float(value).is_integer():
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1 or math.inf (exact noise averages), got {value!r}")
+    return int(value)
+
+
+def noise_draws(name: str, value):
+    """The number of noise draws m given by a deprecated ``noise=`` argument: ``"exact"`` (or ``"fresh"``,
+    fresh noise at every training step, whose average it is) means ``math.inf``; an integer ≥ 1 means m
+    frozen draws. Warns that ``noise=`` is deprecated in favour of the model's ``m``."""
+    warnings.warn(f"{name}= is deprecated: give the model's m instead (model.replace(m=...); math.inf for exact "
+                  f"noise averages)", DeprecationWarning, stacklevel=3)
+    if value in ("exact", "fresh"):
+        return math.inf
+    return draws(name, value)
 
 
 def taus(value) -> np.ndarray:
@@ -91,6 +125,17 @@ def taus(value) -> np.ndarray:
     return tau
 
 
+def nonnegative(name: str, value) -> np.ndarray:
+    """An array of counts or times ≥ 0 (``inf`` allowed, NaN not), any shape."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be real numbers >= 0, got {value!r}") from None
+    if np.any(np.isnan(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0 (and not NaN), got {value!r}")
+    return arr
+
+
 def increasing_axis(name: str, value) -> np.ndarray:
     """A positive finite scalar (0-D array) or a non-empty strictly increasing 1-D array of them."""
     try:
@@ -104,3 +149,27 @@ def increasing_axis(name: str, value) -> np.ndarray:
     if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {value!r}")
     return arr
+
+
+def _increasing(name, arr, value):
+    if arr.ndim > 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D sequence, got {value!r}")
+    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {value!r}")
+    return arr
+
+
+def draws_axis(name: str, value) -> np.ndarray:
+    """Noise draws as a value or an axis: an integer ≥ 1 or inf, or an increasing 1-D sequence of them."""
+    arr = np.asarray(value, dtype=float)
+    if np.any(np.isnan(arr)) or np.any(arr < 1) or np.any(np.isfinite(arr) & (arr != np.round(arr))):
+        raise ValueError(f"{name} must be an integer >= 1 or inf, or an increasing sequence of them, got {value!r}")
+    return _increasing(name, arr, value)
+
+
+def decay_axis(name: str, value) -> np.ndarray:
+    """A weight decay as a value or an axis: finite and ≥ 0, or an increasing 1-D sequence of such values."""
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be finite and >= 0 (or a sequence of such values), got {value!r}")
+    return _increasing(name, arr, value)

@@ -100,7 +100,7 @@ def ge_coefficients(model) -> GECoefficients:
     ``s² = E[σ(h1)(σ(h1) − ψ(h1))] − β² μ1²`` with ``ψ(h1) = E[σ(h2) | h1]``.
     Results are cached on ``(activation, t, τ_Σ)`` when the activation is hashable.
     """
-    if hasattr(model.data, "class_eigenvalues"):
+    if model.data.is_mixture:
         raise ValueError("data: a GaussianMixture has one set of constants per class; use "
                          "rfdiff.constants.class_coefficients(model) (docs/theory.md §12)")
     act, t, tau = model.activation, float(model.t), float(model.data.tau_sigma)
@@ -123,7 +123,7 @@ def class_coefficients(model) -> tuple:
     tuple of GECoefficients, one per class
     """
     data = model.data
-    if not hasattr(data, "class_eigenvalues"):
+    if not data.is_mixture:
         return (ge_coefficients(model),)
     act, t = model.activation, float(model.t)
     try:

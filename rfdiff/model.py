@@ -4,9 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ._validate import positive
+from ._validate import draws, nonnegative_number, positive
 from .activations import Activation, get_activation
 from .data import DataLaw, Isotropic
 
@@ -28,14 +26,6 @@ T_RANGE = (1e-12, math.inf)
 #: Smallest bulk mass the support search can verify: the memorization bulk has mass ``ψ_n/ψ_p``
 #: (when ψ_n < ψ_p), so ``ψ_n ≥ MIN_BULK_MASS·ψ_p`` is required.
 MIN_BULK_MASS = 1e-6
-
-
-def _in_range(name: str, value: float, lo: float, hi: float) -> float:
-    if not lo <= value <= hi:
-        upper = "" if math.isinf(hi) else f" and <= {hi:g}"
-        raise ValueError(f"{name} must be >= {lo:g}{upper} (the range the spectral solver is verified on), "
-                         f"got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -84,19 +74,20 @@ class RFModel:
 
     def __post_init__(self):
         for name, (lo, hi) in (("psi_p", PSI_P_RANGE), ("psi_n", PSI_N_RANGE), ("t", T_RANGE)):
-            object.__setattr__(self, name, _in_range(name, positive(name, getattr(self, name)), lo, hi))
+            value = positive(name, getattr(self, name))
+            if not lo <= value <= hi:
+                upper = "" if math.isinf(hi) else f" and <= {hi:g}"
+                raise ValueError(f"{name} must be >= {lo:g}{upper} (the range the spectral solver is verified "
+                                 f"on), got {value!r}")
+            object.__setattr__(self, name, value)
         if self.psi_n < MIN_BULK_MASS * self.psi_p:
             raise ValueError(f"psi_n must be >= {MIN_BULK_MASS:g}·psi_p = {MIN_BULK_MASS * self.psi_p:g} "
                              f"(the memorization bulk, of mass psi_n/psi_p, must be resolvable), got {self.psi_n!r}")
         object.__setattr__(self, "activation", get_activation(self.activation))
         if not isinstance(self.data, DataLaw):
             raise ValueError(f"data must be an rfdiff data law (e.g. rfdiff.Isotropic()), got {self.data!r}")
-        object.__setattr__(self, "m", _draws(self.m))
-        decay = self.weight_decay
-        if isinstance(decay, (str, bool)) or not isinstance(decay, (int, float)) or not math.isfinite(decay) \
-                or decay < 0:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {decay!r}")
-        object.__setattr__(self, "weight_decay", float(decay))
+        object.__setattr__(self, "m", draws("m", self.m))
+        object.__setattr__(self, "weight_decay", nonnegative_number("weight_decay", self.weight_decay))
 
     @property
     def delta_t(self) -> float:
@@ -131,15 +122,3 @@ class RFModel:
         return {"psi_p": self.psi_p, "psi_n": self.psi_n, "t": self.t,
                 "activation": self.activation.name, "data": self.data.to_dict(), "m": self.m,
                 "weight_decay": self.weight_decay}
-
-
-def _draws(m):
-    """``inf`` or an integer ≥ 1 (as int)."""
-    if isinstance(m, (float, np.floating)) and not isinstance(m, bool):
-        if math.isinf(m) and m > 0:
-            return math.inf
-        if math.isfinite(m) and float(m).is_integer():      # e.g. 2.0 from a numpy grid
-            m = int(m)
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m must be an integer >= 1 or math.inf (exact noise average), got {m!r}")
-    return int(m)

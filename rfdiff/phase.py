@@ -1,6 +1,6 @@
 """Phase diagrams: generalization and memorization times over grids of (ψ_p, ψ_n, t) (docs/theory.md §7).
 
-:func:`phase_diagram` solves the exact learning dynamics (:class:`rfdiff.curves.LearningDynamics`) at every
+:func:`phase_diagram` solves the exact learning dynamics (:class:`rfdiff.dynamics.LearningDynamics`) at every
 point of a one- or two-axis grid, reads off the timescales (:func:`rfdiff.timing.timescales`) and the
 losses at τ = ∞, labels the regime, and, when ψ_n is an axis, root-finds the boundary ψ_n* beyond which
 memorization at infinite training time disappears. Points run through :func:`rfdiff.sweep.sweep` (local
@@ -26,8 +26,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .results import Result
-from ._validate import increasing_axis
-from .curves import LearningDynamics
+from ._validate import decay_axis, draws_axis, increasing_axis
+from .dynamics import LearningDynamics
 from .model import RFModel
 from .sweep import Execution, sweep
 from .timing import TimescaleOptions, memorization_ratio, timescales
@@ -315,8 +315,8 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     run = Execution.from_kwargs(execution, **{k: v for k, v in kwargs.items() if k in run_names})
     opts = TimescaleOptions.from_kwargs(options, **{k: v for k, v in kwargs.items() if k not in run_names})
     values = {name: increasing_axis(name, value) for name, value in (("psi_p", psi_p), ("psi_n", psi_n), ("t", t))}
-    values["m"] = _draws_axis(m)
-    values["weight_decay"] = _decay_axis(weight_decay)
+    values["m"] = draws_axis("m", m)
+    values["weight_decay"] = decay_axis("weight_decay", weight_decay)
     axes = tuple(a for a in AXES if values[a].ndim == 1)
     if not 1 <= len(axes) <= 2:
         raise ValueError(f"give one or two of {', '.join(AXES)} as arrays (the axes), got {len(axes)}")
@@ -360,27 +360,6 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
 def _draws_value(v):
     """An m grid value as the model takes it (int, or inf)."""
     return math.inf if math.isinf(v) else int(v)
-
-
-def _draws_axis(value):
-    """m: an integer ≥ 1 or inf, or an increasing 1-D sequence of them."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim > 1 or arr.size == 0 or np.any(np.isnan(arr)) or np.any(arr < 1) \
-            or np.any(np.isfinite(arr) & (arr != np.round(arr))):
-        raise ValueError(f"m must be an integer >= 1 or inf, or an increasing sequence of them, got {value!r}")
-    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
-        raise ValueError(f"m must be strictly increasing, got {value!r}")
-    return arr
-
-
-def _decay_axis(value):
-    """weight_decay: a finite value ≥ 0, or an increasing 1-D sequence of them."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"weight_decay must be finite and >= 0 (or a sequence of such values), got {value!r}")
-    if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
-        raise ValueError(f"weight_decay must be strictly increasing, got {value!r}")
-    return arr
 
 
 def _boundaries(base, axes, values, opts, plain, arrays, run):

@@ -12,7 +12,7 @@ a sum of independent Wishart components plus a deterministic shift, where every 
 and the training noise enters V through each component's columns: component k's columns have
 cross-covariance ``c_k W/√d`` with their noise vectors, whose variance is ``a_k I`` (``c_k = a_k b``), and the
 shift contributes ``c_S W/√d`` deterministically (weight ``a_S``). This module builds that description from a
-model; the theory (:mod:`rfdiff.spectral`, :mod:`rfdiff.curves`) and the Gaussian-equivalent sampler use
+model; the theory (:mod:`rfdiff.spectral`, :mod:`rfdiff.dynamics`) and the Gaussian-equivalent sampler use
 it, so the two cannot drift apart.
 
 * Exact noise averages (m = ∞): one component ``C = (e^{-2t}μ1² σ, v²)`` with ``N = n`` columns, and the
@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .constants import ge_coefficients
+import numpy as np
+
+from .constants import class_coefficients
 
 __all__ = ["Symbol", "Component", "ClassPart", "Structure", "structure", "LINEAR_PART_RTOL"]
 
@@ -91,9 +93,13 @@ class Structure:
     law : DataLaw
         The law of σ in every symbol (``model.data``; the common law Σ_0 of a Gaussian mixture).
     classes : tuple of ClassPart
-        Gaussian mixtures (docs/theory.md §12): per class, its proportion, population symbol ``P_c`` and
-        population coupling ``b_c``; ``population`` and ``population_coupling`` are their π-weighted sums.
-        Empty for single-Gaussian data.
+        Per class of the data (one for single-Gaussian data, docs/theory.md §12): its proportion, constants,
+        population symbol ``P_c``, coupling ``b_c`` and noise symbol ``H_c``; ``population`` and
+        ``population_coupling`` are the π-weighted sums of theirs.
+    inv_sigma_t : float
+        ``⟨1/Σ_t⟩ = lim Tr Σ_t^{-1}/d`` of the data (class-weighted for mixtures).
+    mixture : bool
+        The data is a :class:`rfdiff.GaussianMixture` (per-class results are reported).
     """
 
     components: tuple
@@ -105,6 +111,8 @@ class Structure:
     psi_p: float
     law: object = None
     classes: tuple = ()
+    inv_sigma_t: float = math.nan
+    mixture: bool = False
 
     @property
     def origin(self) -> float:
@@ -125,11 +133,30 @@ class Structure:
 
 @dataclass(frozen=True)
 class ClassPart:
-    """One class of a Gaussian mixture: proportion π_c, population symbol ``P_c``, coupling ``b_c``."""
+    """One class of the data (a single Gaussian is one class with π = 1; docs/theory.md §12).
+
+    Attributes
+    ----------
+    weight : float
+        Proportion π_c.
+    population : Symbol
+        ``P_c``, the population feature covariance of the class.
+    coupling : float
+        ``b_c``: its population feature–noise correlation is ``b_c W/√d``.
+    noise : Symbol
+        ``H_c = (b_c², s_c²)``, the noise part of its features, averaged.
+    inv_sigma_t : float
+        ``⟨1/Σ_t,c⟩`` of the class.
+    coefficients : GECoefficients
+        The class's Gaussian-equivalence constants.
+    """
 
     weight: float
     population: Symbol
     coupling: float
+    noise: Symbol
+    inv_sigma_t: float
+    coefficients: object
 
 
 def _class_symbols(c, scale=1.0, shift=0.0):
@@ -146,7 +173,7 @@ def _class_symbols(c, scale=1.0, shift=0.0):
     return C, H, P, math.sqrt(b2)
 
 
-def _assemble(model, classes, law, parts=()) -> Structure:
+def _assemble(model, classes, law, parts) -> Structure:
     """Components, shift and population of a model whose classes are ``(π_c, C_c, H_c, P_c, b_c)``.
 
     Class c (proportion π_c; a single Gaussian is one class with π = 1) has its ``N_c = π_c n`` points enter
@@ -160,7 +187,7 @@ def _assemble(model, classes, law, parts=()) -> Structure:
 
     The population is ``Σ_c π_c P_c`` with ``b_pop = Σ_c π_c b_c``. With π = 1 every factor is exactly 1.
     """
-    m = getattr(model, "m", math.inf)
+    m = model.m
     comps, shift, c_s, pop, b_pop = [], ZERO, 0.0, ZERO, 0.0
     for pi, C, H, P, b in classes:
         pop, b_pop = pop + P.scale(pi), b_pop + pi * b
@@ -173,26 +200,38 @@ def _assemble(model, classes, law, parts=()) -> Structure:
             a2 = pi * (m - 1.0) / m
             comps.append(Component(H.scale(a2), pi * model.psi_n * (m - 1), a2, a2 * b))
     a_s = 1.0 if math.isinf(m) else 0.0
-    return Structure(tuple(comps), shift, a_s, c_s, pop, b_pop, model.psi_p, law, tuple(parts))
-
-
-def _mixture_structure(model) -> Structure:
-    """Structure of a model on Gaussian-mixture data (docs/theory.md §12): class c (proportion π_c,
-    ``Σ_c = a_c Σ_0 + b_c I``, σ over Σ_0) has the symbols of :func:`_class_symbols` with its own constants,
-    assembled by :func:`_assemble`. One class (π = 1) is the single-Gaussian structure exactly."""
-    from .constants import class_coefficients
-
     data = model.data
+    e2t, delta_t = math.exp(-2.0 * float(model.t)), float(model.delta_t)
+    inv = float(np.real(data.averages(delta_t, e2t)[0]))
+    return Structure(tuple(comps), shift, a_s, c_s, pop, b_pop, model.psi_p, law, tuple(parts), inv,
+                     bool(data.is_mixture))
+
+
+def structure(model, coefficients=None) -> Structure:
+    """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10, §12).
+
+    Every data law is a mixture of classes (a single Gaussian is one class): class c (proportion π_c,
+    ``Σ_c = a_c Σ_0 + b_c I``, σ over Σ_0) has the symbols of :func:`_class_symbols` with its own constants,
+    assembled by :func:`_assemble`.
+
+    Parameters
+    ----------
+    model : RFModel
+    coefficients : GECoefficients or tuple of them, optional
+        The Gaussian-equivalence constants to use (one per class for a Gaussian mixture); default those of
+        the model (:func:`rfdiff.constants.class_coefficients`). Given, e.g., to solve with reference
+        constants computed elsewhere.
+    """
+    if coefficients is None:
+        coefficients = class_coefficients(model)
+    elif not isinstance(coefficients, (tuple, list)):
+        coefficients = (coefficients,)
+    data = model.data
+    e2t, delta_t = math.exp(-2.0 * float(model.t)), float(model.delta_t)
     classes, parts = [], []
-    for pi, scale, offset, c in zip(data.weights, data.scales, data.shifts, class_coefficients(model)):
+    for pi, scale, offset, law, c in zip(data.class_weights, data.scales, data.shifts, data.class_laws,
+                                         coefficients):
         C, H, P, b = _class_symbols(c, scale, offset)
         classes.append((pi, C, H, P, b))
-        parts.append(ClassPart(pi, P, b))
+        parts.append(ClassPart(pi, P, b, H, float(np.real(law.averages(delta_t, e2t)[0])), c))
     return _assemble(model, classes, data.kernel_law, parts)
-
-
-def structure(model) -> Structure:
-    """The Gaussian-equivalent structure of ``model`` (module docstring; docs/theory.md §2, §10, §12)."""
-    if hasattr(model.data, "kernel_law"):
-        return _mixture_structure(model)
-    return _assemble(model, [(1.0, *_class_symbols(ge_coefficients(model)))], model.data)

@@ -1,6 +1,13 @@
-"""Generalization and memorization timescales read off the exact test-loss curve (docs/theory.md §3, §7).
+"""Generalization and memorization timescales read off a test-loss curve (docs/theory.md §3, §7).
 
-Definitions (:func:`timescales`; one set of options, :class:`TimescaleOptions`):
+One algorithm (:func:`timescales_from_curve`) serves the exact curve of the theory (:func:`timescales`, which
+adds the spectral timescales of U's bulks), each class of a Gaussian mixture (:func:`class_timescales`) and
+any finite-size simulation: scan the test loss on :data:`rfdiff.settings.SCAN_POINTS_PER_DECADE` points per
+decade and at τ = ∞, refine the minimum by Brent's method on the sign change of the exact derivative (or by
+bounded minimisation of the loss when there is no derivative), and the memorization crossing by Brent's
+method, both in ``log τ``. Every caller gets a :class:`Timescales`.
+
+Definitions (one set of options, :class:`TimescaleOptions`):
 
 * ``tau_gen`` — the training time minimising ``L_test(τ)``, found as the root of the exact derivative
   ``dL_test/dτ`` (relative accuracy ``rtol``, default 1e-4); ``inf`` if ``L_test`` decreases all the way to
@@ -38,14 +45,15 @@ from typing import ClassVar
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from .results import Result
 from ._validate import in_range, positive
-from .curves import LearningDynamics
+from .dynamics import LearningDynamics
+from .results import Result, SolverError
 from .settings import tau_grid
-from .spectral import SolverError, stieltjes
+from .spectral import stieltjes
 
 __all__ = ["TimescaleOptions", "BulkTimescales", "Timescales", "ScalingExponents", "timescales",
-           "scaling_exponents", "timescales_from_curve", "memorization_ratio", "critical_weight_decay"]
+           "timescales_from_curve", "class_timescales", "scaling_exponents", "memorization_ratio",
+           "critical_weight_decay"]
 
 #: A minimum whose late rise is below this many times the curve's error gives a flagged ("fallback") τ_gen.
 ILL_CONDITIONED = 1e4
@@ -226,6 +234,119 @@ def _bulks(model, sup, n=200) -> tuple:
     return tuple(out)
 
 
+def _locate(curve, grid, derivative, opts):
+    """The one timescale algorithm (module docstring): τ_gen, τ_mem and what they rest on, from a curve.
+
+    ``curve(taus)`` returns :class:`~rfdiff.results.LossCurves` (its ``quad_error``, when there is one, is the
+    curve's error); ``derivative(taus)``, when given, is ``dL_test/dτ``. The test loss is scanned on ``grid``
+    and at τ = ∞; the minimum is refined by Brent's method on the sign change of the derivative (by bounded
+    minimisation of ``L_test`` when there is no derivative — flagged as a fallback when there is one but its
+    sign change is not resolvable), ``tau_mem`` by Brent's method on the threshold crossing, both in ``log τ``
+    to the relative accuracy ``opts.rtol``. Returns a dict of :class:`Timescales` fields.
+    """
+    scan = curve(np.append(grid, np.inf))
+    test, test_inf = np.asarray(scan.test[:-1], dtype=float), float(scan.test[-1])
+    quad = getattr(scan, "quad_error", None)
+    error = (ERROR_SAFETY * float(np.max(quad)) if quad is not None else 0.0) + 64 * np.finfo(float).eps
+    i = int(np.argmin(test))
+    status, notes = scan.status, [scan.message] if scan.message else []
+
+    def value(tau):
+        return float(curve(np.array([tau])).test[0])
+
+    def log_root(fun, a, b):
+        return math.exp(brentq(lambda s: fun(math.exp(s)), math.log(a), math.log(b), xtol=opts.rtol, rtol=1e-12))
+
+    rise = test_inf - float(test[i])
+    if rise <= error or i == grid.size - 1:
+        tau_gen, test_min = math.inf, min(test_inf, float(test[i]))
+        if 0 < rise <= error and i < grid.size - 1:
+            notes.append(f"no resolvable minimum: L_test(inf) - L_min = {rise:.2g} is within the curve's error "
+                         f"{error:.2g}")
+    else:
+        a, b = grid[max(i - 1, 0)], grid[i + 1]
+        slope = None if derivative is None else (lambda tau: float(derivative([tau])[0]))  # noqa: E731
+        if slope is not None and slope(a) < 0 < slope(b):
+            tau_gen = log_root(slope, a, b)
+            test_min = value(tau_gen)
+        else:
+            res = minimize_scalar(lambda s: value(math.exp(s)), bounds=(math.log(a), math.log(b)), method="bounded",
+                                  options={"xatol": opts.rtol})
+            tau_gen, test_min = math.exp(res.x), float(res.fun)
+            if test_min > test[i]:                    # the bracket's grid point was the minimum
+                tau_gen, test_min = float(grid[i]), float(test[i])
+            if slope is not None:
+                status = "fallback"
+                notes.append("dL_test/dtau has no resolvable sign change at the minimum; tau_gen by minimising "
+                             "L_test")
+        if test_inf - test_min < ILL_CONDITIONED * error:
+            status = "fallback"
+            notes.append(f"tau_gen ill-conditioned: the loss rises by only {test_inf - test_min:.2g} after it "
+                         f"(curve error {error:.2g})")
+    memorizes = bool(math.isfinite(tau_gen) and opts.margin(test_min, test_inf) > 0)
+    tau_mem = math.inf
+    if memorizes:
+        level = test_min + opts.mem_fraction * (test_inf - test_min)
+        above = np.flatnonzero((grid > tau_gen) & (test >= level))
+        if above.size:
+            j = above[0]
+            a, b = max(tau_gen, grid[j - 1]), grid[j]
+        else:  # the crossing lies beyond the scan: walk out by decades
+            a, b = grid[-1], 10 * grid[-1]
+            while value(b) < level:
+                a, b = b, 10 * b
+        tau_mem = log_root(lambda tau: value(tau) - level, a, b)
+    return dict(tau_gen=tau_gen, tau_mem=tau_mem, definition=opts.definition(), test_min=test_min,
+                test_inf=test_inf, memorizes=memorizes, ratio=float(memorization_ratio(test_min, test_inf)),
+                curve_error=error, options=opts, status=status, message="; ".join(notes))
+
+
+def timescales_from_curve(curve, tau_lo=None, tau_hi=None, *, derivative=None, options=None, model=None,
+                          **kwargs) -> Timescales:
+    """τ_gen and τ_mem of any test-loss curve — the theory's, one class's, a finite-size simulation's — by the
+    one algorithm and definitions of :func:`timescales`.
+
+    Parameters
+    ----------
+    curve : callable
+        ``curve(taus)`` returns :class:`~rfdiff.results.LossCurves` (e.g. a :class:`LearningDynamics`, one
+        of its ``classes``, or a simulator's ``loss_curves``); its ``quad_error``, if any, is the curve's
+        error.
+    tau_lo, tau_hi : float, optional
+        Scan range (:data:`rfdiff.settings.SCAN_POINTS_PER_DECADE` points per decade); default
+        ``curve.tau_window()``.
+    derivative : callable, optional
+        ``derivative(taus)`` = ``dL_test/dτ`` (e.g. ``LearningDynamics.test_derivative``); without it the
+        minimum is refined by bounded minimisation of ``L_test``.
+    options : TimescaleOptions, optional
+        Or its fields as keywords (``mem_fraction``, ``gap_rtol``, ``mem_tol``, ``rtol``).
+    model : RFModel, optional
+        Recorded in the result (default the curve's own ``model``).
+
+    Returns
+    -------
+    Timescales
+        Without spectral bulk timescales (``bulks`` empty, ``tau_seed`` NaN).
+
+    Notes
+    -----
+    A finite model's test loss can have several local minima; like :func:`timescales`, the global one on
+    the grid is taken.
+    """
+    opts = TimescaleOptions.from_kwargs(options, **kwargs)
+    if tau_lo is None or tau_hi is None:
+        if not hasattr(curve, "tau_window"):
+            raise ValueError("give tau_lo and tau_hi (the curve has no tau_window())")
+        tau_lo, tau_hi = curve.tau_window()
+    tau_lo, tau_hi = positive("tau_lo", tau_lo), positive("tau_hi", tau_hi)
+    if not tau_lo < tau_hi:
+        raise ValueError(f"tau_lo must be < tau_hi, got {tau_lo!r}, {tau_hi!r}")
+    found = _locate(curve, tau_grid(tau_lo, tau_hi), derivative, opts)
+    if model is None:
+        model = getattr(curve, "model", None)
+    return Timescales(bulks=(), tau_seed=math.nan, model=model, **found)
+
+
 def timescales(model, *, dynamics=None, options=None, **kwargs) -> Timescales:
     """Generalization time ``tau_gen`` and memorization time ``tau_mem`` from the exact test-loss curve.
 
@@ -233,7 +354,7 @@ def timescales(model, *, dynamics=None, options=None, **kwargs) -> Timescales:
     ----------
     model : RFModel
     dynamics : LearningDynamics, optional
-        A solved :class:`~rfdiff.curves.LearningDynamics` of ``model`` to reuse.
+        A solved :class:`~rfdiff.dynamics.LearningDynamics` of ``model`` to reuse.
     options : TimescaleOptions, optional
         All options at once; or give them as keywords:
     **kwargs
@@ -246,69 +367,38 @@ def timescales(model, *, dynamics=None, options=None, **kwargs) -> Timescales:
 
     Notes
     -----
-    The test loss is scanned on :data:`rfdiff.settings.SCAN_POINTS_PER_DECADE` points per decade over the
-    default window (:func:`rfdiff.settings.tau_window`: every mode frozen at the start, relaxed at the end);
-    the minimum is refined by Brent's method on the sign change of ``dL_test/dτ`` (by bounded minimisation
-    of ``L_test``, flagged, if the sign change is not there) and ``tau_mem`` by Brent's method on the
-    threshold crossing, both in ``log τ``. Definitions: module docstring, docs/theory.md §7.
+    The exact curve and its exact derivative go through the one algorithm of :func:`timescales_from_curve`
+    over the default window (:func:`rfdiff.settings.tau_window`: every mode frozen at the start, relaxed at
+    the end); the spectral timescales of every bulk are added. Definitions: module docstring,
+    docs/theory.md §7.
     """
     opts = TimescaleOptions.from_kwargs(options, **kwargs)
     ld = LearningDynamics(model) if dynamics is None else dynamics
-    grid = tau_grid(*ld.tau_window())
-    scan = ld(np.append(grid, np.inf))
-    test, test_inf = scan.test[:-1], float(scan.test[-1])
-    error = ERROR_SAFETY * float(np.max(scan.quad_error)) + 64 * np.finfo(float).eps
-    i = int(np.argmin(test))
-    status, notes = scan.status, [scan.message] if scan.message else []
-
-    def log_root(fun, a, b):
-        return math.exp(brentq(lambda s: fun(math.exp(s)), math.log(a), math.log(b), xtol=opts.rtol,
-                               rtol=1e-12))
-
-    rise = test_inf - float(test[i])
-    if rise <= error or i == grid.size - 1:
-        tau_gen, test_min = math.inf, min(test_inf, float(test[i]))
-        if 0 < rise <= error and i < grid.size - 1:
-            notes.append(f"no resolvable minimum: L_test(inf) - L_min = {rise:.2g} is within the curve's error "
-                         f"{error:.2g}")
-    else:
-        a, b = grid[max(i - 1, 0)], grid[i + 1]
-        slope = lambda tau: float(ld.test_derivative([tau])[0])  # noqa: E731
-        if slope(a) < 0 < slope(b):
-            tau_gen = log_root(slope, a, b)
-            test_min = float(ld([tau_gen]).test[0])
-        else:
-            res = minimize_scalar(lambda s: float(ld([math.exp(s)]).test[0]), bounds=(math.log(a), math.log(b)),
-                                  method="bounded", options={"xatol": opts.rtol})
-            tau_gen, test_min = math.exp(res.x), float(res.fun)
-            status = "fallback"
-            notes.append("dL_test/dtau has no resolvable sign change at the minimum; tau_gen by minimising L_test")
-        if test_inf - test_min < ILL_CONDITIONED * error:
-            status = "fallback"
-            notes.append(f"tau_gen ill-conditioned: the loss rises by only {test_inf - test_min:.2g} after it "
-                         f"(curve error {error:.2g})")
-    memorizes = bool(math.isfinite(tau_gen) and opts.margin(test_min, test_inf) > 0)
-    tau_mem = _crossing(ld, grid, test, tau_gen, test_min, test_inf, opts, log_root) if memorizes else math.inf
+    found = _locate(ld, tau_grid(*ld.tau_window()), ld.test_derivative, opts)
     sup = ld.support
-    return Timescales(tau_gen, tau_mem, opts.definition(), test_min, test_inf, memorizes,
-                      float(memorization_ratio(test_min, test_inf)), error, _bulks(model, sup),
-                      model.psi_p / (model.delta_t * sup.intervals[0][0]), options=opts, model=model,
-                      status=status, message="; ".join(notes))
+    return Timescales(bulks=_bulks(model, sup), tau_seed=model.psi_p / (model.delta_t * sup.intervals[0][0]),
+                      model=model, **found)
 
 
-def _crossing(ld, grid, test, tau_gen, test_min, test_inf, opts, log_root):
-    """First τ ≥ tau_gen with ``L_test(τ) = L_min + mem_fraction (L_test(∞) − L_min)``."""
-    level = test_min + opts.mem_fraction * (test_inf - test_min)
-    excess = lambda tau: float(ld([tau]).test[0]) - level  # noqa: E731
-    above = np.flatnonzero((grid > tau_gen) & (test >= level))
-    if above.size:
-        j = above[0]
-        a, b = max(tau_gen, grid[j - 1]), grid[j]
-    else:  # the crossing lies beyond the scan: walk out by decades
-        a, b = grid[-1], 10 * grid[-1]
-        while excess(b) < 0:
-            a, b = b, 10 * b
-    return log_root(excess, a, b)
+def class_timescales(dynamics, *, options=None, **kwargs) -> tuple:
+    """The :class:`Timescales` of each class of a Gaussian mixture (docs/theory.md §7, §12): the one algorithm
+    on each class's exact test loss and its exact derivative, over the model's default window.
+
+    Parameters
+    ----------
+    dynamics : LearningDynamics or RFModel
+        A solved dynamics (or a model on :class:`rfdiff.GaussianMixture` data, solved here).
+    options, **kwargs
+        As in :func:`timescales`.
+
+    Returns
+    -------
+    tuple of Timescales, one per class
+    """
+    opts = TimescaleOptions.from_kwargs(options, **kwargs)
+    dyn = dynamics if isinstance(dynamics, LearningDynamics) else LearningDynamics(dynamics)
+    return tuple(timescales_from_curve(c, derivative=c.test_derivative, options=opts, model=dyn.model)
+                 for c in dyn.classes)
 
 
 @dataclass(frozen=True)
@@ -367,62 +457,6 @@ def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExpone
         exponent = np.gradient(np.log(tau), np.log(psi))
     exponent[~np.isfinite(exponent)] = np.nan
     return ScalingExponents(psi, tau, exponent, which)
-
-
-def timescales_from_curve(curves_fn, tau_lo, tau_hi, *, xtol=1e-6, options=None, **kwargs):
-    """τ_gen and τ_mem of any test-loss curve (e.g. a finite-size simulation), with the definitions of
-    :func:`timescales`.
-
-    Parameters
-    ----------
-    curves_fn : callable
-        ``curves_fn(taus)`` returns curves with a ``.test`` array (e.g. ``RandomFeatures.loss_curves``).
-    tau_lo, tau_hi : float
-        Scan range; the test loss is scanned on :data:`rfdiff.settings.SCAN_POINTS_PER_DECADE` points per decade.
-    xtol : float
-        Absolute accuracy of the refinement in ``log τ``.
-    options : TimescaleOptions, optional
-        Or its fields as keywords (``mem_fraction``, ``gap_rtol``, ``mem_tol``), as in :func:`timescales`.
-
-    Returns
-    -------
-    (tau_gen, tau_mem) : tuple of float
-        ``tau_gen = argmin L_test`` (``inf`` if the minimum is at τ = ∞); ``tau_mem`` the first
-        ``τ ≥ tau_gen`` with ``L_test(τ) − L_min ≥ mem_fraction (L_test(∞) − L_min)`` when the curve
-        memorizes by the criterion of :class:`TimescaleOptions` (``inf`` otherwise, or if the loss does not
-        reach that level by ``tau_hi``).
-
-    Notes
-    -----
-    The scanned minimum is refined by a bounded Brent minimisation in ``log τ`` between its grid
-    neighbours, the crossing by Brent's root finder in ``log τ``. A finite model's test loss can have
-    several local minima; like :func:`rfdiff.timescales`, the global one on the grid is taken.
-    """
-    opts = TimescaleOptions.from_kwargs(options, **kwargs)
-
-    def test(tau):
-        return float(curves_fn(np.array([tau])).test[0])
-
-    grid = tau_grid(tau_lo, tau_hi)
-    values = curves_fn(grid).test
-    test_inf = test(np.inf)
-    i = int(np.argmin(values))
-    if test_inf <= values[i] or i == grid.size - 1:
-        return math.inf, math.inf
-    lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[i + 1])
-    res = minimize_scalar(lambda s: test(math.exp(s)), bounds=(lo, hi), method="bounded",
-                          options={"xatol": xtol})
-    tau_gen, test_min = math.exp(res.x), float(res.fun)
-    if test_min > values[i]:                       # the bracket's end point was the minimum
-        tau_gen, test_min = float(grid[i]), float(values[i])
-    level = test_min + opts.mem_fraction * (test_inf - test_min)
-    above = np.nonzero((values >= level) & (grid > tau_gen))[0]
-    if not opts.margin(test_min, test_inf) > 0 or above.size == 0:
-        return tau_gen, math.inf
-    j = int(above[0])
-    a = math.log(max(tau_gen, grid[j - 1]))
-    tau_mem = math.exp(brentq(lambda s: test(math.exp(s)) - level, a, math.log(grid[j]), xtol=xtol))
-    return tau_gen, tau_mem
 
 
 #: Search range of :func:`critical_weight_decay` (ω in the units of :class:`rfdiff.RFModel`).

@@ -185,24 +185,33 @@ def test_timescales_from_curve_on_a_known_curve():
     """A test loss with a known minimum and rise: L = 1 − a(τ) + 2 b(τ), a = 1 − e^{−τ},
     b = 1 − e^{−τ/100}.
 
-    The minimum solves e^{−τ} = (2/100) e^{−τ/100} (τ_gen = ln 50/0.99); the crossing is found to 1e-6 in
-    log τ and ``|dL/d log τ| < 1`` here, so L(τ_mem) is within 1e-6 of the threshold.
+    The minimum solves e^{−τ} = (2/100) e^{−τ/100} (τ_gen = ln 50/0.99); both times are found to rtol = 1e-6 in
+    log τ and ``|dL/d log τ| < 1`` here, so L(τ_mem) is within 1e-6 of the threshold. With the exact
+    derivative the minimum is the derivative's root; without it, a bounded minimisation.
     """
     class Curves:
         def __init__(self, taus):
             taus = np.asarray(taus, dtype=float)
             self.test = np.exp(-taus) - 2.0 * np.expm1(-taus / 100.0)
+            self.status, self.message = "ok", ""
 
-    tau_gen, tau_mem = timescales_from_curve(Curves, 1e-3, 1e4)
-    assert tau_gen == pytest.approx(math.log(50.0) / 0.99, rel=1e-5)
+    def slope(taus):
+        taus = np.asarray(taus, dtype=float)
+        return np.where(np.isinf(taus), 0.0, -np.exp(-taus) + 0.02 * np.exp(-taus / 100.0))
+
     test = lambda tau: Curves([tau]).test[0]  # noqa: E731
-    level = test(tau_gen) + 0.1 * (test(np.inf) - test(tau_gen))
-    assert tau_mem > tau_gen and test(tau_mem) == pytest.approx(level, abs=1e-6)
+    for derivative in (None, slope):
+        found = timescales_from_curve(Curves, 1e-3, 1e4, derivative=derivative, rtol=1e-6)
+        assert found.tau_gen == pytest.approx(math.log(50.0) / 0.99, rel=1e-5) and found.status == "ok"
+        level = test(found.tau_gen) + 0.1 * (test(np.inf) - test(found.tau_gen))
+        assert found.tau_mem > found.tau_gen and test(found.tau_mem) == pytest.approx(level, abs=1e-6)
 
 
 def test_timescales_from_curve_without_memorization():
     class Monotone:
         def __init__(self, taus):
             self.test = np.exp(-np.asarray(taus, dtype=float))
+            self.status, self.message = "ok", ""
 
-    assert timescales_from_curve(Monotone, 1e-2, 1e2) == (math.inf, math.inf)
+    found = timescales_from_curve(Monotone, 1e-2, 1e2)
+    assert (found.tau_gen, found.tau_mem, found.memorizes) == (math.inf, math.inf, False)

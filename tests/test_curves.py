@@ -1,4 +1,4 @@
-"""Exact learning curves (rfdiff.curves) against Gaussian-equivalent simulations, closed forms and identities.
+"""Exact learning curves (rfdiff.dynamics) against Gaussian-equivalent simulations, closed forms and identities.
 
 Finite-size band: at d ≈ 100 the relative-norm distance between a single simulated curve and the limit
 was measured at ≤ 0.6/d for train/test and ≤ 1.3/d for the score error over all cases below (docs/theory.md §8);
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-from rfdiff.curves import (LearningDynamics, _pair_moments, loss_curves, seed_epoch_lr_from_tau,
-                           steps_from_tau, tau_from_seed_epoch_lr, tau_from_steps, two_point)
+from rfdiff import (LearningDynamics, loss_curves, seed_epoch_lr_from_tau, steps_from_tau, tau_from_seed_epoch_lr,
+                    tau_from_steps, two_point)
+from rfdiff.twopoint import pair_moments
 from rfdiff.data import DataLaw
 from rfdiff.simulate import gaussian_equivalent
 
@@ -114,7 +115,7 @@ def test_train_is_one_point_functional(two_atom_dynamics):
         lam = lo + 0.5 * (hi - lo) * (1 - np.cos(theta))
         w = 0.5 * (hi - lo) * np.sin(theta) * np.pi / 800
         total += w @ (spectrum(dyn.model, lam).density_w / lam)
-    expected = 1 - dyn.coefficients.b ** 2 * total
+    expected = 1 - rd.ge_coefficients(dyn.model).b ** 2 * total
     assert dyn([np.inf]).train[0] == pytest.approx(expected, rel=1e-8)
 
 
@@ -195,8 +196,8 @@ def test_pair_moments_partial_fractions_match_direct_sums():
     al1, be1, al2, be2 = (rng.normal(size=6) + 1j * rng.normal(size=6) for _ in range(4))
     al2[0], be2[0] = al1[0], be1[0]                          # confluent pair
     al2[1], be2[1] = al1[1] * (1 + 1e-7), be1[1]             # nearly confluent
-    direct = _pair_moments(law, al1, be1, al2, be2)
-    fractions = _pair_moments(_Delegate(law), al1, be1, al2, be2)
+    direct = pair_moments(law, al1, be1, al2, be2)
+    fractions = pair_moments(_Delegate(law), al1, be1, al2, be2)
     for a, b in zip(direct, fractions):
         assert np.allclose(a, b, rtol=1e-8, atol=0)
 

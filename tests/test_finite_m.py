@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_rel_close
 
 import rfdiff as rd
-from rfdiff.curves import LearningDynamics
+from rfdiff.dynamics import LearningDynamics
 from rfdiff.simulate import gaussian_equivalent, random_features, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -145,7 +145,7 @@ def test_true_features_with_m_draws_and_gd_with_weight_decay():
     closed-form flow (discretisation only, the step is small), and logs the train loss on its frozen draws."""
     model = rd.RFModel(4, 2, 0.1, m=2, weight_decay=0.05)
     rf = random_features(model, 16, seed=3)
-    assert rf.noise == 2
+    assert rf.m == 2
     res = train(model, 16, 40.0, seed=3, n_log=6, lr=0.02 * 16 ** 2)
     flow = rf.loss_curves(res.tau)
     assert_rel_close(res.A, rf.weights(res.tau[-1]), 5e-3, "GD with weight decay vs closed-form flow (A)")

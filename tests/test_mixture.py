@@ -17,7 +17,7 @@ import pytest
 from helpers import rel_error
 
 import rfdiff as rd
-from rfdiff.curves import LearningDynamics
+from rfdiff.dynamics import LearningDynamics
 from rfdiff.data import GaussianMixture, law_from_spec
 from rfdiff.simulate import gaussian_equivalent, random_features
 
@@ -85,9 +85,8 @@ def test_class_counts_and_sampling():
     """Exact proportions round(π_c n) in class blocks; class c's columns have covariance τ_c Σ_0 and mean μ_c."""
     mix = GaussianMixture([0.9, 0.1], [rd.Isotropic(0.5), rd.Isotropic(2.0)], means=[0.0, 3.0])
     assert mix.class_counts(7).tolist() == [6, 1] and mix.class_counts(1000).tolist() == [900, 100]
-    from rfdiff.simulate._sampling import sample_mixture_problem
     model = rd.RFModel(1, 20, 0.1, data=mix)
-    _, X, labels, centroids = sample_mixture_problem(model, 100, seed=0)
+    _, X, labels, centroids = rd.simulate.draw_problem(model, 100, seed=0)
     assert np.bincount(labels).tolist() == [1800, 200]
     assert np.linalg.norm(centroids[:, 1]) == pytest.approx(3.0) and not np.any(centroids[:, 0])
     for k, scale in enumerate((0.5, 2.0)):
@@ -143,14 +142,15 @@ def test_atom_by_rank_counting_and_class_decomposition():
     dyn = LearningDynamics(model)
     origin = dyn.structure.origin
     assert sup.atoms[0] == (pytest.approx(origin, rel=1e-14), pytest.approx(1 - 3 / 8))
-    c = dyn.class_coefficients
+    c = rd.class_coefficients(model)
     assert origin == pytest.approx(0.7 * c[0].s2 + 0.3 * c[1].s2, rel=1e-14)
     ge = gaussian_equivalent(model, 40, seed=0, include_mean=False)
     lam = ge.eigenvalues()
     assert np.count_nonzero(np.abs(lam - origin) < 1e-9 * lam.max()) == ge.p - ge.n - ge.d
     taus = [0.5, 5.0, 50.0, np.inf]
     whole = rd.loss_curves(model, taus)
-    for dec, cls, ref in zip(dyn.decompose_classes(taus), dyn.per_class(taus), whole.classes):
+    for view, cls, ref in zip(dyn.classes, dyn.per_class(taus), whole.classes):
+        dec = view.decompose(taus)
         np.testing.assert_allclose(dec.test.sum(axis=0), cls.test - 1, atol=1e-12)
         np.testing.assert_allclose(dec.train.sum(axis=0), cls.train - 1, atol=1e-12)
         np.testing.assert_array_equal(ref.test, cls.test)
@@ -258,8 +258,8 @@ def test_higher_variance_class_generalizes_first():
     3.75–13.1 at ψ_p = 16, ψ_n = 4, t = 0.01, 4.2–38 at ψ_p = 64, ψ_n = 8, t = 0.01, π_low ∈ [0.05, 0.95])."""
     for args in ((8, 2, 0.1), (16, 4, 0.01)):
         for pi_low in (0.1, 0.5, 0.9):
-            (g_lo, _), (g_hi, _) = LearningDynamics(rd.RFModel(*args, data=_two(pi_low))).class_timescales()
-            assert g_hi < g_lo / 3, (args, pi_low, g_lo, g_hi)
+            low, high = rd.class_timescales(rd.RFModel(*args, data=_two(pi_low)))
+            assert high.tau_gen < low.tau_gen / 3, (args, pi_low, low.tau_gen, high.tau_gen)
 
 
 def test_memorization_order_and_its_reversal_by_imbalance():
@@ -268,8 +268,8 @@ def test_memorization_order_and_its_reversal_by_imbalance():
     (derivations/mixture_claims.py; ratio 1.020 balanced, 0.9915 at 0.9); at ψ_p = 8, ψ_n = 2, t = 0.1 it does
     not reverse (τ_mem ratio ≥ 1.866 up to π_low = 0.95)."""
     def ratio(args, pi_low):
-        (_, m_lo), (_, m_hi) = LearningDynamics(rd.RFModel(*args, data=_two(pi_low))).class_timescales()
-        return m_lo / m_hi
+        low, high = rd.class_timescales(rd.RFModel(*args, data=_two(pi_low)))
+        return low.tau_mem / high.tau_mem
     assert ratio((16, 4, 0.01), 0.5) > 1.01 and ratio((16, 4, 0.01), 0.9) < 0.995
     assert ratio((8, 2, 0.1), 0.5) > 1.8 and ratio((8, 2, 0.1), 0.95) > 1.8
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from rfdiff import GaussianMixture, Isotropic, LearningDynamics, RFModel
+from rfdiff import GaussianMixture, Isotropic, LearningDynamics, RFModel, class_timescales
 from rfdiff.cli import main
 
 from helpers import summary_values
@@ -48,9 +48,9 @@ def test_mixture_plot_draws_per_class_curves_over_the_simulation(tmp_path, saved
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("# class")]
     dyn = LearningDynamics(RFModel(8, 2, 0.1, data=GaussianMixture([0.5, 0.5], [Isotropic(0.5), Isotropic(2.0)])))
     assert [ln.split(":")[0] for ln in lines] == ["# class 0 (weight 0.5)", "# class 1 (weight 0.5)"]
-    for line, (gen, mem), curves in zip(lines, dyn.class_timescales(), dyn.per_class([np.inf])):
-        assert summary_values(line) == pytest.approx({"tau_gen": gen, "tau_mem": mem, "L_test(inf)": curves.test[0]},
-                                                     rel=1e-5)
+    for line, ts, curves in zip(lines, class_timescales(dyn), dyn.per_class([np.inf])):
+        assert summary_values(line) == pytest.approx(
+            {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "L_test(inf)": curves.test[0]}, rel=1e-5)
     ax = saved_figures["c.png"]
     labels = [line.get_label() for line in ax.get_lines()]
     assert "test, class 0 (weight 0.5)" in labels and "test, class 1 (simulation)" in labels

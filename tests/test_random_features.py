@@ -67,8 +67,10 @@ def test_same_sample_as_gaussian_equivalent():
 def test_bad_input():
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1)
     for noise in ("mc", 0, 1.5, True):
-        with pytest.raises(ValueError, match="noise"):
+        with pytest.raises(ValueError, match="noise"), pytest.warns(DeprecationWarning, match="noise="):
             random_features(model, 5, noise=noise)
+    with pytest.warns(DeprecationWarning, match="noise="):             # the old spelling still works
+        assert random_features(model, 5, noise="exact").m == math.inf
     with pytest.raises(ValueError, match="backend"):
         random_features(model, 5, backend="cuda")
     with pytest.raises(ValueError, match="order"):
@@ -260,14 +262,14 @@ def test_truncation_bound_is_rigorous():
 # --------------------------------------------------------------------------- finite noise draws
 
 def test_monte_carlo_noise_converges_like_inverse_sqrt_m():
-    """noise=m → noise='exact': relative Frobenius error of U and V decreases with m, err·√m stays within a
+    """m draws → m = ∞ (exact averages): relative Frobenius error of U and V decreases with m, err·√m stays within a
     factor 2 over m = 4 … 1024 and the fitted log-log slope is −1/2 ± 0.1."""
     model = rd.RFModel(psi_p=3, psi_n=2, t=0.3, activation="tanh")
     exact = random_features(model, 10, seed=8)
     ms = [4, 16, 64, 256, 1024]
     errs_u, errs_v = [], []
     for m in ms:
-        mc = random_features(model, 10, seed=8, noise=m)
+        mc = random_features(model.replace(m=m), 10, seed=8)
         np.testing.assert_array_equal(mc.U_pop, exact.U_pop)
         errs_u.append(rel_error(mc.U, exact.U))
         errs_v.append(rel_error(mc.V, exact.V))

@@ -74,7 +74,8 @@ def _measured_timescales(model, d, seed):
     sim = random_features(model, d, seed=seed)
     lam = sim.eigenvalues()
     live = lam[lam > 1e-12 * lam.max()]
-    return timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
+    found = timescales_from_curve(sim.loss_curves, *tau_window(sim.kappa, live.min(), live.max()))
+    return found.tau_gen, found.tau_mem
 
 
 def _timescales_vs_n(t, d, seeds, psi_ns=(1, 2, 4)):

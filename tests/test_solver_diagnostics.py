@@ -8,6 +8,10 @@ import pytest
 
 import rfdiff as rd
 import rfdiff.spectral as S
+from rfdiff.spectral import kernels
+from rfdiff.spectral.kernels import KernelParams
+from rfdiff.spectral.onepoint import kernel_inputs
+from rfdiff.structure import structure
 from rfdiff._mp import mp_transforms
 from rfdiff.results import Result
 
@@ -43,9 +47,10 @@ def test_lazy_package_namespace():
 
 def test_kernel_parameters_have_the_names_of_the_maths():
     """Exact noise averages: one component C = (e^{-2t}μ1² σ, v²) with p/N = ψ_p/ψ_n, shift H = (b², s²)."""
-    st, par, kind, _eigs, _wts = S._setup(MODEL)
+    st = structure(MODEL)
+    par, kind, _eigs, _wts = kernel_inputs(st)
     c = rd.ge_coefficients(MODEL)
-    assert isinstance(par, S.KernelParams) and kind == 0
+    assert isinstance(par, KernelParams) and kind == 0
     assert par.psi_p == 16 and list(par.comp_r) == [4.0] and par.tau_sigma == 1.0
     assert par.shift_beta == pytest.approx(c.b ** 2, rel=1e-15) and par.shift_alpha == 0.0
     assert par.comp_alpha[0] == pytest.approx(c.e2t * c.mu1 ** 2, rel=1e-15) and par.comp_beta[0] == 0.0
@@ -54,7 +59,7 @@ def test_kernel_parameters_have_the_names_of_the_maths():
 
 def test_one_marchenko_pastur_transform():
     """The data law and the solver evaluate the same compiled closed form."""
-    assert S.mp_transforms is mp_transforms
+    assert kernels.mp_transforms is mp_transforms
     law = rd.MarchenkoPastur(0.3, 2.0)
     rng = np.random.default_rng(0)
     zeta = rng.normal(size=(3, 4)) * 3 + 1j * rng.normal(size=(3, 4))
@@ -87,7 +92,7 @@ def test_spectrum_and_support_are_outcomes():
         assert isinstance(res, Result) and res.converged
         assert res.status in ("ok", "fallback")
         assert (res.status == "ok") == (res.message == "")
-        assert res.max_residual <= S.VERIFY_TOL
+        assert res.max_residual <= kernels.VERIFY_TOL
         assert res.max_iterations >= 1 and res.total_iterations >= res.max_iterations
         assert res.n_fallback >= 0
     assert sp.status == ("fallback" if sp.n_fallback else "ok")
@@ -108,11 +113,3 @@ def test_spectrum_status_ok_away_from_edges():
     lo, hi = sup.intervals[-1]
     sp = rd.spectrum(MODEL, np.linspace(lo, hi, 50)[1:-1])
     assert sp.status == "ok" and sp.message == "" and sp.n_fallback == 0
-
-
-def test_solver_constants_are_named():
-    assert (S.NEWTON_RESIDUAL_TOL, S.NEWTON_START_RTOL, S.NEWTON_STEP_RTOL) == (1e-14, 1e-8, 1e-7)
-    assert (S.NEWTON_MAXIT_START, S.NEWTON_MAXIT_STEP, S.NEWTON_MAXIT_FINAL) == (50, 8, 40)
-    assert (S.CONT_TOP_FACTOR, S.CONT_FIRST_DIVISOR, S.CONT_GROW, S.CONT_SHRINK) == (10.0, 8.0, 2.0, 0.25)
-    assert (S.CONT_MIN_STEP, S.CONT_MAX_STEPS, S.HERGLOTZ_TOL, S.INSIDE_TOL) == (1e-8, 400, 1e-12, 1e-8)
-    assert S.SCAN_POINTS_PER_DECADE == 150

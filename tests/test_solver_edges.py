@@ -7,6 +7,7 @@ import pytest
 
 import rfdiff as rd
 import rfdiff.spectral as S
+from rfdiff.structure import structure
 from rfdiff.model import MIN_BULK_MASS, PSI_N_RANGE, PSI_P_RANGE, T_RANGE
 from rfdiff.simulate import gaussian_equivalent
 
@@ -46,7 +47,7 @@ def test_large_t_points_next_to_the_atom_do_not_raise():
     model = rd.RFModel(64, 8, 50)
     c = rd.ge_coefficients(model)
     omega = np.geomspace(1e-8 * c.v2, 1e-100, 50)
-    st = S._solve_offsets(model, omega.astype(complex))
+    st = S.solve(structure(model), omega.astype(complex))
     assert st.n_failed == 0
     assert np.all(np.isfinite(st.q)) and np.all(st.iterations > 0)
 

@@ -9,7 +9,9 @@ import pytest
 
 import rfdiff as rd
 import rfdiff.spectral as S
-import rfdiff.structure as structure_module
+from rfdiff.spectral import kernels
+from rfdiff.spectral.onepoint import law_arrays
+from rfdiff.structure import structure
 from rfdiff.simulate import gaussian_equivalent
 
 REF = pathlib.Path(__file__).parents[1] / "derivations" / "spectrum_reference.json"
@@ -38,26 +40,8 @@ def _model_from_dict(d):
     return rd.RFModel(d["psi_p"], d["psi_n"], d["t"], activation=d["activation"], data=law)
 
 
-@pytest.fixture
-def fresh_model_caches():
-    """Empty the per-model caches before and after the test.
-
-    ``rfdiff.spectral._setup`` (lru_cache) keeps the constants a model was first solved with: without
-    this, a patched ``ge_coefficients`` is ignored whenever an equal model was solved earlier in the
-    session (the mpmath comparison then silently uses the package's own constants), and the patched
-    constants would stay cached for every later test of that model. ``rfdiff.constants`` caches the
-    constants themselves.
-    """
-    from rfdiff import constants
-    S._setup.cache_clear()
-    constants._ge_coefficients_cached.cache_clear()
-    yield
-    S._setup.cache_clear()
-    constants._ge_coefficients_cached.cache_clear()
-
-
 @pytest.mark.parametrize("case", json.loads(REF.read_text()), ids=lambda c: f"{c['model']['psi_p']}-{c['z']}")
-def test_matches_mpmath_reference(case, monkeypatch, fresh_model_caches):
+def test_matches_mpmath_reference(case):
     """Solver vs 30-digit mpmath solution of the original equations (same constants): the only error
     allowed is double-precision rounding amplified by the conditioning, 1e-9 relative."""
     model = _model_from_dict(case["model"])
@@ -65,11 +49,10 @@ def test_matches_mpmath_reference(case, monkeypatch, fresh_model_caches):
     mu1 = np.sqrt(k["E"] / np.exp(-2 * model.t))
     fake = rd.GECoefficients(mu0=0.0, mu1=mu1, a=mu1, b=np.sqrt(k["b2"]), v2=k["v2"], s2=k["s2"],
                              e2t=np.exp(-2 * model.t), delta_t=model.delta_t, tau_sigma=model.data.tau_sigma)
-    monkeypatch.setattr(structure_module, "ge_coefficients", lambda m: fake)
-    # the solver uses the reference's constants, whatever ran before
-    assert S._setup(model)[0] == structure_module.structure(model) and S._setup(model)[0].shift.beta == fake.b ** 2
+    struct = structure(model, coefficients=fake)      # the reference's constants, whatever ran before
+    assert struct.shift.beta == fake.b ** 2
     z = complex(*case["z"])
-    st = S.stieltjes(model, np.array([z]))
+    st = S.solve(struct, np.array([z]) - struct.origin)
     q_ref = complex(float(case["q"][0]), float(case["q"][1]))
     d_ref = complex(float(case["delta"][0]), float(case["delta"][1]))
     assert st.point_status[0] == 0 and st.status == "ok"
@@ -250,10 +233,10 @@ def test_kernel_averages_match_data_laws():
     alpha = rng.normal(size=20) + 1j * rng.normal(size=20)
     beta = rng.normal(size=20) + 1j * rng.normal(size=20)
     for law in (rd.DiscreteSpectrum([0.5, 1.5, 3], [0.2, 0.5, 0.3]), rd.MarchenkoPastur(0.3, 2.0)):
-        kind, eigs, wts, r, s = S._law_arrays(law)
+        kind, eigs, wts, r, s = law_arrays(law)
         ref = law.averages(alpha, beta)
         for i in range(alpha.size):
-            got = S._averages(alpha[i], beta[i], kind, eigs, wts, r, s)
+            got = kernels.averages(alpha[i], beta[i], kind, eigs, wts, r, s)
             np.testing.assert_allclose(got, [x[i] for x in ref], rtol=1e-11)
 
 

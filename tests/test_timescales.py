@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import brentq
 
 import rfdiff as rd
-from rfdiff.curves import LearningDynamics
+from rfdiff.dynamics import LearningDynamics
 from rfdiff.simulate import gaussian_equivalent
 from rfdiff.timing import scaling_exponents, timescales
 

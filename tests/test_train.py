@@ -100,7 +100,7 @@ def test_frozen_noise_is_gd_on_the_finite_m_quadratic(rf):
     gradient flow ``e^{−κλτ}`` differs from it by discretisation only.
     """
     m = 3
-    rfm = random_features(MODEL, D, seed=SEED, noise=m)
+    rfm = random_features(MODEL.replace(m=m), D, seed=SEED)
     # the trainer's frozen draws are random_features' draws: U_m rebuilt from them must agree
     W, X = sample_problem(MODEL, D, SEED)
     xi = frozen_noise(D, N, m, SEED)
@@ -108,7 +108,7 @@ def test_frozen_noise_is_gd_on_the_finite_m_quadratic(rf):
     np.testing.assert_allclose(F @ F.T / (N * m), rfm.U, rtol=0, atol=1e-13)
     np.testing.assert_allclose(F @ xi.T / (N * m), rfm.V, rtol=0, atol=1e-13)
 
-    res = train(MODEL, D, 500.0, noise=m, seed=SEED, n_log=12)
+    res = train(MODEL.replace(m=m), D, 500.0, seed=SEED, n_log=12)
     lam, Q = np.linalg.eigh(rfm.U)
     step = rfm.kappa * res.dtau * lam
     assert step.max() < 0.5                                  # the default step is stable
@@ -130,8 +130,8 @@ def test_frozen_noise_is_gd_on_the_finite_m_quadratic(rf):
 
 
 def test_frozen_noise_minibatch_runs_and_is_not_full_batch():
-    full = train(MODEL, D, 50.0, noise=2, seed=SEED, n_log=5)
-    mini = train(MODEL, D, 50.0, noise=2, seed=SEED, n_log=5, batch=8)
+    full = train(MODEL.replace(m=2), D, 50.0, seed=SEED, n_log=5)
+    mini = train(MODEL.replace(m=2), D, 50.0, seed=SEED, n_log=5, batch=8)
     assert np.all(np.isfinite(mini.train)) and mini.train[-1] < 1
     assert not np.array_equal(full.A, mini.A)
 
@@ -191,9 +191,9 @@ def test_same_seed_same_run_and_different_seed_differs():
     json.dumps(a.to_dict())
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(optimizer="adam", noise=2, batch=12)])
-def test_checkpoint_resume_is_bit_for_bit(tmp_path, monkeypatch, kwargs):
-    args = dict(model=MODEL, d=D, tau_max=60.0, seed=SEED, n_log=10, **kwargs)
+@pytest.mark.parametrize("m, kwargs", [(math.inf, dict()), (2, dict(optimizer="adam", batch=12))])
+def test_checkpoint_resume_is_bit_for_bit(tmp_path, monkeypatch, m, kwargs):
+    args = dict(model=MODEL.replace(m=m), d=D, tau_max=60.0, seed=SEED, n_log=10, **kwargs)
     reference = train(**args)
     n_steps = int(reference.steps[-1])
 
@@ -232,6 +232,7 @@ def test_checkpoint_resume_is_bit_for_bit(tmp_path, monkeypatch, kwargs):
     ("optimizer", "sgd"), ("lr", 0.0), ("noise", "frozen"), ("noise", 0), ("seed", -1), ("n_log", 0),
     ("batch", 0), ("batch", N + 1), ("eval_noise", "mc"), ("eval_noise", True),
 ])
+@pytest.mark.filterwarnings("ignore:noise= is deprecated:DeprecationWarning")
 def test_bad_arguments_raise_value_error_naming_them(name, value):
     args = dict(model=MODEL, d=D, tau_max=10.0)
     args[name] = value

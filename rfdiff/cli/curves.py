@@ -85,7 +85,7 @@ def _check_options(args, model):
 
 def _compute(model, args):
     """Curves, timescales, decomposition and (with ``--simulate``) the simulation, on one τ grid."""
-    from .. import LearningDynamics, timescales
+    from .. import LearningDynamics, class_timescales, timescales
     dyn = LearningDynamics(model)
     nodes = int(dyn.z.size)
     check_memory(curves_bytes(args.points, nodes),
@@ -95,13 +95,13 @@ def _compute(model, args):
               "timescales": timescales(model, dynamics=dyn)}
     if args.json or args.decomposition_plot:
         result["decomposition"] = dyn.decompose(taus)
-    if dyn.structure.classes:           # Gaussian mixture: per-class curves and timescales (docs/theory.md §12)
+    if dyn.structure.mixture:           # Gaussian mixture: per-class curves and timescales (docs/theory.md §12)
         result["curves"] = dataclasses.replace(result["curves"], classes=dyn.per_class(taus))
-        result["class_timescales"] = dyn.class_timescales()
+        result["class_timescales"] = class_timescales(dyn)
     if args.simulate is not None:
         sim_model = closed_form(args.sim_method, model, args.simulate, args.seed)
         result["sim"] = sim_model.loss_curves(taus)
-        if dyn.structure.classes:
+        if dyn.structure.mixture:
             result["sim_classes"] = sim_model.class_curves(taus)
     return result
 
@@ -112,8 +112,8 @@ def _print_summary(model, res, status, out):
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
               f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
               f"status {status}\n")
-    for c, (pi, (gen, mem)) in enumerate(zip(getattr(model.data, "weights", ()), res.get("class_timescales", ()))):
-        out.write(f"# class {c} (weight {pi:g}): tau_gen = {gen:.6g}  tau_mem = {mem:.6g}  "
+    for c, (pi, cts) in enumerate(zip(model.data.class_weights, res.get("class_timescales", ()))):
+        out.write(f"# class {c} (weight {pi:g}): tau_gen = {cts.tau_gen:.6g}  tau_mem = {cts.tau_mem:.6g}  "
                   f"L_test(inf) = {curves.classes[c].test[-1]:.6g}\n")
 
 
@@ -137,7 +137,7 @@ def _write_files(args, model, res, status, caught):
                                 if sim is not None else {}))
     payload = {**curves.to_dict(), "status": status, "timescales": ts.to_dict()}
     if "class_timescales" in res:
-        payload["class_timescales"] = [{"tau_gen": g, "tau_mem": m} for g, m in res["class_timescales"]]
+        payload["class_timescales"] = [{"tau_gen": c.tau_gen, "tau_mem": c.tau_mem} for c in res["class_timescales"]]
     if "decomposition" in res:
         payload["decomposition"] = res["decomposition"].to_dict()
     if sim is not None:

@@ -162,8 +162,8 @@ def _plots(args, pd, tau_psi_p):
 
 
 def run(args) -> int:
-    from .. import TimescaleOptions, phase_diagram
-    from ..sweep import Execution, PointStore
+    from .. import Execution, TimescaleOptions, phase_diagram
+    from ..sweep import PointStore
 
     tau_psi_p = _check_options(args)
     # the library checks its parameters here, before anything is written or computed

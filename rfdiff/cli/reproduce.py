@@ -32,8 +32,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from .. import Execution
     from ..reproduce import reproduce
-    from ..sweep import Execution
 
     figures = None if args.only is None else [g.strip() for g in args.only.split(",") if g.strip()]
     manifest = reproduce(args.out, quick=args.quick, execution=Execution(args.executor, workers=args.workers),

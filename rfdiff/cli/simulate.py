@@ -118,7 +118,7 @@ class _Result:
     tau_lo: float = math.nan
     tau_hi: float = math.nan
     sim: object = None
-    sim_ts: tuple | None = None
+    sim_ts: object = None
     extra: dict = field(default_factory=dict)
     theory: object = None
     deviation: dict = field(default_factory=dict)
@@ -206,7 +206,7 @@ def _print_report(model, args, res, status, out):
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
     out.write(f"# theory:     tau_gen = {res.ts.tau_gen:.6g}  tau_mem = {res.ts.tau_mem:.6g}; status {status}\n")
     if res.sim_ts is not None:
-        out.write(f"# simulation: tau_gen = {res.sim_ts[0]:.6g}  tau_mem = {res.sim_ts[1]:.6g}\n")
+        out.write(f"# simulation: tau_gen = {res.sim_ts.tau_gen:.6g}  tau_mem = {res.sim_ts.tau_mem:.6g}\n")
     out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in res.deviation.items()))
     if args.method == "adam":
         out.write("  (Adam has no theory: not a finite-size error here)")
@@ -223,7 +223,7 @@ def _write_json(model, args, res, status, caught):
                "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
     if res.sim_ts is not None:
-        payload["simulation_timescales"] = {"tau_gen": res.sim_ts[0], "tau_mem": res.sim_ts[1]}
+        payload["simulation_timescales"] = {"tau_gen": res.sim_ts.tau_gen, "tau_mem": res.sim_ts.tau_mem}
     prov = result_provenance(args, model, status, caught, curves=theory, seeds={"simulation": args.seed},
                              simulation={"method": args.method, "d": args.d, "m": model.m})
     write_outputs(args, payload, prov)

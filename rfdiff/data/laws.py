@@ -21,7 +21,58 @@ __all__ = ["DataLaw", "Isotropic", "DiscreteSpectrum", "MarchenkoPastur", "Gauss
 
 
 class DataLaw:
-    """Base class of data covariance laws. Subclasses are frozen dataclasses."""
+    """Base class of data covariance laws. Subclasses are frozen dataclasses.
+
+    Every law is a mixture of classes: a single Gaussian is one class (proportion 1, centroid 0, covariance
+    the law itself, ``Σ_c = 1·Σ_0 + 0·I`` with ``Σ_0`` the law), so the theory and the simulators treat every
+    law through the same class description (``n_classes``, ``class_weights``, ``class_laws``,
+    ``class_means``, ``kernel_law``, ``scales``, ``shifts``, ``class_eigenvalues``, ``class_counts``);
+    :class:`GaussianMixture` overrides it. ``is_mixture`` says whether per-class results are asked for.
+    """
+
+    is_mixture = False
+
+    @property
+    def n_classes(self) -> int:
+        return 1
+
+    @property
+    def class_weights(self) -> tuple:
+        """Class proportions π_c."""
+        return (1.0,)
+
+    @property
+    def class_laws(self) -> tuple:
+        """The covariance law of each class."""
+        return (self,)
+
+    @property
+    def class_means(self):
+        """Signed centroid coordinates along one random direction (None: all centroids at 0)."""
+        return None
+
+    @property
+    def kernel_law(self) -> "DataLaw":
+        """The common law Σ_0 over whose eigenvalues σ every class covariance is affine."""
+        return self
+
+    @property
+    def scales(self) -> tuple:
+        """``a_c`` with ``Σ_c = a_c Σ_0 + b_c I``."""
+        return (1.0,)
+
+    @property
+    def shifts(self) -> tuple:
+        """``b_c`` with ``Σ_c = a_c Σ_0 + b_c I``."""
+        return (0.0,)
+
+    def class_eigenvalues(self, d: int) -> np.ndarray:
+        """Shape (n_classes, d): each class's d eigenvalues on the common eigenbasis."""
+        return np.asarray(self.eigenvalues(d), dtype=float)[None, :]
+
+    def class_counts(self, n: int) -> np.ndarray:
+        """Points per class in a sample of n."""
+        return np.array([n])
 
     @property
     def tau_sigma(self) -> float:  # pragma: no cover - abstract
@@ -347,6 +398,8 @@ class GaussianMixture(DataLaw):
     spectral kernel; ``class_eigenvalues(d)`` gives each class's d eigenvalues on the common eigenbasis.
     """
 
+    is_mixture = True
+
     weights: tuple
     laws: tuple
     means: object = None
@@ -398,6 +451,18 @@ class GaussianMixture(DataLaw):
     @property
     def n_classes(self) -> int:
         return len(self.weights)
+
+    @property
+    def class_weights(self) -> tuple:
+        return tuple(self.weights)
+
+    @property
+    def class_laws(self) -> tuple:
+        return tuple(self.laws)
+
+    @property
+    def class_means(self):
+        return self.means
 
     @property
     def kernel_law(self) -> DataLaw:

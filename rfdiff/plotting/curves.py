@@ -166,7 +166,8 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model
 def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
     """Per-class test losses of a Gaussian-mixture model (``curves.classes``), dashed, over an axes that
     may already hold the overall curves (:func:`plot_curves`); ``simulations`` (one LossCurves per class)
-    are drawn as markers, ``class_timescales`` (``(tau_gen, tau_mem)`` per class) as short ticks.
+    are drawn as markers, ``class_timescales`` (one :class:`rfdiff.Timescales` per class) as short ticks at
+    τ_gen (|) and τ_mem (×).
 
     Returns the Axes; the legend is rebuilt below the axes.
     """
@@ -187,7 +188,7 @@ def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
             ax.plot(sim.tau[sk][::step], sim.test[sk][::step], "^", ms=3.5, mfc="none", color=color,
                     label=f"test, class {c} (simulation)")
         if class_timescales is not None:
-            for tau, mark in zip(class_timescales[c], ("|", "x")):
+            for tau, mark in zip((class_timescales[c].tau_gen, class_timescales[c].tau_mem), ("|", "x")):
                 if np.isfinite(tau):
                     ax.plot([tau], [np.interp(np.log(tau), np.log(cls.tau[keep]), cls.test[keep])], mark,
                             color=color, ms=9, mew=1.5)

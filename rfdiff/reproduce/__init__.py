@@ -29,7 +29,7 @@ import numpy as np
 
 from .._io import provenance, write_json
 from .._progress import wants_progress
-from ..curves import LearningDynamics
+from ..dynamics import LearningDynamics
 from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
@@ -234,7 +234,8 @@ def _simulated_timescales(cfg, seed):
         points = {}
         for v in SIM_PSI_N:
             model = RFModel(psi_p=PSI_P, psi_n=v, t=T)
-            points[v] = np.array([timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds])
+            found = [timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds]
+            points[v] = np.array([(ts.tau_gen, ts.tau_mem) for ts in found])
         out.append((label, d, marker, points))
     return out
 

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..curves import LearningDynamics
+from ..dynamics import LearningDynamics
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..settings import tau_grid

@@ -10,11 +10,11 @@ import dataclasses
 
 import numpy as np
 
-from ..curves import LearningDynamics
+from ..dynamics import LearningDynamics
 from ..data import GaussianMixture, Isotropic
 from ..model import RFModel
 from ..settings import tau_grid
-from ..timing import timescales
+from ..timing import class_timescales, timescales
 
 __all__ = ["FIGURES", "draw"]
 
@@ -48,7 +48,7 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
         dyn = LearningDynamics(model)
         taus = tau_grid(*dyn.tau_window(), 120, with_inf=True)
         curves = dataclasses.replace(dyn(taus), classes=dyn.per_class(taus))
-        classes = dyn.class_timescales()
+        classes = class_timescales(dyn)
         sim = gaussian_equivalent(model, cfg.curves_d, seed=seed)
         plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim.loss_curves(taus), ax=ax,
                     score_error=False)
@@ -56,8 +56,8 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
         ax.set_title(f"classes N(0, I/2) : N(0, 2I) = {pi_low:g} : {1 - pi_low:g}, ψ_p = {CURVES_MODEL[0]:g}, "
                      f"ψ_n = {CURVES_MODEL[1]:g}, t = {CURVES_MODEL[2]}\nmarkers: Gaussian equivalent, "
                      f"d = {cfg.curves_d}, seed {seed}", fontsize=9)
-        notes.append(f"π_low = {pi_low:g}: τ_gen {classes[0][0]:.3g} (low) vs {classes[1][0]:.3g} (high), "
-                     f"τ_mem {classes[0][1]:.3g} vs {classes[1][1]:.3g}")
+        notes.append(f"π_low = {pi_low:g}: τ_gen {classes[0].tau_gen:.3g} (low) vs {classes[1].tau_gen:.3g} "
+                     f"(high), τ_mem {classes[0].tau_mem:.3g} vs {classes[1].tau_mem:.3g}")
         models.append(model)
     save(axes[0], out, "mixture_curves", manifest,
          f"Two-class Gaussian mixture (variances 1/2 and 2, isotropic), ψ_p = {CURVES_MODEL[0]:g}, "
@@ -76,8 +76,8 @@ def _mixture_order(out, manifest, plt, save):
     for i, ratio in enumerate(VARIANCE_RATIOS):
         for j, pi_low in enumerate(PI_LOW):
             model = RFModel(*ORDER_MODEL, data=_two_class(pi_low, ratio))
-            (g_lo, m_lo), (g_hi, m_hi) = LearningDynamics(model).class_timescales()
-            gen[i, j], mem[i, j] = g_lo / g_hi, m_lo / m_hi
+            low, high = class_timescales(model)
+            gen[i, j], mem[i, j] = low.tau_gen / high.tau_gen, low.tau_mem / high.tau_mem
             models.append(model)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
     for ax, values, name in zip(axes, (gen, mem), (r"\tau_{gen}", r"\tau_{mem}")):

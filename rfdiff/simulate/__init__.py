@@ -1,15 +1,15 @@
 """Finite-size simulators of the random-features score model.
 
-Simulators never import the theory modules (``rfdiff.spectral``, ``rfdiff.curves``,
+Simulators never import the theory modules (``rfdiff.spectral``, ``rfdiff.dynamics``,
 ``rfdiff.timing``, ``rfdiff.phase``); tests compare the two. Every simulator returns the same
 :class:`rfdiff.LossCurves` as the theory, from one closed-form flow engine (:class:`ClosedFormFlow`).
 """
-from ._sampling import noise_rng, problem_sizes, sample_problem
+from ._sampling import Problem, draw_problem, noise_rng, problem_sizes, sample_problem
 from ._flow import ClosedFormFlow
 from .gaussian import GaussianEquivalent, gaussian_equivalent
 from .features import RandomFeatures, random_features
 from .training import TrainResult, default_dtau, frozen_noise, train
 
 __all__ = ["ClosedFormFlow", "GaussianEquivalent", "gaussian_equivalent", "RandomFeatures", "random_features",
-           "TrainResult", "train", "default_dtau", "frozen_noise", "sample_problem", "problem_sizes",
+           "TrainResult", "train", "default_dtau", "frozen_noise", "sample_problem", "draw_problem", "Problem", "problem_sizes",
            "noise_rng"]

@@ -4,22 +4,23 @@ A seed fixes the frozen features W and the training data X, drawn in this order 
 ``numpy.random.default_rng(seed)``:
 
     W = rng.standard_normal((p, d))
-    X = sqrt(σ)[:, None] * rng.standard_normal((d, n)),       σ = model.data.eigenvalues(d)
+    X = sqrt(σ_c)[:, None] ⊙ rng.standard_normal((d, n))       (column ν of class c)
 
-with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Gaussian-mixture data
-(:class:`rfdiff.GaussianMixture`, docs/theory.md §12): the n columns are in class blocks of exactly
-``round(π_c n)`` points (largest remainder), class c's block is ``sqrt(σ_c) ⊙ Z`` with
-``σ_c = model.data.class_eigenvalues(d)[c]`` (one draw of Z for all columns, as above), and, when the law has
-centroids, one unit direction ``u`` (``rng.standard_normal(d)`` normalised, drawn after Z) gives
-``μ_c = means[c]·u``, added to class c's columns. Σ is taken diagonal: the law of W is
+with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Every data law is a mixture of classes
+(a single Gaussian is one class, :class:`rfdiff.DataLaw`; docs/theory.md §12): the n columns are in class
+blocks of exactly ``round(π_c n)`` points (largest remainder), ``σ_c = model.data.class_eigenvalues(d)[c]``,
+and, when the law has centroids, one unit direction ``u`` (``rng.standard_normal(d)`` normalised, drawn after
+Z) gives ``μ_c = means[c]·u``, added to class c's columns. Σ is taken diagonal: the law of W is
 rotation invariant, so this loses no generality. Training noise, when a simulator needs it, comes from
 :func:`noise_rng`, an independent stream derived from the same seed.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["problem_sizes", "sample_problem", "sample_mixture_problem", "noise_rng"]
+__all__ = ["Problem", "problem_sizes", "draw_problem", "sample_problem", "noise_rng"]
 
 
 def problem_sizes(model, d: int) -> tuple[int, int]:
@@ -35,8 +36,24 @@ def problem_sizes(model, d: int) -> tuple[int, int]:
     return max(1, int(round(model.psi_p * d))), max(1, int(round(model.psi_n * d)))
 
 
-def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
-    """Sample the frozen features and the training data of ``model`` at dimension ``d``.
+class Problem(NamedTuple):
+    """The frozen features and the training data of one finite model (module docstring)."""
+
+    #: ``(p, d)`` i.i.d. N(0, 1) features.
+    W: np.ndarray
+    #: ``(d, n)`` training points as columns, in class blocks.
+    X: np.ndarray
+    #: ``(n,)`` class of each column (non-decreasing; all 0 for single-Gaussian data).
+    labels: np.ndarray
+    #: ``(d, C)`` centroids μ_c as columns (zeros without centroids).
+    centroids: np.ndarray
+
+
+def draw_problem(model, d: int, seed=0) -> Problem:
+    """W, X, class labels and centroids of ``model`` at dimension ``d`` (module docstring).
+
+    Every data law is a mixture of classes (a single Gaussian is one class of all n points), so one draw
+    serves both: ``x_ν = μ_c + Σ_c^{1/2} z_ν`` for ν in class c.
 
     Parameters
     ----------
@@ -45,13 +62,28 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
         Data dimension (≥ 1).
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``; a Generator is advanced in place.
+    """
+    data = model.data
+    p, n = problem_sizes(model, d)
+    sigma = np.asarray(data.class_eigenvalues(d), dtype=np.float64)
+    if sigma.shape != (data.n_classes, d):
+        raise ValueError(f"model.data must give {d} eigenvalues per class at d = {d}, got shape {sigma.shape}")
+    labels = np.repeat(np.arange(data.n_classes), data.class_counts(n))
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((p, d))
+    X = np.sqrt(sigma[labels].T) * rng.standard_normal((d, n))
+    centroids = np.zeros((d, data.n_classes))
+    if data.class_means is not None:
+        u = rng.standard_normal(d)
+        u /= np.linalg.norm(u)
+        centroids = u[:, None] * np.asarray(data.class_means)[None, :]
+        X += centroids[:, labels]
+    return Problem(W, X, labels, centroids)
 
-    Returns
-    -------
-    W : ndarray, shape (p, d)
-        i.i.d. N(0, 1) features.
-    X : ndarray, shape (d, n)
-        Training points as columns, ``x_ν ~ N(0, Σ)`` with Σ = diag(model.data.eigenvalues(d)).
+
+def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """The frozen features ``W`` (p×d) and the training data ``X`` (d×n, columns) of ``model`` at dimension
+    ``d``: the first two fields of :func:`draw_problem`.
 
     Examples
     --------
@@ -60,45 +92,8 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     >>> W.shape, X.shape
     ((20, 10), (10, 5))
     """
-    if hasattr(model.data, "class_eigenvalues"):
-        return sample_mixture_problem(model, d, seed)[:2]
-    p, n = problem_sizes(model, d)
-    sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
-    if sigma.shape != (d,):
-        raise ValueError(f"model.data.eigenvalues({d}) must return {d} values, got shape {sigma.shape}")
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((p, d))
-    X = np.sqrt(sigma)[:, None] * rng.standard_normal((d, n))
-    return W, X
-
-
-def sample_mixture_problem(model, d: int, seed=0):
-    """W, X, class labels and centroids of a model on Gaussian-mixture data (module docstring).
-
-    Returns
-    -------
-    W : ndarray, shape (p, d)
-    X : ndarray, shape (d, n)
-        Class blocks: ``x_ν = μ_c + Σ_c^{1/2} z_ν`` for ν in class c.
-    labels : int ndarray, shape (n,)
-        Class of each column (non-decreasing).
-    centroids : ndarray, shape (d, C)
-        ``μ_c`` as columns (zeros without centroids).
-    """
-    data = model.data
-    p, n = problem_sizes(model, d)
-    sigma = np.asarray(data.class_eigenvalues(d), dtype=np.float64)
-    labels = np.repeat(np.arange(data.n_classes), data.class_counts(n))
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((p, d))
-    X = np.sqrt(sigma[labels].T) * rng.standard_normal((d, n))
-    centroids = np.zeros((d, data.n_classes))
-    if data.means is not None:
-        u = rng.standard_normal(d)
-        u /= np.linalg.norm(u)
-        centroids = u[:, None] * np.asarray(data.means)[None, :]
-        X += centroids[:, labels]
-    return W, X, labels, centroids
+    problem = draw_problem(model, d, seed)
+    return problem.W, problem.X
 
 
 def noise_rng(seed=0) -> np.random.Generator:

@@ -9,11 +9,11 @@ activation σ,
 
 with ``x_t^ν = e^{-t} x_ν + √Δ_t ξ``. Every Gaussian expectation is deterministic: one-dimensional
 quadrature for the Hermite coefficients, Mehler's expansion in the correlations of the pre-activations
-for the off-diagonal entries, truncated at an order chosen from a rigorous bound. Alternatively
-(``noise=m``) the training noise is ``m`` frozen Monte-Carlo draws per point. The closed-form
+for the off-diagonal entries, truncated at an order chosen from a rigorous bound. With the model's ``m``
+finite, the training noise is ``m`` frozen Monte-Carlo draws per point instead (docs/theory.md §10). The closed-form
 gradient flow of docs/theory.md §3 then gives exact train/test/score-error curves of this finite model.
 
-This module never imports the theory modules (``rfdiff.spectral``, ``rfdiff.curves``).
+This module never imports the theory modules (``rfdiff.spectral``, ``rfdiff.dynamics``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ import numpy as np
 from ..results import ConvergenceWarning
 from . import _kernels
 from ._flow import ClosedFormFlow, FlowMethods
-from ._sampling import noise_rng, problem_sizes, sample_mixture_problem, sample_problem
+from .._validate import noise_draws
+from ._sampling import draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -336,16 +337,16 @@ class RandomFeatures(FlowMethods):
     d, p, n : int
         Sizes, ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
     seed : int, Generator or None
-    W : ndarray, shape (p, d)
-    X : ndarray, shape (d, n)
-        Sampled by :func:`rfdiff.simulate._sampling.sample_problem`.
-    sigma : ndarray, shape (d,)
-        Eigenvalues of the diagonal Σ; ``sigma_t = e^{−2t} sigma + Δ_t``.
+    W, X, labels, centroids : ndarray
+        Sampled by :func:`rfdiff.simulate._sampling.draw_problem` (X is d × n, in class blocks).
+    class_sigma : ndarray, shape (C, d)
+        Eigenvalues of each class's diagonal covariance (one row for single-Gaussian data).
     U, V : ndarray, shapes (p, p) and (p, d)
         Train feature covariance and feature–noise correlation (noise exact or m draws).
     U_pop, V_pop : ndarray, shapes (p, p) and (p, d)
         Population quantities (always exact); ``V_pop`` is the Ṽ of docs/theory.md §9.
-    noise : "exact" or int
+    m : int or inf
+        Noise draws per training point (the model's ``m``; inf: exact noise averages).
     order : int or None
         Mehler order S used for U (None for Monte-Carlo noise).
     truncation_bound, truncation_bound_op : float
@@ -398,11 +399,13 @@ class RandomFeatures(FlowMethods):
     def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
                  max_order=96, backend="auto", interpolate=True):
         t0 = time.perf_counter()
+        if noise is not None:
+            model = model.replace(m=noise_draws("noise", noise))
         self.model = model
         self.p, self.n = problem_sizes(model, d)
         self.d = int(d)
         self.seed = seed
-        self.noise = _check_noise(_model_noise(model) if noise is None else noise)
+        self.m = model.m
         if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
                                   or order < 0):
             raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
@@ -414,17 +417,11 @@ class RandomFeatures(FlowMethods):
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
 
-        self.mixture = hasattr(model.data, "class_eigenvalues")
+        self.mixture = model.data.is_mixture
         self.delta_t = model.delta_t
         self.e_t = math.exp(-model.t)
-        if self.mixture:
-            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, seed)
-            self.sigma = self.sigma_t = None
-            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
-        else:
-            self.W, self.X = sample_problem(model, self.d, seed)
-            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
-            self.sigma_t = self.e_t ** 2 * self.sigma + self.delta_t
+        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, seed)
+        self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.quadrature = {}
         self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
@@ -434,16 +431,16 @@ class RandomFeatures(FlowMethods):
         self._build_population()
         self.timings["population"] = time.perf_counter() - t1
         t1 = time.perf_counter()
-        if self.noise == "exact":
+        if math.isinf(self.m):
             self._build_exact(order)
         else:
-            self._build_monte_carlo(self.noise)
+            self._build_monte_carlo(self.m)
         self.timings["train"] = time.perf_counter() - t1
         self.timings["total"] = time.perf_counter() - t0
 
     def __repr__(self):
         return (f"RandomFeatures(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
-                f"activation={self.activation.name!r}, noise={self.noise!r}, order={self.order})")
+                f"activation={self.activation.name!r}, m={self.m!r}, order={self.order})")
 
     # ------------------------------------------------------------------ construction
 
@@ -463,17 +460,15 @@ class RandomFeatures(FlowMethods):
         return float(r.max())
 
     def _build_population(self):
-        """``U_pop``, ``V_pop`` (and, for mixtures, per class, docs/theory.md §12)."""
-        if not self.mixture:
-            self.U_pop, self.V_pop = self._population(self.sigma_t, np.zeros((self.p, 1)))
-            return
+        """``U_pop``, ``V_pop``: the π-weighted populations of the classes (one for single-Gaussian data;
+        docs/theory.md §12), each with its centroid."""
         self.class_populations = []
         for k in range(self.model.data.n_classes):
             sigma_t = self.e_t ** 2 * self.class_sigma[k] + self.delta_t
             h0 = (self.e_t / math.sqrt(self.d)) * (self.W @ self.centroids[:, k])[:, None]
             U_pop, V_pop = self._population(sigma_t, h0)
             self.class_populations.append((U_pop, V_pop, float(np.mean(1.0 / sigma_t))))
-        weights = self.model.data.weights
+        weights = self.model.data.class_weights
         self.U_pop = sum(w * part[0] for w, part in zip(weights, self.class_populations))
         self.V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
 
@@ -630,14 +625,10 @@ class RandomFeatures(FlowMethods):
     @cached_property
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of ``U, V, U_pop, V_pop`` (docs/theory.md §3)."""
-        if self.mixture:
-            inv = float(sum(w * part[2] for w, part in zip(self.model.data.weights, self.class_populations)))
-        else:
-            inv = float(np.mean(1.0 / self.sigma_t))
+        inv = float(sum(w * part[2] for w, part in zip(self.model.data.class_weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
-                              inv_sigma_t=inv, noise_trace=self.noise_trace,
-                              weight_decay=float(getattr(self.model, "weight_decay", 0.0)), model=self.model,
-                              source="random_features")
+                              inv_sigma_t=inv, noise_trace=self.noise_trace, weight_decay=self.model.weight_decay,
+                              model=self.model, source="random_features")
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
@@ -653,22 +644,6 @@ class RandomFeatures(FlowMethods):
         parts = [dict(U_pop=P, V_pop=Vp, inv_sigma_t=inv, U_train=Uc, V_train=Vc, noise_trace=Sc)
                  for (P, Vp, inv), (Uc, Vc, Sc) in zip(self.class_populations, self.class_train)]
         return self.flow.population_curves(taus, parts)
-
-
-def _model_noise(model):
-    """The noise of ``model``: ``"exact"`` for ``m = ∞``, else its m frozen draws."""
-    m = getattr(model, "m", math.inf)
-    return "exact" if math.isinf(m) else int(m)
-
-
-def _check_noise(noise):
-    if isinstance(noise, str):
-        if noise != "exact":
-            raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
-        return noise
-    if isinstance(noise, bool) or not isinstance(noise, (int, np.integer)) or noise < 1:
-        raise ValueError(f"noise must be 'exact' or an integer >= 1, got {noise!r}")
-    return int(noise)
 
 
 def _check_backend(backend, activation):
@@ -695,9 +670,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     seed : int, numpy.random.Generator or None
         W and X come from ``sample_problem(model, d, seed)``; Monte-Carlo noise from ``noise_rng(seed)``.
     noise : "exact", int or None
-        ``"exact"``: infinitely many noise draws (Mehler expansion). ``m ≥ 1``: m frozen draws per
-        training point, U and V the empirical averages over the n·m pairs. U_pop, V_pop are always exact.
-        None (default): the model's own ``m`` (``"exact"`` for ``m = ∞``).
+        Deprecated: the noise draws are the model's ``m`` (``math.inf``: exact noise averages by the Mehler
+        expansion; ``m ≥ 1``: m frozen draws per training point, U and V the empirical averages over the
+        n·m pairs). U_pop, V_pop are always exact. Given, it replaces the model's m (with a warning).
     order : int or None
         Mehler order S for U; None picks the smallest S whose truncation bound is ≤ ``tol``.
     tol : float

@@ -3,7 +3,9 @@
 The simulator samples the surrogate of docs/theory.md §2 at a finite dimension ``d`` and evaluates, exactly
 and by dense linear algebra, everything the theory predicts in the limit: the spectrum of ``U``, the
 Stieltjes transforms ``q`` and ``g_W`` (§4), the two-point quantity ``T(z1, z2)`` (§5) and the
-closed-form gradient-flow loss curves (§3). It never imports the theory modules; tests compare the two.
+closed-form gradient-flow loss curves (§3). It is built from the same :func:`rfdiff.structure.structure` as
+the theory — one path for every data law, a single Gaussian being one class — and never imports the theory
+modules (the solvers); tests compare the two.
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ..constants import class_coefficients, ge_coefficients
+from ..structure import structure
 from ._flow import ClosedFormFlow, FlowMethods
-from ._sampling import problem_sizes, sample_mixture_problem, sample_problem
+from ._sampling import draw_problem, problem_sizes
 
 __all__ = ["GaussianEquivalent", "gaussian_equivalent"]
 
@@ -45,14 +47,19 @@ class GaussianEquivalent(FlowMethods):
     ----------
     d, p, n : int
         Sizes.
-    coefficients : GECoefficients
-        ``rfdiff.ge_coefficients(model)``.
-    sigma : ndarray, shape (d,)
-        Eigenvalues of the diagonal data covariance Σ (``model.data.eigenvalues(d)``).
+    structure : Structure
+        :func:`rfdiff.structure.structure` of the model: the classes, their proportions and constants.
+    class_coefficients : tuple of GECoefficients
+        The constants of each class; ``coefficients`` is the only one for single-Gaussian data (None for
+        mixtures).
+    class_sigma : ndarray, shape (C, d)
+        Eigenvalues of each class's diagonal covariance (``model.data.class_eigenvalues(d)``); ``sigma`` is the
+        only row for single-Gaussian data.
     W : ndarray, shape (p, d)
         Frozen features, i.i.d. N(0, 1).
-    X : ndarray, shape (d, n)
-        Training data ``Σ^{1/2} Z``, Z i.i.d. N(0, 1).
+    X, labels, centroids : ndarray
+        Training data (d × n, class blocks ``μ_c + Σ_c^{1/2} Z``), the class of each column and the centroids
+        (:func:`rfdiff.simulate._sampling.draw_problem`).
     Omega : ndarray, shape (p, n)
         Gaussian-equivalent non-linear part, i.i.d. N(0, 1).
     kappa : float
@@ -62,9 +69,11 @@ class GaussianEquivalent(FlowMethods):
     -----
     docs/theory.md §2, with ``K = W Wᵀ/d``:
 
-    * ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)``, ``G = e^{-t} μ1 W X/√d + v Ω`` (m = ∞);
+    * ``U = G Gᵀ/n + b² K + s² I_p``, ``G = e^{-t} μ1 W X/√d + v Ω (+ μ0)`` (m = ∞), each class with its own
+      constants and weighted by its share of the points;
     * ``V = b W/√d`` (m = ∞; also the population ``V_pop`` for every m);
-    * ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)``, ``Σ_t = e^{-2t} Σ + Δ_t I``.
+    * ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)``, ``Σ_t = e^{-2t} Σ + Δ_t I`` (π-weighted over
+      classes, each with its centroid's rank-one term).
 
     Σ is taken diagonal: the law of W is rotation invariant, so this loses no generality. ``U``, ``K``,
     ``U_pop`` and the eigendecomposition are computed on first use and cached; memory is O(p²)
@@ -76,24 +85,21 @@ class GaussianEquivalent(FlowMethods):
         self.model = model
         self.d = int(d)
         self.include_mean = bool(include_mean)
-        self.mixture = hasattr(model.data, "class_eigenvalues")
+        self.structure = structure(model)
+        self.mixture = self.structure.mixture
+        self.class_coefficients = tuple(part.coefficients for part in self.structure.classes)
+        #: single-Gaussian constants (None for mixtures: see ``class_coefficients``)
+        self.coefficients = None if self.mixture else self.class_coefficients[0]
+        self.delta_t = float(model.delta_t)
         rng = np.random.default_rng(seed)
-        if self.mixture:
-            self.class_coefficients = class_coefficients(model)
-            self.coefficients = None
-            self.delta_t = float(model.delta_t)
-            self.W, self.X, self.labels, self.centroids = sample_mixture_problem(model, self.d, rng)
-            self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
-            self.sigma = None
-        else:
-            self.coefficients = ge_coefficients(model)
-            self.delta_t = float(self.coefficients.delta_t)
-            self.W, self.X = sample_problem(model, self.d, rng)
-            self.sigma = np.asarray(model.data.eigenvalues(self.d), dtype=np.float64)
+        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, rng)
+        self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
+        #: eigenvalues of Σ (single-Gaussian data; None for mixtures)
+        self.sigma = None if self.mixture else self.class_sigma[0]
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.Omega = rng.standard_normal((self.p, self.n))
-        self.m = getattr(model, "m", math.inf)
-        self.weight_decay = float(getattr(model, "weight_decay", 0.0))
+        self.m = model.m
+        self.weight_decay = float(model.weight_decay)
         # seed of the m frozen draws (not drawn for m = ∞, so W, X, Ω and U are unchanged there)
         self._draw_seed = None if math.isinf(self.m) else int(rng.integers(2 ** 63))
 
@@ -101,102 +107,74 @@ class GaussianEquivalent(FlowMethods):
         return (f"GaussianEquivalent(d={self.d}, p={self.p}, n={self.n}, t={self.model.t}, "
                 f"activation={self.model.activation.name!r}, include_mean={self.include_mean})")
 
-    # ---------------------------------------------------------------- matrices (docs/theory.md §2)
-
-    @property
-    def _mean2(self) -> float:
-        return self.coefficients.mu0 ** 2 if self.include_mean else 0.0
+    # ---------------------------------------------------------------- matrices (docs/theory.md §2, §10, §12)
 
     @cached_property
     def K(self) -> np.ndarray:
         """``K = W Wᵀ/d`` (p×p)."""
         return self.W @ self.W.T / self.d
 
+    def _classes(self):
+        """Per class of the structure (one for single-Gaussian data): its column indices and constants."""
+        return [(np.flatnonzero(self.labels == k), part.coefficients)
+                for k, part in enumerate(self.structure.classes)]
+
     @cached_property
-    def _train(self):
-        """``(U, V, Tr S/d)`` of the training set (exact noise average for m = ∞, else m frozen draws)."""
-        if self.mixture:
-            return self._mixture_train()
-        c = self.coefficients
-        G = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X)
-        G += math.sqrt(c.v2) * self.Omega
-        if self._draw_seed is None:
-            U = G @ G.T / self.n
-            U += c.b ** 2 * self.K
-            U[np.diag_indices(self.p)] += c.s2
-            U += self._mean2
-            return U, (c.b / math.sqrt(self.d)) * self.W, 1.0
-        rng = np.random.default_rng(self._draw_seed)
-        U, V, S = np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0
-        Wb = (c.b / math.sqrt(self.d)) * self.W
-        mean = math.sqrt(self._mean2)
-        for _ in range(int(self.m)):
-            Xi = rng.standard_normal((self.d, self.n))
-            F = G + Wb @ Xi
-            F += math.sqrt(c.s2) * rng.standard_normal((self.p, self.n))
-            if mean:
-                F += mean
-            U += F @ F.T
-            V += F @ Xi.T
-            S += float(np.einsum("ij,ij->", Xi, Xi))
-        N = self.n * int(self.m)
-        return U / N, V / N, S / (N * self.d)
-
-    def _class_columns(self):
-        """Per class: its column indices and constants."""
-        return [(np.flatnonzero(self.labels == k), c) for k, c in enumerate(self.class_coefficients)]
-
-    def _mixture_features(self):
-        """Shared parts ``G`` (p×n) of the training features, class by class (docs/theory.md §12):
+    def _shared(self) -> np.ndarray:
+        """Shared parts ``G`` (p×n) of the training features, class by class (docs/theory.md §2, §12):
         ``e^{-t} μ1_c W x_ν/√d + v_c ω_ν (+ μ0_c)`` for ν in class c (x_ν includes the centroid)."""
         G = np.empty((self.p, self.n))
-        for cols, c in self._class_columns():
+        for cols, c in self._classes():
             G[:, cols] = (math.exp(-self.model.t) * c.mu1 / math.sqrt(self.d)) * (self.W @ self.X[:, cols])
             G[:, cols] += math.sqrt(c.v2) * self.Omega[:, cols]
             if self.include_mean:
                 G[:, cols] += c.mu0
         return G
 
-    def _mixture_train(self):
-        """``(U, V, Tr S/d)`` and per-class ``(U_c, V_c, Tr S_c/d)`` of mixture data (m = ∞ or m draws).
+    @cached_property
+    def _per_class_train(self):
+        """Per class c: ``(U_c, V_c, Tr S_c/d, n_c)`` on its training points.
 
-        m = ∞: ``U = G Gᵀ/n + Σ_c (n_c/n)(b_c² K + s_c² I)``, ``V = Σ_c (n_c/n) b_c W/√d``; class c's
-        ``U_c = G_c G_cᵀ/n_c + b_c² K + s_c² I``, ``V_c = b_c W/√d``. m draws: features
-        ``G_ν + b_c W ξ/√d + s_c η`` averaged over the n·m (or n_c·m) pairs."""
-        G = self._mixture_features()
-        per_class = []
+        m = ∞: ``U_c = G_c G_cᵀ/n_c + b_c² K + s_c² I``, ``V_c = b_c W/√d``. m draws (docs/theory.md §10): the
+        features ``G_ν + b_c W ξ/√d + s_c η`` averaged over the n_c·m pairs, with ``V_c`` their correlation with
+        ξ and ``Tr S_c/d`` the mean ``‖ξ‖²/d``."""
+        G = self._shared
         if self._draw_seed is None:
-            for cols, c in self._class_columns():
+            out = []
+            for cols, c in self._classes():
                 Uc = G[:, cols] @ G[:, cols].T / max(cols.size, 1)
                 Uc += c.b ** 2 * self.K
                 Uc[np.diag_indices(self.p)] += c.s2
-                per_class.append((Uc, (c.b / math.sqrt(self.d)) * self.W, 1.0, cols.size))
-        else:
-            rng = np.random.default_rng(self._draw_seed)
-            acc = [[np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0] for _ in self.class_coefficients]
-            for _ in range(int(self.m)):
-                Xi = rng.standard_normal((self.d, self.n))
-                Eta = rng.standard_normal((self.p, self.n))
-                for k, (cols, c) in enumerate(self._class_columns()):
-                    F = G[:, cols] + (c.b / math.sqrt(self.d)) * (self.W @ Xi[:, cols])
-                    F += math.sqrt(c.s2) * Eta[:, cols]
-                    acc[k][0] += F @ F.T
-                    acc[k][1] += F @ Xi[:, cols].T
-                    acc[k][2] += float(np.einsum("ij,ij->", Xi[:, cols], Xi[:, cols]))
-            for (cols, _), (Uc, Vc, Sc) in zip(self._class_columns(), acc):
-                N = max(cols.size, 1) * int(self.m)
-                per_class.append((Uc / N, Vc / N, Sc / (N * self.d), cols.size))
-        U = sum(part[0] * (part[3] / self.n) for part in per_class)
-        V = sum(part[1] * (part[3] / self.n) for part in per_class)
-        S = sum(part[2] * (part[3] / self.n) for part in per_class)
-        self._per_class_train = per_class
-        return U, V, S
+                out.append((Uc, (c.b / math.sqrt(self.d)) * self.W, 1.0, cols.size))
+            return out
+        rng = np.random.default_rng(self._draw_seed)
+        acc = [[np.zeros((self.p, self.p)), np.zeros((self.p, self.d)), 0.0] for _ in self.class_coefficients]
+        for _ in range(int(self.m)):
+            Xi = rng.standard_normal((self.d, self.n))
+            Eta = rng.standard_normal((self.p, self.n))
+            for k, (cols, c) in enumerate(self._classes()):
+                F = G[:, cols] + (c.b / math.sqrt(self.d)) * (self.W @ Xi[:, cols])
+                F += math.sqrt(c.s2) * Eta[:, cols]
+                acc[k][0] += F @ F.T
+                acc[k][1] += F @ Xi[:, cols].T
+                acc[k][2] += float(np.einsum("ij,ij->", Xi[:, cols], Xi[:, cols]))
+        out = []
+        for (cols, _), (Uc, Vc, Sc) in zip(self._classes(), acc):
+            N = max(cols.size, 1) * int(self.m)
+            out.append((Uc / N, Vc / N, Sc / (N * self.d), cols.size))
+        return out
+
+    @cached_property
+    def _train(self):
+        """``(U, V, Tr S/d)`` of the whole training set: the class parts weighted by ``n_c/n``."""
+        parts = self._per_class_train
+        return tuple(sum(part[i] * (part[3] / self.n) for part in parts) for i in range(3))
 
     @cached_property
     def class_populations(self):
         """Per class c: ``(U_pop,c, V_pop,c, Tr Σ_t,c^{-1}/d)`` with
         ``U_pop,c = μ1_c² W Σ_t,c Wᵀ/d + (v_c² + s_c²) I + m_c m_cᵀ``, ``m_c = μ0_c 1 + e^{-t} μ1_c W μ_c/√d``
-        (μ0_c only with ``include_mean``) and ``V_pop,c = b_c W/√d`` (docs/theory.md §12)."""
+        (μ0_c only with ``include_mean``) and ``V_pop,c = b_c W/√d`` (docs/theory.md §2, §12)."""
         out = []
         for k, c in enumerate(self.class_coefficients):
             sigma_t = c.e2t * self.class_sigma[k] + self.delta_t
@@ -220,15 +198,14 @@ class GaussianEquivalent(FlowMethods):
         """
         if not self.mixture:
             raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
-        self._train  # noqa: B018 (fills the per-class training matrices)
         parts = [dict(U_pop=P, V_pop=Vp, inv_sigma_t=inv, U_train=Uc, V_train=Vc, noise_trace=Sc)
                  for (P, Vp, inv), (Uc, Vc, Sc, _) in zip(self.class_populations, self._per_class_train)]
         return self.flow.population_curves(taus, parts)
 
     @property
     def U(self) -> np.ndarray:
-        """Train feature covariance: ``U = G Gᵀ/n + b² K + s² I_p (+ μ0² 1 1ᵀ)`` for m = ∞ (docs/theory.md §2),
-        ``(1/N) Σ φ_νk φ_νkᵀ`` over the m frozen draws otherwise (§10)."""
+        """Train feature covariance: ``U = G Gᵀ/n + b² K + s² I_p`` with the mean in G for m = ∞
+        (docs/theory.md §2), ``(1/N) Σ φ_νk φ_νkᵀ`` over the m frozen draws otherwise (§10)."""
         return self._train[0]
 
     @property
@@ -238,35 +215,24 @@ class GaussianEquivalent(FlowMethods):
 
     @cached_property
     def sigma_t(self) -> np.ndarray:
-        """Eigenvalues of ``Σ_t = e^{-2t} Σ + Δ_t I``."""
+        """Eigenvalues of ``Σ_t = e^{-2t} Σ + Δ_t I`` (single-Gaussian data)."""
         return self.coefficients.e2t * self.sigma + self.delta_t
 
     @cached_property
     def U_pop(self) -> np.ndarray:
-        """Population covariance ``U_pop = μ1² W Σ_t Wᵀ/d + (v² + s²) I_p (+ μ0² 1 1ᵀ)`` (docs/theory.md §2);
-        for mixtures ``Σ_c π_c U_pop,c`` (:attr:`class_populations`)."""
-        if self.mixture:
-            return sum(w * part[0] for w, part in zip(self.model.data.weights, self.class_populations))
-        c = self.coefficients
-        Ws = self.W * np.sqrt(self.sigma_t)
-        P = (c.mu1 ** 2 / self.d) * (Ws @ Ws.T)
-        P[np.diag_indices(self.p)] += c.v2 + c.s2
-        P += self._mean2
-        return P
+        """Population covariance ``Σ_c π_c U_pop,c`` (:attr:`class_populations`; one class: ``μ1² W Σ_t Wᵀ/d +
+        (v² + s²) I_p (+ μ0² 1 1ᵀ)``, docs/theory.md §2)."""
+        return sum(w * part[0] for w, part in zip(self.model.data.class_weights, self.class_populations))
 
     # ---------------------------------------------------------------- spectral data
 
     @cached_property
     def flow(self) -> ClosedFormFlow:
         """The closed-form gradient flow of these matrices (the population feature–noise correlation of the
-        surrogate is ``V_pop = b W/√d``)."""
-        if self.mixture:
-            weights = self.model.data.weights
-            V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
-            inv = float(sum(w * part[2] for w, part in zip(weights, self.class_populations)))
-        else:
-            V_pop = (self.coefficients.b / math.sqrt(self.d)) * self.W
-            inv = float(np.mean(1.0 / self.sigma_t))
+        surrogate is ``V_pop = Σ_c π_c b_c W/√d``)."""
+        weights = self.model.data.class_weights
+        V_pop = sum(w * part[1] for w, part in zip(weights, self.class_populations))
+        inv = float(sum(w * part[2] for w, part in zip(weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, weight_decay=self.weight_decay,
                               noise_trace=self._train[2], model=self.model, source="gaussian_equivalent")

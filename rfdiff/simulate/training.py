@@ -6,7 +6,7 @@ per training point), and the train/test losses are logged along the way. The sam
 same ``W`` and training data as :func:`rfdiff.simulate.features.random_features`, so a run can be
 compared with the closed-form gradient flow of its own finite model.
 
-It never imports the theory modules (``rfdiff.spectral``, ``rfdiff.curves``).
+It never imports the theory modules (``rfdiff.spectral``, ``rfdiff.dynamics``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import scipy.linalg
 from .._io import atomic_write
 from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
-from .._validate import choice, count_or_word, integer, positive
+from .._validate import choice, count_or_word, integer, noise_draws, positive
 from ..model import RFModel
 from ._sampling import noise_rng, problem_sizes, sample_problem
 
@@ -32,7 +32,7 @@ __all__ = ["TrainResult", "train", "frozen_noise", "default_dtau"]
 
 # Independent random streams, all children of ``SeedSequence(seed)``; the parent stream itself is the one
 # ``sample_problem`` uses for W and X, so none of these can collide with it. Fresh training noise comes from
-# ``noise_rng(seed)`` (child 1), which also gives the frozen draws when ``noise=m`` (as in random_features).
+# ``noise_rng(seed)`` (child 1), which also gives the frozen draws when the model's m is finite (as in random_features).
 # The training stream (fresh noise and minibatch choice) is checkpointed.
 _STREAM_BATCH = 2    # minibatch choice when the noise is frozen (child 1 already made the frozen draws)
 _STREAM_LR = 3       # the one noise draw used to estimate the largest Hessian eigenvalue for the default step
@@ -73,8 +73,8 @@ class TrainResult(LossCurves):
         The optimizer's step: η for GD (so ``lr = Δτ d²``), α for Adam.
     wall_time : float
         Seconds spent in this call (a resumed run counts only the part after resuming).
-    optimizer, noise, batch, eval_noise, d, p, n, seed
-        The run's settings and sizes.
+    optimizer, m, batch, eval_noise, d, p, n, seed
+        The run's settings and sizes (``m``: noise draws per point, inf for fresh noise at every step).
     """
 
     DIAGNOSTICS: ClassVar[tuple] = LossCurves.DIAGNOSTICS + ("wall_time",)
@@ -85,7 +85,7 @@ class TrainResult(LossCurves):
     dtau: float
     lr: float
     optimizer: str
-    noise: object
+    m: object
     batch: object
     eval_noise: object
     d: int
@@ -105,9 +105,9 @@ class TrainResult(LossCurves):
 
 
 def frozen_noise(d: int, n: int, m: int, seed: int) -> np.ndarray:
-    """The ``m`` frozen noise draws per training point used by ``train(..., noise=m)``.
+    """The ``m`` frozen noise draws per training point used by :func:`train` when the model's m is finite.
 
-    The draws are those of ``random_features(model, d, seed, noise=m)``: m successive (d × n) blocks from
+    The draws are those of ``random_features(model, d, seed)`` with the same m: m successive (d × n) blocks from
     ``noise_rng(seed)``, so a frozen-noise run is plain GD on the quadratic loss of that object's U and V.
 
     Returns
@@ -122,7 +122,7 @@ def frozen_noise(d: int, n: int, m: int, seed: int) -> np.ndarray:
 class _Problem:
     """Frozen quantities of one run: W/√d, X, constants, and the frozen noise and features if any."""
 
-    def __init__(self, model, d, seed, noise):
+    def __init__(self, model, d, seed):
         W, X = sample_problem(model, d, seed)
         self.W_scaled = np.ascontiguousarray(W / math.sqrt(d), dtype=np.float64)    # W/√d, p × d
         self.X = np.ascontiguousarray(X, dtype=np.float64)
@@ -133,11 +133,11 @@ class _Problem:
         self.weight_decay = model.weight_decay
         self.decay = math.exp(-model.t)
         # Σ's eigenvalues (for the Monte-Carlo evaluation's fresh test points; one law only, not a mixture)
-        self.mixture = hasattr(model.data, "class_counts")
+        self.mixture = model.data.is_mixture
         if not self.mixture:
             self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
             self.sigma_t = self.decay ** 2 * self.sigma + self.delta
-        self.m = 0 if noise == "fresh" else noise
+        self.m = 0 if math.isinf(model.m) else int(model.m)     # 0: fresh noise at every step
         if self.m:
             self.xi = frozen_noise(d, self.n, self.m, seed)
             self.F = self.features(self.noisy(np.repeat(self.X, self.m, axis=1), self.xi))
@@ -168,11 +168,6 @@ class _Problem:
         return self.features(self.noisy(x, xi)), xi
 
 
-def _model_noise(model):
-    """The training noise of ``model``: ``"fresh"`` for ``m = ∞``, else its m frozen draws."""
-    return "fresh" if math.isinf(model.m) else int(model.m)
-
-
 def default_dtau(model, d: int, seed: int = 0, noise=None, batch=None) -> float:
     """Default GD time step ``Δτ`` of :func:`train` (so ``η = Δτ d²``).
 
@@ -187,10 +182,12 @@ def default_dtau(model, d: int, seed: int = 0, noise=None, batch=None) -> float:
         Δτ = min(10⁻² ψ_p/Δ_t, 0.5 / (κ λ̂_max)),
 
     with ``λ̂_max`` the exact largest eigenvalue of ``Û`` for one draw of ``b`` points (``b = batch`` or n)
-    with one noise draw each (the frozen draws when ``noise=m``), drawn from a stream of its own.
+    with one noise draw each (the frozen draws when the model's m is finite), drawn from a stream of its own.
+    ``noise`` is deprecated (the model's m).
     """
-    noise = _model_noise(model) if noise is None else noise
-    problem = _Problem(model, d, integer("seed", seed, 0), count_or_word("noise", noise, "fresh"))
+    if noise is not None:
+        model = model.replace(m=noise_draws("noise", noise))
+    problem = _Problem(model, d, integer("seed", seed, 0))
     if batch is not None:
         batch = integer("batch", batch, 1, problem.n)
     return _default_dtau(model, problem, seed, batch)
@@ -215,20 +212,20 @@ def _default_dtau(model, problem, seed, batch):
 
 
 @lru_cache(maxsize=1)
-def _exact_flow(model, d, seed, noise):
-    """The closed-form flow of ``random_features(model, d, seed, noise)``; the last problem is cached."""
+def _exact_flow(model, d, seed):
+    """The closed-form flow of ``random_features(model, d, seed)``; the last problem is cached."""
     from .features import random_features  # a simulator, not theory code
 
-    return random_features(model, d, seed=seed, noise=noise).flow
+    return random_features(model, d, seed=seed).flow
 
 
 class _ExactLosses:
     """Losses of any read-out A from the matrices of ``random_features`` (:meth:`rfdiff.simulate._flow.
     ClosedFormFlow.losses`, docs/theory.md §3, §9–10): the train loss is the exact noise average for fresh
-    noise, the loss on the frozen draws for ``noise=m``; the test loss is always the exact population one."""
+    noise (m = ∞), the loss on the frozen draws for finite m; the test loss is always the exact population one."""
 
-    def __init__(self, model, d, seed, noise):
-        self.flow = _exact_flow(model, d, seed, "exact" if noise == "fresh" else noise)
+    def __init__(self, model, d, seed):
+        self.flow = _exact_flow(model, d, seed)
 
     def __call__(self, A, j):
         return self.flow.losses(A)
@@ -301,11 +298,12 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         exactly at ``tau_max``.
         Adam: the step size α (default 1e-3).
     noise : "fresh", int or None
-        ``"fresh"``: a new noise ξ for every point at every step (the seed paper's training).
-        ``m``: m noise draws per point, frozen for the whole run: the draws of
-        ``random_features(model, d, seed, noise=m)`` (:func:`frozen_noise`).
-        None (default): the model's own ``m`` (``"fresh"`` for ``m = ∞``). The model's ``weight_decay`` ω
-        adds ``ω Δ_t ‖A‖²/(p d)`` to the objective; the logged train loss is the data part only.
+        Deprecated: the noise is the model's ``m``. ``m = ∞`` (exact noise averages): a new noise ξ for every
+        point at every step (the seed paper's training), whose gradient is unbiased for the exact average;
+        ``m`` finite: m noise draws per point, frozen for the whole run: the draws of
+        ``random_features(model, d, seed)`` (:func:`frozen_noise`). Given, it replaces the model's m (with
+        a warning). The model's ``weight_decay`` ω adds ``ω Δ_t ‖A‖²/(p d)`` to the objective; the logged
+        train loss is the data part only.
     seed : int
         ``sample_problem(model, d, seed)`` gives W and X (the same as ``random_features``); the training
         noise comes from ``noise_rng(seed)``, the minibatch choice with frozen noise, the default-step
@@ -314,10 +312,10 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         Number of log-spaced log times in ``[Δτ, tau_max]`` (fewer if they round to the same step).
     batch : int, optional
         Minibatch size: each step uses ``batch`` points drawn uniformly without replacement (with all their
-        frozen draws when ``noise=m``). Default: all n points.
+        frozen draws when m is finite). Default: all n points.
     eval_noise : "exact" or int
         ``"exact"``: losses from the matrices ``U, V, U_pop, V_pop`` of ``random_features`` for the same
-        model, d and seed (with ``noise=m``, the train loss is the loss on the m frozen draws, the objective
+        model, d and seed (with finite m, the train loss is the loss on the m frozen draws, the objective
         being minimised). ``N``: Monte-Carlo estimates with N noise draws per training point and
         ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
     progress : bool or None
@@ -353,7 +351,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     ≈ 0.01–0.05 · Δτ n/b (about 1.5% at the default step for ψ_p = 16, ψ_n = 4, t = 0.05, d = 50, where
     Δτ = 1.7). For comparisons with a closed form at the 1e-3 level take ``lr`` several times below the
     default. With frozen noise and the full batch it is plain GD on the quadratic loss of
-    ``random_features(model, d, seed, noise=m)``.
+    ``random_features(model, d, seed)`` with the same m.
 
     Adam uses the same stochastic gradients ``g = ∇_A L_B`` with moments
     ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) g²`` and ``A ← A − α m̂/(√v̂ + ε)`` (bias-corrected,
@@ -367,7 +365,8 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     tau_max = positive("tau_max", tau_max)
     optimizer = choice("optimizer", optimizer, ("gd", "adam"))
     lr = None if lr is None else positive("lr", lr)
-    noise = count_or_word("noise", _model_noise(model) if noise is None else noise, "fresh")
+    if noise is not None:
+        model = model.replace(m=noise_draws("noise", noise))
     seed = integer("seed", seed, 0)
     n_log = integer("n_log", n_log, 1)
     eval_noise = count_or_word("eval_noise", eval_noise, "exact")
@@ -376,18 +375,18 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     wants_progress(progress)
 
     start = time.perf_counter()
-    problem = _Problem(model, d, seed, noise)
+    problem = _Problem(model, d, seed)
     dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
     if problem.mixture and eval_noise != "exact":
         raise ValueError("eval_noise must be 'exact' on Gaussian-mixture data (the Monte-Carlo evaluation "
                          "samples one Gaussian)")
-    losses = (_ExactLosses(model, d, seed, noise) if eval_noise == "exact"
+    losses = (_ExactLosses(model, d, seed) if eval_noise == "exact"
               else _MonteCarloLosses(problem, seed, eval_noise))
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
-                              "lr": lr, "noise": noise, "seed": seed, "n_log": n_log, "batch": batch,
+                              "lr": lr, "seed": seed, "n_log": n_log, "batch": batch,
                               "eval_noise": eval_noise}, sort_keys=True)
-    state = _State(d, problem.p, optimizer, noise_rng(seed) if noise == "fresh" else _stream(seed, _STREAM_BATCH))
+    state = _State(d, problem.p, optimizer, noise_rng(seed) if not problem.m else _stream(seed, _STREAM_BATCH))
     if checkpoint is not None and os.path.exists(checkpoint):
         state.load(checkpoint, fingerprint)
 
@@ -407,7 +406,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     train_loss, test_loss, score = state.logs.T.copy()
     return TrainResult(log_steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
                        model=model, steps=log_steps, A=state.A, dtau=dtau, lr=lr, optimizer=optimizer,
-                       noise=noise, batch=batch, eval_noise=eval_noise, d=d, p=problem.p, n=problem.n, seed=seed,
+                       m=model.m, batch=batch, eval_noise=eval_noise, d=d, p=problem.p, n=problem.n, seed=seed,
                        wall_time=time.perf_counter() - start)
 
 

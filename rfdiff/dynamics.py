@@ -1,0 +1,455 @@
+"""Exact train, test and score-error curves along gradient flow (docs/theory.md §3, §5, §6, §12).
+
+The curves are contour integrals of the one-point transform ``g_W`` (train loss, the linear part of the
+test loss) and of the two-point quantity ``T_VV(z1, z2) = lim (1/d) Tr[Vᵀ R(z1) U_pop R(z2) V]`` (the
+quadratic part of the test loss; :mod:`rfdiff.twopoint`). :class:`LearningDynamics` solves the fixed point
+once on the contour nodes (:mod:`rfdiff.contour`) and then evaluates any number of training times τ by a few
+matrix products; the curves of each class of a Gaussian mixture are views of the same solve
+(:class:`ClassDynamics`). :func:`loss_curves` is the one-shot wrapper.
+
+Every ellipse's node count is doubled until the rule with half the nodes agrees to ``tol`` on probe
+functionals; every evaluation reports that N-versus-N/2 difference.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validate import integer, positive
+from ._validate import taus as check_taus
+from .contour import ellipses
+from .results import ConvergenceWarning, LossCurves, Result
+from .settings import tau_window
+from .spectral import STATUS_FALLBACK, support
+from .structure import Symbol, structure
+from .twopoint import NodeSolution, pair_change, pair_traces, solve_nodes
+
+__all__ = ["LearningDynamics", "ClassDynamics", "LossDecomposition", "loss_curves", "CONTOUR_TOL",
+           "CONTOUR_START_NODES", "CONTOUR_MAX_NODES", "CONTOUR_PROBES"]
+
+#: Target absolute accuracy of the losses: every ellipse's node count is doubled until the rule with half
+#: the nodes agrees to this on probe functionals (:class:`LearningDynamics`).
+CONTOUR_TOL = 1e-10
+#: Nodes of an ellipse in the first round, and the cap after which the contour is reported unconverged.
+CONTOUR_START_NODES, CONTOUR_MAX_NODES = 16, 2048
+#: Probe times of an ellipse, in units of its own relaxation time ``1/(κ e^c)`` (plus τ = ∞).
+CONTOUR_PROBES = (0.1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class LossDecomposition(Result):
+    """Loss changes carried by each group of bulks of U.
+
+    Attributes
+    ----------
+    tau : ndarray, shape (m,)
+    intervals : list of list of (lo, hi)
+        The bulks of each group (bulks closer than their widths in log λ share a group).
+    mass_w : ndarray, shape (g,)
+        μ_W mass of each group (they add up to ψ_p).
+    train, test, score_error : ndarray, shape (g, m)
+        Change of ``L_train``, ``L_test`` and ``E_score`` from their τ = 0 values carried by each group.
+        Summed over groups they give ``L − 1`` and ``E_score − ⟨1/Σ_t⟩``.
+
+    Notes
+    -----
+    With ``P_g`` the spectral projector of U on group g, the train change is
+    ``(1/d) Tr[Vᵀ ψ_τ(U) P_g V]``; the test change is ``(1/d) Tr[Vᵀ f_τ(U) P_g U_pop f_τ(U) V] −
+    2 (1/d) Tr[V_popᵀ f_τ(U) P_g V]`` (filters of :class:`LearningDynamics`; ``V = V_pop = b W/√d`` for exact
+    noise averages): each cross term between two groups is shared between them, so the changes add up
+    exactly. The score-error change is the test change divided by Δ_t.
+    """
+
+    tau: np.ndarray
+    intervals: list
+    mass_w: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    score_error: np.ndarray
+
+
+class _Refined(NamedTuple):
+    """One ellipse after its node count converged: nodes, weights, one-point solution, fallbacks, traces."""
+
+    z: np.ndarray
+    h: np.ndarray
+    q: np.ndarray
+    deltas: np.ndarray
+    g_w: np.ndarray
+    n_fallback: int
+    lin: np.ndarray
+    cross: np.ndarray
+    TVV: np.ndarray
+
+
+class LearningDynamics:
+    """Closed-form gradient-flow dynamics of the limiting model: one spectral solve, then any τ.
+
+    Parameters
+    ----------
+    model : RFModel
+    tol : float
+        Target absolute accuracy of the losses; each ellipse's node count is doubled (from 16, up to
+        ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
+        (train and test contributions at τ = ∞ and at three τ around the group's own timescale).
+    max_nodes : int
+        Cap on the nodes of one ellipse; reaching it without convergence issues a
+        :class:`~rfdiff.results.ConvergenceWarning` and the curves' ``status`` becomes ``"fallback"``.
+
+    Attributes
+    ----------
+    model, support, structure
+    ellipses : list
+        The contour, one ellipse per group of bulks (:func:`rfdiff.contour.ellipses`).
+    z, h : complex ndarray
+        Contour nodes and trapezoid weights, ``(1/2πi)∮ F dz ≈ Σ F(z_j) h_j``.
+    g_w : complex ndarray
+        ``g_W(z_j)`` (docs/theory.md §4).
+    lin, cross, TVV : complex ndarray
+        ``(1/d) Tr[Vᵀ R V] − const``, ``(1/d) Tr[V_popᵀ R V]`` at the nodes and
+        ``(1/d) Tr[Vᵀ R(z_j) U_pop R(z_k) V]`` (docs/theory.md §10; for exact noise averages
+        ``V = b W/√d``: ``lin = cross = b² g_W`` and ``TVV = b² T``).
+    inv_sigma_t : float
+        ``⟨1/Σ_t⟩ = lim Tr Σ_t^{-1}/d``.
+    classes : tuple of ClassDynamics
+        Gaussian mixtures: the curves of each class, read off this solve.
+    status, message : str
+        ``"fallback"`` when some contour point used the solver's edge fallback or an ellipse reached
+        ``max_nodes``.
+
+    Notes
+    -----
+    docs/theory.md §3, §6 and §10–11, with ``κ = 2Δ_t/ψ_p``, weight decay ω, ``f_τ(z) = (1 − e^{−κτ(z+ω)})/(z+ω)``
+    and the train filter ``ψ_τ(z) = z f_τ(z)² − 2 f_τ(z)`` (``= −(1 − e^{−2κτz})/z`` when ω = 0):
+
+    * ``L_train(τ) = 1 + (1/d) Tr[Vᵀ ψ_τ(U) V] = 1 − (1/2πi)∮ ψ_τ(z) lin(z) dz`` (the constant part of
+      ``(1/d) Tr[Vᵀ R V]`` integrates to zero against the entire ψ_τ);
+    * ``L_test(τ) = 1 + (1/2πi)² ∮∮ f_τ(z1) f_τ(z2) TVV(z1, z2) dz1 dz2 + (2/2πi) ∮ f_τ(z) cross(z) dz``;
+    * ``E_score(τ) = (L_test(τ) − 1)/Δ_t + ⟨1/Σ_t⟩`` (docs/theory.md §1).
+    """
+
+    def __init__(self, model, *, tol=CONTOUR_TOL, max_nodes=CONTOUR_MAX_NODES):
+        tol = positive("tol", tol)
+        max_nodes = integer("max_nodes", max_nodes, CONTOUR_START_NODES)
+        self.model = model
+        self.structure = structure(model)
+        self.inv_sigma_t = self.structure.inv_sigma_t
+        self._delta_t = float(model.delta_t)
+        self._kappa = model.kappa
+        self._decay = float(model.weight_decay)
+        self.support = support(model, edge_rtol=1e-8)
+        self.ellipses = ellipses(self.support)
+        unconverged = []
+        parts = self._adapt(tol, max_nodes, unconverged)
+        self.z = np.concatenate([p.z for p in parts])
+        self.h = np.concatenate([p.h for p in parts])
+        self._nodes = NodeSolution(self.structure, *(np.concatenate([getattr(p, k) for p in parts])
+                                                     for k in ("q", "deltas", "g_w")))
+        self.g_w = self._nodes.g_w
+        self.n_fallback = sum(p.n_fallback for p in parts)
+        messages = []
+        if self.n_fallback:
+            messages.append(f"{self.n_fallback} contour points used the solver's edge fallback")
+        messages += unconverged
+        self.status = "fallback" if messages else "ok"
+        self.message = "; ".join(messages)
+        self.lin = np.concatenate([p.lin for p in parts])
+        self.cross = np.concatenate([p.cross for p in parts])
+        self.TVV = self._assemble(parts)
+        self.group = np.concatenate([np.full(p.z.size, i) for i, p in enumerate(parts)])
+        # nodes of the half rule: every other node of each ellipse
+        starts = np.cumsum([0] + [p.z.size for p in parts[:-1]])
+        self._coarse = np.concatenate([s + np.arange(0, p.z.size, 2) for s, p in zip(starts, parts)])
+
+    def tau_window(self) -> tuple[float, float]:
+        """Default τ range of this model (:func:`rfdiff.settings.tau_window` on U's extreme bulk edges)."""
+        return tau_window(self._kappa, self.support.intervals[0][0], self.support.lambda_max)
+
+    # ------------------------------------------------------------------------------------ the solve
+
+    def _node_traces(self, point):
+        """``lin``, ``cross`` at the nodes of ``point`` (the n trapezoid nodes of one ellipse) and ``TVV`` between
+        them (class docstring).
+
+        The ellipse is symmetric about the real axis, node ``n − j`` being the conjugate of node j, and the
+        traces are real-analytic (``T(z̄1, z̄2) = conj T(z1, z2)``): only the rows of the nodes with
+        ``Im z ≥ 0`` are computed, the others are their conjugates.
+        """
+        st = self.structure
+        lin = (st.shift_noise - point.kappa) + point.kappa_b ** 2 * point.g_w
+        cross = st.population_coupling * point.kappa_b * point.g_w
+        n = lin.size
+        upper = np.arange(n // 2 + 1)                         # θ ∈ [0, π]: Im z ≥ 0
+        mirror = (-np.arange(n)) % n                          # node of the conjugate point
+        TVV_up = pair_traces(st, point.at((upper, None)), point.at((None, slice(None))))[0][1]
+        rows = np.where(np.arange(n) <= n // 2, np.arange(n), mirror)         # a row's computed twin
+        flip = np.arange(n) > n // 2
+        TVV = np.where(flip[:, None], np.conj(TVV_up[rows][:, mirror]), TVV_up[rows])
+        return lin, cross, TVV
+
+    def _adapt(self, tol, max_nodes, unconverged):
+        """Double the nodes of every ellipse until its probe contributions agree with the half rule.
+
+        All ellipses still refining share one solver call per round. Returns one :class:`_Refined` per
+        ellipse; an ellipse that reached ``max_nodes`` unconverged is noted in ``unconverged`` and warned.
+        """
+        done = [None] * len(self.ellipses)
+        n = CONTOUR_START_NODES
+        while True:
+            todo = [i for i, d in enumerate(done) if d is None]
+            if not todo:
+                return done
+            nodes = [self.ellipses[i].nodes(n) for i in todo]
+            sol = solve_nodes(self.structure, np.concatenate([z for z, _ in nodes]))
+            for k, (i, (z, h)) in enumerate(zip(todo, nodes)):
+                sl = slice(k * n, (k + 1) * n)
+                point = NodeSolution(self.structure, sol.q[sl], sol.deltas[sl], sol.g_w[sl])
+                lin, cross, TVV = self._node_traces(point)
+                probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
+                fine = self._evaluate(probe, z, h, lin, cross, TVV)
+                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2])
+                err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
+                if err <= tol or 2 * n > max_nodes:
+                    if err > tol:
+                        note = (f"contour around {self.ellipses[i].intervals} not converged with {n} nodes "
+                                f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
+                        unconverged.append(note)
+                        warnings.warn(note, ConvergenceWarning, stacklevel=4)
+                    fallbacks = int(np.count_nonzero(sol.point_status[sl] == STATUS_FALLBACK))
+                    done[i] = _Refined(z, h, point.q, sol.deltas[sl], point.g_w, fallbacks, lin, cross, TVV)
+            n *= 2
+
+    def _assemble(self, parts):
+        """``TVV`` on all nodes: each ellipse's own block is the one its refinement computed; only the pairs
+        between different ellipses are new."""
+        if len(parts) == 1:
+            return parts[0].TVV
+        points = [NodeSolution(self.structure, p.q, p.deltas, p.g_w) for p in parts]
+        rows = []
+        for i, pi in enumerate(points):
+            rows.append([parts[i].TVV if i == j else
+                         pair_traces(self.structure, pi.at((slice(None), None)), pj.at((None, slice(None))))[0][1]
+                         for j, pj in enumerate(points)])
+        return np.block(rows)
+
+    # ------------------------------------------------------------------------------------ evaluation
+
+    def _weights(self, tau, z):
+        """``f_τ(z)`` and the train filter ``ψ_τ(z)`` for all (τ, z) (class docstring); at τ = ∞
+        ``f = 1/(z+ω)``, ``ψ = z/(z+ω)² − 2/(z+ω)`` (Re z > 0 on the contour)."""
+        zw = z + self._decay
+        x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
+        inf = np.isinf(tau)[:, None]
+        f = np.where(inf, 1.0 / zw, -np.expm1(-x) / zw)
+        if self._decay:
+            return f, (z * f - 2.0) * f
+        return f, -np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
+
+    def _evaluate(self, tau, z, h, lin, cross, TVV, by_node=False):
+        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares."""
+        f, psi = self._weights(tau, z)
+        fh = f * h
+        train = -(psi * h * lin)
+        test = fh * (fh @ TVV) + 2 * fh * cross          # TVV symmetric
+        parts = (train, test, test / self._delta_t)
+        if by_node:
+            return parts
+        return tuple(p.sum(axis=1).real for p in parts)
+
+    def _slope(self, taus, cross, TVV):
+        """``dL/dτ`` of a test-type loss with traces ``(cross, TVV)``: ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
+        dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}`` and ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2)``; 0 at τ = ∞."""
+        tau = check_taus(taus)
+        f, _ = self._weights(tau, self.z)
+        finite = np.where(np.isinf(tau), 0.0, tau)[:, None]
+        df = np.where(np.isinf(tau)[:, None], 0.0,
+                      self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
+        fh, dfh = f * self.h, df * self.h
+        slope = np.einsum("ij,ij->i", dfh @ TVV, fh) + (dfh * cross).sum(axis=1)
+        return 2 * slope.real
+
+    def _split(self, nodes):
+        """Per-node shares summed over each group of bulks (shape ``(groups, τ)``)."""
+        return np.array([nodes[:, self.group == i].sum(axis=1).real for i in range(len(self.ellipses))])
+
+    def _group_masses(self):
+        return np.array([(-(self.h * self.g_w)[self.group == i]).sum().real for i in range(len(self.ellipses))])
+
+    def __call__(self, taus) -> LossCurves:
+        """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
+        tau = check_taus(taus)
+        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV)
+        k = self._coarse
+        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self.cross[k],
+                                          self.TVV[np.ix_(k, k)])
+        quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
+        train, test = 1.0 + dtrain, 1.0 + dtest
+        return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
+                          nodes=int(self.z.size), n_fallback=int(self.n_fallback), source="theory",
+                          model=self.model, status=self.status, message=self.message)
+
+    def test_derivative(self, taus) -> np.ndarray:
+        """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
+
+        Notes
+        -----
+        ``dL_test/dτ = 2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}``
+        and the symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2) dz1 dz2``.
+        """
+        return self._slope(taus, self.cross, self.TVV)
+
+    def decompose(self, taus) -> LossDecomposition:
+        """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
+        tau = check_taus(taus)
+        parts = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, by_node=True)
+        return LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], self._group_masses(),
+                                 *(self._split(p) for p in parts))
+
+    # ------------------------------------------------------------------------------------ classes
+
+    @cached_property
+    def classes(self) -> tuple:
+        """The :class:`ClassDynamics` of each class of a Gaussian mixture (docs/theory.md §12).
+
+        ``T_VV`` is linear in the population symbol: the traces of three basis symbols (σ-part, W-part,
+        identity) give every class's ``T_VV,c`` and, for m = ∞, the train pair of ``U_c = (1/N_c) Y_c Y_cᵀ + H_c``
+        (component c holds the class's columns scaled by √π_c).
+
+        Raises
+        ------
+        ValueError
+            If the model's data is not a :class:`rfdiff.GaussianMixture`.
+        """
+        st, pt = self.structure, self._nodes
+        if not st.mixture:
+            raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
+        basis = [tvv for _, tvv in pair_traces(st, pt.at((slice(None), None)), pt.at((None, slice(None))),
+                                               (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0),
+                                                Symbol(0.0, 0.0, 1.0)))]
+
+        def tvv(X):
+            return X.alpha * basis[0] + X.beta * basis[1] + X.x0 * basis[2]
+
+        out = []
+        for i, part in enumerate(st.classes):
+            train_vv = None
+            if math.isinf(self.model.m):
+                D = pt.u[i][:, None] * pt.u[i][None, :]
+                train_vv = D * tvv(st.components[i].cov) / part.weight + tvv(part.noise)
+            out.append(ClassDynamics(self, i, part.coupling * pt.kappa_b * pt.g_w, tvv(part.population), train_vv))
+        return tuple(out)
+
+    def per_class(self, taus) -> tuple:
+        """The curves of every class of a Gaussian mixture: ``tuple(c(taus) for c in self.classes)``."""
+        return tuple(c(taus) for c in self.classes)
+
+
+class ClassDynamics:
+    """The curves of one class of a Gaussian mixture, read off a solved :class:`LearningDynamics` (a view: no
+    new solve; docs/theory.md §12).
+
+    Calling it gives the class's :class:`~rfdiff.results.LossCurves`: ``test`` is the loss on fresh points of
+    class c, ``L_test,c = 1 + (1/d) Tr[Vᵀ f_τ U_pop,c f_τ V] − (2/d) Tr[V_pop,cᵀ f_τ V]`` with ``U_pop,c = P_c``
+    and ``V_pop,c = b_c W/√d``; ``score_error = (L_test,c − 1)/Δ_t + ⟨1/Σ_t,c⟩`` is the error against class c's
+    score ``−Σ_t,c^{-1} y``; ``train`` is the loss on the training points of class c, U replaced by
+    ``U_c = (1/N_c) Y_c Y_cᵀ + H_c`` (two-point trace ``u_c(z1) u_c(z2) T[C_c] + T[H_c]``, ``u_c = 1/(1 + δ_c)``) and
+    V by ``b_c W/√d``; NaN with finite m (not derived). ``Σ_c π_c`` of the class curves gives the overall curves.
+
+    Attributes
+    ----------
+    index : int
+    weight : float
+        The class proportion π_c.
+    """
+
+    def __init__(self, dynamics, index, cross, TVV, train_vv):
+        self._dyn = dynamics
+        self.index = index
+        self.weight = dynamics.structure.classes[index].weight
+        self._inv = dynamics.structure.classes[index].inv_sigma_t
+        self._cross, self._TVV, self._train_vv = cross, TVV, train_vv
+
+    def tau_window(self) -> tuple[float, float]:
+        """The default τ range of the model (:meth:`LearningDynamics.tau_window`)."""
+        return self._dyn.tau_window()
+
+    def __call__(self, taus) -> LossCurves:
+        """Train, test and score-error curves of this class at ``taus`` (class docstring)."""
+        dyn = self._dyn
+        tau = check_taus(taus)
+        k = dyn._coarse
+        fh = dyn._weights(tau, dyn.z)[0] * dyn.h
+        fhc = fh[:, k] * 2
+        test = pair_change(fh, self._cross, self._TVV)
+        err = np.abs(test - pair_change(fhc, self._cross[k], self._TVV[np.ix_(k, k)]))
+        message = dyn.message
+        if self._train_vv is None:
+            train = np.full(tau.shape, np.nan)
+            message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
+        else:
+            train = pair_change(fh, self._cross, self._train_vv)
+            err = np.maximum(err, np.abs(train - pair_change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)])))
+            train = 1.0 + train
+        test = 1.0 + test
+        return LossCurves(tau, train, test, (test - 1.0) / dyn._delta_t + self._inv, test - train,
+                          quad_error=err, nodes=int(dyn.z.size), n_fallback=int(dyn.n_fallback),
+                          source="theory", model=dyn.model, status=dyn.status, message=message)
+
+    def test_derivative(self, taus) -> np.ndarray:
+        """``dL_test,c/dτ`` (the formula of :meth:`LearningDynamics.test_derivative` with this class's traces)."""
+        return self._dyn._slope(taus, self._cross, self._TVV)
+
+    def decompose(self, taus) -> LossDecomposition:
+        """This class's loss changes carried by each group of bulks of U (train NaN with finite m); summed
+        over groups they give the class curves minus their τ = 0 values."""
+        dyn = self._dyn
+        tau = check_taus(taus)
+        fh = dyn._weights(tau, dyn.z)[0] * dyn.h
+        test = dyn._split(fh * (fh @ self._TVV) + 2 * fh * self._cross)
+        train = (np.full_like(test, np.nan) if self._train_vv is None
+                 else dyn._split(fh * (fh @ self._train_vv) + 2 * fh * self._cross))
+        return LossDecomposition(tau, [list(e.intervals) for e in dyn.ellipses], dyn._group_masses(), train, test,
+                                 test / dyn._delta_t)
+
+
+def loss_curves(model, taus, **options) -> LossCurves:
+    """Exact train, test and score-error curves of the limiting model along gradient flow.
+
+    Parameters
+    ----------
+    model : RFModel
+    taus : array_like of float
+        Training times ≥ 0 in docs/theory.md §1's convention (``dA/dτ = −d² ∇_A L_train``); ``np.inf`` gives
+        the end of training. Convert GD steps with :func:`rfdiff.tau_from_steps` or
+        :func:`rfdiff.tau_from_seed_epoch_lr`.
+    **options
+        ``tol``, ``max_nodes`` of :class:`LearningDynamics`.
+
+    Returns
+    -------
+    LossCurves
+        With ``classes`` (the curves of each class) for Gaussian-mixture data.
+
+    Notes
+    -----
+    ``LearningDynamics(model, **options)(taus)``; keep the :class:`LearningDynamics` object to evaluate
+    more times without solving again. Equations: docs/theory.md §3, §5, §6.
+
+    Examples
+    --------
+    >>> import numpy as np, rfdiff as rd
+    >>> c = rd.loss_curves(rd.RFModel(psi_p=64, psi_n=8, t=0.01), [0.0, np.inf])
+    >>> float(c.train[0]), float(c.test[0])
+    (1.0, 1.0)
+    """
+    dyn = LearningDynamics(model, **options)
+    curves = dyn(taus)
+    if dyn.structure.mixture:   # Gaussian mixture: attach the per-class curves (docs/theory.md §12)
+        curves = dataclasses.replace(curves, classes=dyn.per_class(taus))
+    return curves

@@ -1,0 +1,227 @@
+"""Two-point deterministic equivalents: traces of products of two resolvents (docs/theory.md §5, §10).
+
+The test loss needs ``T(z1, z2) = lim (1/d) Tr[K R(z1) U_pop R(z2)]`` and its noisy counterpart
+``T_VV(z1, z2) = lim (1/d) Tr[Vᵀ R(z1) U_pop R(z2) V]``; both follow from the one-point solutions at z1 and
+z2 (:class:`NodeSolution`) by two nested leave-one-out steps, for any data law and any structure
+(:func:`pair_traces`). :func:`two_point` is the public one-shot form.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .data import DiscreteSpectrum
+from .results import SolverError
+from .spectral import solve
+from .structure import Symbol, structure
+
+__all__ = ["NodeSolution", "pair_traces", "pair_change", "pair_moments", "solve_nodes", "two_point", "K_SYMBOL"]
+
+
+#: Below this relative distance ``|ζ1 − ζ2|/|ζ1|`` the divided difference of the data law's Stieltjes
+#: transform is replaced by the mean of its derivatives (error O(10⁻¹⁰), cancellation-free).
+_CONFLUENT = 1e-5
+
+
+def pair_moments(law, al1, be1, al2, be2):
+    """``⟨σ^k / (D1 D2)⟩`` for k = 0, 1, 2 with ``D_i = α_i + β_i σ`` (arrays broadcast together).
+
+    Discrete laws are summed directly. Any other law goes through partial fractions of its Stieltjes
+    transform ``G(ζ) = ⟨1/(σ − ζ)⟩`` at ``ζ_i = −α_i/β_i``, read off ``law.averages``:
+    ``⟨σ^k/((σ−ζ1)(σ−ζ2))⟩ = [k=2] + (ζ1^k G(ζ1) − ζ2^k G(ζ2))/(ζ1 − ζ2)``, and
+    ``[k=2] + d(ζ^k G)/dζ`` (averaged over the two points) when ``ζ1 ≈ ζ2``.
+    """
+    if isinstance(law, DiscreteSpectrum):
+        out = [0.0, 0.0, 0.0]
+        for e, w in zip(law.eigs, law.weights):
+            r = w / ((al1 + be1 * e) * (al2 + be2 * e))
+            out[0] = out[0] + r
+            out[1] = out[1] + e * r
+            out[2] = out[2] + e * e * r
+        return out
+    side = []
+    for al, be in ((al1, be1), (al2, be2)):
+        inv, _, inv2, _, _ = law.averages(al, be)
+        side.append((-al / be, be * inv, be * be * inv2))   # ζ, G(ζ), G'(ζ)
+    (z1, G1, dG1), (z2, G2, dG2) = side
+    diff = z1 - z2
+    near = np.abs(diff) <= _CONFLUENT * np.abs(z1)
+    safe = np.where(near, 1.0, diff)
+    scale = be1 * be2
+    out = []
+    for k in range(3):
+        divided = (z1 ** k * G1 - z2 ** k * G2) / safe
+        deriv = 0.5 * (k * z1 ** max(k - 1, 0) * G1 + z1 ** k * dG1
+                       + k * z2 ** max(k - 1, 0) * G2 + z2 ** k * dG2)
+        out.append((np.where(near, deriv, divided) + (k == 2)) / scale)
+    return out
+
+
+class NodeSolution:
+    """One-point solution at a set of nodes, in the quantities the two-point rule needs (built from a
+    :class:`~rfdiff.spectral.Stieltjes` by :meth:`of`).
+
+    ``u_k = 1/(1 + δ_k)`` per component, the linear symbol ``m(σ) = A σ + B`` of the equivalent
+    ``R̄ = (W m(Σ) Wᵀ/d + c − z)^{-1}``, ``e = ψ_p q``, ``g_W``, and the noise weights of V
+    ``κ = Σ_k a_k u_k + a_S`` and ``κ_b = Σ_k c_k u_k + c_S`` (docs/theory.md §10).
+    """
+
+    def __init__(self, struct, q, deltas, g_w):
+        self.q, self.g_w = q, g_w
+        self.u = [1.0 / (1.0 + deltas[..., k]) for k in range(len(struct.components))]
+        self.A = struct.shift.alpha + sum(c.cov.alpha * u for c, u in zip(struct.components, self.u))
+        self.B = struct.shift.beta + sum(c.cov.beta * u for c, u in zip(struct.components, self.u))
+        self.e = struct.psi_p * q
+        self.kappa = struct.shift_noise + sum(c.noise * u for c, u in zip(struct.components, self.u))
+        self.kappa_b = struct.shift_coupling + sum(c.coupling * u for c, u in zip(struct.components, self.u))
+
+    @classmethod
+    def of(cls, struct, sol) -> "NodeSolution":
+        """The node quantities of a one-point solution ``sol`` (:class:`~rfdiff.spectral.Stieltjes`)."""
+        return cls(struct, sol.q, sol.deltas, sol.g_w)
+
+    def at(self, index):
+        """The same quantities at a subset (or broadcast view) of the nodes."""
+        out = object.__new__(NodeSolution)
+        for name in ("q", "g_w", "A", "B", "e", "kappa", "kappa_b"):
+            value = getattr(self, name)
+            setattr(out, name, value[index] if np.ndim(value) else value)
+        out.u = [u[index] for u in self.u]
+        return out
+
+
+def pair_traces(struct, s1, s2, symbols=None):
+    """``[(T, T_VV)]`` per matrix symbol P: ``T(z1, z2) = (1/d) Tr[K R1 P R2]`` and
+    ``T_VV(z1, z2) = (1/d) Tr[Vᵀ R1 P R2 V]`` (docs/theory.md §5, §10); ``symbols`` default ``(U_pop,)``.
+
+    W level (§5): for symbols ``X = W (a_x σ + b_x) Wᵀ/d + x0 I``, with ``w_i = 1/(1 + e_i m_i(σ))``,
+    ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``,
+    ``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0) = lim (1/d) Tr[X R̄1 Y R̄2]``.
+    G level (one φ per Wishart component): ``(I − D M) φ = D t`` with ``M_kl = ⟨C_k, C_l⟩/ψ_k``,
+    ``t_k = ⟨C_k, P⟩/ψ_k``, ``D = diag(u_k(z1) u_k(z2))``, ``ψ_k = N_k/d``; then
+    ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and, with the noise weights of :class:`NodeSolution`,
+    ``T_VV = κ_b(z1) κ_b(z2) T + Σ_k φ_k (a_k − c_k (κ_b(z1) g_W(z1) + κ_b(z2) g_W(z2)))``.
+    Both are linear in the symbol P: the parts that do not depend on it are computed once for all symbols.
+    """
+    if symbols is None:
+        symbols = (struct.population,)
+    law = struct.law
+    e12 = s1.e * s2.e
+    P0, P1, P2 = pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
+    m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
+    psi_pi = struct.psi_p * s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
+    parts = {}
+
+    def part(X):
+        """``(⟨x σ w1 w2⟩, ⟨x w1 w2⟩, ⟨x w1 w2⟩ + x0)`` of a symbol, computed once per symbol."""
+        if X not in parts:
+            upper = _combine(X.alpha, P2, X.beta, P1)
+            lower = _combine(X.alpha, P1, X.beta, P0)
+            parts[X] = (upper, lower, lower + X.x0)
+        return parts[X]
+
+    def bracket(X, Y):
+        """``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)``."""
+        (uy, ly, Ly), (_, _, Lx) = part(Y), part(X)
+        return e12 * _combine(X.alpha, uy, X.beta, ly) + psi_pi * Lx * Ly
+
+    K = K_SYMBOL
+    comps = struct.components
+    D = [u1 * u2 for u1, u2 in zip(s1.u, s2.u)]
+    M = [[None] * len(comps) for _ in comps]
+    for k, ck in enumerate(comps):
+        for j in range(k, len(comps)):
+            both = bracket(ck.cov, comps[j].cov)                  # symmetric in the two symbols
+            M[k][j] = D[k] * both / ck.ratio
+            M[j][k] = D[j] * both / comps[j].ratio
+    KC = [bracket(c.cov, K) for c in comps]
+    noisy = any(c.noise for c in comps)
+    if noisy:
+        both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
+    out = []
+    for P in symbols:
+        t = [D[k] * bracket(c.cov, P) / c.ratio for k, c in enumerate(comps)]
+        phi = _solve_small(M, t)
+        T = bracket(K, P) + sum(f * kc for f, kc in zip(phi, KC))
+        TVV = s1.kappa_b * s2.kappa_b * T
+        if noisy:
+            TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
+        out.append((T, TVV))
+    return out
+
+
+def _combine(a, X, b, Y):
+    """``a X + b Y`` for scalar a, b, skipping zero coefficients (the symbols are sparse)."""
+    if a == 0:
+        return b * Y if b != 1 else Y
+    if b == 0:
+        return a * X
+    return a * X + b * Y
+
+
+def _solve_small(M, t):
+    """Solve ``φ = t + M φ`` (K ≤ 2 in closed form, else batched) for arrays of pairs."""
+    if len(t) == 1:
+        return [t[0] / (1 - M[0][0])]
+    if len(t) == 2:
+        a, b, c, d = 1 - M[0][0], -M[0][1], -M[1][0], 1 - M[1][1]
+        det = a * d - b * c
+        return [(d * t[0] - b * t[1]) / det, (a * t[1] - c * t[0]) / det]
+    k = len(t)
+    shape = np.broadcast(*t).shape
+    mat = np.eye(k) - np.stack([np.stack([np.broadcast_to(M[i][j], shape) for j in range(k)], -1)
+                                for i in range(k)], -2)
+    sol = np.linalg.solve(mat, np.stack([np.broadcast_to(x, shape) for x in t], -1)[..., None])[..., 0]
+    return [sol[..., i] for i in range(k)]
+
+
+def pair_change(fh, cross, TVV):
+    """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` from the weighted filters ``fh = f_τ(z_j) h_j`` (the change
+    of a test-type loss from its τ = 0 value)."""
+    return (np.einsum("ij,ij->i", fh @ TVV, fh) + 2 * (fh @ cross)).real
+
+
+#: The symbol of ``K = W Wᵀ/d``.
+K_SYMBOL = Symbol(0.0, 1.0, 0.0)
+
+
+def solve_nodes(struct, z):
+    """The one-point solution of ``struct`` at the nodes ``z`` (:func:`rfdiff.spectral.solve` at the offsets
+    ``z − origin``), raising :class:`~rfdiff.results.SolverError` if any node failed."""
+    z = np.asarray(z, dtype=complex)
+    sol = solve(struct, z - struct.origin)
+    if sol.n_failed:
+        raise SolverError(f"the one-point solver failed at {sol.n_failed} contour points, "
+                          f"e.g. z = {z.ravel()[~sol.converged.ravel()][:3]}")
+    return sol
+
+
+def two_point(model, z1, z2):
+    """Two-point deterministic equivalent ``T(z1, z2) = lim (1/d) Tr[K R(z1) U_pop R(z2)]``.
+
+    Parameters
+    ----------
+    model : RFModel
+    z1, z2 : array_like of complex
+        Points off the spectrum of U (broadcast together).
+
+    Returns
+    -------
+    complex ndarray
+
+    Notes
+    -----
+    docs/theory.md §5. With ``q_i, δ_i`` from §4, ``e_i = ψ_p q_i``, ``m_i(σ) = b² + e^{-2t}μ1²σ/(1+δ_i)``,
+    ``w_i = 1/(1 + e_i m_i)`` and ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``, a p×p matrix
+    ``W x(Σ) Wᵀ/d + x0 I`` has the bracket
+    ``⟨X, Y⟩ = ⟨x y e1 e2 w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)`` and
+
+    .. math:: T = ⟨K, P⟩ + \\frac{β_P}{1 − β_C} ⟨K, C⟩, \\qquad β_X = \\frac{⟨C, X⟩}{ψ_n (1+δ_1)(1+δ_2)},
+
+    ``K = (1, 0)``, ``C = (e^{-2t}μ1²σ, v²)``, ``P = U_pop = (μ1²(e^{-2t}σ + Δ_t), v² + s²)``.
+    Symmetric in ``z1 ↔ z2``; ``T ≈ [(ψ_p² + ψ_p)⟨x_P⟩ + ψ_p(v² + s²)]/(z1 z2)`` at large |z|
+    (``derivations/two_point.py``).
+    """
+    z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=complex), np.asarray(z2, dtype=complex))
+    struct = structure(model)
+    s1, s2 = (NodeSolution.of(struct, solve_nodes(struct, z)) for z in (z1, z2))
+    return pair_traces(struct, s1, s2)[0][0]
