@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import rfdiff as rd
-from rfdiff.simulate import _kernels
+from rfdiff.simulate import kernels
 from rfdiff.simulate.features import random_features
 
 
@@ -71,7 +71,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
 
-    _kernels.warm()
+    kernels.warm()
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     ref = gemm_time(2000, 1000, args.repeat)
     print(f"reference GEMM (2000×1000)·(1000×2000): wall {ref[0]:.3f} s, CPU {ref[1]:.3f} s")

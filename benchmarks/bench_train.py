@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import rfdiff as rd
-from rfdiff.simulate._sampling import noise_rng
+from rfdiff.simulate import noise_rng
 from rfdiff.simulate.training import _gradient, _Problem
 
 

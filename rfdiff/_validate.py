@@ -114,10 +114,7 @@ def noise_draws(name: str, value):
 
 def taus(value) -> np.ndarray:
     """Training times: a scalar or 1-D array of floats ≥ 0 (``inf`` allowed, NaN not), as a 1-D array."""
-    try:
-        tau = np.atleast_1d(np.asarray(value, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"taus must be real numbers, got {value!r}") from None
+    tau = np.atleast_1d(_floats("taus", value, "real numbers"))
     if tau.ndim != 1:
         raise ValueError(f"taus must be a scalar or a 1-D array, got shape {tau.shape}")
     if np.any(np.isnan(tau)) or np.any(tau < 0):
@@ -125,12 +122,17 @@ def taus(value) -> np.ndarray:
     return tau
 
 
+def _floats(name: str, value, what: str) -> np.ndarray:
+    """``np.asarray(value, dtype=float)``, or ValueError naming ``name`` and saying it must be ``what``."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+
+
 def nonnegative(name: str, value) -> np.ndarray:
     """An array of counts or times ≥ 0 (``inf`` allowed, NaN not), any shape."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be real numbers >= 0, got {value!r}") from None
+    arr = _floats(name, value, "real numbers >= 0")
     if np.any(np.isnan(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 (and not NaN), got {value!r}")
     return arr
@@ -138,10 +140,7 @@ def nonnegative(name: str, value) -> np.ndarray:
 
 def increasing_axis(name: str, value) -> np.ndarray:
     """A positive finite scalar (0-D array) or a non-empty strictly increasing 1-D array of them."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number or a 1-D sequence of them, got {value!r}") from None
+    arr = _floats(name, value, "a positive number or a 1-D sequence of them")
     if arr.ndim > 1 or arr.size == 0:
         raise ValueError(f"{name} must be a positive number or a non-empty 1-D sequence")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):

@@ -17,9 +17,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._validate import choice, positive
+from .activations import get_activation
 from .results import Result
 
-__all__ = ["GECoefficients", "ge_coefficients", "class_coefficients"]
+__all__ = ["GECoefficients", "ge_coefficients", "class_coefficients", "gaussian_integrals"]
 
 _Z_MAX = 12.0         # all rules integrate z ~ N(0, 1) over [−12, 12]: tail mass < 1e-32
 _STEP = 0.2           # trapezoid step in z for σ(Γz), divided by max(1, Γ): 1e-16 for tanh, sigmoid
@@ -140,7 +142,7 @@ def _ge_coefficients(act, t, tau) -> GECoefficients:
     if act.closed_form is not None:
         mu0, mu1, e_sigma2, v2, s2 = act.closed_form(alpha2, beta2)
     else:
-        mu0, mu1, e_sigma2, v2, s2 = _quadrature(act, alpha2, beta2)
+        mu0, mu1, e_sigma2, v2, s2 = _quadrature(act, alpha2, beta2, alpha2 / (alpha2 + beta2) <= _R_SERIES)
     if (alpha2 + beta2) * mu1 * mu1 + v2 + s2 <= 1e-24 * e_sigma2:
         raise ValueError(f"activation {act.name} is constant on the law of h (μ1 = v_t² = s_t² = 0): "
                          "the random features carry no information")
@@ -232,8 +234,29 @@ def _hermite_coefficients(z, w, s, kmax):
     return coef
 
 
-def _quadrature(act, alpha2, beta2):
-    """``(μ0, μ1, E σ², v², s²)`` by quadrature (see :func:`ge_coefficients`, Notes)."""
+def gaussian_integrals(activation, alpha2, beta2, *, method="auto"):
+    """The Gaussian integrals ``(μ0, μ1, E σ², v², s²)`` of docs/theory.md §2 by quadrature, for
+    ``α² = e^{-2t} τ_Σ`` and ``β² = Δ_t`` (see :func:`ge_coefficients`, Notes).
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+    alpha2, beta2 : float
+        > 0.
+    method : {"auto", "series", "direct"}
+        How ``v²`` is obtained: the Hermite series ``Σ_{k≥2} ĉ_k² r^k`` (``r = α²/Γ²``), or the
+        two-dimensional rule for ``C = E[σ(h1)σ(h2)]``; ``"auto"`` takes the series for ``r ≤ 1/2``. Both are
+        accurate where both apply (tested), which is why the switch is free.
+    """
+    act = get_activation(activation)
+    alpha2, beta2 = positive("alpha2", alpha2), positive("beta2", beta2)
+    method = choice("method", method, ("auto", "series", "direct"))
+    series = method == "series" or (method == "auto" and alpha2 / (alpha2 + beta2) <= _R_SERIES)
+    return _quadrature(act, alpha2, beta2, series)
+
+
+def _quadrature(act, alpha2, beta2, series):
+    """``(μ0, μ1, E σ², v², s²)`` by quadrature, ``v²`` by the Hermite series or the 2-D rule."""
     g2 = alpha2 + beta2
     g, r = math.sqrt(g2), alpha2 / g2
     sin_theta = math.sqrt(beta2 / g2 * (1.0 + r))       # sqrt(1 − r²), with 1 − r = β²/Γ² exactly
@@ -245,7 +268,7 @@ def _quadrature(act, alpha2, beta2):
     resid = s - mu0 - c1 * z
     nonlinear = w @ (resid * resid)                      # T = Σ_{k≥2} ĉ_k²
     mu1 = c1 / g
-    if r <= _R_SERIES:
+    if series:
         coef = _hermite_coefficients(z, w, s, _K_SERIES)[2:]
         v2 = float(np.sum(coef * coef * r ** np.arange(2, _K_SERIES + 1)))
         return mu0, mu1, e_sigma2, v2, nonlinear - v2

@@ -245,7 +245,7 @@ class PhaseDiagram(Result):
             import xarray as xr
         except ImportError:
             raise ValueError("to_xarray needs xarray: pip install 'rfdiff[xarray]'") from None
-        from ._io import dumps
+        from .outputs import dumps
         data = {f: (self.axes, np.asarray(getattr(self, f), dtype=str if f in _TEXT else float)) for f in _ARRAYS}
         if self.boundary is not None:
             other = tuple(a for a in self.axes if a != "psi_n")

@@ -44,7 +44,7 @@ def worst_status(*statuses: str) -> str:
 def plain(value):
     """``value`` as plain Python data for JSON: results and models by their ``to_dict()``, other dataclasses
     field by field, arrays and tuples as lists, numpy scalars as Python numbers (apply
-    :func:`rfdiff._io.to_json` for strict JSON: NaN → null, ±inf → "inf")."""
+    :func:`rfdiff.outputs.to_json` for strict JSON: NaN → null, ±inf → "inf")."""
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -36,8 +36,8 @@ import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from ._io import atomic_write, dumps, from_json
-from ._io import provenance as _provenance
+from .outputs import atomic_write, dumps, from_json
+from .outputs import provenance as _provenance
 from ._progress import progress_bar
 from ._validate import integer
 from .results import ConvergenceWarning
@@ -78,14 +78,14 @@ class PointStore:
         Created if missing.
 
     provenance : dict, optional
-        Written into every point file under ``"provenance"`` (default :func:`rfdiff._io.provenance`: rfdiff
+        Written into every point file under ``"provenance"`` (default :func:`rfdiff.outputs.provenance`: rfdiff
         version, library versions, command line). Only ``"result"`` is read back.
 
     Notes
     -----
     A file holds ``{"params": ..., "result": ..., "provenance": ...}``, written by
-    :func:`rfdiff._io.atomic_write` (complete or absent even if the process is killed mid-write) with the JSON
-    rule of :func:`rfdiff._io.to_json` (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
+    :func:`rfdiff.outputs.atomic_write` (complete or absent even if the process is killed mid-write) with the JSON
+    rule of :func:`rfdiff.outputs.to_json` (NaN → null, ±∞ → ``"inf"``/``"-inf"``, read back as floats).
     """
 
     def __init__(self, directory, provenance=None):

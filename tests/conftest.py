@@ -39,12 +39,12 @@ def warm_numba():
     """Compile or load every numba kernel once per session: one spectral point and its support, every
     simulator kernel signature, and one tiny true-feature simulation with its loss curve."""
     import rfdiff as rd
-    from rfdiff.simulate import _kernels, random_features
+    from rfdiff.simulate import kernels, random_features
 
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1)
     assert rd.stieltjes(model, np.array([1.0 + 1.0j])).n_failed == 0
     rd.support(model)
-    _kernels.warm()
+    kernels.warm()
     random_features(model, 8, seed=0).loss_curves([0.0, 1.0, np.inf])
 
 

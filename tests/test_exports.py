@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-from rfdiff import _io
+from rfdiff import outputs
 from rfdiff.cli import main
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
@@ -14,7 +14,7 @@ TWO_ATOM = ["--sigma-eigs", "0.5,1.5", "--sigma-weights", "0.5,0.5"]
 
 
 def _csv(path):
-    """``(provenance, names, data)`` of a CSV written by :func:`rfdiff._io.write_csv`."""
+    """``(provenance, names, data)`` of a CSV written by :func:`rfdiff.outputs.write_csv`."""
     with open(path, encoding="utf-8") as fh:
         first = fh.readline()
     assert first.startswith("# rfdiff ")
@@ -49,7 +49,7 @@ def test_curves_json_csv_npz_agree_and_carry_provenance(tmp_path):
         np.testing.assert_array_equal(z["sim_test"], table["sim_test"])
         assert float(z["tau_mem"]) == pytest.approx(data["timescales"]["tau_mem"])
         assert json.loads(str(z["provenance"])) == data["provenance"]
-    assert _io.read_npz_provenance(paths["npz"])["model"] == _io.from_json(data["model"])
+    assert outputs.read_npz_provenance(paths["npz"])["model"] == outputs.from_json(data["model"])
 
 
 def test_spectrum_csv_and_npz(tmp_path):
@@ -114,12 +114,12 @@ def test_reproduce_seed_reaches_simulations_and_manifest(tmp_path):
 
 def test_writers_are_atomic_and_strict(tmp_path):
     path = tmp_path / "x.csv"
-    _io.write_csv(path, {"a": [1.0, np.nan], "b": [np.inf, -np.inf]}, provenance={"k": np.nan})
+    outputs.write_csv(path, {"a": [1.0, np.nan], "b": [np.inf, -np.inf]}, provenance={"k": np.nan})
     assert path.read_text().splitlines() == ['# rfdiff {"k": null}', "a,b", "1.0,inf", "nan,-inf"]
     with pytest.raises(ValueError, match="lengths"):
-        _io.write_csv(tmp_path / "y.csv", {"a": [1.0], "b": [1.0, 2.0]})
+        outputs.write_csv(tmp_path / "y.csv", {"a": [1.0], "b": [1.0, 2.0]})
     with pytest.raises(ValueError, match="reserved"):
-        _io.write_npz(tmp_path / "y.npz", {"provenance": [1]})
+        outputs.write_npz(tmp_path / "y.npz", {"provenance": [1]})
     assert sorted(os.listdir(tmp_path)) == ["x.csv"]        # no temporary files left behind
 
 
@@ -129,8 +129,8 @@ def test_writers_are_atomic_and_strict(tmp_path):
 
 @pytest.fixture
 def plt():
-    from rfdiff.plotting import _pyplot
-    plt = _pyplot()
+    from rfdiff.plotting import pyplot
+    plt = pyplot()
     yield plt
     plt.close("all")
 

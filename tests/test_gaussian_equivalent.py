@@ -87,7 +87,7 @@ def test_seed_determinism():
 
 def test_shares_sampling_convention():
     """Same seed, same W and X as every other simulator (rfdiff.simulate._sampling.sample_problem)."""
-    from rfdiff.simulate._sampling import sample_problem
+    from rfdiff.simulate import sample_problem
     ge = gaussian_equivalent(RELU_2ATOMS, 25, seed=13)
     W, X = sample_problem(RELU_2ATOMS, 25, seed=13)
     np.testing.assert_array_equal(ge.W, W)

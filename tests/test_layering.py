@@ -31,7 +31,7 @@ PACKAGE = ROOT / "rfdiff"
 
 #: Rank of every module (by longest matching prefix); a module may import lower ranks and its own package.
 RANKS = {
-    "rfdiff._validate": 0, "rfdiff._io": 0, "rfdiff._progress": 0, "rfdiff._mp": 0, "rfdiff.results": 0,
+    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._progress": 0, "rfdiff._mp": 0, "rfdiff.results": 0,
     "rfdiff.settings": 0,
     "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
     "rfdiff.sweep": 2, "rfdiff.model": 2,

@@ -14,7 +14,7 @@ import pytest
 from scipy import special
 
 import rfdiff as rd
-from rfdiff.simulate._sampling import noise_rng, problem_sizes, sample_problem
+from rfdiff.simulate import noise_rng, problem_sizes, sample_problem
 from rfdiff.simulate.features import RandomFeatures, hermite_coefficients, random_features
 
 from helpers import FINITE_DIFFERENCE, assert_rel_close, rel_error

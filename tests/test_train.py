@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
-from rfdiff.simulate._sampling import sample_problem
+from rfdiff.simulate import sample_problem
 from rfdiff.simulate.features import random_features
 from rfdiff.simulate.training import default_dtau, frozen_noise, train
 

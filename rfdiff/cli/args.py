@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from .._io import check_writable
+from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
            "add_tau_arguments", "closed_form", "data_from_args", "draws", "figure_file", "floats", "integer",

@@ -86,7 +86,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _user_errors():
     """Exceptions the input can cause: bad values, a solver that cannot verify, files, memory, missing extras."""
-    from ..results import SolverError
+    from .. import SolverError
     return ValueError, OSError, MemoryError, ImportError, OverflowError, SolverError
 
 

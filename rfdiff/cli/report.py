@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from .._io import provenance, write_csv, write_json, write_npz
+from ..outputs import provenance, write_csv, write_json, write_npz
 
 __all__ = ["CaughtWarnings", "args_provenance", "collect_warnings", "exit_status", "finite_max", "print_table",
            "result_provenance", "status_line", "write_outputs"]
@@ -28,7 +28,7 @@ def collect_warnings(command: str):
     Yields a :class:`CaughtWarnings`; the command counts its ``not_converged`` in its status line. Other
     warnings pass through unchanged.
     """
-    from ..results import ConvergenceWarning
+    from .. import ConvergenceWarning
     caught, others = CaughtWarnings(), []
     try:
         with warnings.catch_warnings(record=True) as records:
@@ -90,7 +90,7 @@ def finite_max(values) -> float:
 
 
 def args_provenance(args, **extra) -> dict:
-    """:func:`rfdiff._io.provenance` of a parsed command line (``args.argv`` set by :func:`rfdiff.cli.main`)."""
+    """:func:`rfdiff.outputs.provenance` of a parsed command line (``args.argv`` set by :func:`rfdiff.cli.main`)."""
     return provenance(getattr(args, "argv", None), **extra)
 
 

@@ -5,7 +5,8 @@ Topic modules: ``rfdiff.plotting.spectrum``, ``.curves``, ``.phase``.
 import math
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (ImportError naming the extra when matplotlib is missing)."""
     try:
         import matplotlib
         matplotlib.use("Agg", force=False)
@@ -18,7 +19,7 @@ def _pyplot():
 def _axes(ax):
     if ax is not None:
         return ax
-    plt = _pyplot()
+    plt = pyplot()
     _, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     return ax
 
@@ -46,9 +47,9 @@ def data_label(data) -> str:
 def model_label(model) -> str:
     """``ψ_p = …, ψ_n = …, t = …, activation, data law`` of a model, for titles (mathtext)."""
     extra = ""
-    if not math.isinf(getattr(model, "m", math.inf)):
+    if not math.isinf(model.m):
         extra += f", m = {model.m} noise draws"
-    if getattr(model, "weight_decay", 0.0):
+    if model.weight_decay:
         extra += f", weight decay ω = {model.weight_decay:g}"
     return (rf"$\psi_p={model.psi_p:g}$, $\psi_n={model.psi_n:g}$, $t={model.t:g}$, {model.activation.name}, "
             f"{data_label(model.data)}{extra}")
@@ -86,7 +87,7 @@ def legend_below(ax, handles=None, labels=None, ncol=3, fontsize=8):
 
 def savefig(ax, path) -> None:
     """Save the figure that holds ``ax`` to ``path`` (PNG or PDF by extension) and close it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = ax.figure
     fig.savefig(path, dpi=150)
     plt.close(fig)

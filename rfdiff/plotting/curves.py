@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, _pyplot, data_label, legend_below, model_label, tidy_log_axis
+from . import _axes, pyplot, data_label, legend_below, model_label, tidy_log_axis
 
 #: y label of loss axes: the losses are normalised so that both equal 1 at τ = 0 (docs/theory.md §1).
 LOSS_LABEL = r"loss (normalised: $L(0) = 1$)"
@@ -106,7 +106,7 @@ def plot_collapse(curves_list, ax=None, key="test", timescales_list=None):
         Marks ``tau_mem/ψ_n`` of each curve.
     """
     ax = _axes(ax)
-    cmap = _pyplot().colormaps["viridis"]
+    cmap = pyplot().colormaps["viridis"]
     for i, c in enumerate(curves_list):
         keep = _finite(c)
         color = cmap(i / max(1, len(curves_list) - 1))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, _pyplot, data_label, legend_below, tidy_log_axis
+from . import _axes, pyplot, data_label, legend_below, tidy_log_axis
 
 __all__ = ["plot_phase_diagram", "plot_phase_map", "plot_tau_map"]
 
@@ -124,7 +124,7 @@ def plot_phase_diagram(diagram, axes=None):
         Save with ``rfdiff.plotting.savefig(axes[0], path)``.
     """
     if axes is None:
-        _, axes = _pyplot().subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+        _, axes = pyplot().subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     plot_phase_map(diagram, "window", ax=axes[0])
     plot_phase_map(diagram, "gap_inf", ax=axes[1])
     return np.asarray(axes)

@@ -12,7 +12,7 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``mixture_order``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
-base seed and the settings (:func:`rfdiff._io.provenance`); every figure's entry adds the models it draws
+base seed and the settings (:func:`rfdiff.outputs.provenance`); every figure's entry adds the models it draws
 (``model.to_dict()``, data law included), the seeds and dimensions of its simulations and the solver
 diagnostics (failed sweep points, contour nodes). ``seed`` shifts every simulation's seed, so two runs with
 the same seed draw the same figures.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._io import provenance, write_json
+from ..outputs import provenance, write_json
 from .._progress import wants_progress
 from ..dynamics import LearningDynamics
 from ..data import DiscreteSpectrum, Isotropic
@@ -367,7 +367,7 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
         The manifest: figure name → ``{"files": [...], "caption": str, "models": [...], ...}`` (module
         docstring), plus ``"_run"`` (settings, wall time of each group and the provenance).
     """
-    from ..plotting import _pyplot
+    from ..plotting import pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
               "beyond": _beyond, "mixtures": _mixtures}
     figures = list(groups) if figures is None else list(figures)
@@ -380,7 +380,7 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     cfg = QUICK if quick else FULL
-    plt = _pyplot()
+    plt = pyplot()
     manifest, seconds = _previous_manifest(out), {}
     run = Execution.from_kwargs(execution, **kwargs)
     show = wants_progress(run.progress)

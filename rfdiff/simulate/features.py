@@ -25,7 +25,7 @@ from functools import cached_property
 import numpy as np
 
 from ..results import ConvergenceWarning
-from . import _kernels
+from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
 from .._validate import noise_draws
 from ._sampling import draw_problem, noise_rng, problem_sizes
@@ -85,7 +85,7 @@ def _fixed_rule(rule):
 
 
 def _coefficients_numpy(h, a, fn, kinks, n_orders, rule):
-    """Pure-numpy twin of :mod:`._kernels` (same rules, chunked over rows)."""
+    """Pure-numpy twin of :mod:`.kernels` (same rules, chunked over rows)."""
     p, n = h.shape
     kind, n_nodes = rule
     G = np.empty((n_orders, p, n))
@@ -165,16 +165,16 @@ def hermite_coefficients(h, a, activation, n_orders: int, rule=("gauss-hermite",
         raise ValueError(f"rule must be ('gauss-hermite', Q) for a smooth activation or ('panels', m), got {rule!r}")
     if backend == "numpy":
         return _coefficients_numpy(h, a, activation.fn, kinks, n_orders, rule)
-    code = _kernels.ACTIVATION_CODES.get(activation.name)
+    code = kernels.ACTIVATION_CODES.get(activation.name)
     if backend != "numba" or code is None:
-        raise ValueError(f"backend must be 'numba' (built-in activations {sorted(_kernels.ACTIVATION_CODES)}) "
+        raise ValueError(f"backend must be 'numba' (built-in activations {sorted(kernels.ACTIVATION_CODES)}) "
                          f"or 'numpy', got {backend!r} for activation {activation.name!r}")
     if kind == "gauss-hermite" or not kinks:
         x, w = _fixed_rule(rule)
         hn_w = np.ascontiguousarray(w[:, None] * _hermite_table(x, n_orders))
-        return _kernels.coefficients_gh(h, a, x, w, hn_w, code)
+        return kernels.coefficients_gh(h, a, x, w, hn_w, code)
     xl, wl = np.polynomial.legendre.leggauss(n_nodes)
-    return _kernels.coefficients_panels(h, a, _panel_grid(), np.asarray(kinks, dtype=np.float64),
+    return kernels.coefficients_panels(h, a, _panel_grid(), np.asarray(kinks, dtype=np.float64),
                                         xl, wl, n_orders, code)
 
 
@@ -242,14 +242,14 @@ def interpolated_coefficients(h, a, activation, n_orders, rule, degree, lo, widt
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     width = np.ascontiguousarray(width, dtype=np.float64)
     if backend == "numba":
-        out = _kernels.chebyshev_eval(h, lo, width, coef)
+        out = kernels.chebyshev_eval(h, lo, width, coef)
     else:
         out = _chebyshev_eval_numpy(h, lo, width, coef)
     return out[:-1], out[-1]
 
 
 def _chebyshev_eval_numpy(h, lo, width, coef):
-    """Pure-numpy twin of :func:`._kernels.chebyshev_eval`."""
+    """Pure-numpy twin of :func:`.kernels.chebyshev_eval`."""
     p, n = h.shape
     n_pieces, m, nr = coef.shape[1:]
     out = np.empty((nr, p, n))
@@ -303,7 +303,7 @@ def _mehler_sum(G, rho, diag, weight=1.0, backend="numba"):
     for s in range(G.shape[0] - 2, -1, -1):
         term = G[s] @ G[s].T
         if backend == "numba":
-            _kernels.horner_step(out, rho, term)
+            kernels.horner_step(out, rho, term)
         else:
             out *= rho
             out += term
@@ -320,7 +320,7 @@ def _offdiag_bound(rho, tails, order):
     """
     if rho.shape[0] < 2:
         return 0.0, 0.0
-    mx, sq = _kernels.truncation_bound(rho, np.sqrt(tails), order + 1)
+    mx, sq = kernels.truncation_bound(rho, np.sqrt(tails), order + 1)
     return float(mx), float(math.sqrt(sq))
 
 
@@ -497,7 +497,7 @@ class RandomFeatures(FlowMethods):
         self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
         self.quadrature["pop"] = (rule, err)
         if self.backend == "numba":
-            U_pop = _kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
+            U_pop = kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
         else:
             U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
         # Stein: E[σ(h0_i + γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
@@ -649,9 +649,9 @@ class RandomFeatures(FlowMethods):
 def _check_backend(backend, activation):
     if backend not in ("auto", "numba", "numpy"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
-    compiled = activation.name in _kernels.ACTIVATION_CODES
+    compiled = activation.name in kernels.ACTIVATION_CODES
     if backend == "numba" and not compiled:
-        raise ValueError(f"backend='numba' supports the activations {sorted(_kernels.ACTIVATION_CODES)}, "
+        raise ValueError(f"backend='numba' supports the activations {sorted(kernels.ACTIVATION_CODES)}, "
                          f"not {activation.name!r}; use backend='numpy'")
     if backend == "auto":
         return "numba" if compiled else "numpy"

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 
-from .._io import atomic_write
+from ..outputs import atomic_write
 from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
 from .._validate import choice, count_or_word, integer, noise_draws, positive
@@ -322,7 +322,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         Show a progress bar (``True`` needs ``tqdm``; None: when stderr is a terminal; default False).
     checkpoint : str or path, optional
         A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
-        atomically (:func:`rfdiff._io.atomic_write`: temporary file, fsync, ``os.replace``) at every log
+        atomically (:func:`rfdiff.outputs.atomic_write`: temporary file, fsync, ``os.replace``) at every log
         point and every ``CHECKPOINT_SECONDS``. If it
         exists, the run resumes from it and gives bit-for-bit the logs of an uninterrupted run.
 
