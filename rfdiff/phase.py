@@ -49,6 +49,11 @@ _TEXT = ("regime", "error", "point_status")
 MAX_WALK = 20
 #: Absolute accuracy of log ψ_n* (Brent).
 BOUNDARY_XTOL = 1e-4
+#: A boundary search that lands exactly on the singular line p = n·m (no weight decay) evaluates the margin
+#: this far off it in log ψ_n (0.1%: the end point diverges on the line and is large on either side of it, so
+#: the margin there is far above 0 and the root lies elsewhere; much closer, the support search cannot tell
+#: the gap at λ = 0 from the threshold itself).
+THRESHOLD_STEP = 1e-3
 
 
 def _point(task):
@@ -74,7 +79,10 @@ def _boundary(task):
     def excess(log_psi_n):
         nonlocal evaluations
         evaluations += 1
-        ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+        try:
+            ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+        except ThresholdError:   # exactly on p = n·m (e.g. a doubling step landed there): step just off it
+            ts = timescales(model.replace(psi_n=math.exp(log_psi_n + THRESHOLD_STEP)), options=opts)
         return float(opts.margin(ts.test_min, ts.test_inf))
 
     ok = np.isfinite(margin)

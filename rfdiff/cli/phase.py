@@ -127,6 +127,10 @@ def _print_summary(args, pd, out):
     if unconverged:
         line += f"; not converged {unconverged}"
     out.write(line + "\n")
+    on_line = int(np.count_nonzero(np.asarray(pd.regime) == "threshold"))
+    if on_line:
+        out.write(f"# {on_line} points lie on the interpolation threshold p = n·m without weight decay (singular: "
+                  f"marked 'threshold', not computed, not counted as failed)\n")
     listed = 0
     for (i, j), err in np.ndenumerate(np.asarray(pd.error).reshape(len(pd.coords["psi_p"]), -1)):
         if err and listed < MAX_LISTED_FAILURES:
