@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["STATUSES", "Result", "ConvergenceWarning", "SolverError", "worst_status", "plain", "LossCurves"]
+__all__ = ["STATUSES", "Result", "ConvergenceWarning", "SolverError", "ThresholdError", "worst_status", "plain", "LossCurves"]
 
 #: Possible values of ``Result.status``, from best to worst.
 STATUSES = ("ok", "fallback", "failed")
@@ -34,6 +34,12 @@ class ConvergenceWarning(RuntimeWarning):
 
 class SolverError(RuntimeError):
     """A solver could not verify a physical-branch solution (or a result it needs); the message says where."""
+
+
+class ThresholdError(SolverError):
+    """The model sits on the interpolation threshold p = n·m (m frozen noise draws) without weight decay: a
+    bulk of U reaches λ = 0 and the ridgeless end point diverges (docs/theory.md §10–11). A known singular
+    line, not a solver failure: phase diagrams mark such points."""
 
 
 def worst_status(*statuses: str) -> str:

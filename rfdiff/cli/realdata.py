@@ -5,19 +5,9 @@ from __future__ import annotations
 import math
 import sys
 
-from . import (
-    EPILOG,
-    PLOT_SUFFIXES,
-    add_model_arguments,
-    args_provenance,
-    check_simulation_memory,
-    collect_warnings,
-    data_matrix_from_args,
-    model_from_args,
-    output_file,
-    status_line,
-    write_json,
-)
+from .args import add_model_arguments, data_matrix_from_args, figure_file, integer, model_from_args, output_file
+from .limits import check_simulation_memory
+from .report import args_provenance, collect_warnings, exit_status, status_line, write_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +16,7 @@ LABELS = {"test_gen": "L_test(tau_gen)", "test_inf": "L_test(inf)", "tau_gen": "
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("realdata", help=HELP, epilog=EPILOG, description=(
+    p = subparsers.add_parser("realdata", help=HELP, description=(
         "For real data (--data digits, patches or a .npy/.npz/.csv matrix, rows = samples): the d → ∞ theory "
         "of the data's sample spectrum, the true random-features model at the data's d on Gaussian rows of the "
         "same covariance (the Gaussian surrogate, one run per seed), and the same model trained on n = ψ_n d "
@@ -34,14 +24,14 @@ def add_parser(subparsers):
         "and L_test(∞) of each, and the relative gap of the theory to the real rows split into a finite-size "
         "part (surrogate − theory) and a non-Gaussian part (real − surrogate), all relative to the real value."))
     add_model_arguments(p)
-    p.add_argument("--splits", type=int, default=5,
+    p.add_argument("--splits", type=integer(1), default=5,
                    help="random splits (and surrogate seeds) SEED, SEED+1, ... (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="first seed of W and of the split (default 0)")
+    p.add_argument("--seed", type=integer(0), default=0, help="first seed of W and of the split (default 0)")
     p.add_argument("--n-test", type=int, default=None,
                    help="held-out rows per split (default all rows not trained on, at most 2000)")
     p.add_argument("--json", metavar="PATH", type=output_file("JSON file"),
                    help="write the values, relative errors, splits and provenance as JSON")
-    p.add_argument("--plot", metavar="PATH", type=output_file("figure", PLOT_SUFFIXES),
+    p.add_argument("--plot", metavar="PATH", type=figure_file,
                    help="draw the three test-loss curves (PNG, PDF or SVG)")
     p.set_defaults(func=run)
 
@@ -67,10 +57,6 @@ def run(args) -> int:
     if data is None:
         raise ValueError("rfdiff realdata needs real data: --data digits, patches or a .npy/.npz/.csv file")
     model = model_from_args(args)
-    if args.splits < 1:
-        raise ValueError(f"--splits must be >= 1, got {args.splits}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     n = max(1, round(model.psi_n * data.d))
     if args.n_test is not None and args.n_test < 2:
         raise ValueError(f"--n-test must be >= 2, got {args.n_test}")
@@ -105,12 +91,11 @@ def run(args) -> int:
     if args.json:
         payload = c.to_dict()
         payload["status"] = status
-        payload["provenance"] = args_provenance(args, model=c.model, seeds={"surrogate": c.seeds, "split": c.seeds},
-                                                splits=c.splits, diagnostics={"status": status,
-                                                                              "warnings": list(caught)})
-        write_json(args.json, payload)
+        prov = args_provenance(args, model=c.model, seeds={"surrogate": c.seeds, "split": c.seeds}, splits=c.splits,
+                               diagnostics={"status": status, "warnings": list(caught)})
+        write_outputs(args, payload, prov)
     if args.plot:
         from ..plotting import savefig
         from ..plotting.realdata import plot_comparison
         savefig(plot_comparison(c), args.plot)
-    return 1 if status == "failed" else 0
+    return exit_status(status)
