@@ -694,10 +694,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     Examples
     --------
     >>> import numpy as np, rfdiff as rd
-    >>> from rfdiff.simulate.features import random_features
-    >>> rf = random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
-    >>> c = rf.loss_curves([0.0, np.inf])
-    >>> float(c.train[0]), bool(c.train[1] <= c.test[1])
+    >>> rf = rd.simulate.random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
+    >>> end = rf.loss_curves([0.0, np.inf])           # the closed-form flow of this finite model
+    >>> float(end.train[0]), bool(end.train[1] <= end.test[1])
     (1.0, True)
     """
     return RandomFeatures(model, d, seed=seed, noise=noise, order=order, tol=tol, quad_tol=quad_tol,
