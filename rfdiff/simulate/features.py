@@ -27,7 +27,7 @@ import numpy as np
 from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
-from .._validate import noise_draws
+from .._validate import choice, integer, noise_draws, positive
 from ._sampling import draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
@@ -406,13 +406,9 @@ class RandomFeatures(FlowMethods):
         self.d = int(d)
         self.seed = seed
         self.m = model.m
-        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
-                                  or order < 0):
-            raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
-        for name, val in (("tol", tol), ("quad_tol", quad_tol)):
-            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
-        self.tol, self.quad_tol, self.max_order = float(tol), float(quad_tol), int(max_order)
+        order = None if order is None else integer("order", order, 0)
+        self.tol, self.quad_tol = positive("tol", tol), positive("quad_tol", quad_tol)
+        self.max_order = integer("max_order", max_order, 1)
         self.interpolate = bool(interpolate)
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
@@ -647,8 +643,7 @@ class RandomFeatures(FlowMethods):
 
 
 def _check_backend(backend, activation):
-    if backend not in ("auto", "numba", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    backend = choice("backend", backend, ("auto", "numba", "numpy"))
     compiled = activation.name in kernels.ACTIVATION_CODES
     if backend == "numba" and not compiled:
         raise ValueError(f"backend='numba' supports the activations {sorted(kernels.ACTIVATION_CODES)}, "
