@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 __all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
-           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis",
+           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "optional_bool", "options_object",
            "data_rows", "labels_for"]
 
 
@@ -173,6 +173,30 @@ def decay_axis(name: str, value) -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0 (or a sequence of such values), got {value!r}")
     return _increasing(name, arr, value)
+
+
+def optional_bool(name: str, value):
+    """``True``, ``False`` or ``None`` (e.g. "decide for me")."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    return value
+
+
+def options_object(name: str, cls, given, kwargs):
+    """The options object of a call that takes either ``given`` (an instance of ``cls``, or None) or its fields
+    one by one as ``kwargs`` (not both; unknown field names refused by name): ``given`` or ``cls(**kwargs)``."""
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = set(kwargs) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {name} option(s) {sorted(unknown)}; expected {', '.join(fields)}")
+    if given is None:
+        return cls(**kwargs)
+    if not isinstance(given, cls):
+        raise ValueError(f"{name} must be an rfdiff {cls.__name__}, got {given!r}")
+    if kwargs:
+        raise ValueError(f"give either {name} or its options ({sorted(kwargs)}), not both")
+    return given
 
 
 def data_rows(name: str, value) -> np.ndarray:

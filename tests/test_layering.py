@@ -2,8 +2,8 @@
 
 The theory is a chain of layers, each importing only layers below it (or its own package's modules):
 
-    foundations (_validate, _io, _progress, _mp, results, settings, units)
-    → activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
+    foundations (_validate, outputs, _mp, results, settings)
+    → _progress, units, activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
     → timing → phase.
 
 Beside the chain: the simulators (``rfdiff.simulate``) use the foundations, the model, its constants and
@@ -32,9 +32,8 @@ PACKAGE = ROOT / "rfdiff"
 
 #: Rank of every module (by longest matching prefix); a module may import lower ranks and its own package.
 RANKS = {
-    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._progress": 0, "rfdiff._mp": 0, "rfdiff.results": 0,
-    "rfdiff.settings": 0,
-    "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
+    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._mp": 0, "rfdiff.results": 0, "rfdiff.settings": 0,
+    "rfdiff._progress": 1, "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
     "rfdiff.sweep": 2, "rfdiff.model": 2,
     "rfdiff.constants": 3,
     "rfdiff.structure": 4,

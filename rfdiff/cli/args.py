@@ -21,7 +21,7 @@ import numpy as np
 from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
-           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "figure_file", "floats", "integer",
+           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_split", "figure_file", "floats", "integer",
            "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
@@ -223,6 +223,19 @@ def data_matrix_from_args(args):
     if getattr(args, "_data_matrix", None) is None:
         args._data_matrix = data_from_text(text, constant_columns=args.constant_columns)
     return args._data_matrix
+
+
+def real_split(args, model, data, max_test=None):
+    """The split of ``--seed`` of real ``data``: n = round(ψ_n d) training rows and ``--n-test`` held-out rows
+    (default all the others, at most ``max_test``), refused before computing when the rows do not suffice."""
+    n = max(1, round(model.psi_n * data.d))
+    n_test = args.n_test
+    if n_test is None:
+        n_test = data.n_rows - n if max_test is None else min(data.n_rows - n, max_test)
+        if n_test < 2:
+            raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and at least "
+                             "2 held-out rows")
+    return data.split(n, n_test, seed=args.seed)
 
 
 def data_from_args(args):

@@ -5,9 +5,15 @@ from __future__ import annotations
 import math
 import sys
 
-from .args import add_model_arguments, data_matrix_from_args, figure_file, integer, model_from_args, output_file
+from . import args as opts
 from .limits import check_simulation_memory
-from .report import args_provenance, collect_warnings, exit_status, status_line, write_outputs
+from .report import (
+    args_provenance,
+    collect_warnings,
+    exit_status,
+    status_line,
+    write_outputs,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -23,15 +29,15 @@ def add_parser(subparsers):
         "actual rows and tested on held-out rows (one run per random split). Prints τ_gen, τ_mem, L_test(τ_gen) "
         "and L_test(∞) of each, and the relative gap of the theory to the real rows split into a finite-size "
         "part (surrogate − theory) and a non-Gaussian part (real − surrogate), all relative to the real value."))
-    add_model_arguments(p)
-    p.add_argument("--splits", type=integer(1), default=5,
+    opts.add_model_arguments(p)
+    p.add_argument("--splits", type=opts.integer(1), default=5,
                    help="random splits (and surrogate seeds) SEED, SEED+1, ... (default 5)")
-    p.add_argument("--seed", type=integer(0), default=0, help="first seed of W and of the split (default 0)")
-    p.add_argument("--n-test", type=int, default=None,
+    p.add_argument("--seed", type=opts.integer(0), default=0, help="first seed of W and of the split (default 0)")
+    p.add_argument("--n-test", type=opts.integer(2), default=None,
                    help="held-out rows per split (default all rows not trained on, at most 2000)")
-    p.add_argument("--json", metavar="PATH", type=output_file("JSON file"),
+    p.add_argument("--json", metavar="PATH", type=opts.output_file("JSON file"),
                    help="write the values, relative errors, splits and provenance as JSON")
-    p.add_argument("--plot", metavar="PATH", type=figure_file,
+    p.add_argument("--plot", metavar="PATH", type=opts.figure_file,
                    help="draw the three test-loss curves (PNG, PDF or SVG)")
     p.set_defaults(func=run)
 
@@ -51,18 +57,14 @@ def _pct(x):
 
 
 def run(args) -> int:
-    from ..realdata import compare
+    from ..realdata import DEFAULT_N_TEST, compare
 
-    data = data_matrix_from_args(args)
+    data = opts.data_matrix_from_args(args)
     if data is None:
         raise ValueError("rfdiff realdata needs real data: --data digits, patches or a .npy/.npz/.csv file")
-    model = model_from_args(args)
-    n = max(1, round(model.psi_n * data.d))
-    if args.n_test is not None and args.n_test < 2:
-        raise ValueError(f"--n-test must be >= 2, got {args.n_test}")
-    if args.n_test is None and data.n_rows - n < 2:
-        raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and held-out rows")
-    data.split(n, args.n_test, seed=args.seed)                       # too few rows: one error before computing
+    model = opts.model_from_args(args)
+    split = opts.real_split(args, model, data, max_test=DEFAULT_N_TEST)  # too few rows: an error before computing
+    n = split.train.size
     check_simulation_memory(model, data.d, option="--data")
     with collect_warnings("realdata") as caught:
         c = compare(model, data, splits=args.splits, seed=args.seed, n_test=args.n_test, bins=args.bins)

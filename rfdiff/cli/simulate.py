@@ -27,20 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .args import (
-    CLOSED_FORMS,
-    SIMULATORS,
-    add_model_arguments,
-    add_output_arguments,
-    add_tau_arguments,
-    closed_form,
-    figure_file,
-    integer,
-    model_from_args,
-    output_file,
-    renamed,
-    tau_grid,
-)
+from . import args as opts
 from .limits import check_memory, check_simulation_memory, curves_bytes
 from .report import collect_warnings, exit_status, print_table, result_provenance, status_line, write_outputs
 
@@ -68,16 +55,16 @@ def add_parser(subparsers):
         "per point, closed-form gradient flow; default), 'gaussian' (Gaussian-equivalent matrices, closed "
         "form), 'gd' and 'adam' (explicit training, fresh noise at every step for m = inf). τ follows "
         "dA/dτ = −d² ∇L_train."))
-    add_model_arguments(p, noise_alias=True)
+    opts.add_model_arguments(p, noise_alias=True)
     p.add_argument("--d", type=int, default=None,
                    help="data dimension d (p = ψ_p d, n = ψ_n d); required unless --data is real data (then d is "
                         "its number of columns)")
-    p.add_argument("--n-test", type=int, default=None,
+    p.add_argument("--n-test", type=opts.integer(2), default=None,
                    help="real data: held-out rows of the split (default all rows not trained on)")
-    p.add_argument("--seed", type=integer(0), default=0, help="seed of W, the data and the noise (default 0)")
-    p.add_argument("--method", type=renamed(p.prog, "--method", OLD_METHODS), choices=tuple(SIMULATORS),
+    p.add_argument("--seed", type=opts.integer(0), default=0, help="seed of W, the data and the noise (default 0)")
+    p.add_argument("--method", type=opts.renamed(p.prog, "--method", OLD_METHODS), choices=tuple(opts.SIMULATORS),
                    default="features", help="simulator (default features; 'exact' is its deprecated spelling)")
-    add_tau_arguments(p, 60, tau_min_help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)",
+    opts.add_tau_arguments(p, 60, tau_min_help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)",
                       tau_max_help="largest finite τ (default: closed forms 100/(κ λ_min) of the theory, every mode "
                                    f"relaxed; gd/adam {TRAIN_TAU_MAX_OVER_TAU_MEM:g} τ_mem of the theory)",
                       points_help="number of τ points (closed forms: log-spaced, plus τ = ∞; gd/adam: log "
@@ -86,14 +73,14 @@ def add_parser(subparsers):
                    help="gd: step η on A (Δτ = η/d²; default from the seed code's scaling, kept stable); "
                         "adam: step size α (default 1e-3)")
     p.add_argument("--batch", type=int, default=None, help="gd/adam: minibatch size (default all n points)")
-    p.add_argument("--checkpoint", metavar="PATH", type=output_file("checkpoint", (".npz",)),
+    p.add_argument("--checkpoint", metavar="PATH", type=opts.output_file("checkpoint", (".npz",)),
                    help="gd/adam: resumable state file (.npz)")
-    p.add_argument("--max-steps", type=integer(1), default=None,
+    p.add_argument("--max-steps", type=opts.integer(1), default=None,
                    help=f"gd/adam: refuse runs estimated above this many steps (default {MAX_TRAIN_STEPS:,})")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="gd/adam: show a progress bar (needs tqdm; default: when stderr is a terminal)")
-    add_output_arguments(p, "write simulation and theory curves as JSON", table=False)
-    p.add_argument("--plot", metavar="PATH", type=figure_file,
+    opts.add_output_arguments(p, "write simulation and theory curves as JSON", table=False)
+    p.add_argument("--plot", metavar="PATH", type=opts.figure_file,
                    help="draw the simulation over the exact curves (PNG, PDF or SVG)")
     p.set_defaults(func=run)
 
@@ -105,7 +92,7 @@ def _check_options(args, model):
                          "with --method features, gd or adam")
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
-    if args.method in CLOSED_FORMS:
+    if args.method in opts.CLOSED_FORMS:
         for name in TRAINING_OPTIONS:
             value = getattr(args, name)
             if value is not None and value is not False:            # --no-progress is harmless
@@ -119,7 +106,7 @@ def _check_options(args, model):
 
 def _noise_text(model, method):
     if math.isinf(model.m):
-        return "exact average" if method in CLOSED_FORMS else "fresh every step"
+        return "exact average" if method in opts.CLOSED_FORMS else "fresh every step"
     return f"{model.m} frozen draws per point"
 
 
@@ -141,12 +128,12 @@ class _Result:
 def _closed_form(model, args, res):
     """Closed-form gradient flow of the finite model (``features`` or ``gaussian``)."""
     from .. import timescales_from_curve
-    taus = tau_grid(args, res.dyn.tau_window())
+    taus = opts.tau_grid(args, res.dyn.tau_window())
     if args.rows is not None and args.method == "features":
         from ..simulate import real_features
         sim_model = real_features(model, *args.rows, seed=args.seed)        # held-out rows as the population
     else:
-        sim_model = closed_form(args.method, model, args.d, args.seed)
+        sim_model = opts.closed_form(args.method, model, args.d, args.seed)
     res.tau_lo, res.tau_hi = float(taus[0]), float(taus[-2])
     res.sim = sim_model.loss_curves(taus)
     res.sim_ts = timescales_from_curve(sim_model.loss_curves, res.tau_lo, res.tau_hi)
@@ -207,7 +194,7 @@ def _simulate(model, args):
     from .. import LearningDynamics, timescales
     dyn = LearningDynamics(model)
     res = _Result(dyn=dyn, ts=timescales(model, dynamics=dyn))
-    if args.method in CLOSED_FORMS:
+    if args.method in opts.CLOSED_FORMS:
         _closed_form(model, args, res)
     else:
         _training(model, args, res)
@@ -260,7 +247,7 @@ def _plot(model, args, res):
     from ..plotting import savefig
     from ..plotting.curves import plot_curves
     ax = plot_curves(res.theory, res.ts, simulation=res.sim)
-    label = SIMULATORS[args.method] + (", closed form" if args.method in CLOSED_FORMS else "")
+    label = opts.SIMULATORS[args.method] + (", closed form" if args.method in opts.CLOSED_FORMS else "")
     if args.method == "adam":
         label += " (no theory)"
     if args.split is not None:
@@ -272,9 +259,8 @@ def _plot(model, args, res):
 
 def _real_rows(args, model):
     """Real data: d from the data, a split of seed ``--seed`` and its rows (``args.rows``, ``args.split``)."""
-    from .args import data_matrix_from_args
     args.rows = args.split = None
-    data = data_matrix_from_args(args)
+    data = opts.data_matrix_from_args(args)
     if data is None:
         if args.d is None:
             raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
@@ -282,19 +268,13 @@ def _real_rows(args, model):
     if args.d is not None and args.d != data.d:
         raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
     args.d = data.d
-    if args.method == "gaussian":
-        return
-    n = max(1, round(model.psi_n * data.d))
-    if args.n_test is not None and args.n_test < 2:
-        raise ValueError(f"--n-test must be >= 2, got {args.n_test}")
-    if args.n_test is None and data.n_rows - n < 2:
-        raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and held-out rows")
-    args.split = data.split(n, args.n_test, seed=args.seed)
-    args.rows = (data.rows[args.split.train], data.rows[args.split.test])
+    if args.method != "gaussian":
+        args.split = opts.real_split(args, model, data)
+        args.rows = (data.rows[args.split.train], data.rows[args.split.test])
 
 
 def run(args) -> int:
-    model = model_from_args(args)
+    model = opts.model_from_args(args)
     _real_rows(args, model)
     _check_options(args, model)
     with collect_warnings("simulate") as caught:

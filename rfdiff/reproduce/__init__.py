@@ -194,6 +194,14 @@ def _tau_map(line, out, manifest):
           diagnostics=diag)
 
 
+def _label(ax, ylabel, title_extra):
+    """Axis labels, the title of the ψ_n sweeps (ψ_p, t, tanh, Σ = I plus ``title_extra``) and the legend."""
+    ax.set_xlabel(r"$\psi_n = n/d$")
+    ax.set_ylabel(ylabel)
+    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$" + title_extra, fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+
+
 def _min_score_error(line, out, manifest, plt):
     """Minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t against ψ_n (docs/theory.md §1), power-law fit."""
     psi_n = line.coords["psi_n"]
@@ -207,11 +215,7 @@ def _min_score_error(line, out, manifest, plt):
     ax.loglog(psi_n, e_min, "o-", ms=3, label="exact theory")
     ax.loglog(psi_n[fit], prefactor * psi_n[fit] ** exponent, "k--",
               label=rf"fit on $\psi_n\in[{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}]$: exponent {exponent:.3f}")
-    ax.set_xlabel(r"$\psi_n = n/d$")
-    ax.set_ylabel(r"minimal score error $\min_\tau E_{score}(\tau)$")
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$ (the seed paper reports $\approx -0.59$)",
-                 fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    _label(ax, r"minimal score error $\min_\tau E_{score}(\tau)$", " (the seed paper reports $\\approx -0.59$)")
     _save(ax, out, "min_score_error", manifest,
           f"Minimal score error (at τ_gen) against ψ_n, ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I. A power law fitted "
           f"on ψ_n ∈ [{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}] has exponent {exponent:.3f} (the seed paper reports "
@@ -258,12 +262,9 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
             ax.loglog([v] * len(pts), pts[:, 1], marker, color="C3", mfc="none")
         ax.plot([], [], marker, color="k", mfc="none", label=f"{label}, d = {d}")
     ax.axvline(star, color="k", ls=":", lw=1, label=rf"$\psi_n^* = {star:.3g}$")
-    ax.set_xlabel(r"$\psi_n = n/d$")
-    ax.set_ylabel(r"training time $\tau$")
     seeds = list(range(seed, seed + cfg.sim_seeds))
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$; simulation "
-                 f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    _label(ax, r"training time $\tau$", f"; simulation {'seed' if len(seeds) == 1 else 'seeds'} "
+                                        f"{', '.join(map(str, seeds))}")
     _save(ax, out, "timescales", manifest,
           f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}, Σ = I: exact theory (lines) and "
           f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each: {', '.join(map(str, seeds))}; τ from "

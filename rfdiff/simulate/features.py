@@ -27,7 +27,7 @@ import numpy as np
 from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
-from .._validate import noise_draws
+from .._validate import choice, integer, noise_draws, positive
 from ._sampling import draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
@@ -409,13 +409,9 @@ class RandomFeatures(FlowMethods):
         self.d = int(d)
         self.seed = seed
         self.m = model.m
-        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
-                                  or order < 0):
-            raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
-        for name, val in (("tol", tol), ("quad_tol", quad_tol)):
-            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
-        self.tol, self.quad_tol, self.max_order = float(tol), float(quad_tol), int(max_order)
+        order = None if order is None else integer("order", order, 0)
+        self.tol, self.quad_tol = positive("tol", tol), positive("quad_tol", quad_tol)
+        self.max_order = integer("max_order", max_order, 1)
         self.interpolate = bool(interpolate)
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
@@ -670,8 +666,7 @@ class RandomFeatures(FlowMethods):
 
 
 def _check_backend(backend, activation):
-    if backend not in ("auto", "numba", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    backend = choice("backend", backend, ("auto", "numba", "numpy"))
     compiled = activation.name in kernels.ACTIVATION_CODES
     if backend == "numba" and not compiled:
         raise ValueError(f"backend='numba' supports the activations {sorted(kernels.ACTIVATION_CODES)}, "
@@ -717,10 +712,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     Examples
     --------
     >>> import numpy as np, rfdiff as rd
-    >>> from rfdiff.simulate.features import random_features
-    >>> rf = random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
-    >>> c = rf.loss_curves([0.0, np.inf])
-    >>> float(c.train[0]), bool(c.train[1] <= c.test[1])
+    >>> rf = rd.simulate.random_features(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=20, seed=1)
+    >>> end = rf.loss_curves([0.0, np.inf])           # the closed-form flow of this finite model
+    >>> float(end.train[0]), bool(end.train[1] <= end.test[1])
     (1.0, True)
     """
     return RandomFeatures(model, d, seed=seed, noise=noise, order=order, tol=tol, quad_tol=quad_tol,
