@@ -250,10 +250,10 @@ def _plot(model, args, res):
     label = opts.SIMULATORS[args.method] + (", closed form" if args.method in opts.CLOSED_FORMS else "")
     if args.method == "adam":
         label += " (no theory)"
-    if args.split is not None:
-        label += f", on {args._data_matrix.name} rows (held-out population)"
+    rows = "" if args.split is None else (f"\ntrained on {args.split.train.size} rows of {args._data_matrix.name}, "
+                                          f"tested on {args.split.test.size} held-out rows (split seed {args.seed})")
     ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, seed {args.seed}, noise "
-                 f"{_noise_text(model, args.method)}", fontsize=9)
+                 f"{_noise_text(model, args.method)}{rows}", fontsize=9)
     savefig(ax, args.plot)
 
 
