@@ -19,6 +19,9 @@ _PUBLIC = {
     "RFModel": ".model", "Activation": ".activations", "get_activation": ".activations",
     "DataLaw": ".data", "Isotropic": ".data", "DiscreteSpectrum": ".data", "MarchenkoPastur": ".data",
     "GaussianMixture": ".data", "law_from_spec": ".data",
+    # real data (docs/theory.md §14)
+    "DataMatrix": ".data", "data_matrix": ".data", "load_matrix": ".data", "law_from_data": ".data",
+    "load_dataset": ".data",
     # Gaussian-equivalence constants and structure
     "GECoefficients": ".constants", "ge_coefficients": ".constants", "class_coefficients": ".constants",
     "Structure": ".structure",

@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 __all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
-           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "diffusion_times", "physical_memory", "memory"]
+           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "optional_bool", "options_object",
+           "data_rows", "labels_for", "diffusion_times", "physical_memory", "memory"]
 
 
 def _number(name: str, value) -> float:
@@ -179,6 +180,65 @@ def decay_axis(name: str, value) -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0 (or a sequence of such values), got {value!r}")
     return _increasing(name, arr, value)
+
+
+def optional_bool(name: str, value):
+    """``True``, ``False`` or ``None`` (e.g. "decide for me")."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    return value
+
+
+def options_object(name: str, cls, given, kwargs):
+    """The options object of a call that takes either ``given`` (an instance of ``cls``, or None) or its fields
+    one by one as ``kwargs`` (not both; unknown field names refused by name): ``given`` or ``cls(**kwargs)``."""
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = set(kwargs) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {name} option(s) {sorted(unknown)}; expected {', '.join(fields)}")
+    if given is None:
+        return cls(**kwargs)
+    if not isinstance(given, cls):
+        raise ValueError(f"{name} must be an rfdiff {cls.__name__}, got {given!r}")
+    if kwargs:
+        raise ValueError(f"give either {name} or its options ({sorted(kwargs)}), not both")
+    return given
+
+
+def data_rows(name: str, value) -> np.ndarray:
+    """A 2-D float64 array of data rows (samples × features): numeric, at least 2 rows and 1 column, finite.
+
+    The message of a non-finite entry gives their count and the first position (row, column), 0-based.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype})")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows = samples, columns = features), got shape {arr.shape}")
+    if arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least 2 rows and 1 column, got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has {int(bad.sum())} NaN/inf entries (first at row {r}, column {c}); "
+                         "remove or impute them first")
+    return arr
+
+
+def labels_for(name: str, value, n_rows: int) -> np.ndarray:
+    """Class labels of ``n_rows`` rows: a 1-D array of integers or strings (no NaN), one per row."""
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must be 1-D with one label per row ({n_rows}), got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integers or strings (got non-integral or NaN floats)")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biuUSO":
+        raise ValueError(f"{name} must be integers or strings, got dtype {arr.dtype}")
+    return arr
 
 
 def physical_memory():

@@ -60,3 +60,16 @@ def test_mixture_data_reports_class_proportions(tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.startswith("# class proportions"))
     held = line.split("held-out ")[1].split(";")[0].split("/")
     assert len(held) == 2 and abs(float(held[0]) - 0.5) < 0.2
+
+
+def test_real_data_rows_are_refused_before_computing(tmp_path, capsys):
+    """Real rows (a data file) are not sampled yet: one line, exit 2, nothing written — whatever n."""
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.random.default_rng(0).standard_normal((20, 4)))
+    out = tmp_path / "g.json"
+    argv = ["generate", "--psi-p", "4", "--psi-n", "50", "--d", "4", "--taus", "1", "--data", str(rows),
+            "--json", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data laws only" in err
+    assert not out.exists()

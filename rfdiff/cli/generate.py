@@ -13,19 +13,9 @@ import sys
 
 import numpy as np
 
-from . import (
-    EPILOG,
-    PLOT_SUFFIXES,
-    add_model_arguments,
-    args_provenance,
-    check_memory,
-    check_simulation_memory,
-    collect_warnings,
-    model_from_args,
-    output_file,
-    status_line,
-    write_json,
-)
+from .args import PLOT_SUFFIXES, add_model_arguments, data_matrix_from_args, model_fields, output_file
+from .limits import check_memory, check_simulation_memory
+from .report import args_provenance, collect_warnings, exit_status, status_line
 
 __all__ = ["add_parser", "run"]
 
@@ -49,7 +39,7 @@ def _times(text: str):
 
 def add_parser(subparsers):
     from ..generate.family import DEFAULT_TIMES
-    p = subparsers.add_parser("generate", help=HELP, epilog=EPILOG, description=(
+    p = subparsers.add_parser("generate", help=HELP, description=(
         "Train one random-features score per diffusion time on one training set to each τ (closed-form "
         "gradient flow of the true features by default), generate samples with the reverse SDE or the "
         "probability-flow ODE, and report the fraction of copies f_mem (‖x − a¹‖/‖x − a²‖ < 1/3), distances "
@@ -115,8 +105,7 @@ def _check(args, model):
         times = default_times(args.t_count, args.t_min, args.t_max)
     if not 0 < args.threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {args.threshold}")
-    check_simulation_memory(model, args.d)
-    p = max(1, round(model.psi_p * args.d))
+    p, _ = check_simulation_memory(model, args.d, "--d")
     n_sets = taus.size + 3
     check_memory(8.0 * (taus.size * times.size * args.d * p + n_sets * args.samples * args.d),
                  f"--samples {args.samples} × {n_sets} sets and {taus.size} τ × {times.size} times of d × p read-outs")
@@ -168,7 +157,11 @@ def run(args) -> int:
     from ..generate.family import score_family
     from ..girsanov import kl_bound
 
-    model = model_from_args(args, psi_p=args.psi_p, psi_n=args.psi_n, t=0.1)
+    from .. import RFModel
+    if data_matrix_from_args(args) is not None:
+        raise ValueError("--data: generate samples from data laws only (real rows, --data digits|patches|FILE, are "
+                         "not sampled yet; use the law of a spectrum file, --sigma-* or a mixture spec)")
+    model = RFModel(psi_p=args.psi_p, psi_n=args.psi_n, t=0.1, **model_fields(args))
     taus, times = _check(args, model)
     from ..sweep import Execution
     execution = Execution(executor=args.executor, workers=args.workers, progress=args.progress)
@@ -188,6 +181,7 @@ def run(args) -> int:
                                    "simulator": fam.simulator, "shared_features": fam.shared_features},
                            diagnostics={"status": status, "family": fam.message, "warnings": list(caught)})
     if args.json:
+        from ..outputs import write_json
         write_json(args.json, {"family": fam.to_dict(), "evaluation": ev.to_dict(), "kl_bound": bound.to_dict(),
                                "status": status, "provenance": prov})
     if args.npz:
@@ -206,4 +200,4 @@ def run(args) -> int:
         write_npz(args.npz, arrays, provenance=prov)
     if args.plot:
         _plot(args, fam, ev)
-    return 1 if status == "failed" else 0
+    return exit_status(status)

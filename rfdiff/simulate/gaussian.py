@@ -339,8 +339,9 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True, *, fea
     Parameters
     ----------
     model : RFModel
+        Its structure, data law, m and weight decay define the sample.
     d : int
-        Data dimension; ``p = round(ψ_p d)``, ``n = round(ψ_n d)``.
+        Data dimension (p and n follow from ψ_p and ψ_n, rounded).
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``.
     include_mean : bool
@@ -355,10 +356,9 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True, *, fea
 
     Examples
     --------
-    >>> import numpy as np, rfdiff as rd
-    >>> from rfdiff.simulate import gaussian_equivalent
-    >>> ge = gaussian_equivalent(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=50, seed=1)
-    >>> c = ge.loss_curves([0.0, 10.0, np.inf])
+    >>> import rfdiff as rd
+    >>> ge = rd.simulate.gaussian_equivalent(rd.RFModel(psi_p=4, psi_n=2, t=0.1), d=50, seed=1)
+    >>> c = ge.loss_curves([0.0, 10.0, float("inf")])
     >>> float(c.train[0]), float(c.test[0])
     (1.0, 1.0)
     """
