@@ -8,7 +8,7 @@ import pytest
 import rfdiff as rd
 from rfdiff.cli import main
 
-SMALL = ["--psi-p", "4", "--psi-n", "2", "--d", "4", "--t-count", "4", "--samples", "64"]
+SMALL = ["--psi-p", "4", "--psi-n", "2", "--d", "4", "--t-count", "2", "--samples", "64"]
 
 
 def test_json_npz_plot_and_provenance(tmp_path, capsys, saved_figures):
@@ -27,7 +27,7 @@ def test_json_npz_plot_and_provenance(tmp_path, capsys, saved_figures):
         assert z["samples"].shape == (2, 64, 4) and z["train"].shape == (8, 4)
         assert json.loads(str(z["provenance"])) == prov
         # the samples in the file are those of the library with the same settings
-        fam = rd.score_family(rd.RFModel(4, 2, 0.1), 4, [10.0, np.inf], times=rd.default_times(4), seed=3)
+        fam = rd.score_family(rd.RFModel(4, 2, 0.1), 4, [10.0, np.inf], times=rd.default_times(2), seed=3)
         np.testing.assert_allclose(z["samples"][1], rd.sample(fam.at(np.inf), 64, seed=3).x, rtol=1e-12, atol=1e-12)
         f = rd.memorization_fraction(z["samples"][1], z["train"])
         assert float(z["f_mem"][1]) == f.value
@@ -53,6 +53,7 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, extra, mess
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_mixture_data_reports_class_proportions(tmp_path, capsys):
     argv = ["generate", *SMALL, "--data", "mixture:0.5@0.5,0.5@2", "--taus", "inf", "--seed", "1"]
     assert main(argv) in (0, 1)
