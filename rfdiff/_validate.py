@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
            "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "optional_bool", "options_object",
-           "data_rows", "labels_for", "diffusion_times", "physical_memory", "memory"]
+           "data_rows", "row_pair", "labels_for", "diffusion_times", "physical_memory", "memory"]
 
 
 def _number(name: str, value) -> float:
@@ -225,6 +225,18 @@ def data_rows(name: str, value) -> np.ndarray:
         raise ValueError(f"{name} has {int(bad.sum())} NaN/inf entries (first at row {r}, column {c}); "
                          "remove or impute them first")
     return arr
+
+
+def row_pair(name: str, value, n: int, d: int) -> tuple:
+    """``(train_rows, test_rows)``: a pair of :func:`data_rows` arrays, the first of shape (n, d), the second of d
+    columns (real data, docs/theory.md §14)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (train_rows, test_rows)")
+    train_rows, test_rows = data_rows("train_rows", value[0]), data_rows("test_rows", value[1])
+    if train_rows.shape != (n, d) or test_rows.shape[1] != d:
+        raise ValueError(f"{name}: train_rows must have shape (n, d) = ({n}, {d}) (n = round(psi_n d)) and test_rows "
+                         f"{d} columns, got {train_rows.shape} and {test_rows.shape}")
+    return train_rows, test_rows
 
 
 def labels_for(name: str, value, n_rows: int) -> np.ndarray:

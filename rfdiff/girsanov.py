@@ -105,6 +105,9 @@ def kl_bound_from_errors(times, taus, score_error, start, *, source="simulation"
 
 def _family_bound(family) -> KLBound:
     """The bound from a finite family's own (exact population) score errors (docs/theory.md §13)."""
+    if family.real_rows:
+        raise ValueError("kl_bound: a family trained on real rows has no exact score error (its score error is a "
+                         "Gaussian proxy, a lower bound: docs/theory.md §14), so it has no KL bound")
     t = float(family.times[-1])
     start = start_kl(family.model.data, t, d=family.d)
     w = np.asarray(family.class_weights, dtype=np.float64)
@@ -125,7 +128,8 @@ def kl_bound(model, taus=None, times=None, **options) -> KLBound:
         A model: the limiting (d → ∞) score errors of ``loss_curves(model.replace(t=t_k), taus)`` at every time
         of the grid (``model.t`` is replaced). A :class:`rfdiff.generate.ScoreFamily`: its own finite-size score
         errors at its times and taus (``taus``, ``times`` must then be omitted); the start term is taken over
-        the sampled eigenvalues, plus the centroids' ``e^{-2t}‖μ_c‖²/(2d)`` for a mixture.
+        the sampled eigenvalues, plus the centroids' ``e^{-2t}‖μ_c‖²/(2d)`` for a mixture (not for a family on
+        real rows: their score error is only a lower bound, docs/theory.md §14).
     taus : float or array_like
         Training times ≥ 0 (``np.inf`` allowed), for a model.
     times : array_like, optional

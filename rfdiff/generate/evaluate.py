@@ -3,7 +3,8 @@
 :func:`evaluate` draws samples from ``family.at(τ)`` for every τ of the family and from the exact and empirical
 scores on the same grid, and measures each set the same way (f_mem with its bootstrap error, distances to the
 nearest training point, the covariance report, class proportions for a mixture), with fresh data points as the
-held-out baseline. The command line (``rfdiff generate``) and the figures (``rfdiff reproduce --only samples``)
+held-out baseline. A family on real rows (docs/theory.md §14) has no exact score: its references are the empirical
+score and held-out rows (as many as samples, at most all of them). The command line (``rfdiff generate``) and the figures (``rfdiff reproduce --only samples``)
 both use it.
 """
 from __future__ import annotations
@@ -74,7 +75,8 @@ class Evaluation(Result):
     at_tau : list of Measured
         One per τ of the family.
     references : dict of str to Measured
-        ``"exact"``, ``"empirical"`` (samples of the reference scores) and ``"held-out"`` (fresh data points).
+        ``"exact"``, ``"empirical"`` (samples of the reference scores) and ``"held-out"`` (fresh data points);
+        real rows: ``"empirical"`` and ``"held-out"`` (held-out rows).
     settings : dict
         n_samples, method, integrator, seed, threshold.
     """
@@ -110,13 +112,14 @@ def evaluate(family, n_samples, *, method="sde", integrator="2m", seed=0, thresh
     ----------
     family : ScoreFamily
     n_samples : int
-        Samples per τ (and per reference; the held-out set has as many fresh data points).
+        Samples per τ (and per reference; the held-out set has as many fresh data points, or for real rows as
+        many held-out rows, at most all of them).
     method, integrator, seed, progress
         Of :func:`rfdiff.generate.sample`; every set uses the same ``seed`` (hence the same start points and noises).
     threshold : float
         Copy threshold of :func:`rfdiff.generate.memorization_fraction`.
     references : bool
-        Also sample the exact and the empirical scores and draw the held-out points.
+        Also sample the exact (not for real rows) and the empirical scores and draw the held-out points.
     """
     n_samples = integer("n_samples", n_samples, 1)
     kw = dict(threshold=threshold, seed=seed)
@@ -126,10 +129,12 @@ def evaluate(family, n_samples, *, method="sde", integrator="2m", seed=0, thresh
         at_tau.append(measure(f"tau={tau:g}", s, family, status=s.status, message=s.message, **kw))
     refs = {}
     if references:
-        for name, sc in (("exact", family.exact_score()), ("empirical", family.empirical_score())):
+        scores = [] if family.real_rows else [("exact", family.exact_score())]
+        for name, sc in scores + [("empirical", family.empirical_score())]:
             s = sample(sc, n_samples, method=method, integrator=integrator, seed=seed, progress=progress)
             refs[name] = measure(name, s, family, status=s.status, message=s.message, **kw)
-        refs["held-out"] = measure("held-out", family.holdout(n_samples), family, **kw)
+        held = min(n_samples, family.test_points.shape[0]) if family.real_rows else n_samples
+        refs["held-out"] = measure("held-out", family.holdout(held), family, **kw)
     parts = at_tau + list(refs.values())
     status = worst_status(family.status if family.status == "failed" else "ok", *(m.status for m in parts))
     message = "; ".join(m.message for m in parts if m.message)

@@ -3,8 +3,9 @@
 :func:`real_features` is :func:`rfdiff.simulate.random_features` with the sampled Gaussian data replaced by
 given rows:
 
-* ``W`` is drawn exactly as every simulator draws it (``default_rng(seed).standard_normal((p, d))``), so the
-  same seed gives the same W as ``random_features`` at the same p and d;
+* ``W`` is drawn exactly as every simulator draws it (``default_rng(seed).standard_normal((p, d))``, or from
+  ``default_rng(feature_seed)`` when given), so the same seeds give the same W as ``random_features`` at the
+  same p and d;
 * the training columns are the n given training rows; ``U`` and ``V`` are their exact noise averages
   (Mehler expansion, docs/theory.md §9) or the averages over m frozen noise draws, by the same code;
 * the population is the **held-out** rows plus fresh noise: ``U_pop = (1/n_test) Σ_ν E_ξ σσᵀ`` and
@@ -74,10 +75,12 @@ class RealFeatures(RandomFeatures):
                 f"activation={self.activation.name!r}, m={self.m!r}, order={self.order})")
 
     def _sample(self, model, seed):
-        """W by the shared convention (first draw of ``default_rng(seed)``); X and X_test are the given rows."""
+        """W by the shared convention (first draw of ``default_rng(seed)``, or of ``default_rng(feature_seed)``);
+        X and X_test are the given rows."""
         train_rows, test_rows = self._rows
         self.mixture = False
-        self.W = np.random.default_rng(seed).standard_normal((self.p, self.d))
+        source = seed if self.feature_seed is None else self.feature_seed
+        self.W = np.random.default_rng(source).standard_normal((self.p, self.d))
         self.X = np.ascontiguousarray(train_rows.T)
         self.labels = np.zeros(self.n, dtype=int)
         self.centroids = np.zeros((self.d, 1))
@@ -121,7 +124,8 @@ def real_features(model, train_rows, test_rows, seed=0, noise=None, order=None, 
     noise, order, **kwargs
         As in :func:`rfdiff.simulate.random_features` (``noise`` is deprecated there too: the training noise is
         the model's m, exact averages for m = ∞, m frozen draws otherwise; ``tol``, ``quad_tol``, ``max_order``,
-        ``backend``, ``interpolate``); the held-out average is always exact in the noise.
+        ``backend``, ``interpolate``, ``feature_seed``: W from ``default_rng(feature_seed)``); the held-out
+        average is always exact in the noise.
 
     Returns
     -------

@@ -429,14 +429,8 @@ def _check_rows(model, d, rows, eval_noise):
     """``(train_rows, test_rows)`` as float arrays of d columns, n = round(ψ_n d) training rows, or None."""
     if rows is None:
         return None
-    from .._validate import data_rows
-    if not isinstance(rows, (tuple, list)) or len(rows) != 2:
-        raise ValueError("rows must be a pair (train_rows, test_rows)")
-    train_rows, test_rows = data_rows("train_rows", rows[0]), data_rows("test_rows", rows[1])
-    n = problem_sizes(model, d)[1]
-    if train_rows.shape != (n, d) or test_rows.shape[1] != d:
-        raise ValueError(f"rows: train_rows must have shape (n, d) = ({n}, {d}) (n = round(psi_n d)) and test_rows "
-                         f"{d} columns, got {train_rows.shape} and {test_rows.shape}")
+    from .._validate import row_pair
+    train_rows, test_rows = row_pair("rows", rows, problem_sizes(model, d)[1], d)
     if eval_noise != "exact":
         raise ValueError("eval_noise must be 'exact' with real rows (the held-out rows are the population)")
     return train_rows, test_rows
