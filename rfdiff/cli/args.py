@@ -21,7 +21,7 @@ import numpy as np
 from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
-           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_split", "figure_file", "floats", "integer",
+           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_dimension", "real_split", "figure_file", "floats", "integer",
            "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
@@ -225,16 +225,36 @@ def data_matrix_from_args(args):
     return args._data_matrix
 
 
+def real_dimension(args):
+    """Real data: the :class:`rfdiff.data.DataMatrix` of ``--data``, with ``args.d`` set to its number of columns
+    (a different ``--d`` refused); None without real data (then ``--d`` is required)."""
+    data = data_matrix_from_args(args)
+    if data is None:
+        if args.d is None:
+            raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
+        return None
+    if args.d is not None and args.d != data.d:
+        raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
+    args.d = data.d
+    return data
+
+
 def real_split(args, model, data, max_test=None):
     """The split of ``--seed`` of real ``data``: n = round(ψ_n d) training rows and ``--n-test`` held-out rows
-    (default all the others, at most ``max_test``), refused before computing when the rows do not suffice."""
+    (default all the others, at most ``max_test``), refused before computing when the rows do not suffice (the
+    message gives the rows there are and the largest ``--psi-n``)."""
     n = max(1, round(model.psi_n * data.d))
+    held = 2 if args.n_test is None else args.n_test
+    if n + held > data.n_rows:
+        most = data.n_rows - held
+        largest = (f"the largest --psi-n is {most}/{data.d} = {most / data.d:.6g} (n = {most})" if most >= 1 else
+                   "no --psi-n leaves them")
+        wanted = "at least 2 held-out rows" if args.n_test is None else f"n_test = {held} held-out rows"
+        raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and {wanted} "
+                         f"(n = round(psi_n d), d = {data.d}); {largest}")
     n_test = args.n_test
     if n_test is None:
         n_test = data.n_rows - n if max_test is None else min(data.n_rows - n, max_test)
-        if n_test < 2:
-            raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and at least "
-                             "2 held-out rows")
     return data.split(n, n_test, seed=args.seed)
 
 

@@ -4,6 +4,12 @@ A score per diffusion time on a grid (:func:`rfdiff.generate.score_family`, clos
 features, or explicit GD/Adam), samples of the reverse SDE or ODE at each requested τ
 (:func:`rfdiff.generate.sample`), and their measures next to the exact score, the empirical optimal score and
 held-out data (:func:`rfdiff.generate.evaluate`), plus the finite family's KL bound (docs/theory.md §13).
+
+Real data (``--data digits|patches|FILE``, docs/theory.md §14): d is the data's number of columns and ψ_n fixes
+the n = round(ψ_n d) training rows of the split of ``--seed`` (the rest, or ``--n-test`` of them, held out as
+the population); the family is trained on those rows (``score_family(rows=...)``), its references are the
+empirical score and held-out rows (no exact score, no KL bound), and the outputs record the dataset, its
+normalisation and the split's rows; ``--npz`` adds the samples and training rows in the data's own units.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .args import PLOT_SUFFIXES, add_model_arguments, data_matrix_from_args, model_fields, output_file
+from .args import PLOT_SUFFIXES, add_model_arguments, integer, model_fields, output_file, real_dimension, real_split
 from .limits import check_memory, check_simulation_memory
 from .report import args_provenance, collect_warnings, exit_status, status_line
 
@@ -48,7 +54,11 @@ def add_parser(subparsers):
     p.add_argument("--psi-p", type=float, required=True, help="width ratio p/d")
     p.add_argument("--psi-n", type=float, required=True, help="sample ratio n/d")
     add_model_arguments(p, scalar=False)
-    p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
+    p.add_argument("--d", type=int, default=None,
+                   help="data dimension d (p = ψ_p d, n = ψ_n d); required unless --data is real data (then d is "
+                        "its number of columns and n = round(ψ_n d) rows are trained on)")
+    p.add_argument("--n-test", type=integer(2), default=None,
+                   help="real data: held-out rows of the split (default all rows not trained on, at most 2000)")
     p.add_argument("--taus", type=_taus, required=True, metavar="TAU,...",
                    help="training times of the family, comma-separated ('inf': end of training)")
     p.add_argument("--times", type=_times, default=None, metavar="T,...",
@@ -79,6 +89,19 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
+def _real_rows(args, model):
+    """Real data: d from the data and the split of ``--seed`` (``args.split``), or None; bad combinations refused."""
+    from ..realdata import DEFAULT_N_TEST
+    data = real_dimension(args)
+    if data is None:
+        if args.n_test is not None:
+            raise ValueError("--n-test applies only to real data (--data digits, patches or a .npy/.npz/.csv file)")
+        return None
+    if args.bins is not None:
+        raise ValueError("--bins: generate trains on the rows of real data themselves, not on a binned law")
+    return real_split(args, model, data, max_test=DEFAULT_N_TEST)
+
+
 def _check(args, model):
     """Every option and the memory, before anything is computed."""
     from .._validate import taus as check_taus
@@ -105,7 +128,7 @@ def _check(args, model):
         times = default_times(args.t_count, args.t_min, args.t_max)
     if not 0 < args.threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {args.threshold}")
-    p, _ = check_simulation_memory(model, args.d, "--d")
+    p, _ = check_simulation_memory(model, args.d, "--d" if args.split is None else "--psi-p")
     n_sets = taus.size + 3
     check_memory(8.0 * (taus.size * times.size * args.d * p + n_sets * args.samples * args.d),
                  f"--samples {args.samples} × {n_sets} sets and {taus.size} τ × {times.size} times of d × p read-outs")
@@ -113,13 +136,20 @@ def _check(args, model):
 
 
 def _print(out, model, args, fam, ev, bound, status):
-    out.write(f"# {model.to_dict()}\n# d = {fam.d}, p = {fam.p}, n = {fam.n}, seed {fam.seed}, simulator "
+    if fam.real_rows:
+        data, split = args._data_matrix, args.split
+        out.write(f"# real rows: {data.name}, N = {data.n_rows}, centred and divided by {data.normalization.scale:.4g} "
+                  f"(Tr Σ/d = 1); split seed {split.seed}: n = {split.train.size} training rows, {split.test.size} "
+                  "held-out rows (the population); no exact score and no KL bound on real rows\n")
+    shown = {k: v for k, v in model.to_dict().items() if not (fam.real_rows and k == "data")}
+    out.write(f"# {shown}\n# d = {fam.d}, p = {fam.p}, n = {fam.n}, seed {fam.seed}, simulator "
               f"{fam.simulator}, {fam.times.size} times in [{fam.times[0]:.3g}, {fam.times[-1]:.3g}], "
               f"{'shared W' if fam.shared_features else 'one W per time'}; {args.samples} samples ({args.method}, "
               f"{args.integrator}); status {status}\n")
     out.write(f"{'set':>14s} {'f_mem':>7s} {'± SE':>7s} {'NN dist':>8s} {'Tr C/d':>8s} {'KL fit/d':>9s} "
               f"{'KL bound/d':>10s}\n")
-    rows = [(m.label, m, b) for m, b in zip(ev.at_tau, bound.bound)] + \
+    bounds = [math.nan] * len(ev.at_tau) if bound is None else bound.bound
+    rows = [(m.label, m, b) for m, b in zip(ev.at_tau, bounds)] + \
            [(k, m, math.nan) for k, m in ev.references.items()]
     for label, m, b in rows:
         out.write(f"{label:>14s} {m.f_mem.value:7.3f} {m.f_mem.stderr:7.3f} {np.median(m.nn_distance):8.4f} "
@@ -158,32 +188,40 @@ def run(args) -> int:
     from ..girsanov import kl_bound
 
     from .. import RFModel
-    if data_matrix_from_args(args) is not None:
-        raise ValueError("--data: generate samples from data laws only (real rows, --data digits|patches|FILE, are "
-                         "not sampled yet; use the law of a spectrum file, --sigma-* or a mixture spec)")
     model = RFModel(psi_p=args.psi_p, psi_n=args.psi_n, t=0.1, **model_fields(args))
+    args.split = _real_rows(args, model)
     taus, times = _check(args, model)
+    real = {}
+    if args.split is not None:
+        data = args._data_matrix
+        real = {"rows": (data.rows[args.split.train], data.rows[args.split.test]),
+                "normalization": data.normalization}
     from ..sweep import Execution
     execution = Execution(executor=args.executor, workers=args.workers, progress=args.progress)
     with collect_warnings("generate") as caught:
         fam = score_family(model, args.d, taus, times=times, seed=args.seed, simulator=args.simulator,
-                           shared_features=not args.independent_features, execution=execution)
+                           shared_features=not args.independent_features, execution=execution, **real)
         if fam.status == "failed":
             raise ValueError(f"the score family failed: {fam.message}")
         ev = evaluate(fam, args.samples, method=args.method, integrator=args.integrator, seed=args.seed,
                       threshold=args.threshold, progress=args.progress)
-        bound = kl_bound(fam)
+        bound = None if fam.real_rows else kl_bound(fam)
     status, text = status_line([fam, ev], caught)
     _print(sys.stdout, model, args, fam, ev, bound, text)
-    prov = args_provenance(args, model=model, seeds={"family": args.seed, "samples": args.seed,
-                                                     "holdout": args.seed},
+    seeds = {"family": args.seed, "samples": args.seed, "holdout": args.seed}
+    split = {}
+    if fam.real_rows:
+        seeds["split"] = args.seed
+        split = {"split": {**args.split.to_dict(), "train_rows": args.split.train, "test_rows": args.split.test}}
+    prov = args_provenance(args, model=model, seeds=seeds,
                            family={"d": fam.d, "p": fam.p, "n": fam.n, "times": fam.times, "taus": fam.taus,
                                    "simulator": fam.simulator, "shared_features": fam.shared_features},
-                           diagnostics={"status": status, "family": fam.message, "warnings": list(caught)})
+                           diagnostics={"status": status, "family": fam.message, "warnings": list(caught)}, **split)
     if args.json:
         from ..outputs import write_json
-        write_json(args.json, {"family": fam.to_dict(), "evaluation": ev.to_dict(), "kl_bound": bound.to_dict(),
-                               "status": status, "provenance": prov})
+        write_json(args.json, {"family": fam.to_dict(), "evaluation": ev.to_dict(),
+                               "kl_bound": None if bound is None else bound.to_dict(), "status": status,
+                               "provenance": prov})
     if args.npz:
         from ..outputs import write_npz
         arrays = {"taus": fam.taus, "times": fam.times, "train": fam.train_points, "train_labels": fam.labels,
@@ -191,7 +229,13 @@ def run(args) -> int:
                   "f_mem": [m.f_mem.value for m in ev.at_tau], "f_mem_stderr": [m.f_mem.stderr for m in ev.at_tau],
                   "nn_distance": np.stack([m.nn_distance for m in ev.at_tau]),
                   "covariance": np.stack([m.covariance.covariance for m in ev.at_tau]),
-                  "kl_bound": bound.bound, "score_error": fam.score_error}
+                  "score_error": fam.score_error}
+        if bound is not None:
+            arrays["kl_bound"] = bound.bound
+        if fam.normalization is not None:           # real rows: the data's own units, and the split
+            arrays.update(samples_raw=np.stack([fam.normalization.invert(m.x) for m in ev.at_tau]),
+                          train_raw=fam.normalization.invert(fam.train_points), train_rows=args.split.train,
+                          test_rows=args.split.test)
         for name, m in ev.references.items():
             key = name.replace("-", "_")
             arrays[f"{key}_samples"] = m.x

@@ -260,15 +260,8 @@ def _plot(model, args, res):
 def _real_rows(args, model):
     """Real data: d from the data, a split of seed ``--seed`` and its rows (``args.rows``, ``args.split``)."""
     args.rows = args.split = None
-    data = opts.data_matrix_from_args(args)
-    if data is None:
-        if args.d is None:
-            raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
-        return
-    if args.d is not None and args.d != data.d:
-        raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
-    args.d = data.d
-    if args.method != "gaussian":
+    data = opts.real_dimension(args)
+    if data is not None and args.method != "gaussian":
         args.split = opts.real_split(args, model, data)
         args.rows = (data.rows[args.split.train], data.rows[args.split.test])
 

@@ -1,11 +1,12 @@
-"""Figures of real data (docs/theory.md §14): theory vs Gaussian surrogate vs real rows, and τ_mem against n."""
+"""Figures of real data (docs/theory.md §14): theory vs Gaussian surrogate vs real rows, τ_mem against n, and
+generated images beside their nearest training images."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import _axes, legend_below, model_label, tidy_log_axis
 
-__all__ = ["plot_comparison", "plot_tau_scaling"]
+__all__ = ["plot_comparison", "plot_tau_scaling", "plot_image_pairs", "image_mosaic"]
 
 
 def _band(ax, tau, curves, color, label, marker, offset=0):
@@ -103,4 +104,83 @@ def plot_tau_scaling(scaling, ax=None, which="tau_mem"):
     ax.set_title(f"{s.dataset['dataset']} (d = {s.dataset['d']}), t = {s.t:g}, {s.activation}; real rows: splits "
                  f"{s.seeds[0]}–{s.seeds[-1]}; infinite values not drawn", fontsize=9)
     legend_below(ax, ncol=3, fontsize=7)
+    return ax
+
+
+def image_mosaic(images, partners, shape, columns=4):
+    """One array holding every pair ``images[i] | partners[i]`` as two ``shape`` tiles side by side, ``columns``
+    pairs per row, NaN between tiles (one pixel inside a pair, three between pairs).
+
+    Parameters
+    ----------
+    images, partners : array_like, shape (k, h·w)
+        Flattened images (row-major), e.g. generated samples and their nearest training images.
+    shape : (int, int)
+        ``(h, w)`` of one image.
+    columns : int
+        Pairs per row of the mosaic.
+
+    Returns
+    -------
+    mosaic : ndarray, shape (r·h + 3(r − 1), columns·(2w + 1) + 3(columns − 1)), r = ⌈k/columns⌉
+    origins : ndarray of int, shape (k, 2)
+        Top-left (row, column) of each pair's first tile.
+    """
+    images, partners = np.asarray(images, dtype=float), np.asarray(partners, dtype=float)
+    h, w = (int(v) for v in shape)
+    if images.ndim != 2 or images.shape != partners.shape or images.shape[1] != h * w:
+        raise ValueError(f"images and partners must both have shape (k, {h * w}) for shape {shape}, got "
+                         f"{images.shape} and {partners.shape}")
+    k = images.shape[0]
+    rows = -(-k // columns)
+    pair_w, gap = 2 * w + 1, 3
+    mosaic = np.full((rows * h + gap * (rows - 1), columns * pair_w + gap * (columns - 1)), np.nan)
+    origins = np.array([((i // columns) * (h + gap), (i % columns) * (pair_w + gap)) for i in range(k)], dtype=int)
+    for (r, c), a, b in zip(origins, images, partners):
+        mosaic[r:r + h, c:c + w] = a.reshape(h, w)
+        mosaic[r:r + h, c + w + 1:c + pair_w] = b.reshape(h, w)
+    return mosaic, origins.reshape(k, 2)
+
+
+def plot_image_pairs(images, partners, shape, *, marked=None, columns=4, title=None, vmin=None, vmax=None,
+                     cmap="gray_r", ax=None):
+    """Generated images, each beside a partner (its nearest training image), as one mosaic without
+    interpolation; pairs in ``marked`` (e.g. the copies) framed in red.
+
+    Parameters
+    ----------
+    images, partners, shape, columns
+        As in :func:`image_mosaic`.
+    marked : array_like of bool, shape (k,), optional
+        Pairs to frame.
+    title : str, optional
+    vmin, vmax : float, optional
+        Colour range (default: that of the partners, so generated pixels outside it saturate).
+    cmap : str
+        Colour map (default ``"gray_r"``: 0 white, as the digits are usually drawn).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    Axes
+        ``ax.images[0].get_array()`` is the mosaic.
+    """
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+    ax = _axes(ax)
+    mosaic, origins = image_mosaic(images, partners, shape, columns)
+    h, w = (int(v) for v in shape)
+    cm = colormaps[cmap].with_extremes(bad="#cfd8e3")
+    lo = np.nanmin(partners) if vmin is None else vmin
+    hi = np.nanmax(partners) if vmax is None else vmax
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
+    for (r, c), hit in zip(origins, np.zeros(len(origins), bool) if marked is None else np.asarray(marked, bool)):
+        if hit:
+            ax.add_patch(Rectangle((c - 1, r - 1), 2 * w + 2, h + 1, fill=False, edgecolor="C3", lw=1.6))
+    ax.set_xlim(-1.5, mosaic.shape[1] + 0.5)             # room for the frames of the outer pairs
+    ax.set_ylim(mosaic.shape[0] + 0.5, -1.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=9)
     return ax

@@ -10,8 +10,8 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
 ``kernel_plateau``, and (group ``"mixtures"``, :mod:`rfdiff.reproduce.mixtures`) ``mixture_curves``,
 ``mixture_order``, and (group ``"realdata"``, :mod:`rfdiff.reproduce.realdata`, needs ``rfdiff[data]``)
-``realdata_curves``, ``realdata_tau_mem``, and (group ``"samples"``, :mod:`rfdiff.reproduce.samples`)
-``samples_fmem``, ``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
+``realdata_curves``, ``realdata_tau_mem``, ``realdata_samples``, and (group ``"samples"``,
+:mod:`rfdiff.reproduce.samples`) ``samples_fmem``, ``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff.outputs.provenance`); every figure's entry adds the models it draws
@@ -44,8 +44,8 @@ __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
-           "kernel_plateau", "mixture_curves", "mixture_order", "realdata_curves", "realdata_tau_mem", "samples_fmem",
-           "samples_dimension", "samples_covariance", "samples_kl_bound")
+           "kernel_plateau", "mixture_curves", "mixture_order", "realdata_curves", "realdata_tau_mem",
+           "realdata_samples", "samples_fmem", "samples_dimension", "samples_covariance", "samples_kl_bound")
 
 
 @dataclass(frozen=True)
