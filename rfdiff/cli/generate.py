@@ -50,7 +50,9 @@ def add_parser(subparsers):
         "gradient flow of the true features by default), generate samples with the reverse SDE or the "
         "probability-flow ODE, and report the fraction of copies f_mem (‖x − a¹‖/‖x − a²‖ < 1/3), distances "
         "to the training set and the generated covariance, next to the exact score, the empirical optimal "
-        "score and held-out data."))
+        "score and held-out data. Real data (--data digits, patches or a .npy/.npz/.csv file): d is the data's, "
+        "the family is trained on the n = round(ψ_n d) rows of the split of --seed and compared with held-out rows "
+        "(no exact score, no KL bound)."))
     p.add_argument("--psi-p", type=float, required=True, help="width ratio p/d")
     p.add_argument("--psi-n", type=float, required=True, help="sample ratio n/d")
     add_model_arguments(p, scalar=False)
