@@ -9,6 +9,7 @@ and the Marchenko–Pastur closed forms come from :func:`rfdiff._mp.mp_transform
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba as nb
@@ -267,6 +268,14 @@ def _newton(z, x, par, kind, eigs, wts, maxit, rtol, F, J, sizes, step):
 
 
 @nb.njit(cache=True)
+def _copy(dst, src):
+    """``dst[:] = src`` for equal sizes, as a loop: numba's slice assignment checks the shapes and compiles
+    its error message (string formatting), which took most of this module's compile time."""
+    for k in range(src.size):
+        dst[k] = src[k]
+
+
+@nb.njit(cache=True)
 def _on_branch(x, tol):
     """Physical (Herglotz) branch: ``Im q ≥ −tol·|q|`` and ``Im δ_k ≥ −tol·(1 + |δ_k|)`` for every k."""
     if x[0].imag < -tol * abs(x[0]):
@@ -289,7 +298,9 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
     x[0] = q
     for k in range(par.comp_r.size):
         x[k + 1] = par.comp_r[k] * q * (par.comp_alpha[k] * par.tau_sigma + par.comp_beta[k] + par.comp_x0[k])
-    ok, its = _newton(z, x, par, kind, eigs, wts, NEWTON_MAXIT_START, NEWTON_START_RTOL, F, J, sizes, step)
+    # int(): a global is typed as a literal, and each literal cap would compile _newton once more
+    ok, its = _newton(z, x, par, kind, eigs, wts, int(NEWTON_MAXIT_START), NEWTON_START_RTOL, F, J, sizes,
+                      step)
     if not ok:
         return STATUS_FAILED, its
     y_end = max(y, floor)
@@ -299,14 +310,14 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
     steps = 0
     while cur > end:
         nxt = max(cur - h, end)
-        trial[:] = x
+        _copy(trial, x)
         # intermediate levels need only a good start for the next one; the last is solved to rounding
-        ok, k = _newton(complex(xr, math.exp(nxt)), trial, par, kind, eigs, wts, NEWTON_MAXIT_STEP,
+        ok, k = _newton(complex(xr, math.exp(nxt)), trial, par, kind, eigs, wts, int(NEWTON_MAXIT_STEP),
                         NEWTON_FINAL_RTOL if nxt == end else NEWTON_STEP_RTOL, F, J, sizes, step)
         steps += 1
         its += k
         if ok and _on_branch(trial, HERGLOTZ_TOL):
-            x[:] = trial
+            _copy(x, trial)
             cur = nxt
             h *= CONT_GROW
         else:
@@ -315,17 +326,17 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
                 return STATUS_FAILED, steps + its
     if y >= y_end:
         return STATUS_EXACT, steps + its
-    trial[:] = x
-    ok, k = _newton(complex(xr, y), trial, par, kind, eigs, wts, NEWTON_MAXIT_FINAL, NEWTON_FINAL_RTOL,
+    _copy(trial, x)
+    ok, k = _newton(complex(xr, y), trial, par, kind, eigs, wts, int(NEWTON_MAXIT_FINAL), NEWTON_FINAL_RTOL,
                     F, J, sizes, step)
     its += k
     if ok and _on_branch(trial, HERGLOTZ_TOL):
-        x[:] = trial
+        _copy(x, trial)
         return STATUS_EXACT, steps + its
     return STATUS_FALLBACK, steps + its
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1):
     """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``."""
     n = sol.shape[1]
@@ -338,16 +349,7 @@ def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters,
     for i in range(i0, i1):
         status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
                                            J, sizes, step)
-        sol[i, :] = x
-
-
-@nb.njit(parallel=True, cache=True)
-def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk):
-    """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads."""
-    n = xs.size
-    for c in nb.prange((n + chunk - 1) // chunk):
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, c * chunk,
-                     min(n, (c + 1) * chunk))
+        _copy(sol[i], x)
 
 
 @nb.njit(cache=True)
@@ -371,6 +373,31 @@ def verify(zs, sol, par, kind, eigs, wts):
 
 #: Batches at least this large are solved in parallel threads (below, thread start-up dominates).
 PARALLEL_MIN = 512
+#: Points per unit of work handed to a thread (threads take the next chunk when they finish one, so
+#: points of uneven cost, e.g. near bulk edges, are balanced).
+CHUNK = 64
+
+
+def _threads() -> int:
+    """Threads for one batch: numba's thread count (``NUMBA_NUM_THREADS``, 1 in a sweep's workers)."""
+    return max(1, int(nb.config.NUMBA_NUM_THREADS))
+
+
+def _in_threads(work, n, chunk, threads):
+    """``work(i0, i1)`` over the chunks ``[i0, i1)`` of ``range(n)``, in ``threads`` threads.
+
+    ``work`` must release the GIL (a ``nogil`` kernel). Every thread takes the next chunk when it is done
+    with one; an exception in any thread is raised here.
+    """
+    starts = iter(range(0, n, chunk))      # next() on it is atomic under the GIL
+
+    def loop():
+        for i0 in starts:
+            work(i0, min(n, i0 + chunk))
+
+    with ThreadPoolExecutor(threads) as pool:
+        for job in [pool.submit(loop) for _ in range(threads)]:
+            job.result()
 
 
 def solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
@@ -379,8 +406,10 @@ def solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
     sol = np.empty((n, 1 + par.comp_r.size), np.complex128)
     status = np.empty(n, np.int8)
     iters = np.empty(n, np.int32)
-    if n >= PARALLEL_MIN:
-        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 64)
+    threads = min(_threads(), -(-n // CHUNK))
+    if n >= PARALLEL_MIN and threads > 1:
+        _in_threads(lambda i0, i1: _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters,
+                                                i0, i1), n, CHUNK, threads)
     else:
         _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 0, n)
     return sol, status, iters
