@@ -9,7 +9,6 @@ and the Marchenko–Pastur closed forms come from :func:`rfdiff._mp.mp_transform
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba as nb
@@ -336,7 +335,7 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
     return STATUS_FALLBACK, steps + its
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True)
 def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1):
     """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``."""
     n = sol.shape[1]
@@ -350,6 +349,21 @@ def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters,
         status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
                                            J, sizes, step)
         _copy(sol[i], x)
+
+
+@nb.njit(parallel=True, cache=True)
+def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk):
+    """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads.
+
+    Kept as a numba ``parallel=True`` kernel although it costs ~2 s more to compile than Python threads over
+    ``_solve_range``: numba compiles the solver again inside it with its array arguments marked non-aliasing,
+    and that copy runs 25–30% faster per point (measured 4.9 vs 6.5 µs CPU per point, single thread, bit-for-bit
+    the same results).
+    """
+    n = xs.size
+    for c in nb.prange((n + chunk - 1) // chunk):
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, c * chunk,
+                     min(n, (c + 1) * chunk))
 
 
 @nb.njit(cache=True)
@@ -373,31 +387,6 @@ def verify(zs, sol, par, kind, eigs, wts):
 
 #: Batches at least this large are solved in parallel threads (below, thread start-up dominates).
 PARALLEL_MIN = 512
-#: Points per unit of work handed to a thread (threads take the next chunk when they finish one, so
-#: points of uneven cost, e.g. near bulk edges, are balanced).
-CHUNK = 64
-
-
-def _threads() -> int:
-    """Threads for one batch: numba's thread count (``NUMBA_NUM_THREADS``, 1 in a sweep's workers)."""
-    return max(1, int(nb.config.NUMBA_NUM_THREADS))
-
-
-def _in_threads(work, n, chunk, threads):
-    """``work(i0, i1)`` over the chunks ``[i0, i1)`` of ``range(n)``, in ``threads`` threads.
-
-    ``work`` must release the GIL (a ``nogil`` kernel). Every thread takes the next chunk when it is done
-    with one; an exception in any thread is raised here.
-    """
-    starts = iter(range(0, n, chunk))      # next() on it is atomic under the GIL
-
-    def loop():
-        for i0 in starts:
-            work(i0, min(n, i0 + chunk))
-
-    with ThreadPoolExecutor(threads) as pool:
-        for job in [pool.submit(loop) for _ in range(threads)]:
-            job.result()
 
 
 def solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
@@ -406,10 +395,8 @@ def solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
     sol = np.empty((n, 1 + par.comp_r.size), np.complex128)
     status = np.empty(n, np.int8)
     iters = np.empty(n, np.int32)
-    threads = min(_threads(), -(-n // CHUNK))
-    if n >= PARALLEL_MIN and threads > 1:
-        _in_threads(lambda i0, i1: _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters,
-                                                i0, i1), n, CHUNK, threads)
+    if n >= PARALLEL_MIN:
+        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 64)
     else:
         _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 0, n)
     return sol, status, iters
