@@ -144,7 +144,7 @@ class LearningDynamics:
         self._kappa = model.kappa
         self._decay = float(model.weight_decay)
         self.support = support(model, edge_rtol=1e-8)
-        self.ellipses = ellipses(self.support)
+        self.ellipses = ellipses(self.support, self._decay)
         unconverged = []
         parts = self._adapt(tol, max_nodes, unconverged)
         self.z = np.concatenate([p.z for p in parts])
@@ -168,8 +168,11 @@ class LearningDynamics:
         self._coarse = np.concatenate([s + np.arange(0, p.z.size, 2) for s, p in zip(starts, parts)])
 
     def tau_window(self) -> tuple[float, float]:
-        """Default τ range of this model (:func:`rfdiff.settings.tau_window` on U's extreme bulk edges)."""
-        return tau_window(self._kappa, self.support.intervals[0][0], self.support.lambda_max)
+        """Default τ range of this model: :func:`rfdiff.settings.tau_window` on the relaxation rates of U's
+        extreme bulk edges, ``κ(λ + ω)`` (with weight decay ω the slowest mode still relaxes, docs/theory.md
+        §11)."""
+        return tau_window(self._kappa, self.support.intervals[0][0] + self._decay,
+                          self.support.lambda_max + self._decay)
 
     # ------------------------------------------------------------------------------------ the solve
 
@@ -242,7 +245,7 @@ class LearningDynamics:
 
     def _weights(self, tau, z):
         """``f_τ(z)`` and the train filter ``ψ_τ(z)`` for all (τ, z) (class docstring); at τ = ∞
-        ``f = 1/(z+ω)``, ``ψ = z/(z+ω)² − 2/(z+ω)`` (Re z > 0 on the contour)."""
+        ``f = 1/(z+ω)``, ``ψ = z/(z+ω)² − 2/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
         zw = z + self._decay
         x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
         inf = np.isinf(tau)[:, None]

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 
@@ -158,6 +160,24 @@ def _package_version(name):
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def source_revision():
+    """``{"commit": ..., "dirty": bool}`` of the git checkout rfdiff runs from (an editable install of a clone),
+    or None when it is not a checkout or git is unavailable: the version number alone does not say which
+    commit computed a file."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(root, ".git")):
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", "rfdiff"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
 def provenance(argv=None, *, model=None, seeds=None, **extra) -> dict:
     """Everything needed to reproduce a file rfdiff writes, in one dict (stored under ``"provenance"``).
 
@@ -175,11 +195,12 @@ def provenance(argv=None, *, model=None, seeds=None, **extra) -> dict:
     Returns
     -------
     dict
-        ``rfdiff_version``, ``versions`` (python, numpy, scipy, numba), ``command`` (list of str),
-        ``created`` (UTC, ISO 8601), then ``model``, ``seeds`` and ``extra`` when given.
+        ``rfdiff_version``, ``source`` (the git commit and whether the package's files differ from it, when
+        rfdiff runs from a checkout; else None), ``versions`` (python, numpy, scipy, numba), ``command`` (list
+        of str), ``created`` (UTC, ISO 8601), then ``model``, ``seeds`` and ``extra`` when given.
     """
     from . import __version__
-    out = {"rfdiff_version": __version__,
+    out = {"rfdiff_version": __version__, "source": source_revision(),
            "versions": {"python": platform.python_version(),
                         **{name: _package_version(name) for name in ("numpy", "scipy", "numba")}},
            "command": [str(a) for a in (sys.argv if argv is None else argv)],

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
-from .results import Result
+from .results import Result, ThresholdError
 from ._validate import decay_axis, draws_axis, increasing_axis
 from .dynamics import LearningDynamics
 from .model import RFModel
@@ -36,7 +36,7 @@ __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "me
 
 AXES = ("psi_p", "psi_n", "t", "m", "weight_decay")
 #: Regime labels of a grid point.
-REGIMES = ("memorizes", "generalizes", "failed")
+REGIMES = ("memorizes", "generalizes", "threshold", "failed")
 #: Codes of :meth:`PhaseDiagram.tau_map`: index → phase of training at time τ (−1: failed point).
 TAU_PHASES = ("not yet generalizing", "generalizing", "memorizing")
 
@@ -49,12 +49,20 @@ _TEXT = ("regime", "error", "point_status")
 MAX_WALK = 20
 #: Absolute accuracy of log ψ_n* (Brent).
 BOUNDARY_XTOL = 1e-4
+#: A boundary search that lands exactly on the singular line p = n·m (no weight decay) evaluates the margin
+#: this far off it in log ψ_n (0.1%: the end point diverges on the line and is large on either side of it, so
+#: the margin there is far above 0 and the root lies elsewhere; much closer, the support search cannot tell
+#: the gap at λ = 0 from the threshold itself).
+THRESHOLD_STEP = 1e-3
 
 
 def _point(task):
     """Timescales and τ = ∞ losses of one model (runs on a worker)."""
     model, options = task
-    dyn = LearningDynamics(model)
+    try:
+        dyn = LearningDynamics(model)
+    except ThresholdError as exc:      # the singular line p = n·m without weight decay: marked, not failed
+        return {"threshold": True, "message": str(exc)}
     ts = timescales(model, dynamics=dyn, options=TimescaleOptions(**options))
     end = dyn([np.inf])
     return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "test_min": ts.test_min,
@@ -71,7 +79,10 @@ def _boundary(task):
     def excess(log_psi_n):
         nonlocal evaluations
         evaluations += 1
-        ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+        try:
+            ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+        except ThresholdError:   # exactly on p = n·m (e.g. a doubling step landed there): step just off it
+            ts = timescales(model.replace(psi_n=math.exp(log_psi_n + THRESHOLD_STEP)), options=opts)
         return float(opts.margin(ts.test_min, ts.test_inf))
 
     ok = np.isfinite(margin)
@@ -131,7 +142,9 @@ class PhaseDiagram(Result):
         Losses at τ = ∞.
     regime : ndarray of str
         ``"memorizes"`` (the criterion of :mod:`rfdiff.timing`: ``ratio > gap_rtol``, the same that makes
-        ``tau_mem`` finite), ``"generalizes"`` or ``"failed"``.
+        ``tau_mem`` finite), ``"generalizes"``, ``"threshold"`` (the model sits on the interpolation threshold
+        p = n·m with m frozen draws and no weight decay, where the ridgeless end point diverges: a known
+        singular line, marked and not counted as a failure; its numbers are NaN) or ``"failed"``.
     error : ndarray of str
         Error of each point (``""`` where it succeeded); failed points hold NaN.
     point_status : ndarray of str
@@ -339,10 +352,12 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     error = np.array([r.get("error", "") for r in results], dtype=object).reshape(shape)
     point_status = np.array(["failed" if r.get("error") else r.get("status", "ok") for r in results],
                             dtype=object).reshape(shape)
+    threshold = np.array([bool(r.get("threshold")) for r in results]).reshape(shape)
     memorizes = np.array([bool(r.get("memorizes", False)) for r in results]).reshape(shape)
     gap_inf = arrays["test_inf"] - arrays["test_min"]
     ratio = memorization_ratio(arrays["test_min"], arrays["test_inf"])
-    regime = np.where(error != "", "failed", np.where(memorizes, "memorizes", "generalizes"))
+    regime = np.where(error != "", "failed", np.where(threshold, "threshold",
+                                                      np.where(memorizes, "memorizes", "generalizes")))
     with np.errstate(invalid="ignore"):
         window = arrays["tau_mem"] / arrays["tau_gen"]
 
@@ -351,7 +366,7 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
         bnd, bnd_error, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, run)
     fixed = {a: (_draws_value(values[a]) if a == "m" else float(values[a])) for a in AXES if a not in axes}
     fixed.update(activation=base.activation.name, data=base.data.to_dict())
-    status, message = _summary(point_status, bnd_error)
+    status, message = _summary(point_status, bnd_error, int(threshold.sum()))
     return PhaseDiagram(axes, {a: values[a] for a in axes}, fixed, window=window, gap_inf=gap_inf, ratio=ratio,
                         regime=regime, error=error, point_status=point_status, boundary=bnd, boundary_error=bnd_error,
                         gap_rtol=opts.gap_rtol, options=opts, stats=stats, status=status, message=message, **arrays)
@@ -384,8 +399,9 @@ def _boundaries(base, axes, values, opts, plain, arrays, run):
     return bnd, bnd_error, stats
 
 
-def _summary(point_status, boundary_error):
-    """Overall status and one-line message of a diagram from its points and boundary rows."""
+def _summary(point_status, boundary_error, threshold=0):
+    """Overall status and one-line message of a diagram from its points and boundary rows (``threshold``
+    points on the singular line p = n·m are named, not counted as failures)."""
     failed = int(np.count_nonzero(point_status == "failed"))
     flagged = int(np.count_nonzero(point_status == "fallback"))
     failed_rows = 0 if boundary_error is None else int(np.count_nonzero(boundary_error != ""))
@@ -396,5 +412,8 @@ def _summary(point_status, boundary_error):
         notes.append(f"the boundary failed for {failed_rows} of {boundary_error.size} rows")
     if flagged:
         notes.append(f"{flagged} points have flagged timescales (see point_status)")
+    if threshold:
+        notes.append(f"{threshold} points lie on the interpolation threshold p = n·m without weight decay "
+                     f"(singular: marked, not computed)")
     status = "failed" if failed or failed_rows else ("fallback" if flagged else "ok")
     return status, "; ".join(notes)

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["STATUSES", "Result", "ConvergenceWarning", "SolverError", "worst_status", "plain", "LossCurves"]
+__all__ = ["STATUSES", "Result", "ConvergenceWarning", "SolverError", "ThresholdError", "worst_status", "plain", "LossCurves"]
 
 #: Possible values of ``Result.status``, from best to worst.
 STATUSES = ("ok", "fallback", "failed")
@@ -34,6 +34,12 @@ class ConvergenceWarning(RuntimeWarning):
 
 class SolverError(RuntimeError):
     """A solver could not verify a physical-branch solution (or a result it needs); the message says where."""
+
+
+class ThresholdError(SolverError):
+    """The model sits on the interpolation threshold p = n·m (m frozen noise draws) without weight decay: a
+    bulk of U reaches λ = 0 and the ridgeless end point diverges (docs/theory.md §10–11). A known singular
+    line, not a solver failure: phase diagrams mark such points."""
 
 
 def worst_status(*statuses: str) -> str:
@@ -124,7 +130,7 @@ class LossCurves(Result):
     n_fallback : int
         Contour points where the one-point solver used its edge fallback (0 for simulators).
     source : str
-        ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"gd"`` or ``"adam"``.
+        ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"real_features"``, ``"gd"`` or ``"adam"``.
     model : RFModel or None
     classes : tuple of LossCurves or None
         Gaussian-mixture data: the curves of each class (test loss and score error on fresh points of the

@@ -29,9 +29,10 @@ A ``tau_gen`` whose minimum is barely deeper than the curve's error (the loss ri
 its digits are not all significant.
 
 Spectral timescales, by name (:meth:`Timescales.by_name`): a mode λ of U relaxes as ``e^{−κλτ}``,
-``κ = 2Δ_t/ψ_p``, so each bulk ``[lo, hi]`` of U has the timescales ``τ_λ = ψ_p/(2Δ_t λ)`` at its
-edges (``bulk{i}_fast`` at ``hi``, ``bulk{i}_slow`` at ``lo``) and at its μ_W-weighted mean eigenvalue
-(``bulk{i}_mean``); bulks are numbered from the lowest. ``tau_seed = ψ_p/(Δ_t λ_min)`` is the seed paper's
+``κ = 2Δ_t/ψ_p`` (as ``e^{−κ(λ+ω)τ}`` with weight decay ω: read λ + ω for λ below), so each bulk
+``[lo, hi]`` of U has the timescales ``τ_λ = ψ_p/(2Δ_t λ)`` at its edges (``bulk{i}_fast`` at ``hi``,
+``bulk{i}_slow`` at ``lo``) and at its μ_W-weighted mean eigenvalue (``bulk{i}_mean``); bulks are numbered
+from the lowest. ``tau_seed = ψ_p/(Δ_t λ_min)`` is the seed paper's
 operational memorization time, with ``λ_min`` the lowest bulk edge (the atom at ``s_t²`` carries no
 μ_W weight and is excluded).
 """
@@ -45,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ._validate import in_range, positive
+from ._validate import in_range, options_object, positive
 from .dynamics import LearningDynamics
 from .results import Result, SolverError
 from .settings import tau_grid
@@ -101,17 +102,7 @@ class TimescaleOptions:
     def from_kwargs(cls, options=None, **kwargs) -> "TimescaleOptions":
         """``options`` if given (then no keywords allowed), else ``TimescaleOptions(**kwargs)`` with unknown
         keywords rejected by name."""
-        if options is not None:
-            if kwargs:
-                raise ValueError(f"give either options or keywords, not both ({sorted(kwargs)})")
-            if not isinstance(options, cls):
-                raise ValueError(f"options must be a TimescaleOptions, got {options!r}")
-            return options
-        unknown = set(kwargs) - {"mem_fraction", "gap_rtol", "mem_tol", "rtol"}
-        if unknown:
-            raise ValueError(f"unknown timescale option(s) {sorted(unknown)}; expected mem_fraction, gap_rtol, "
-                             f"mem_tol, rtol")
-        return cls(**kwargs)
+        return options_object("timescale", cls, options, kwargs)
 
     def margin(self, test_min, test_inf):
         """Signed memorization margin: ``r − gap_rtol`` (or ``L_test(∞) − L_min − mem_tol``); > 0 memorizes."""
@@ -225,12 +216,12 @@ def _bulks(model, sup, n=200) -> tuple:
     if st.n_failed:
         raise SolverError(f"one-point solver failed at {st.n_failed} points inside the bulks")
     dens = np.maximum(st.g_w.imag, 0.0).reshape(len(nodes), n) / np.pi
-    rate = 2 * model.delta_t / model.psi_p
+    rate, omega = 2 * model.delta_t / model.psi_p, model.weight_decay
     out = []
     for (lo, hi), lam, w, rho in zip(sup.intervals, nodes, weights, dens):
         mass = float(w @ rho)
         mean = float(w @ (lam * rho)) / mass if mass > 0 else 0.5 * (lo + hi)
-        out.append(BulkTimescales(lo, hi, mass, mean, 1 / (rate * hi), 1 / (rate * mean), 1 / (rate * lo)))
+        out.append(BulkTimescales(lo, hi, mass, mean, *(1 / (rate * (x + omega)) for x in (hi, mean, lo))))
     return tuple(out)
 
 
@@ -376,7 +367,8 @@ def timescales(model, *, dynamics=None, options=None, **kwargs) -> Timescales:
     ld = LearningDynamics(model) if dynamics is None else dynamics
     found = _locate(ld, tau_grid(*ld.tau_window()), ld.test_derivative, opts)
     sup = ld.support
-    return Timescales(bulks=_bulks(model, sup), tau_seed=model.psi_p / (model.delta_t * sup.intervals[0][0]),
+    lam_min = sup.intervals[0][0] + model.weight_decay
+    return Timescales(bulks=_bulks(model, sup), tau_seed=model.psi_p / (model.delta_t * lam_min),
                       model=model, **found)
 
 

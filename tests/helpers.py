@@ -91,3 +91,30 @@ def finite_positive(tau):
     """Mask of the τ values a log-τ axis can draw."""
     tau = np.asarray(tau, dtype=float)
     return np.isfinite(tau) & (tau > 0)
+
+
+# ----------------------------------------------------------------------------------------- command line
+
+def cli(argv) -> int:
+    """Exit status of ``rfdiff ARGV`` run in this process: what :func:`rfdiff.cli.main` returns, or the status
+    of the ``SystemExit`` its argument parser raises (bad option values, ``--help``)."""
+    from rfdiff.cli import main
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def one_error_line(err: str, *words) -> str:
+    """Assert that ``err`` (captured stderr) is one line, no traceback, holding each of ``words``; returns it."""
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def summary_values(line: str) -> dict:
+    """``{name: float}`` of the ``name = value`` pairs of a summary line (``# tau_gen = 1.5  tau_mem = inf``)."""
+    import re
+    return {name: float(value) for name, value in re.findall(r"([\w()|]+) = ([-+.\w]+)", line)}

@@ -8,7 +8,7 @@ import rfdiff as rd
 from rfdiff.cli import main
 from rfdiff.simulate import gaussian_equivalent
 
-from helpers import finite_positive, labelled_lines, vertical_lines
+from helpers import cli, finite_positive, labelled_lines, one_error_line, summary_values, vertical_lines
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
 RD_MODEL = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
@@ -32,7 +32,12 @@ def test_curves_json_and_plots(tmp_path, capsys, saved_figures):
     for path in plots.values():
         assert path.stat().st_size > 10_000
     assert set(saved_figures) == {"curves.png", "dec.png", "collapse.png"}
-    assert "tau_gen" in capsys.readouterr().out
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[0] == f"# {RD_MODEL.to_dict()}"
+    ts = rd.timescales(RD_MODEL)
+    assert summary_values(summary[1]) == pytest.approx(
+        {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "L_test(tau_gen)": ts.test_min, "L_test(inf)": ts.test_inf},
+        rel=1e-5)                                                   # printed with 6 digits
 
     # JSON = API (same deterministic computation: rounding only)
     tau = np.array(data["tau"], dtype=float)
@@ -85,9 +90,8 @@ def test_curves_table_on_stdout(capsys):
     (["--collapse", "1,2"], "--collapse-plot"),
 ])
 def test_curves_bad_input(extra, message, capsys):
-    assert main(["curves", *MODEL, *extra]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert cli(["curves", *MODEL, *extra]) == 2
+    one_error_line(capsys.readouterr().err, message)
 
 
 def test_curves_bad_model(capsys):
@@ -96,16 +100,30 @@ def test_curves_bad_model(capsys):
 
 
 def test_timescales_json(tmp_path, capsys):
+    """The JSON and the printed table hold the API's timescales and scaling exponents."""
     out = tmp_path / "t.json"
     assert main(["timescales", *MODEL, "--json", str(out), "--scaling", "1,2,4"]) == 0
     data = json.loads(out.read_text())
     assert {"model", "tau_gen", "tau_mem", "definition", "bulks", "tau_seed", "scaling"} <= set(data)
-    assert data["tau_gen"] < data["tau_mem"]
-    assert len(data["scaling"]["exponent"]) == 3
-    text = capsys.readouterr().out
-    assert "tau_mem" in text and "bulk0_mean" in text
+    ts = rd.timescales(RD_MODEL)
+    fit = rd.scaling_exponents(RD_MODEL, [1, 2, 4])
+    assert (data["tau_gen"], data["tau_mem"]) == pytest.approx((ts.tau_gen, ts.tau_mem), rel=1e-12)
+    np.testing.assert_allclose(data["scaling"]["exponent"], fit.exponent, rtol=1e-12)
+    lines = capsys.readouterr().out.splitlines()
+    printed = dict(line.split(" = ") for line in lines if not line.startswith("#") and " = " in line)
+    expected = ts.by_name()
+    assert set(printed) == {f"{name:>12s}" for name in expected}
+    for name, value in expected.items():
+        assert float(printed[f"{name:>12s}"]) == pytest.approx(value, rel=1e-5)
+    rows = [line.split() for line in lines[lines.index(f"# d log tau_mem / d log psi_n") + 2:]]
+    np.testing.assert_allclose(np.array(rows, dtype=float), np.column_stack([fit.psi_n, fit.tau, fit.exponent]),
+                               rtol=1e-3, atol=5e-4)             # printed with 4, 6 and 3 decimals
 
 
-def test_timescales_bad_input(capsys):
-    assert main(["timescales", *MODEL, "--mem-fraction", "2"]) == 2
-    assert "mem_fraction" in capsys.readouterr().err
+@pytest.mark.parametrize("extra, message", [
+    (["--mem-fraction", "2"], "mem_fraction"),
+    (["--scaling", "1,2"], "at least 3"),             # the library's check of scaling_exponents
+])
+def test_timescales_bad_input(extra, message, capsys):
+    assert main(["timescales", *MODEL, *extra]) == 2
+    one_error_line(capsys.readouterr().err, message)

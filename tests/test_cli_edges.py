@@ -2,36 +2,30 @@
 traceback or a hang; failures are counted and give exit status 1."""
 import ast
 import json
+import os
 import pathlib
 import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
-from rfdiff import cli
+import rfdiff
+import rfdiff.cli
 from rfdiff.cli import main
 from rfdiff.results import ConvergenceWarning
 
+from helpers import cli as _run, one_error_line
+
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
-CLI_DIR = pathlib.Path(cli.__file__).parent
-
-
-def _run(argv):
-    """``main``'s exit status (argument errors raise SystemExit)."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
+CLI_DIR = pathlib.Path(rfdiff.cli.__file__).parent
+COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
+DEBUG_ENV = "RFDIFF_DEBUG"
 
 
 def _one_line(capsys, *words):
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, err
-    return err
+    return one_error_line(capsys.readouterr().err, *words)
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def not_a_dir(tmp_path):
 def no_run(monkeypatch):
     """Make every sub-command's ``run`` fail loudly: an output check must refuse before it is reached."""
     import importlib
-    for name in cli.COMMANDS:
+    for name in COMMANDS:
         module = importlib.import_module(f"rfdiff.cli.{name}")
         monkeypatch.setattr(module, "run", lambda args: pytest.fail("computed before checking the outputs"))
 
@@ -102,11 +96,13 @@ def test_sizes_that_cannot_fit_are_refused_with_an_estimate(argv, words, capsys)
     assert any(unit in err for unit in ("GB", "TB", "PB"))
 
 
-def test_memory_check_compares_with_physical_memory(monkeypatch):
-    monkeypatch.setattr(cli, "physical_memory", lambda: 1000)
-    cli.check_memory(999, "small")
-    with pytest.raises(ValueError, match="2 kB.*1 kB"):
-        cli.check_memory(2000, "big")
+def test_memory_check_compares_with_physical_memory(monkeypatch, capsys):
+    """On a machine reporting 1 kB of memory, 3 λ points (400 B each) are refused with both numbers."""
+    real = os.sysconf
+    fake = {"SC_PHYS_PAGES": 250, "SC_PAGE_SIZE": 4}
+    monkeypatch.setattr(os, "sysconf", lambda name: fake[name] if name in fake else real(name))
+    assert _run(["spectrum", *MODEL, "--points", "3"]) == 2
+    _one_line(capsys, "--points 3", "1.2 kB", "this machine has 1 kB")
 
 
 def test_gd_step_count_above_the_cap_is_refused(capsys):
@@ -137,8 +133,7 @@ def test_progress_is_shown_by_default_on_a_terminal(monkeypatch, capsys):
 
 
 def test_tau_plot_psi_p_off_grid_is_refused_before_the_sweep(monkeypatch, capsys):
-    import rfdiff.phase
-    monkeypatch.setattr(rfdiff.phase, "phase_diagram", lambda *a, **k: pytest.fail("sweep started"))
+    monkeypatch.setattr(rfdiff, "phase_diagram", lambda *a, **k: pytest.fail("sweep started"))
     code = _run(["phase", "--psi-p", "4,16", "--psi-n", "2,4", "--t", "0.1", "--executor", "serial",
                  "--tau-plot", "x.png", "--tau-plot-psi-p", "5"])
     assert code == 2
@@ -154,23 +149,18 @@ def test_tau_plot_psi_p_takes_the_nearest_grid_value(tmp_path, capsys):
     assert png.stat().st_size > 0
 
 
-def test_negative_numbers_reach_the_data_law(capsys):
-    assert _run(["curves", *MODEL, "--sigma-eigs", "-0.5,1.5"]) == 2
-    _one_line(capsys, "eigs", ">= 0")
-
-
-def test_join_negative_values():
-    join = cli._join_negative_values
-    assert join(["--sigma-eigs", "-0.5,1.5"]) == ["--sigma-eigs=-0.5,1.5"]
-    assert join(["--tau-min", "-1"]) == ["--tau-min=-1"]
-    assert join(["--t", "0.1", "--json", "x.json"]) == ["--t", "0.1", "--json", "x.json"]
-    assert join(["--a", "-b"]) == ["--a", "-b"]            # an option, not a number
-    assert join(["--psi-n", "-1:4:3"]) == ["--psi-n=-1:4:3"]
-
-
-def test_negative_axis_value_is_one_line(capsys):
-    assert _run(["phase", "--psi-p", "4", "--psi-n", "-1,2", "--t", "0.1"]) == 2
-    _one_line(capsys, "psi_n")
+@pytest.mark.parametrize("argv, words", [
+    (["curves", *MODEL, "--sigma-eigs", "-0.5,1.5"], ["eigs", ">= 0"]),          # reaches the data law
+    (["curves", *MODEL, "--tau-min", "-1"], ["--tau-min", "> 0", "'-1'"]),
+    (["phase", "--psi-p", "4", "--psi-n", "-1,2", "--t", "0.1"], ["psi_n"]),
+    (["phase", "--psi-p", "4", "--psi-n", "-1:4:3", "--t", "0.1"], ["--psi-n", "start:stop:num", "'-1:4:3'"]),
+    (["curves", *MODEL, "--tau-min", "-b"], ["--tau-min", "expected one argument"]),  # an option, not a number
+])
+def test_negative_numbers_reach_the_option_they_follow(argv, words, capsys):
+    """A value such as ``-0.5,1.5`` is given to the option before it (and refused by its checks), not read
+    as an unknown option."""
+    assert _run(argv) == 2
+    _one_line(capsys, *words)
 
 
 def test_curves_simulate_without_plot_gives_simulation_columns(tmp_path, capsys):
@@ -191,8 +181,8 @@ def test_curves_simulate_without_plot_gives_simulation_columns(tmp_path, capsys)
     (MemoryError("too big"), "MemoryError"),
 ])
 def test_user_triggerable_exceptions_are_one_line(exc, word, monkeypatch, capsys):
+    from rfdiff import SolverError
     from rfdiff.cli import curves
-    from rfdiff.spectral import SolverError
     exc = SolverError("could not verify 3 points") if exc is None else exc
 
     def boom(args):
@@ -208,10 +198,10 @@ def test_bugs_are_one_line_and_a_traceback_with_debug(monkeypatch, capsys):
     def bug(args):
         raise TypeError("unsupported operand")
     monkeypatch.setattr(curves, "run", bug)
-    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
     assert _run(["curves", *MODEL]) == 2
-    _one_line(capsys, "internal error", "TypeError", cli.DEBUG_ENV)
-    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    _one_line(capsys, "internal error", "TypeError", DEBUG_ENV)
+    monkeypatch.setenv(DEBUG_ENV, "1")
     assert _run(["curves", *MODEL]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "unsupported operand" in err
@@ -220,27 +210,31 @@ def test_bugs_are_one_line_and_a_traceback_with_debug(monkeypatch, capsys):
 def test_help_documents_exit_status_and_debug(capsys):
     assert _run(["--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert cli.DEBUG_ENV in out and "exit status" in out and "1 the computation ran" in out
+    assert DEBUG_ENV in out and "exit status" in out and "1 the computation ran" in out
 
 
 def _phase_args():
     return ["phase", "--psi-p", "4,8", "--psi-n", "4,16", "--t", "0.01", "--executor", "serial"]
 
 
-def test_failed_boundary_rows_are_counted_and_exit_1(monkeypatch, capsys):
-    import rfdiff.phase
-
-    def fail(task):
-        raise ValueError("no root")
-    monkeypatch.setattr(rfdiff.phase, "_boundary", fail)
-    assert main(_phase_args()) == 1
+def test_threshold_points_are_marked_not_failed(tmp_path, capsys):
+    """ψ_n = 4 sits on the interpolation threshold ψ_p = m ψ_n without weight decay: the point is marked (regime
+    "threshold") and named in the summary, the boundary search steps off the line, and the exit status is 0."""
+    out_json = tmp_path / "p.json"
+    assert main(["phase", "--psi-p", "4", "--psi-n", "2,4", "--m", "1", "--t", "0.01", "--executor", "serial",
+                 "--json", str(out_json)]) == 0
+    pd = rfdiff.phase_diagram(psi_p=[4.0], psi_n=[2.0, 4.0], t=0.01, m=1, executor="serial")
+    assert pd.regime.tolist() == [["memorizes", "threshold"]] and np.isfinite(pd.boundary[0])
     out = capsys.readouterr().out
-    assert "failed 0 of 4" in out and "boundary rows failed 2 of 2" in out
-    assert out.count("# boundary failed at psi_p") == 2
+    assert "failed 0 of 2; boundary rows failed 0 of 1" in out and "1 points lie on the interpolation threshold" in out
+    data = json.loads(out_json.read_text())
+    assert data["regime"] == [["memorizes", "threshold"]] and data["boundary_psi_n"] == pytest.approx(pd.boundary)
 
 
-def test_failed_points_are_counted_listed_and_exit_1(monkeypatch, tmp_path, capsys):
-    import rfdiff.phase
+def test_failed_points_and_boundary_rows_are_counted_listed_and_exit_1(monkeypatch, tmp_path, capsys):
+    """Fault injection (no cheap model fails for real): a point that raises is recorded, its row's boundary
+    fails with it; the summary counts and lists them as the diagram does, the JSON diagnostics count them, and
+    the exit status is 1."""
     point = rfdiff.phase._point
 
     def sometimes(task):
@@ -250,10 +244,10 @@ def test_failed_points_are_counted_listed_and_exit_1(monkeypatch, tmp_path, caps
     monkeypatch.setattr(rfdiff.phase, "_point", sometimes)
     out_json = tmp_path / "p.json"
     assert main(_phase_args() + ["--json", str(out_json)]) == 1
-    out = capsys.readouterr().out
-    assert "failed 2 of 4" in out and out.count("synthetic failure") == 2
-    data = json.loads(out_json.read_text())
-    assert data["provenance"]["diagnostics"]["failed"]["points"] == 2
+    out = capsys.readouterr().out.splitlines()
+    assert "failed 2 of 4" in out[0] and sum("synthetic failure" in ln for ln in out) == 2
+    failed = json.loads(out_json.read_text())["provenance"]["diagnostics"]["failed"]
+    assert failed["points"] == 2
 
 
 def test_phase_without_failures_exits_0(capsys):
@@ -261,18 +255,27 @@ def test_phase_without_failures_exits_0(capsys):
     assert "failed 0 of 4; boundary rows failed 0 of 2" in capsys.readouterr().out
 
 
-def test_non_convergence_is_a_counted_status(monkeypatch, capsys):
-    import rfdiff.dynamics
-    original = rfdiff.dynamics.LearningDynamics.__init__
+class _CappedDynamics(rfdiff.LearningDynamics):
+    """Learning dynamics whose contour rule may use 16 nodes only: it does not converge for MODEL."""
 
-    def warns(self, *a, **k):
-        original(self, *a, **k)
-        warnings.warn("contour around [(1, 2)] not converged with 2048 nodes", ConvergenceWarning)
-    monkeypatch.setattr(rfdiff.dynamics.LearningDynamics, "__init__", warns)
+    def __init__(self, model, **kwargs):
+        super().__init__(model, max_nodes=16)
+
+
+def test_non_convergence_is_a_counted_status(monkeypatch, capsys):
+    """The dynamics the CLI builds (public name ``rfdiff.LearningDynamics``) hit their node cap: the library
+    warns with a ConvergenceWarning, the CLI prints it once, counts it in the status and exits 1."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _CappedDynamics(rfdiff.RFModel(4, 2, 0.1))
+    messages = [str(c.message) for c in caught if issubclass(c.category, ConvergenceWarning)]
+    assert len(messages) == 1
+    monkeypatch.setattr(rfdiff, "LearningDynamics", _CappedDynamics)
     assert main(["curves", *MODEL, "--points", "3"]) == 1
     captured = capsys.readouterr()
-    assert "status failed (1 not converged)" in captured.out
-    assert captured.err.count("\n") == 1 and "not converged" in captured.err
+    status = captured.out.splitlines()[2]
+    assert "; status failed (" in status and status.endswith("; 1 not converged)")
+    assert captured.err == f"rfdiff curves: warning: {' '.join(messages[0].split())}\n"
 
 
 def _top_level_imports(path):
@@ -318,6 +321,9 @@ def test_sweep_keeps_worker_warnings_and_counts_them(tmp_path):
 
 
 def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
+    """Non-converged points are counted (exit 1). The warning is injected into the library's private point
+    function: ``phase_diagram`` has no public way to cap the contour nodes, and a model that fails to converge
+    at the default cap would make a slow test."""
     import rfdiff.phase
     point = rfdiff.phase._point
 
@@ -330,17 +336,20 @@ def test_phase_counts_non_converged_points_and_exits_1(monkeypatch, capsys):
     assert "not converged 2" in capsys.readouterr().out
 
 
-def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):
-    import rfdiff.dynamics
-    original = rfdiff.dynamics.LearningDynamics.__init__
+class _OverflowingDynamics(rfdiff.LearningDynamics):
+    """Learning dynamics that also warn of an overflow (a RuntimeWarning that is not a ConvergenceWarning)."""
 
-    def warns(self, *a, **k):
-        original(self, *a, **k)
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
         warnings.warn("overflow encountered in exp", RuntimeWarning)
-    monkeypatch.setattr(rfdiff.dynamics.LearningDynamics, "__init__", warns)
+
+
+def test_other_runtime_warnings_are_printed_not_counted(monkeypatch, capsys):
+    monkeypatch.setattr(rfdiff, "LearningDynamics", _OverflowingDynamics)
     assert main(["curves", *MODEL, "--points", "3"]) == 0
     captured = capsys.readouterr()
-    assert "status ok" in captured.out and captured.err.count("\n") == 1 and "overflow" in captured.err
+    assert "status ok" in captured.out
+    assert captured.err == "rfdiff curves: warning: overflow encountered in exp\n"
 
 
 def test_closed_stdout_stops_quietly():
@@ -358,7 +367,6 @@ def test_closed_stdout_stops_quietly():
     ("1:100:50000", "memory"),        # 50 000 × 50 000 points
 ])
 def test_phase_grids_that_cannot_fit_are_refused(axis, word, monkeypatch, capsys):
-    import rfdiff.phase
-    monkeypatch.setattr(rfdiff.phase, "phase_diagram", lambda *a, **k: pytest.fail("sweep started"))
+    monkeypatch.setattr(rfdiff, "phase_diagram", lambda *a, **k: pytest.fail("sweep started"))
     assert _run(["phase", "--psi-p", axis, "--psi-n", axis, "--t", "0.1"]) == 2
     _one_line(capsys, word)

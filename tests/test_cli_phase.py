@@ -7,7 +7,7 @@ import pytest
 import rfdiff as rd
 from rfdiff.cli import main
 
-from helpers import labelled_lines
+from helpers import cli, labelled_lines, one_error_line
 
 
 def test_json_plot_and_resume(tmp_path, capsys, saved_figures):
@@ -27,8 +27,16 @@ def test_json_plot_and_resume(tmp_path, capsys, saved_figures):
     _assert_phase_figures(saved_figures["p.png"], saved_figures["tau.png"], data)
     capsys.readouterr()
     assert main(args) == 0                                      # everything comes from the store
-    text = capsys.readouterr().out
-    assert "computed 0, reused 6, failed 0" in text and "boundary at psi_p = 4" in text
+    text = capsys.readouterr().out.splitlines()
+    assert "points computed 0, reused 6, failed 0 of 6; boundary rows failed 0 of 2" in text[0]
+    assert [ln for ln in text if ln.startswith("# boundary at")] == [
+        f"# boundary at psi_p = {pp:g}: psi_n* = {b:.6g}" for pp, b in zip(data["psi_p"], data["boundary_psi_n"])]
+    rows = [ln.split() for ln in text[2:8]]                     # after the summary line and the header
+    for (pp, pn, gen, mem, gap, regime), (i, j) in zip(rows, np.ndindex(2, 3)):
+        assert (float(pp), float(pn)) == pytest.approx((data["psi_p"][i], data["psi_n"][j]), rel=1e-3)
+        assert [float(gen), float(mem), float(gap)] == pytest.approx(
+            [float(data[k][i][j]) for k in ("tau_gen", "tau_mem", "gap_inf")], rel=1e-4)
+        assert regime == data["regime"][i][j]
 
 
 def _as_float(rows):
@@ -60,17 +68,22 @@ def _assert_phase_figures(ax, tau_ax, data):
 @pytest.mark.parametrize("extra, word", [
     (["--psi-n", "1:x:3"], "start:stop:num"),
     (["--psi-n", "3,2"], "psi_n"),
-    (["--psi-n", "2,3", "--workers", "0"], "--workers"),
-    (["--psi-n", "2,3", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+    (["--psi-n", "2,3", "--workers", "0"], "workers must be >= 1"),          # the library's checks
+    (["--psi-n", "2,3", "--scheduler", "tcp://127.0.0.1:1"], "scheduler is only used with executor='dask'"),
     (["--psi-n", "2,3", "--gap-rtol", "2"], "gap_rtol"),
+    (["--psi-n", "2,3", "--m", "1.5"], "--m"),
 ])
 def test_bad_input_is_one_line_exit_2(extra, word, capsys):
-    with pytest.raises(SystemExit) as exc:
-        code = main(["phase", "--psi-p", "4", "--t", "0.01", "--executor", "serial"] + extra)
-        raise SystemExit(code)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and word in err
+    assert cli(["phase", "--psi-p", "4", "--t", "0.01", "--executor", "serial"] + extra) == 2
+    one_error_line(capsys.readouterr().err, word)
+
+
+@pytest.mark.parametrize("extra", [["--workers", "0"], ["--gap-rtol", "2"]])
+def test_bad_sweep_options_are_refused_before_the_store_is_written(extra, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["phase", "--psi-p", "4", "--psi-n", "2,3", "--t", "0.01", "--store", str(store), *extra]) == 2
+    one_error_line(capsys.readouterr().err)
+    assert not store.exists()
 
 
 def test_reproduce_writes_png_pdf_and_manifest(tmp_path, saved_figures):

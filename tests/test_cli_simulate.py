@@ -6,26 +6,18 @@ import numpy as np
 import pytest
 
 import rfdiff as rd
+from rfdiff import timescales_from_curve
 from rfdiff.cli import main
-from rfdiff.timing import timescales_from_curve
 from rfdiff.simulate import gaussian_equivalent, random_features, train
 
-from helpers import finite_positive, labelled_lines
+from helpers import cli, finite_positive, labelled_lines, one_error_line, summary_values
 
 MODEL = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1"]
 RD_MODEL = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
 KEYS = {"model", "d", "method", "tau", "train", "test", "score_error", "theory"}
 
 
-def _exit_code(argv):
-    """``main``'s return code, or the status of the ``SystemExit`` raised by argument parsing."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
-@pytest.mark.parametrize("method", ["exact", "gaussian"])
+@pytest.mark.parametrize("method", ["features", "gaussian"])
 def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys, saved_figures):
     """The JSON holds the simulator's own closed-form curves (same seed), the theory and both timescales;
     the figure draws the same theory curves (lines) and simulated points (markers)."""
@@ -37,7 +29,7 @@ def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys, saved
     assert KEYS <= set(data) and data["method"] == method and data["d"] == 12
     assert (data["p"], data["n"]) == (48, 24)
     assert len(data["tau"]) == 11 and data["tau"][-1] == "inf"
-    sim = (random_features if method == "exact" else gaussian_equivalent)(RD_MODEL, 12, seed=3)
+    sim = (random_features if method == "features" else gaussian_equivalent)(RD_MODEL, 12, seed=3)
     taus = np.array(data["tau"], dtype=float)
     ref = sim.loss_curves(taus)
     for key in ("train", "test", "score_error"):
@@ -48,8 +40,15 @@ def test_closed_form_json_and_plot_equal_the_api(method, tmp_path, capsys, saved
     assert png.stat().st_size > 10_000
     _assert_plotted(saved_figures["s.png"], theory, ref)
     assert "d = 12" in saved_figures["s.png"].get_title()
-    text = capsys.readouterr().out
-    assert "tau_mem" in text and "max |simulation - theory|" in text
+    lines = capsys.readouterr().out.splitlines()
+    ts = rd.timescales(RD_MODEL)
+    assert summary_values(lines[2]) == pytest.approx({"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem}, rel=1e-5)
+    assert summary_values(lines[3]) == pytest.approx(data["simulation_timescales"], rel=1e-5)
+    assert lines[4] == "# max |simulation - theory|: " + "  ".join(
+        f"{k} {v:.3g}" for k, v in data["max_deviation"].items())
+    deviation = {k: np.max(np.abs(np.array(data[k], dtype=float) - getattr(rd.loss_curves(RD_MODEL, taus), k)))
+                 for k in ("train", "test", "score_error")}
+    assert data["max_deviation"] == pytest.approx(deviation, rel=1e-9)
 
 
 def _assert_plotted(ax, theory, sim):
@@ -76,13 +75,34 @@ def test_table_on_stdout(capsys):
     assert lines[-1].split()[0] == "inf"
 
 
-def test_finite_noise_draws(tmp_path):
+def test_finite_noise_draws(tmp_path, capsys):
+    """``--m 5``: the true features with 5 frozen noise draws per point, the model's m."""
     out = tmp_path / "s.json"
-    assert main(["simulate", *MODEL, "--d", "10", "--noise", "5", "--points", "5", "--json", str(out)]) == 0
+    assert main(["simulate", *MODEL, "--d", "10", "--m", "5", "--points", "5", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     ref = random_features(RD_MODEL.replace(m=5), 10, seed=0).loss_curves(np.array(data["tau"], dtype=float))
     np.testing.assert_allclose(data["test"], ref.test, rtol=1e-12)
-    assert data["noise"] == 5
+    assert data["model"]["m"] == 5 and data["provenance"]["simulation"]["m"] == 5
+    assert "noise: 5 frozen draws per point" in capsys.readouterr().out.splitlines()[1]
+
+
+@pytest.mark.parametrize("old, new, note", [
+    (["--noise", "5"], ["--m", "5"], "--noise 5 is deprecated, use --m 5"),
+    (["--noise", "exact"], ["--m", "inf"], "--noise exact is deprecated, use --m inf"),
+    (["--m", "exact"], ["--m", "inf"], "--m exact is deprecated, use --m inf"),
+    (["--method", "exact"], ["--method", "features"], "--method exact is deprecated, use --method features"),
+])
+def test_deprecated_spellings_work_with_a_note(old, new, note, tmp_path, capsys):
+    """The old spellings give the same output as the new ones, and one note line on stderr."""
+    outputs = []
+    for spelling in (old, new):
+        out = tmp_path / "s.json"
+        assert main(["simulate", *MODEL, "--d", "8", "--points", "3", *spelling, "--json", str(out)]) == 0
+        data = json.loads(out.read_text())
+        outputs.append({k: data[k] for k in ("model", "method", "noise", "tau", "train", "test")})
+        outputs.append(capsys.readouterr().err)
+    assert outputs[0] == outputs[2]
+    assert outputs[1] == f"rfdiff simulate: note: {note}\n" and outputs[3] == ""
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
@@ -98,9 +118,11 @@ def test_training_equals_the_api_and_resumes(optimizer, tmp_path, capsys):
     np.testing.assert_allclose(data["tau"], ref.tau, rtol=1e-12)
     assert data["steps"][-1] == ref.steps[-1] and data["dtau"] == pytest.approx(ref.dtau)
     assert len(data["theory"]["tau"]) == 201
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith(f"# {len(ref.tau)} log points, {int(ref.steps[-1])} steps of dtau = {ref.dtau:.4g} "
+                               f"(lr = {ref.lr:.4g}), ")
     assert main(args) == 0                     # resumes from the finished checkpoint: same logs
     np.testing.assert_allclose(json.loads(out.read_text())["test"], ref.test, rtol=1e-12)
-    assert "steps of dtau" in capsys.readouterr().out
 
 
 def test_training_plot(tmp_path, saved_figures):
@@ -118,11 +140,12 @@ def test_training_plot(tmp_path, saved_figures):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--method", "exact", "--lr", "1"], "--lr"),
+    (["--method", "features", "--lr", "1"], "--lr"),
+    (["--method", "gaussian", "--progress"], "--progress"),
     (["--batch", "3"], "--batch"),
     (["--checkpoint", "x.npz"], "--checkpoint"),
-    (["--m", "3", "--noise", "4"], "--noise"),
     (["--noise", "0"], "--noise"),
+    (["--m", "0"], "--m"),
     (["--noise", "many"], "--noise"),
     (["--method", "sgd"], "--method"),
     (["--points", "1"], "--points"),
@@ -132,11 +155,20 @@ def test_training_plot(tmp_path, saved_figures):
     (["--method", "gd", "--tau-min", "1"], "--tau-min"),
     (["--method", "gd", "--tau-max", "5", "--lr", "-1"], "lr"),
     (["--method", "gd", "--tau-max", "5", "--batch", "1000"], "batch"),
+    (["--method", "gd", "--max-steps", "0"], "--max-steps"),
+    (["--seed", "-1"], "--seed"),
 ])
 def test_bad_input_one_line_exit_2(extra, message, capsys):
-    assert _exit_code(["simulate", *MODEL, "--d", "8", *extra]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert cli(["simulate", *MODEL, "--d", "8", *extra]) == 2
+    one_error_line(capsys.readouterr().err, message)
+
+
+def test_contradicting_spellings_of_m_are_refused(capsys):
+    """``--noise`` (deprecated) and ``--m`` are one setting: different values are an error (after the note)."""
+    assert main(["simulate", *MODEL, "--d", "8", "--m", "3", "--noise", "4"]) == 2
+    note, error = capsys.readouterr().err.splitlines()
+    assert note == "rfdiff simulate: note: --noise 4 is deprecated, use --m 4"
+    assert error == "rfdiff simulate: error: --noise 4 and --m 3 disagree (--noise is the deprecated spelling of --m)"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -145,9 +177,8 @@ def test_bad_input_one_line_exit_2(extra, message, capsys):
     ([*MODEL], "--d"),
 ])
 def test_bad_model_or_dimension(argv, message, capsys):
-    assert _exit_code(["simulate", *argv]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert cli(["simulate", *argv]) == 2
+    one_error_line(capsys.readouterr().err, message)
 
 
 def test_timescales_from_curve_on_a_known_curve():

@@ -10,7 +10,7 @@ import rfdiff as rd
 from rfdiff.cli import main
 from rfdiff.simulate import gaussian_equivalent
 
-from helpers import labelled_lines, vertical_lines
+from helpers import cli, labelled_lines, one_error_line, vertical_lines
 
 
 def test_json_matches_api(tmp_path, capsys):
@@ -23,7 +23,12 @@ def test_json_matches_api(tmp_path, capsys):
     lam = np.array(payload["lambdas"])
     np.testing.assert_allclose(payload["density"], rd.spectrum(model, lam).density, rtol=1e-12, atol=0)
     assert payload["atoms"][0][1] == pytest.approx(1 - 5 / 16)
-    assert "bulk" in capsys.readouterr().out
+    sup = rd.support(model)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln for ln in lines if ln.startswith(("  atom", "  bulk"))] == [
+        *(f"  atom  λ = {loc:.6g}   mass {mass:.6g}" for loc, mass in sup.atoms),
+        *(f"  bulk  [{lo:.6g}, {hi:.6g}]   mass {mass:.6g}" for (lo, hi), mass in zip(sup.intervals, sup.masses))]
+    assert sup.intervals and lines[-1].startswith(f"  total mass {sup.total_mass:.9f}; ")
 
 
 def test_plot_writes_png(tmp_path, saved_figures):
@@ -63,11 +68,8 @@ def test_plot_writes_png(tmp_path, saved_figures):
     (["--psi-p", "4", "--psi-n", "2", "--t", "abc"], "--t"),
 ])
 def test_bad_input_exits_2_with_one_line(args, word, capsys):
-    with pytest.raises(SystemExit) as exc:
-        raise SystemExit(main(["spectrum", *args]))
-    assert exc.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and word in lines[0]
+    assert cli(["spectrum", *args]) == 2
+    one_error_line(capsys.readouterr().err, word)
 
 
 def test_bad_input_from_the_shell_has_no_traceback():

@@ -168,8 +168,7 @@ def test_curves_figure_legend_outside_labels_say_what(plt):
 
 def _diagram(tau_mem_inf=False):
     """A small synthetic two-axis diagram (no solver): a 4-64 ψ_p axis whose minor ticks used to collide."""
-    from rfdiff.phase import PhaseDiagram
-    from rfdiff.timing import TimescaleOptions
+    from rfdiff import PhaseDiagram, TimescaleOptions
     pp, pn = np.geomspace(4, 64, 5), np.geomspace(1, 256, 6)
     shape = (5, 6)
     tau_gen = np.full(shape, 10.0)

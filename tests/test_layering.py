@@ -2,14 +2,19 @@
 
 The theory is a chain of layers, each importing only layers below it (or its own package's modules):
 
-    foundations (_validate, _io, _progress, _mp, results, settings, units)
-    → activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
+    foundations (_validate, outputs, _mp, results, settings)
+    → _progress, units, activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
     → timing → phase.
 
 Beside the chain: the simulators (``rfdiff.simulate``) use the foundations, the model, its constants and
 its structure, never the solvers above ``structure`` (so every theory-vs-simulation comparison is
-independent); ``rfdiff.generate`` may use the simulators too. At the edge: plotting (anything but the
-reproduction and the CLI), the reproduction (anything but the CLI), the CLI. The import graph has no cycles.
+independent); ``rfdiff.generate`` may use the simulators too. At the edge: plotting and ``rfdiff.realdata``
+(theory against the simulators on real data; anything but the reproduction and the CLI), the reproduction
+(anything but the CLI), the CLI. The import graph has no cycles.
+
+Inside the CLI (``rfdiff.cli``): the package's ``__init__`` imports only ``main`` (which finds the sub-commands
+by name); the sub-commands and the shared modules (:data:`CLI_SHARED`: argument types and builders, reporting,
+memory limits) import only shared modules of the CLI — never a sub-command, ``main`` or the package itself.
 
 Imports are collected with ``ast`` everywhere in a module (also inside functions and ``if`` blocks),
 absolute and relative; ``from package import name`` counts as importing ``package.name`` when that is a
@@ -27,18 +32,18 @@ PACKAGE = ROOT / "rfdiff"
 
 #: Rank of every module (by longest matching prefix); a module may import lower ranks and its own package.
 RANKS = {
-    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._progress": 0, "rfdiff._mp": 0, "rfdiff.results": 0,
-    "rfdiff.settings": 0,
-    "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
+    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._mp": 0, "rfdiff.results": 0, "rfdiff.settings": 0,
+    "rfdiff._progress": 1, "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
     "rfdiff.sweep": 2, "rfdiff.model": 2,
     "rfdiff.constants": 3,
     "rfdiff.structure": 4,
     "rfdiff.spectral": 5,
     "rfdiff.twopoint": 6, "rfdiff.contour": 6,
     "rfdiff.dynamics": 7,
-    "rfdiff.timing": 8,
+    "rfdiff.timing": 8, "rfdiff.girsanov": 8,
     "rfdiff.phase": 9,
     "rfdiff.plotting": 20,
+    "rfdiff.realdata": 20,                  # theory against the simulators on real data: an edge module
     "rfdiff.reproduce": 21,
     "rfdiff.cli": 22,
     "rfdiff.__main__": 23, "rfdiff": 23,
@@ -49,6 +54,8 @@ BRANCHES = {
     "rfdiff.generate": 4,                   # the same, plus the simulators
 }
 BRANCH_EXTRA = {"rfdiff.generate": ("rfdiff.simulate",)}
+#: Modules of the CLI that its other modules may import.
+CLI_SHARED = ("rfdiff.cli.args", "rfdiff.cli.report", "rfdiff.cli.limits")
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -145,6 +152,20 @@ def violations():
     return sorted((m, imp) for m, imports in import_graph().items() for imp in imports if not _allowed(m, imp))
 
 
+def _cli_allowed(module: str, imported: str) -> bool:
+    if not _within(imported, "rfdiff.cli"):
+        return True
+    if module == "rfdiff.cli":
+        return imported == "rfdiff.cli.main"
+    return module == "rfdiff.cli.main" or imported in CLI_SHARED
+
+
+def cli_violations():
+    """``(module, imported)`` for every import inside ``rfdiff.cli`` that breaks its layout (module docstring)."""
+    return sorted((m, imp) for m, imports in import_graph().items() if _within(m, "rfdiff.cli")
+                  for imp in imports if not _cli_allowed(m, imp))
+
+
 def cycles():
     """Strongly connected components of more than one module (Tarjan)."""
     graph = import_graph()
@@ -181,6 +202,10 @@ def test_layering():
     assert violations() == []
 
 
+def test_cli_layout():
+    assert cli_violations() == []
+
+
 def test_no_import_cycles():
     # a package's __init__ importing its submodules, which import the package's other submodules, is fine;
     # a cycle between modules is not
@@ -198,6 +223,8 @@ def test_the_rules_see_real_imports():
     assert "rfdiff.twopoint" in graph["rfdiff.dynamics"] and "rfdiff.dynamics" in graph["rfdiff.timing"]
     cli = graph["rfdiff.cli.curves"]               # lazy imports inside functions are seen too
     assert any(_within(m, "rfdiff.plotting") for m in cli)
+    assert {"rfdiff.cli.args", "rfdiff.cli.report", "rfdiff.cli.limits"} <= cli
+    assert graph["rfdiff.cli"] == {"rfdiff.cli.main"}
 
 
 @pytest.mark.parametrize("source, module, package, expected", [
@@ -241,3 +268,30 @@ def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
     assert violations() == [("rfdiff.dynamics", "rfdiff.timing"), ("rfdiff.simulate.features", "rfdiff.phase"),
                             ("rfdiff.spectral", "rfdiff.plotting")]
     assert sorted(cycles()) == [["rfdiff.dynamics", "rfdiff.timing"], ["rfdiff.plotting", "rfdiff.spectral"]]
+
+
+def test_cli_rules_catch_synthetic_violations(monkeypatch, tmp_path):
+    """A fake CLI whose sub-commands import one another, ``main`` and the package, and whose package imports
+    more than ``main``; the library importing the CLI is an upward import."""
+    pkg = tmp_path / "rfdiff"
+    for rel, text in {
+        "__init__.py": "",
+        "model.py": "",
+        "phase.py": "def f():\n    from .cli.report import status_line\n",           # library → CLI
+        "cli/__init__.py": "from .main import main\nfrom .args import x\n",          # more than main
+        "cli/main.py": "from . import curves\nfrom .args import x\n",               # allowed
+        "cli/args.py": "from .. import RFModel\nfrom .report import y\n",           # allowed
+        "cli/report.py": "from ..model import RFModel\n",                           # allowed
+        "cli/limits.py": "",
+        "cli/curves.py": "from .args import x\nfrom . import phase\nfrom .main import build_parser\n",
+        "cli/phase.py": "def run():\n    from . import EPILOG\n",                  # the package
+    }.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    for n in range(12):                                                             # _modules' sanity floor
+        (pkg / f"units{n}.py").write_text("")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    assert cli_violations() == [("rfdiff.cli", "rfdiff.cli.args"), ("rfdiff.cli.curves", "rfdiff.cli.main"),
+                                ("rfdiff.cli.curves", "rfdiff.cli.phase"), ("rfdiff.cli.phase", "rfdiff.cli")]
+    assert ("rfdiff.phase", "rfdiff.cli.report") in violations()

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from rfdiff import RFModel
+from rfdiff import GaussianMixture, Isotropic, LearningDynamics, RFModel, class_timescales
 from rfdiff.cli import main
-from rfdiff.dynamics import LearningDynamics
-from rfdiff.data import GaussianMixture, Isotropic
+
+from helpers import summary_values
 
 MODEL = ["--psi-p", "8", "--psi-n", "2", "--t", "0.1"]
 MIX = GaussianMixture([0.9, 0.1], [Isotropic(0.5), Isotropic(2.0)])
@@ -45,8 +45,12 @@ def test_data_specs_give_the_same_law(spec, tmp_path):
 def test_mixture_plot_draws_per_class_curves_over_the_simulation(tmp_path, saved_figures, capsys):
     assert main(["curves", *MODEL, "--data", "mixture:0.5@0.5,0.5@2", "--points", "10", "--simulate", "12",
                  "--plot", str(tmp_path / "c.png")]) == 0
-    text = capsys.readouterr().out
-    assert "# class 0 (weight 0.5)" in text and "# class 1 (weight 0.5)" in text
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("# class")]
+    dyn = LearningDynamics(RFModel(8, 2, 0.1, data=GaussianMixture([0.5, 0.5], [Isotropic(0.5), Isotropic(2.0)])))
+    assert [ln.split(":")[0] for ln in lines] == ["# class 0 (weight 0.5)", "# class 1 (weight 0.5)"]
+    for line, ts, curves in zip(lines, class_timescales(dyn), dyn.per_class([np.inf])):
+        assert summary_values(line) == pytest.approx(
+            {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "L_test(inf)": curves.test[0]}, rel=1e-5)
     ax = saved_figures["c.png"]
     labels = [line.get_label() for line in ax.get_lines()]
     assert "test, class 0 (weight 0.5)" in labels and "test, class 1 (simulation)" in labels

@@ -1,121 +1,83 @@
 """``rfdiff curves``: exact train, test and score-error curves along gradient flow."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import math
 import sys
 
-import numpy as np
-
-from . import (
-    EPILOG,
-    MIN_NODES,
-    PLOT_SUFFIXES,
-    _floats,
+from .args import (
+    CLOSED_FORMS,
+    SIMULATORS,
     add_model_arguments,
     add_output_arguments,
-    args_provenance,
-    check_memory,
-    check_simulation_memory,
-    collect_warnings,
-    curves_bytes,
-    finite_max,
+    add_tau_arguments,
+    closed_form,
+    figure_file,
+    floats,
+    integer,
     model_from_args,
-    output_file,
-    status_line,
-    write_table_outputs,
+    tau_grid,
 )
+from .limits import MIN_NODES, check_memory, check_simulation_memory, curves_bytes
+from .report import collect_warnings, finite_max, print_table, result_provenance, status_line, write_outputs
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
 SIM_COLUMNS = ("train", "test", "score_error")
-
-
-def add_parser(subparsers):
-    p = subparsers.add_parser("curves", help=HELP, epilog=EPILOG, description=(
-        "Exact train, test and score-error curves of the random-features score model along gradient "
-        "flow, on a log-spaced grid of training times τ (convention dA/dτ = −d² ∇L_train), with the "
-        "generalization and memorization times τ_gen, τ_mem."))
-    add_model_arguments(p)
-    p.add_argument("--tau-min", type=float, default=None,
-                   help="smallest τ (default 0.01/(κ λ_max): no mode has moved yet)")
-    p.add_argument("--tau-max", type=float, default=None,
-                   help="largest finite τ (default 100/(κ λ_min): every mode has relaxed); τ = ∞ is "
-                        "always added")
-    p.add_argument("--points", type=int, default=200, help="number of τ points (default 200)")
-    add_output_arguments(p, "write the curves, timescales, per-bulk decomposition (and the simulation) as "
-                            "JSON")
-    figure = output_file("figure", PLOT_SUFFIXES)
-    p.add_argument("--plot", metavar="PATH", type=figure, help="draw the curves (PNG, PDF or SVG)")
-    p.add_argument("--decomposition-plot", metavar="PATH", type=figure,
-                   help="draw the test-loss change carried by each part of U's spectrum")
-    p.add_argument("--collapse", type=_floats, default=None, metavar="PSI_N,...",
-                   help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
-                        "(dotted: τ_mem/ψ_n)")
-    p.add_argument("--collapse-plot", metavar="PATH", type=figure, help="path of the τ/ψ_n collapse figure")
-    p.add_argument("--simulate", type=_simulate_d, default=None, metavar="D|auto|none",
-                   help="also compute a finite-size simulation of the same model (same data, m and weight decay) "
-                        "at dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
-                        "'simulation' in the JSON, markers on --plot. Default with --plot: 'auto' (the "
-                        f"largest D ≤ {AUTO_SIM_D} with p, n ≤ {AUTO_SIM_SIZE}; none if that D < {AUTO_SIM_MIN_D}); "
-                        "'none' turns it off")
-    p.add_argument("--sim-method", choices=("features", "gaussian"), default="features",
-                   help="simulator of --simulate: the true non-linear random features (default; exact noise "
-                        "averages, or the model's m frozen draws) or Gaussian-equivalent matrices")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
-    p.set_defaults(func=run)
-
-
-def _tau_grid(dyn, args):
-    window = dyn.tau_window()
-    lo = args.tau_min if args.tau_min is not None else window[0]
-    hi = args.tau_max if args.tau_max is not None else window[1]
-    if not (math.isfinite(lo) and lo > 0):
-        raise ValueError(f"--tau-min must be finite and > 0, got {lo}")
-    if not (math.isfinite(hi) and hi > lo):
-        raise ValueError(f"--tau-max must be finite and > --tau-min ({lo:g}), got {hi}")
-    return np.append(np.geomspace(lo, hi, args.points), np.inf)
-
 
 #: ``--simulate auto`` (the default with ``--plot``): the largest d ≤ AUTO_SIM_D with p, n ≤ AUTO_SIM_SIZE, and
 #: no simulation when that d is below AUTO_SIM_MIN_D (a few seconds at most on 2 cores).
 AUTO_SIM_D, AUTO_SIM_SIZE, AUTO_SIM_MIN_D = 60, 1200, 8
 
 
-def _simulate_d(text: str):
-    """``--simulate``: a dimension ≥ 1, ``auto`` or ``none`` (argparse type)."""
-    if text in ("auto", "none"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a dimension, 'auto' or 'none', got {text!r}") from None
+def add_parser(subparsers):
+    p = subparsers.add_parser("curves", help=HELP, description=(
+        "Exact train, test and score-error curves of the random-features score model along gradient "
+        "flow, on a log-spaced grid of training times τ (convention dA/dτ = −d² ∇L_train), with the "
+        "generalization and memorization times τ_gen, τ_mem."))
+    add_model_arguments(p)
+    add_tau_arguments(p, 200, tau_min_help="smallest τ (default 0.01/(κ λ_max): no mode has moved yet)",
+                      tau_max_help="largest finite τ (default 100/(κ λ_min): every mode has relaxed); τ = ∞ is "
+                                   "always added",
+                      points_help="number of τ points (default 200)")
+    add_output_arguments(p, "write the curves, timescales, per-bulk decomposition (and the simulation) as "
+                            "JSON")
+    p.add_argument("--plot", metavar="PATH", type=figure_file, help="draw the curves (PNG, PDF or SVG)")
+    p.add_argument("--decomposition-plot", metavar="PATH", type=figure_file,
+                   help="draw the test-loss change carried by each part of U's spectrum")
+    p.add_argument("--collapse", type=floats, default=None, metavar="PSI_N,...",
+                   help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
+                        "(dotted: τ_mem/ψ_n)")
+    p.add_argument("--collapse-plot", metavar="PATH", type=figure_file, help="path of the τ/ψ_n collapse figure")
+    p.add_argument("--simulate", type=integer(1, ("auto", "none")), default=None, metavar="D|auto|none",
+                   help="also compute a finite-size simulation of the same model (same data, m and weight decay) "
+                        "at dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
+                        "'simulation' in the JSON, markers on --plot. Default with --plot: 'auto' (the "
+                        f"largest D ≤ {AUTO_SIM_D} with p, n ≤ {AUTO_SIM_SIZE}; none if that D < {AUTO_SIM_MIN_D}); "
+                        "'none' turns it off")
+    p.add_argument("--sim-method", choices=CLOSED_FORMS, default="features",
+                   help="simulator of --simulate (the names of rfdiff simulate --method): 'features', the true "
+                        "random features with the model's m (default), or 'gaussian', the Gaussian-equivalent "
+                        "matrices")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the simulation (default 0)")
+    p.set_defaults(func=run)
 
 
-def _auto_dimension(model):
-    """The simulation dimension of ``--simulate auto`` (None when it would be below AUTO_SIM_MIN_D)."""
-    d = min(AUTO_SIM_D, int(AUTO_SIM_SIZE / max(model.psi_p, model.psi_n, 1e-300)))
-    return d if d >= AUTO_SIM_MIN_D else None
+def _simulation_dimension(args, model):
+    """The dimension of the simulation (None: no simulation); ``auto`` is the largest d ≤ AUTO_SIM_D with
+    p, n ≤ AUTO_SIM_SIZE, or none when that d is below AUTO_SIM_MIN_D."""
+    choice = args.simulate if args.simulate is not None else ("auto" if args.plot else "none")
+    if choice == "auto":
+        d = min(AUTO_SIM_D, int(AUTO_SIM_SIZE / max(model.psi_p, model.psi_n, 1e-300)))
+        return d if d >= AUTO_SIM_MIN_D else None
+    return None if choice == "none" else choice
 
 
 def _check_options(args, model):
-    """Everything that can be refused before the contour is built."""
-    if args.simulate is None and args.plot:
-        args.simulate = "auto"
-    if args.simulate == "auto":
-        args.simulate = _auto_dimension(model)
-    elif args.simulate == "none":
-        args.simulate = None
+    """Everything that can be refused before the contour is built; sets ``args.simulate`` to the dimension."""
     if (args.collapse is None) != (args.collapse_plot is None):
         raise ValueError("--collapse and --collapse-plot go together")
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
+    args.simulate = _simulation_dimension(args, model)
     if args.simulate is not None:
-        if args.simulate < 1:
-            raise ValueError(f"--simulate must be a dimension >= 1, got {args.simulate}")
-        if args.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {args.seed}")
         check_simulation_memory(model, args.simulate, "--simulate")
     check_memory(curves_bytes(args.points, MIN_NODES),
                  f"--points {args.points} (τ × contour-node complex arrays, at least {MIN_NODES} nodes)")
@@ -123,25 +85,21 @@ def _check_options(args, model):
 
 def _compute(model, args):
     """Curves, timescales, decomposition and (with ``--simulate``) the simulation, on one τ grid."""
-    from ..dynamics import LearningDynamics
-    from ..timing import timescales
+    from .. import LearningDynamics, class_timescales, timescales
     dyn = LearningDynamics(model)
     nodes = int(dyn.z.size)
     check_memory(curves_bytes(args.points, nodes),
                  f"--points {args.points} (τ × contour-node complex arrays, {nodes} nodes)")
-    taus = _tau_grid(dyn, args)
-    result = {"dynamics": dyn, "taus": taus, "curves": dyn(taus), "sim": None,
+    taus = tau_grid(args, dyn.tau_window())
+    result = {"taus": taus, "curves": dyn(taus), "sim": None,
               "timescales": timescales(model, dynamics=dyn)}
     if args.json or args.decomposition_plot:
         result["decomposition"] = dyn.decompose(taus)
     if dyn.structure.mixture:           # Gaussian mixture: per-class curves and timescales (docs/theory.md §12)
         result["curves"] = dataclasses.replace(result["curves"], classes=dyn.per_class(taus))
-        from ..timing import class_timescales
         result["class_timescales"] = class_timescales(dyn)
     if args.simulate is not None:
-        from ..simulate import gaussian_equivalent, random_features
-        sampler = random_features if args.sim_method == "features" else gaussian_equivalent
-        sim_model = sampler(model, args.simulate, seed=args.seed)                        # m, ω of the model
+        sim_model = closed_form(args.sim_method, model, args.simulate, args.seed)
         result["sim"] = sim_model.loss_curves(taus)
         if dyn.structure.mixture:
             result["sim_classes"] = sim_model.class_curves(taus)
@@ -172,23 +130,12 @@ def _columns(res):
     return cols
 
 
-def _print_table(cols, out):
-    names = [k for k in cols if k not in ("gap",)]
-    out.write(" ".join(f"{k:>14s}" for k in names) + "\n")
-    for row in zip(*(cols[k] for k in names)):
-        out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
-
-
 def _write_files(args, model, res, status, caught):
     curves, ts, sim = res["curves"], res["timescales"], res["sim"]
-    diagnostics = {"contour_nodes": curves.nodes, "max_quad_error": finite_max(curves.quad_error),
-                   "n_fallback": curves.n_fallback, "status": status, "warnings": list(caught)}
-    prov = args_provenance(args, model=model, diagnostics=diagnostics,
-                           **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}
-                              if sim is not None else {}))
-    payload = curves.to_dict()
-    payload["status"] = status
-    payload["timescales"] = ts.to_dict()
+    prov = result_provenance(args, model, status, caught, curves=curves, diagnostics={"n_fallback": curves.n_fallback},
+                             **({"seeds": {"simulation": args.seed}, "simulation_d": args.simulate}
+                                if sim is not None else {}))
+    payload = {**curves.to_dict(), "status": status, "timescales": ts.to_dict()}
     if "class_timescales" in res:
         payload["class_timescales"] = [{"tau_gen": c.tau_gen, "tau_mem": c.tau_mem} for c in res["class_timescales"]]
     if "decomposition" in res:
@@ -196,9 +143,8 @@ def _write_files(args, model, res, status, caught):
     if sim is not None:
         payload["simulation"] = {"method": args.sim_method, "d": args.simulate, "seed": args.seed,
                                  **{k: getattr(sim, k) for k in ("tau", *SIM_COLUMNS, "gap")}}
-    write_table_outputs(args, payload=payload, columns=_columns(res), prov=prov,
-                        extra_arrays={"quad_error": curves.quad_error, "tau_gen": ts.tau_gen,
-                                      "tau_mem": ts.tau_mem})
+    write_outputs(args, payload, prov, _columns(res),
+                  extra_arrays={"quad_error": curves.quad_error, "tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem})
 
 
 def _plots(args, model, res):
@@ -209,15 +155,14 @@ def _plots(args, model, res):
         if res["curves"].classes:
             plot_class_curves(res["curves"], res.get("class_timescales"), res.get("sim_classes"), ax=ax)
         if res["sim"] is not None:
-            label = "true features" if args.sim_method == "features" else "Gaussian equivalent"
-            ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.simulate}, seed {args.seed}",
+            ax.set_title(f"{ax.get_title()}\nsimulation: {SIMULATORS[args.sim_method]}, d = {args.simulate}, "
+                         f"seed {args.seed}",
                          fontsize=10)
         savefig(ax, args.plot)
     if args.decomposition_plot:
         savefig(plot_decomposition(res["decomposition"], model=model), args.decomposition_plot)
     if args.collapse_plot:
-        from ..dynamics import LearningDynamics
-        from ..timing import timescales
+        from .. import LearningDynamics, timescales
         from .._progress import progress_bar
         dyns = []
         with progress_bar(None, len(args.collapse), "collapse ψ_n") as bar:
@@ -235,10 +180,9 @@ def run(args) -> int:
     with collect_warnings("curves") as caught:
         res = _compute(model, args)
     status, text = status_line([res["curves"], res["timescales"]], caught)
-    out = sys.stdout
-    _print_summary(model, res, text, out)
+    _print_summary(model, res, text, sys.stdout)
     if not (args.json or args.plot or args.csv or args.npz):
-        _print_table(_columns(res), out)
+        print_table({k: v for k, v in _columns(res).items() if k != "gap"})
     _write_files(args, model, res, status, caught)
     with collect_warnings("curves") as caught_plots:
         _plots(args, model, res)

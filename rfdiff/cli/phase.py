@@ -12,23 +12,15 @@ them; failed points are listed), 2 for bad input (checked before the sweep start
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 
 import numpy as np
 
-from . import (
-    EPILOG,
-    PLOT_SUFFIXES,
-    add_model_arguments,
-    add_output_arguments,
-    args_provenance,
-    check_memory,
-    data_from_args,
-    output_dir,
-    output_file,
-    write_table_outputs,
-)
+from .args import add_model_arguments, add_output_arguments, figure_file, model_fields, output_dir, positive
+from .limits import check_memory
+from .report import args_provenance, write_outputs
 
 #: Most values ``start:stop:num`` may ask for on one axis.
 MAX_AXIS_POINTS = 100_000
@@ -68,7 +60,7 @@ def add_parser(subparsers):
         "start:stop:num (log-spaced)."), epilog=(
         "JSON: psi_p, psi_n axis values; tau_gen, tau_mem, gap_inf (and window, test_min, ratio, train_inf, "
         "test_inf, regime, error) as 2-D lists indexed [psi_p][psi_n]; boundary_psi_n per psi_p. "
-        "NaN is written as null, ±inf as the strings \"inf\"/\"-inf\". " + EPILOG))
+        "NaN is written as null, ±inf as the strings \"inf\"/\"-inf\"."))
     p.add_argument("--psi-p", type=_axis_values, required=True, help="width ratios p/d, e.g. 16,64,256 or 4:256:20")
     p.add_argument("--psi-n", type=_axis_values, required=True, help="sample ratios n/d, e.g. 1,2,4,8,16")
     p.add_argument("--t", type=float, required=True, help="diffusion time t")
@@ -77,13 +69,12 @@ def add_parser(subparsers):
                    help="memorization at τ = ∞ counts as absent below this fraction of the generalization "
                         "gain lost (default 0.1)")
     add_output_arguments(p, "write the diagram as JSON", table=False)
-    figure = output_file("figure", PLOT_SUFFIXES)
-    p.add_argument("--plot", metavar="PATH", type=figure,
+    p.add_argument("--plot", metavar="PATH", type=figure_file,
                    help="draw heat maps of log10 τ_mem/τ_gen and L_test(∞) − L_min with the boundary "
                         "(PNG/PDF/SVG)")
-    p.add_argument("--tau-plot", metavar="PATH", type=figure,
+    p.add_argument("--tau-plot", metavar="PATH", type=figure_file,
                    help="draw the (ψ_n, τ) phase map at the ψ_p given by --tau-plot-psi-p")
-    p.add_argument("--tau-plot-psi-p", type=float, default=None,
+    p.add_argument("--tau-plot-psi-p", type=positive, default=None,
                    help=f"ψ_p of the (ψ_n, τ) map: the nearest grid value within a relative "
                         f"{TAU_PLOT_RTOL:g} (default: the largest ψ_p)")
     p.add_argument("--store", metavar="DIR", type=output_dir("--store directory"),
@@ -101,8 +92,6 @@ def _tau_plot_psi_p(args):
     if args.tau_plot_psi_p is None:
         return grid[-1]
     want = args.tau_plot_psi_p
-    if not (math.isfinite(want) and want > 0):
-        raise ValueError(f"--tau-plot-psi-p must be finite and > 0, got {want}")
     nearest = min(grid, key=lambda v: abs(math.log(v / want)))
     if abs(nearest - want) > TAU_PLOT_RTOL * want:
         raise ValueError(f"--tau-plot-psi-p {want:g} is not on the psi_p grid (nearest {nearest:.6g}; "
@@ -111,28 +100,21 @@ def _tau_plot_psi_p(args):
 
 
 def _check_options(args):
-    if args.scheduler is not None and args.executor != "dask":
-        raise ValueError("--scheduler needs --executor dask")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    """The command line's own checks, before the sweep: returns the ψ_p of ``--tau-plot`` (or None)."""
     if args.tau_plot_psi_p is not None and args.tau_plot is None:
         raise ValueError("--tau-plot-psi-p needs --tau-plot")
-    if not 0 < args.gap_rtol < 1:
-        raise ValueError(f"gap_rtol must be in (0, 1), got {args.gap_rtol!r}")
-    points = len(args.psi_p) * len(args.psi_n)
-    check_memory(BYTES_PER_POINT * points,
+    check_memory(BYTES_PER_POINT * len(args.psi_p) * len(args.psi_n),
                  f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
     return _tau_plot_psi_p(args) if args.tau_plot else None
 
 
 def _failures(pd):
-    """``(failed points, failed boundary rows, boundary rows, not-converged points)`` of a diagram."""
-    failed = int(np.count_nonzero(np.asarray(pd.error) != ""))
+    """``(failed points, failed boundary rows, boundary rows, not-converged points)`` of a diagram, as its sweeps
+    counted them (:attr:`rfdiff.PhaseDiagram.stats`)."""
+    boundary = pd.stats.get("boundary", {})
     rows = 0 if pd.boundary_error is None else len(pd.boundary_error)
-    bfailed = 0 if pd.boundary_error is None else int(np.count_nonzero(np.asarray(pd.boundary_error) != ""))
-    stats = pd.stats or {}
-    unconverged = int(stats.get("not_converged", 0)) + int((stats.get("boundary") or {}).get("not_converged", 0))
-    return failed, bfailed, rows, unconverged
+    return (pd.stats["failed"], boundary.get("failed", 0), rows,
+            pd.stats.get("not_converged", 0) + boundary.get("not_converged", 0))
 
 
 def _print_summary(args, pd, out):
@@ -145,6 +127,10 @@ def _print_summary(args, pd, out):
     if unconverged:
         line += f"; not converged {unconverged}"
     out.write(line + "\n")
+    on_line = int(np.count_nonzero(np.asarray(pd.regime) == "threshold"))
+    if on_line:
+        out.write(f"# {on_line} points lie on the interpolation threshold p = n·m without weight decay (singular: "
+                  f"marked 'threshold', not computed, not counted as failed)\n")
     listed = 0
     for (i, j), err in np.ndenumerate(np.asarray(pd.error).reshape(len(pd.coords["psi_p"]), -1)):
         if err and listed < MAX_LISTED_FAILURES:
@@ -180,26 +166,27 @@ def _plots(args, pd, tau_psi_p):
 
 
 def run(args) -> int:
-    from ..phase import phase_diagram
-    from ..sweep import Execution, PointStore
+    from .. import Execution, TimescaleOptions, phase_diagram
+    from ..sweep import PointStore
 
     tau_psi_p = _check_options(args)
-    data = data_from_args(args)
-    model = {"psi_p": args.psi_p, "psi_n": args.psi_n, "t": args.t, "activation": args.activation,
-             "data": data.to_dict(), "m": math.inf if args.m is None else args.m, "weight_decay": args.weight_decay}
+    # the library checks its parameters here, before anything is written or computed
+    options = TimescaleOptions(gap_rtol=args.gap_rtol)
+    execution = Execution(args.executor, workers=args.workers, scheduler=args.scheduler)
+    fields = model_fields(args)
+    model = {"psi_p": args.psi_p, "psi_n": args.psi_n, "t": args.t, **fields, "data": fields["data"].to_dict()}
     prov = args_provenance(args, model=model, executor=args.executor)
-    store = None if args.store is None else PointStore(args.store, provenance=prov)
-    pd = phase_diagram(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, activation=args.activation,
-                       data=data, m=math.inf if args.m is None else args.m, weight_decay=args.weight_decay,
-                       gap_rtol=args.gap_rtol, execution=Execution(args.executor, workers=args.workers,
-                                                                   scheduler=args.scheduler, store=store))
+    if args.store is not None:
+        execution = dataclasses.replace(execution, store=PointStore(args.store, provenance=prov))
+    pd = phase_diagram(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, **fields, options=options,
+                       execution=execution)
     out = sys.stdout
     bad = _print_summary(args, pd, out)
     if args.json is None and args.plot is None and args.tau_plot is None:
         _print_table(pd, out)
     prov["diagnostics"] = {"stats": pd.stats, "failed": dict(zip(
         ("points", "boundary_rows", "boundary_rows_total", "not_converged"), _failures(pd)))}
-    write_table_outputs(args, payload=pd.to_dict(), columns={}, prov=prov)
+    write_outputs(args, pd.to_dict(), prov)
     if args.plot or args.tau_plot:
         _plots(args, pd, tau_psi_p)
     return 1 if bad else 0

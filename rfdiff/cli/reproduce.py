@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from . import EPILOG, output_dir
+from .args import output_dir
 
 HELP = "regenerate the paper's theory figures and rfdiff's own (PNG + PDF + manifest.json)"
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("reproduce", help=HELP, epilog=EPILOG, description=(
+    p = subparsers.add_parser("reproduce", help=HELP, description=(
         "Regenerate the figures: U's spectrum over simulated histograms (isotropic and two-atom Σ), "
         "train/test/score-error curves and their τ/ψ_n collapse, the minimal score error against ψ_n with a "
         "fitted exponent, τ_gen and τ_mem against ψ_n with simulation points, the (ψ_p, ψ_n) and (ψ_n, τ) "
@@ -24,7 +24,9 @@ def add_parser(subparsers):
                    help="smaller grids and simulations (about a minute on 2 cores; the full run takes about 10)")
     p.add_argument("--only", default=None, metavar="GROUP,...",
                    help="comma-separated subset of spectra, curves, sweeps, decomposition, beyond (finite m, "
-                        "weight decay, kernel limit), mixtures (Gaussian-mixture data)")
+                        "weight decay, kernel limit), mixtures (Gaussian-mixture data), realdata (digits and "
+                        "image patches: theory vs Gaussian surrogate vs real rows, τ_mem against n; needs rfdiff[data]), samples "
+                        "(generated samples)")
     p.add_argument("--executor", choices=("local", "dask", "serial"), default="local",
                    help="executor of the parameter sweeps (default local processes)")
     p.add_argument("--workers", type=int, default=None, help="processes / dask workers for the sweeps")
@@ -32,15 +34,12 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from .. import Execution
     from ..reproduce import reproduce
 
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     figures = None if args.only is None else [g.strip() for g in args.only.split(",") if g.strip()]
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    manifest = reproduce(args.out, quick=args.quick, executor=args.executor, workers=args.workers,
-                         figures=figures, seed=args.seed, argv=getattr(args, "argv", None))
+    manifest = reproduce(args.out, quick=args.quick, execution=Execution(args.executor, workers=args.workers),
+                         figures=figures, seed=args.seed, argv=args.argv)
     for name, entry in manifest.items():
         if not name.startswith("_"):
             sys.stdout.write(f"{name}: {', '.join(entry['files'])}\n")

@@ -1,16 +1,22 @@
 """``rfdiff simulate``: a finite-size simulation of the random-features model next to the exact theory.
 
-Four simulators of one model at dimension ``d`` (``p = round(ψ_p d)``, ``n = round(ψ_n d)``):
+Four simulators of one model at dimension ``d`` (``p = round(ψ_p d)``, ``n = round(ψ_n d)``), each with the
+model's noise draws ``--m`` (default inf) and weight decay:
 
-* ``exact`` — the true non-linear random features with the training noise averaged exactly (or ``--noise M``
-  frozen draws per point), closed-form gradient flow (:func:`rfdiff.simulate.random_features`);
+* ``features`` — the true non-linear random features, the training noise averaged exactly (m = inf) or m
+  frozen draws per point, closed-form gradient flow (:func:`rfdiff.simulate.random_features`);
 * ``gaussian`` — the Gaussian-equivalent matrices of docs/theory.md §2, closed-form gradient flow
   (:func:`rfdiff.simulate.gaussian_equivalent`);
-* ``gd``, ``adam`` — explicit training of the read-out with fresh noise at every step (or ``--noise M``
-  frozen draws), losses logged at log-spaced τ (:func:`rfdiff.simulate.train`). Adam has no theory.
+* ``gd``, ``adam`` — explicit training of the read-out with fresh noise at every step (m = inf) or m frozen
+  draws, losses logged at log-spaced τ (:func:`rfdiff.simulate.train`). Adam has no theory.
 
-The exact limiting curves (:func:`rfdiff.loss_curves`) are computed alongside; the output gives both and
-their largest difference.
+``--method exact`` is the deprecated spelling of ``features``, ``--noise`` that of ``--m``. The exact limiting
+curves (:func:`rfdiff.loss_curves`) are computed alongside; the output gives both and their largest difference.
+
+Real data (``--data digits|patches|FILE``, docs/theory.md §14): ``features``, ``gd`` and ``adam`` train on n actual
+rows of a random split (seed ``--seed``) and take the held-out rows plus fresh noise as the population
+(:func:`rfdiff.simulate.real_features`); d is the data's; the theory uses the data's sample spectrum.
+``gaussian`` stays the Gaussian equivalent of that spectrum.
 """
 from __future__ import annotations
 
@@ -21,27 +27,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (
-    EPILOG,
-    PLOT_SUFFIXES,
-    add_model_arguments,
-    args_provenance,
-    check_memory,
-    check_simulation_memory,
-    collect_warnings,
-    curves_bytes,
-    draws,
-    finite_max,
-    model_from_args,
-    output_file,
-    status_line,
-    write_json,
-)
+from . import args as opts
+from .limits import check_memory, check_simulation_memory, curves_bytes
+from .report import collect_warnings, exit_status, print_table, result_provenance, status_line, write_outputs
 
 __all__ = ["add_parser", "run"]
 
 HELP = "finite-size simulation (true features, Gaussian equivalent, GD or Adam) overlaid on the exact theory"
-METHODS = ("exact", "gaussian", "gd", "adam")
+#: Deprecated spellings of ``--method`` values → their names.
+OLD_METHODS = {"exact": "features"}
 #: Default ``--tau-max`` of explicit training, in units of the theory's τ_mem: the generalization dip and
 #: the start of the memorization rise, without the (long) approach to τ = ∞.
 TRAIN_TAU_MAX_OVER_TAU_MEM = 3.0
@@ -50,79 +44,70 @@ TRAIN_TAU_MAX_OVER_TAU_MEM = 3.0
 MAX_TRAIN_STEPS = 2_000_000
 #: Points of the theory curve drawn under the simulation.
 THEORY_POINTS = 200
+#: Options of explicit training only.
+TRAINING_OPTIONS = ("lr", "batch", "checkpoint", "max_steps", "progress")
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("simulate", help=HELP, epilog=EPILOG, description=(
+    p = subparsers.add_parser("simulate", help=HELP, description=(
         "Simulate the random-features score model at a finite dimension d and compare with the exact "
-        "high-dimensional curves. Methods: 'exact' (true non-linear features, noise averaged exactly, "
-        "closed-form gradient flow; default), 'gaussian' (Gaussian-equivalent matrices, closed form), "
-        "'gd' and 'adam' (explicit training with fresh noise at every step). τ follows dA/dτ = −d² ∇L_train."))
-    add_model_arguments(p)
-    p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
-    p.add_argument("--seed", type=int, default=0, help="seed of W, the data and the noise (default 0)")
-    p.add_argument("--method", choices=METHODS, default="exact", help="simulator (default exact)")
-    p.add_argument("--noise", type=draws, default=None, metavar="exact|M",
-                   help="same as --m (kept for scripts): 'exact' is m = inf (exact noise average; fresh noise "
-                        "every step for gd/adam), M frozen noise draws per training point")
-    p.add_argument("--tau-min", type=float, default=None,
-                   help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)")
-    p.add_argument("--tau-max", type=float, default=None,
-                   help="largest finite τ (default: closed forms 100/(κ λ_min) of the theory, every mode "
-                        f"relaxed; gd/adam {TRAIN_TAU_MAX_OVER_TAU_MEM:g} τ_mem of the theory)")
-    p.add_argument("--points", type=int, default=60,
-                   help="number of τ points (closed forms: log-spaced, plus τ = ∞; gd/adam: log points; "
-                        "default 60)")
+        "high-dimensional curves. Methods: 'features' (true non-linear features with the model's m noise draws "
+        "per point, closed-form gradient flow; default), 'gaussian' (Gaussian-equivalent matrices, closed "
+        "form), 'gd' and 'adam' (explicit training, fresh noise at every step for m = inf). τ follows "
+        "dA/dτ = −d² ∇L_train."))
+    opts.add_model_arguments(p, noise_alias=True)
+    p.add_argument("--d", type=int, default=None,
+                   help="data dimension d (p = ψ_p d, n = ψ_n d); required unless --data is real data (then d is "
+                        "its number of columns)")
+    p.add_argument("--n-test", type=opts.integer(2), default=None,
+                   help="real data: held-out rows of the split (default all rows not trained on)")
+    p.add_argument("--seed", type=opts.integer(0), default=0, help="seed of W, the data and the noise (default 0)")
+    p.add_argument("--method", type=opts.renamed(p.prog, "--method", OLD_METHODS), choices=tuple(opts.SIMULATORS),
+                   default="features", help="simulator (default features; 'exact' is its deprecated spelling)")
+    opts.add_tau_arguments(p, 60, tau_min_help="smallest τ of the closed forms (default 0.01/(κ λ_max) of the theory)",
+                      tau_max_help="largest finite τ (default: closed forms 100/(κ λ_min) of the theory, every mode "
+                                   f"relaxed; gd/adam {TRAIN_TAU_MAX_OVER_TAU_MEM:g} τ_mem of the theory)",
+                      points_help="number of τ points (closed forms: log-spaced, plus τ = ∞; gd/adam: log "
+                                  "points; default 60)")
     p.add_argument("--lr", type=float, default=None,
                    help="gd: step η on A (Δτ = η/d²; default from the seed code's scaling, kept stable); "
                         "adam: step size α (default 1e-3)")
     p.add_argument("--batch", type=int, default=None, help="gd/adam: minibatch size (default all n points)")
-    p.add_argument("--checkpoint", metavar="PATH", type=output_file("checkpoint", (".npz",)),
+    p.add_argument("--checkpoint", metavar="PATH", type=opts.output_file("checkpoint", (".npz",)),
                    help="gd/adam: resumable state file (.npz)")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=opts.integer(1), default=None,
                    help=f"gd/adam: refuse runs estimated above this many steps (default {MAX_TRAIN_STEPS:,})")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="gd/adam: show a progress bar (needs tqdm; default: when stderr is a terminal)")
-    p.add_argument("--json", metavar="PATH", type=output_file("JSON file"),
-                   help="write simulation and theory curves as JSON")
-    p.add_argument("--plot", metavar="PATH", type=output_file("figure", PLOT_SUFFIXES),
+    opts.add_output_arguments(p, "write simulation and theory curves as JSON", table=False)
+    p.add_argument("--plot", metavar="PATH", type=opts.figure_file,
                    help="draw the simulation over the exact curves (PNG, PDF or SVG)")
     p.set_defaults(func=run)
 
 
 def _check_options(args, model):
-    """Every option, the memory and (gd/adam) the step count, before anything is computed."""
-    training = args.method in ("gd", "adam")
+    """The option combinations and the memory, before anything is computed."""
+    if args.n_test is not None and args.rows is None:
+        raise ValueError("--n-test applies only to real data (--data digits, patches or a .npy/.npz/.csv file) "
+                         "with --method features, gd or adam")
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    if not training:
-        for name in ("lr", "batch", "checkpoint", "max_steps"):
-            if getattr(args, name) is not None:
+    if args.method in opts.CLOSED_FORMS:
+        for name in TRAINING_OPTIONS:
+            value = getattr(args, name)
+            if value is not None and value is not False:            # --no-progress is harmless
                 raise ValueError(f"--{name.replace('_', '-')} applies only to --method gd or adam")
-        if args.progress:
-            raise ValueError("--progress applies only to --method gd or adam")
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
-    if training and args.tau_min is not None:
+    elif args.tau_min is not None:
         raise ValueError("--tau-min applies only to the closed forms (gd/adam log from the first step)")
-    for name in ("tau_min", "tau_max"):
-        value = getattr(args, name)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"--{name.replace('_', '-')} must be finite and > 0, got {value}")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
-    check_simulation_memory(model, args.d)
-    p = max(1, round(model.psi_p * args.d))
+    p, _ = check_simulation_memory(model, args.d, "--d")
     check_memory(curves_bytes(args.points) + 32.0 * p * (args.points + 1),
                  f"--points {args.points} (τ × contour-node and τ × p arrays)")
 
 
-def _noise_text(args):
-    if args.method in ("gd", "adam") and args.noise == "exact":
-        return "fresh every step"
-    return "exact average" if args.noise == "exact" else f"{args.noise} frozen draws per point"
+def _noise_text(model, method):
+    if math.isinf(model.m):
+        return "exact average" if method in opts.CLOSED_FORMS else "fresh every step"
+    return f"{model.m} frozen draws per point"
 
 
 @dataclass
@@ -131,7 +116,7 @@ class _Result:
 
     dyn: object
     ts: object
-    tau_lo: float
+    tau_lo: float = math.nan
     tau_hi: float = math.nan
     sim: object = None
     sim_ts: object = None
@@ -140,59 +125,42 @@ class _Result:
     deviation: dict = field(default_factory=dict)
 
 
-def _theory(model):
-    from ..dynamics import LearningDynamics
-    from ..timing import timescales
-    dyn = LearningDynamics(model)
-    ts = timescales(model, dynamics=dyn)
-    return dyn, ts
-
-
-def _default_tau_min(res, model):
-    return res.dyn.tau_window()[0]
-
-
-def _relaxed_tau(res, model):
-    return res.dyn.tau_window()[1]
-
-
 def _closed_form(model, args, res):
-    """Closed-form gradient flow of the finite model (``exact``: true features; ``gaussian``)."""
-    from ..timing import timescales_from_curve
-    if args.method == "exact":
-        from ..simulate import random_features
-        sim_model = random_features(model, args.d, seed=args.seed)         # m from the model
+    """Closed-form gradient flow of the finite model (``features`` or ``gaussian``)."""
+    from .. import timescales_from_curve
+    taus = opts.tau_grid(args, res.dyn.tau_window())
+    if args.rows is not None and args.method == "features":
+        from ..simulate import real_features
+        sim_model = real_features(model, *args.rows, seed=args.seed)        # held-out rows as the population
     else:
-        from ..simulate import gaussian_equivalent
-        sim_model = gaussian_equivalent(model, args.d, seed=args.seed)     # m and ω from the model
-    res.tau_hi = args.tau_max if args.tau_max is not None else _relaxed_tau(res, model)
-    if res.tau_hi <= res.tau_lo:
-        raise ValueError(f"--tau-max must be > --tau-min ({res.tau_lo:g}), got {res.tau_hi:g}")
-    res.sim = sim_model.loss_curves(np.append(np.geomspace(res.tau_lo, res.tau_hi, args.points), np.inf))
+        sim_model = opts.closed_form(args.method, model, args.d, args.seed)
+    res.tau_lo, res.tau_hi = float(taus[0]), float(taus[-2])
+    res.sim = sim_model.loss_curves(taus)
     res.sim_ts = timescales_from_curve(sim_model.loss_curves, res.tau_lo, res.tau_hi)
     res.extra.update(p=sim_model.p, n=sim_model.n)
 
 
-def _train_tau_max(args, model, res):
+def _train_tau_max(args, res):
     if args.tau_max is not None:
         return args.tau_max
     if math.isfinite(res.ts.tau_mem):
         return TRAIN_TAU_MAX_OVER_TAU_MEM * res.ts.tau_mem
-    return _relaxed_tau(res, model)
+    return res.dyn.tau_window()[1]
 
 
 def _check_steps(args, model, tau_max):
     """Refuse a gd/adam run above ``--max-steps``: first a bound needing no computation (the step is at
-    most the seed code's), then the exact default step of :func:`rfdiff.simulate.training.default_dtau`."""
-    from ..simulate import training
+    most the seed code's), then the exact default step of :func:`rfdiff.simulate.default_dtau`."""
+    from ..simulate import default_dtau
+    from ..simulate.training import SEED_STEP
     cap = args.max_steps if args.max_steps is not None else MAX_TRAIN_STEPS
     if args.method == "gd" and args.lr is not None:
         estimates = [("", args.lr / args.d ** 2)]
     else:
-        estimates = [("at least ", training.SEED_STEP * model.psi_p / model.delta_t), ("", None)]
+        estimates = [("at least ", SEED_STEP * model.psi_p / model.delta_t), ("", None)]
     for prefix, dtau in estimates:
         if dtau is None:
-            dtau = training.default_dtau(model, args.d, seed=args.seed, batch=args.batch)
+            dtau = default_dtau(model, args.d, seed=args.seed, batch=args.batch)
         steps = tau_max / dtau
         if steps > cap:
             raise ValueError(f"--method {args.method} up to tau = {tau_max:.4g} takes {prefix}{steps:.3g} "
@@ -203,13 +171,12 @@ def _check_steps(args, model, tau_max):
 def _training(model, args, res):
     """Explicit GD/Adam training of the read-out, logged at log-spaced τ."""
     from ..simulate import train
-    res.tau_hi = _train_tau_max(args, model, res)
+    res.tau_hi = _train_tau_max(args, res)
     _check_steps(args, model, res.tau_hi)
-    sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr,
-                seed=args.seed, n_log=args.points,
-                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint)
+    sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr, seed=args.seed, n_log=args.points,
+                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows)
     res.sim = sim
-    res.tau_lo = min(res.tau_lo, float(sim.tau[0]))
+    res.tau_lo = min(res.dyn.tau_window()[0], float(sim.tau[0]))
     res.extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)
 
 
@@ -224,10 +191,10 @@ def _compare(res):
 
 
 def _simulate(model, args):
-    dyn, ts = _theory(model)
-    res = _Result(dyn=dyn, ts=ts, tau_lo=0.0)
-    res.tau_lo = args.tau_min if args.tau_min is not None else _default_tau_min(res, model)
-    if args.method in ("exact", "gaussian"):
+    from .. import LearningDynamics, timescales
+    dyn = LearningDynamics(model)
+    res = _Result(dyn=dyn, ts=timescales(model, dynamics=dyn))
+    if args.method in opts.CLOSED_FORMS:
         _closed_form(model, args, res)
     else:
         _training(model, args, res)
@@ -238,7 +205,12 @@ def _simulate(model, args):
 def _print_report(model, args, res, status, out):
     sim, extra = res.sim, res.extra
     out.write(f"# {model.to_dict()}\n# method {args.method}, d = {args.d}, p = {extra['p']}, n = {extra['n']}, "
-              f"seed {args.seed}, noise: {_noise_text(args)}\n")
+              f"seed {args.seed}, noise: {_noise_text(model, args.method)}\n")
+    if args.split is not None:
+        data = args._data_matrix
+        out.write(f"# real rows: {data.name}, N = {data.n_rows}, split seed {args.seed}: "
+                  f"{args.split.train.size} training rows, {args.split.test.size} held-out rows (the population); "
+                  f"score error uses the Gaussian constant Tr Σ_t^-1/d (a lower bound, docs/theory.md §14)\n")
     if "dtau" in extra:
         out.write(f"# {len(sim.tau)} log points, {int(sim.steps[-1])} steps of dtau = {sim.dtau:.4g} "
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
@@ -251,64 +223,68 @@ def _print_report(model, args, res, status, out):
     out.write("\n")
 
 
-def _print_table(sim, out):
-    out.write(f"{'tau':>14s} {'train':>14s} {'test':>14s} {'score_error':>14s}\n")
-    for row in zip(sim.tau, sim.train, sim.test, sim.score_error):
-        out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
-
-
 def _write_json(model, args, res, status, caught):
     sim, theory = res.sim, res.theory
     payload = {"model": model.to_dict(), "d": args.d, "seed": args.seed, "method": args.method,
-               "noise": args.noise, **res.extra, "tau": sim.tau, "train": sim.train, "test": sim.test,
+               # deprecated (the model's m says it): "exact" for m = inf, else m; to be removed in the next release
+               "noise": "exact" if math.isinf(model.m) else model.m,
+               **res.extra, "tau": sim.tau, "train": sim.train, "test": sim.test,
                "score_error": sim.score_error, "max_deviation": res.deviation, "status": status,
                "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
     if res.sim_ts is not None:
         payload["simulation_timescales"] = {"tau_gen": res.sim_ts.tau_gen, "tau_mem": res.sim_ts.tau_mem}
-    diagnostics = {"status": status, "warnings": list(caught), "contour_nodes": theory.nodes,
-                   "max_quad_error": finite_max(theory.quad_error)}
-    payload["provenance"] = args_provenance(args, model=model, seeds={"simulation": args.seed},
-                                            simulation={"method": args.method, "d": args.d,
-                                                        "noise": args.noise}, diagnostics=diagnostics)
-    write_json(args.json, payload)
+    seeds = {"simulation": args.seed}
+    if args.split is not None:
+        payload["split"] = args.split.to_dict()
+        seeds["split"] = args.seed
+    prov = result_provenance(args, model, status, caught, curves=theory, seeds=seeds,
+                             simulation={"method": args.method, "d": args.d, "m": model.m})
+    write_outputs(args, payload, prov)
 
 
-def _plot(args, res):
+def _plot(model, args, res):
     from ..plotting import savefig
     from ..plotting.curves import plot_curves
     ax = plot_curves(res.theory, res.ts, simulation=res.sim)
-    label = {"exact": "true features, closed form", "gaussian": "Gaussian equivalent, closed form",
-             "gd": "GD", "adam": "Adam (no theory)"}[args.method]
+    label = opts.SIMULATORS[args.method] + (", closed form" if args.method in opts.CLOSED_FORMS else "")
+    if args.method == "adam":
+        label += " (no theory)"
+    rows = "" if args.split is None else (f"\ntrained on {args.split.train.size} rows of {args._data_matrix.name}, "
+                                          f"tested on {args.split.test.size} held-out rows (split seed {args.seed})")
     ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, seed {args.seed}, noise "
-                 f"{_noise_text(args)}", fontsize=9)
+                 f"{_noise_text(model, args.method)}{rows}", fontsize=9)
     savefig(ax, args.plot)
 
 
-def _reconcile_noise(args):
-    """``--noise`` is an older spelling of ``--m``: set ``args.m`` from it, refuse a contradiction, and
-    leave ``args.noise`` as the simulators' word (``"exact"`` or M) for the report."""
-    if args.noise is not None:
-        m = args.noise
-        if args.m is not None and args.m != m:
-            raise ValueError(f"--noise {m:g} and --m {args.m:g} disagree (they are the same setting)")
-        args.m = m
-    args.noise = "exact" if args.m is None or math.isinf(args.m) else int(args.m)
+def _real_rows(args, model):
+    """Real data: d from the data, a split of seed ``--seed`` and its rows (``args.rows``, ``args.split``)."""
+    args.rows = args.split = None
+    data = opts.data_matrix_from_args(args)
+    if data is None:
+        if args.d is None:
+            raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
+        return
+    if args.d is not None and args.d != data.d:
+        raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
+    args.d = data.d
+    if args.method != "gaussian":
+        args.split = opts.real_split(args, model, data)
+        args.rows = (data.rows[args.split.train], data.rows[args.split.test])
 
 
 def run(args) -> int:
-    _reconcile_noise(args)
-    model = model_from_args(args)
+    model = opts.model_from_args(args)
+    _real_rows(args, model)
     _check_options(args, model)
     with collect_warnings("simulate") as caught:
         res = _simulate(model, args)
     status, text = status_line([res.theory, res.ts], caught)
-    out = sys.stdout
-    _print_report(model, args, res, text, out)
+    _print_report(model, args, res, text, sys.stdout)
     if args.json is None and args.plot is None:
-        _print_table(res.sim, out)
+        print_table({k: getattr(res.sim, k) for k in ("tau", "train", "test", "score_error")})
     if args.json:
         _write_json(model, args, res, status, caught)
     if args.plot:
-        _plot(args, res)
-    return 1 if status == "failed" else 0
+        _plot(model, args, res)
+    return exit_status(status)

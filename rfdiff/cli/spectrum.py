@@ -5,20 +5,9 @@ import time
 
 import numpy as np
 
-from . import (
-    EPILOG,
-    PLOT_SUFFIXES,
-    add_model_arguments,
-    add_output_arguments,
-    args_provenance,
-    check_memory,
-    check_simulation_memory,
-    collect_warnings,
-    model_from_args,
-    output_file,
-    status_line,
-    write_table_outputs,
-)
+from .args import add_model_arguments, add_output_arguments, figure_file, integer, model_from_args
+from .limits import check_memory, check_simulation_memory
+from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
 
 #: Bytes per λ point held by the solver and the result (complex Stieltjes values, densities, statuses).
 BYTES_PER_POINT = 400
@@ -28,48 +17,36 @@ DEFAULT_SIM_P = 3000
 
 def add_parser(sub):
     p = sub.add_parser("spectrum", help="spectrum of the feature covariance U (bulks, atom, density)",
-                       description="Density, bulks and atom of the eigenvalue law of U (docs/theory.md §4).",
-                       epilog=EPILOG)
+                       description="Density, bulks and atom of the eigenvalue law of U (docs/theory.md §4).")
     add_model_arguments(p)
-    p.add_argument("--points", type=int, default=2000, help="number of λ points (default 2000)")
+    p.add_argument("--points", type=integer(2), default=2000, help="number of λ points (default 2000)")
     p.add_argument("--lambda-min", type=float, default=None, help="grid start (default: resolve every bulk)")
     p.add_argument("--lambda-max", type=float, default=None, help="grid end")
     add_output_arguments(p, "write model, lambdas, density, density_w, atoms, support")
-    p.add_argument("--plot", metavar="PATH", type=output_file("figure", PLOT_SUFFIXES),
+    p.add_argument("--plot", metavar="PATH", type=figure_file,
                    help="PNG/PDF/SVG: theory over a Gaussian-equivalent histogram")
-    p.add_argument("--sim-d", type=int, default=None,
+    p.add_argument("--sim-d", type=integer(0), default=None,
                    help=f"dimension d of the overlaid simulation (default: 10 ≤ d ≤ 200 with p = ψ_p d ≈ "
                         f"{DEFAULT_SIM_P} at most; 0 disables)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the simulation")
     p.add_argument("--linear-axis", action="store_true", help="plot on a linear λ axis")
     p.set_defaults(func=run)
 
 
-def _grid(args, sup, spectral_grid):
+def _grid(args, sup):
+    from .. import spectral_grid
     if args.lambda_min is None and args.lambda_max is None:
         return spectral_grid(sup, args.points)
     lo = args.lambda_min if args.lambda_min is not None else 0.5 * sup.intervals[0][0]
     hi = args.lambda_max if args.lambda_max is not None else 1.2 * sup.lambda_max
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         raise ValueError("--lambda-min must be below --lambda-max (both finite)")
-    if args.points < 2:
-        raise ValueError("--points must be >= 2")
     return np.geomspace(lo, hi, args.points) if lo > 0 and not args.linear_axis else np.linspace(lo, hi, args.points)
 
 
 def _sim_d(args, model):
-    d = args.sim_d if args.sim_d is not None else int(max(10, min(200, DEFAULT_SIM_P / model.psi_p)))
-    if d < 0:
-        raise ValueError(f"--sim-d must be >= 0, got {d}")
-    return d
-
-
-def _check_options(args, model):
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
-    check_memory(BYTES_PER_POINT * args.points, f"--points {args.points} (solver arrays per λ point)")
-    if args.plot and _sim_d(args, model) > 0:
-        check_simulation_memory(model, _sim_d(args, model), "--sim-d")
+    """``--sim-d``, or the default dimension of the overlaid simulation (0: none)."""
+    return args.sim_d if args.sim_d is not None else int(max(10, min(200, DEFAULT_SIM_P / model.psi_p)))
 
 
 def _print_summary(model, sup, spec, elapsed, status):
@@ -89,34 +66,33 @@ def _print_summary(model, sup, spec, elapsed, status):
 
 
 def _write_files(args, model, sup, spec, status, caught):
-    diagnostics = {"n_fallback": spec.n_fallback, "max_residual": spec.max_residual, "status": status,
-                   "warnings": list(caught)}
-    prov = args_provenance(args, model=model, diagnostics=diagnostics)
-    payload = spec.to_dict()
-    payload["support"] = sup.to_dict()
-    payload["status"] = status
+    prov = result_provenance(args, model, status, caught,
+                             diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
+    payload = {**spec.to_dict(), "support": sup.to_dict(), "status": status}
     columns = {"lambda": spec.lambdas, "density": spec.density, "density_w": spec.density_w}
     atoms = np.array([list(a) for a in spec.atoms], dtype=float).reshape(-1, 2)
-    write_table_outputs(args, payload=payload, columns=columns, prov=prov,
-                        extra_arrays={"atoms": atoms, "intervals": np.asarray(sup.intervals, dtype=float),
-                                      "masses": np.asarray(sup.masses, dtype=float)})
+    write_outputs(args, payload, prov, columns,
+                  extra_arrays={"atoms": atoms, "intervals": np.asarray(sup.intervals, dtype=float),
+                                "masses": np.asarray(sup.masses, dtype=float)})
 
 
 def run(args) -> int:
-    from ..spectral import spectral_grid, spectrum, support
+    from .. import spectrum, support
     model = model_from_args(args)
-    _check_options(args, model)
+    check_memory(BYTES_PER_POINT * args.points, f"--points {args.points} (solver arrays per λ point)")
+    if args.plot and _sim_d(args, model) > 0:
+        check_simulation_memory(model, _sim_d(args, model), "--sim-d")
     t0 = time.perf_counter()
     with collect_warnings("spectrum") as caught:
         sup = support(model)
-        spec = spectrum(model, _grid(args, sup, spectral_grid))
+        spec = spectrum(model, _grid(args, sup))
     elapsed = time.perf_counter() - t0
     status, text = status_line([sup, spec], caught)
     _print_summary(model, sup, spec, elapsed, text)
     _write_files(args, model, sup, spec, status, caught)
     if args.plot:
         _plot(args, model, spec)
-    return 1 if status == "failed" else 0
+    return exit_status(status)
 
 
 def _plot(args, model, spec):

@@ -3,30 +3,21 @@ from __future__ import annotations
 
 import sys
 
-from . import (
-    EPILOG,
-    _floats,
-    add_model_arguments,
-    add_output_arguments,
-    args_provenance,
-    collect_warnings,
-    model_from_args,
-    status_line,
-    write_table_outputs,
-)
+from .args import add_model_arguments, add_output_arguments, floats, model_from_args
+from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
 
 HELP = "τ_gen, τ_mem and the spectral timescales of every bulk of U"
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("timescales", help=HELP, epilog=EPILOG, description=(
+    p = subparsers.add_parser("timescales", help=HELP, description=(
         "Generalization time τ_gen (minimum of the exact test loss) and memorization time τ_mem (first "
         "τ ≥ τ_gen where the test loss has risen by a fraction of its late rise), the spectral "
         "timescales ψ_p/(2Δ_t λ) of every bulk of U and the seed paper's ψ_p/(Δ_t λ_min)."))
     add_model_arguments(p)
     p.add_argument("--mem-fraction", type=float, default=0.1,
                    help="fraction of L_test(∞) − L_min defining τ_mem (default 0.1)")
-    p.add_argument("--scaling", type=_floats, default=None, metavar="PSI_N,...",
+    p.add_argument("--scaling", type=floats, default=None, metavar="PSI_N,...",
                    help="also fit local exponents d log τ / d log ψ_n over these ψ_n (≥ 3 values)")
     p.add_argument("--which", default="tau_mem",
                    help="timescale for --scaling (tau_gen, tau_mem, tau_seed, bulk0_mean, ...)")
@@ -35,11 +26,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..timing import scaling_exponents, timescales
+    from .. import scaling_exponents, timescales
 
     model = model_from_args(args)
-    if args.scaling is not None and len(args.scaling) < 3:
-        raise ValueError(f"--scaling needs at least 3 values of psi_n, got {len(args.scaling)}")
     with collect_warnings("timescales") as caught:
         ts = timescales(model, mem_fraction=args.mem_fraction)
         fit = None
@@ -50,13 +39,11 @@ def run(args) -> int:
     out.write(f"# {model.to_dict()}\n# {ts.definition}\n# status {text}\n")
     for name, value in ts.by_name().items():
         out.write(f"{name:>12s} = {value:.6g}\n")
-    payload = ts.to_dict()
-    payload["status"] = status
+    payload = {**ts.to_dict(), "status": status}
     if fit is not None:
         out.write(f"# d log {fit.which} / d log psi_n\n{'psi_n':>10s} {fit.which:>14s} {'exponent':>9s}\n")
         for row in zip(fit.psi_n, fit.tau, fit.exponent):
             out.write(f"{row[0]:10.4g} {row[1]:14.6g} {row[2]:9.3f}\n")
         payload["scaling"] = fit.to_dict()
-    prov = args_provenance(args, model=model, diagnostics={"status": status, "warnings": list(caught)})
-    write_table_outputs(args, payload=payload, columns={}, prov=prov)
-    return 1 if status == "failed" else 0
+    write_outputs(args, payload, result_provenance(args, model, status, caught))
+    return exit_status(status)

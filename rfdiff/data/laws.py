@@ -448,36 +448,16 @@ class GaussianMixture(DataLaw):
         object.__setattr__(self, "_scales", tuple(float(s) for s in scales))
         object.__setattr__(self, "_shifts", tuple(float(s) for s in shifts))
 
-    @property
-    def n_classes(self) -> int:
-        return len(self.weights)
-
-    @property
-    def class_weights(self) -> tuple:
-        return tuple(self.weights)
-
-    @property
-    def class_laws(self) -> tuple:
-        return tuple(self.laws)
-
-    @property
-    def class_means(self):
-        return self.means
-
-    @property
-    def kernel_law(self) -> DataLaw:
-        """The common law Σ_0 (mean 1) over whose eigenvalues σ every class symbol is linear."""
-        return self._base
-
-    @property
-    def scales(self) -> tuple:
-        """``a_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (``a_c = τ_c`` for classes proportional to Σ_0)."""
-        return self._scales
-
-    @property
-    def shifts(self) -> tuple:
-        """``b_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (0 for classes proportional to Σ_0)."""
-        return self._shifts
+    n_classes = property(lambda self: len(self.weights))
+    class_weights = property(lambda self: tuple(self.weights))
+    class_laws = property(lambda self: tuple(self.laws))
+    class_means = property(lambda self: self.means)
+    #: The common law Σ_0 (mean 1) over whose eigenvalues σ every class symbol is linear.
+    kernel_law = property(lambda self: self._base)
+    #: ``a_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (``a_c = τ_c`` for classes proportional to Σ_0).
+    scales = property(lambda self: self._scales)
+    #: ``b_c`` with ``Σ_c = a_c Σ_0 + b_c I`` (0 for classes proportional to Σ_0).
+    shifts = property(lambda self: self._shifts)
 
     @property
     def tau_sigma(self) -> float:

@@ -9,9 +9,10 @@ import numpy as np
 
 from . import _axes, pyplot, data_label, legend_below, tidy_log_axis
 
-__all__ = ["plot_phase_diagram", "plot_phase_map", "plot_tau_map"]
+__all__ = ["plot_phase_diagram", "plot_phase_map", "plot_phase_lines", "plot_tau_map"]
 
-_LABELS = {"psi_p": r"$\psi_p = p/d$", "psi_n": r"$\psi_n = n/d$", "t": r"diffusion time $t$"}
+_LABELS = {"psi_p": r"$\psi_p = p/d$", "psi_n": r"$\psi_n = n/d$", "t": r"diffusion time $t$",
+           "m": r"noise draws per point $m$", "weight_decay": r"weight decay $\omega$"}
 _QUANTITIES = {
     "window": (r"$\log_{10}\,\tau_{mem}/\tau_{gen}$", "viridis"),
     "gap_inf": (r"$\log_{10}\,[L_{test}(\infty) - L_{min}]$", "magma"),
@@ -59,8 +60,9 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     """
     if quantity not in _QUANTITIES:
         raise ValueError(f"quantity must be one of {', '.join(_QUANTITIES)}, got {quantity!r}")
-    if len(diagram.axes) != 2:
-        raise ValueError("plot_phase_map needs a two-axis diagram")
+    if len(diagram.axes) != 2 or min(diagram.shape) < 2:
+        raise ValueError("plot_phase_map needs two axes of at least two values each (a map of one row or one "
+                         "point would invent the cells' widths): use plot_phase_lines")
     ax = _axes(ax)
     xname, yname = diagram.axes
     x, y = diagram.coords[xname], diagram.coords[yname]
@@ -78,6 +80,7 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
                         label=r"$\tau_{mem} = \infty$ (does not memorize)")
     if np.any(np.asarray(diagram.error) != ""):
         ax.fill_between([], [], facecolor="white", edgecolor="0.3", lw=0.5, label="failed point")
+    _mark_threshold(ax, diagram, *np.meshgrid(x, y, indexing="ij"))
     if colorbar:
         ax.figure.colorbar(mesh, ax=ax, label=label)
     if boundary:
@@ -88,13 +91,14 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
                                                rf"(gap ratio $={diagram.gap_rtol:g}$)")
         if set(diagram.axes) == {"psi_p", "psi_n"}:
             lim = [max(x.min(), y.min()), min(x.max(), y.max())]
-            ax.plot(lim, lim, color="0.9", ls="--", lw=1, label=r"$\psi_n = \psi_p$")
+            if lim[0] < lim[1]:                     # only when the diagonal crosses the map
+                ax.plot(lim, lim, color="0.15", ls="--", lw=1, label=r"$\psi_n = \psi_p$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(_edges(x)[[0, -1]])
     ax.set_ylim(_edges(y)[[0, -1]])
-    tidy_log_axis(ax.xaxis)
-    tidy_log_axis(ax.yaxis)
+    _grid_ticks(ax.xaxis, x)
+    _grid_ticks(ax.yaxis, y)
     ax.set_xlabel(_LABELS[xname])
     ax.set_ylabel(_LABELS[yname])
     ax.set_title(f"{label}\n({_fixed_label(diagram)})", fontsize=9)
@@ -102,11 +106,76 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     return ax
 
 
+def _grid_ticks(axis, values, most=12):
+    """Ticks of a heat-map axis: at the computed values themselves when there are few of them (every cell
+    labelled, e.g. m = 1, 4, 8), else the tidy log ticks."""
+    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
+    if len(values) <= most:
+        axis.set_major_locator(FixedLocator(list(values)))
+        axis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
+        axis.set_minor_locator(NullLocator())
+    else:
+        tidy_log_axis(axis)
+
+
 def _fixed_label(diagram) -> str:
-    """The parameters held fixed, the activation and the data law of a diagram."""
+    """The parameters held fixed (m and weight decay when they differ from the defaults), the activation and
+    the data law of a diagram."""
     names = {"psi_p": r"$\psi_p$", "psi_n": r"$\psi_n$", "t": r"$t$"}
     fixed = [f"{names[k]} = {v:g}" for k, v in diagram.fixed.items() if k in names]
+    m, decay = diagram.fixed.get("m", np.inf), diagram.fixed.get("weight_decay", 0.0)
+    if "m" not in diagram.axes and np.isfinite(m):
+        fixed.append(f"m = {m:g} noise draws")
+    if "weight_decay" not in diagram.axes and decay:
+        fixed.append(rf"weight decay $\omega$ = {decay:g}")
     return ", ".join(fixed + [diagram.fixed["activation"], data_label(diagram.fixed.get("data"))])
+
+
+def _mark_threshold(ax, diagram, x, y):
+    """Points on the interpolation threshold p = n·m without weight decay (regime ``"threshold"``): a black ×."""
+    on = np.asarray(diagram.regime) == "threshold"
+    if on.any():
+        ax.plot(np.asarray(x)[on], np.asarray(y)[on], "kx", ms=7, mew=1.5,
+                label=r"$p = n\,m$, $\omega = 0$: singular (not computed)")
+
+
+def plot_phase_lines(diagram, quantities=("tau_gen", "tau_mem"), ax=None):
+    """A diagram with one axis of several values (or two axes, one of them a single value) as lines: each
+    quantity against that axis, on log axes. Threshold points are marked on the axis; failed points are
+    gaps.
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+    quantities : sequence of str
+        Fields of the diagram (default τ_gen and τ_mem).
+    ax : matplotlib Axes, optional
+    """
+    varying = [a for a, n in zip(diagram.axes, diagram.shape) if n > 1]
+    if len(varying) != 1:
+        raise ValueError("plot_phase_lines needs exactly one axis of several values (a single point has nothing "
+                         "to plot)")
+    ax = _axes(ax)
+    name = varying[0]
+    x = diagram.coords[name]
+    names = {"tau_gen": r"$\tau_{gen}$", "tau_mem": r"$\tau_{mem}$", "window": r"$\tau_{mem}/\tau_{gen}$",
+             "gap_inf": r"$L_{test}(\infty) - L_{min}$", "ratio": r"$(L_{test}(\infty) - L_{min})/(1 - L_{min})$",
+             "test_inf": r"$L_{test}(\infty)$", "test_min": r"$L_{min}$"}
+    for k, q in enumerate(quantities):
+        value = np.asarray(getattr(diagram, q), dtype=float).reshape(-1)
+        ax.plot(x, np.where(value > 0, value, np.nan), "o-", ms=3, color=f"C{k}", label=names.get(q, q))
+    on = (np.asarray(diagram.regime) == "threshold").reshape(-1)
+    if on.any():
+        ax.plot(x[on], np.full(on.sum(), ax.get_ylim()[0]), "kx", ms=8, mew=1.5, clip_on=False,
+                label=r"$p = n\,m$, $\omega = 0$: singular (not computed)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    tidy_log_axis(ax.xaxis)
+    tidy_log_axis(ax.yaxis)
+    ax.set_xlabel(_LABELS[name])
+    ax.set_title(_fixed_label(diagram), fontsize=9)
+    legend_below(ax, ncol=2, fontsize=7)
+    return ax
 
 
 def plot_phase_diagram(diagram, axes=None):
@@ -123,6 +192,9 @@ def plot_phase_diagram(diagram, axes=None):
     ndarray of Axes
         Save with ``rfdiff.plotting.savefig(axes[0], path)``.
     """
+    if len(diagram.axes) != 2 or min(diagram.shape) < 2:
+        raise ValueError("plot_phase_diagram needs two axes of at least two values each; use plot_phase_lines "
+                         "for one axis")
     if axes is None:
         _, axes = pyplot().subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     plot_phase_map(diagram, "window", ax=axes[0])
@@ -141,8 +213,9 @@ def plot_tau_map(diagram, ax=None):
 
     Notes
     -----
-    The regions are those of :meth:`PhaseDiagram.tau_map`; the vertical line is the computed boundary ψ_n*
-    beyond which memorization at infinite time disappears (``diagram.boundary``).
+    The regions are those of :meth:`PhaseDiagram.tau_map`, each computed point shading its own cell; the vertical
+    line is the computed boundary ψ_n* beyond which memorization at infinite time disappears
+    (``diagram.boundary``).
     """
     if diagram.axes != ("psi_n",):
         raise ValueError("plot_tau_map needs a one-axis diagram over psi_n (use diagram.select(...))")
@@ -156,20 +229,16 @@ def plot_tau_map(diagram, ax=None):
     mid = np.where(np.isfinite(gen), gen, hi)
     top = np.where(np.isfinite(mem), mem, hi)
     star = diagram.boundary[0] if diagram.boundary is not None else np.nan
-    x, mid_x, top_x = psi, mid, top
-    if np.isfinite(star) and psi.min() < star < psi.max():
-        # end the memorizing region exactly at the computed boundary (ψ_n* inserted twice: a vertical step)
-        k = np.searchsorted(psi, star)
-        x = np.insert(psi, [k, k], star)
-        mid_x, top_x = (np.insert(v, [k, k], np.exp(np.interp(np.log(star), np.log(psi), np.log(v))))
-                        for v in (mid, top))
-        memorizes = np.arange(x.size) <= k
-    else:
-        memorizes = diagram.regime == "memorizes"
-    upper = np.where(memorizes, top_x, hi)
-    ax.fill_between(x, lo, mid_x, color="C0", alpha=0.25, lw=0, label="not yet generalizing")
-    ax.fill_between(x, mid_x, upper, color="C2", alpha=0.3, lw=0, label="generalizing")
-    ax.fill_between(x, upper, hi, where=memorizes, color="C3", alpha=0.3, lw=0, label="memorizing")
+    # the memorizing region ends with the cell of the last point that memorizes (the boundary ψ_n* between it
+    # and the next point is drawn as a line, not filled up to)
+    memorizes = diagram.regime == "memorizes"
+    upper = np.where(memorizes, top, hi)
+    # each computed point shades its own cell (steps half-way to its neighbours): nothing is interpolated
+    ax.fill_between(psi, lo, mid, step="mid", color="C0", alpha=0.25, lw=0, label="not yet generalizing")
+    ax.fill_between(psi, mid, upper, step="mid", color="C2", alpha=0.3, lw=0, label="generalizing")
+    if memorizes.any():
+        ax.fill_between(psi, upper, np.full(psi.shape, hi), step="mid", color="C3", alpha=0.3, lw=0,
+                        label="memorizing")          # zero height where a point does not memorize (upper = hi)
     ax.plot(psi, gen, "k--", lw=1.2, label=r"$\tau_{gen}$")
     ax.plot(psi, mem, "k-", lw=1.2, label=r"$\tau_{mem}$")
     if np.isfinite(star):
@@ -177,6 +246,7 @@ def plot_tau_map(diagram, ax=None):
                    label=rf"$\psi_n^* = {star:.3g}$: no memorization at $\tau=\infty$ beyond")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _mark_threshold(ax, diagram, psi, np.full(psi.shape, lo * 1.5))
     ax.set_xlim(psi.min(), psi.max())
     ax.set_ylim(lo, hi)
     tidy_log_axis(ax.xaxis)

@@ -9,7 +9,9 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
 ``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
 ``kernel_plateau``, and (group ``"mixtures"``, :mod:`rfdiff.reproduce.mixtures`) ``mixture_curves``,
-``mixture_order``.
+``mixture_order``, and (group ``"realdata"``, :mod:`rfdiff.reproduce.realdata`, needs ``rfdiff[data]``)
+``realdata_curves``, ``realdata_tau_mem``, and (group ``"samples"``, :mod:`rfdiff.reproduce.samples`)
+``samples_fmem``, ``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff.outputs.provenance`); every figure's entry adds the models it draws
@@ -42,7 +44,8 @@ __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
-           "kernel_plateau", "mixture_curves", "mixture_order")
+           "kernel_plateau", "mixture_curves", "mixture_order", "realdata_curves", "realdata_tau_mem", "samples_fmem",
+           "samples_dimension", "samples_covariance", "samples_kl_bound")
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,14 @@ def _tau_map(line, out, manifest):
           diagnostics=diag)
 
 
+def _label(ax, ylabel, title_extra):
+    """Axis labels, the title of the ψ_n sweeps (ψ_p, t, tanh, Σ = I plus ``title_extra``) and the legend."""
+    ax.set_xlabel(r"$\psi_n = n/d$")
+    ax.set_ylabel(ylabel)
+    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$" + title_extra, fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+
+
 def _min_score_error(line, out, manifest, plt):
     """Minimal score error E_min = (L_min − 1 + Δ_t⟨1/Σ_t⟩)/Δ_t against ψ_n (docs/theory.md §1), power-law fit."""
     psi_n = line.coords["psi_n"]
@@ -206,11 +217,7 @@ def _min_score_error(line, out, manifest, plt):
     ax.loglog(psi_n, e_min, "o-", ms=3, label="exact theory")
     ax.loglog(psi_n[fit], prefactor * psi_n[fit] ** exponent, "k--",
               label=rf"fit on $\psi_n\in[{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}]$: exponent {exponent:.3f}")
-    ax.set_xlabel(r"$\psi_n = n/d$")
-    ax.set_ylabel(r"minimal score error $\min_\tau E_{score}(\tau)$")
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$ (the seed paper reports $\approx -0.59$)",
-                 fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    _label(ax, r"minimal score error $\min_\tau E_{score}(\tau)$", " (the seed paper reports $\\approx -0.59$)")
     _save(ax, out, "min_score_error", manifest,
           f"Minimal score error (at τ_gen) against ψ_n, ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I. A power law fitted "
           f"on ψ_n ∈ [{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}] has exponent {exponent:.3f} (the seed paper reports "
@@ -257,12 +264,9 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
             ax.loglog([v] * len(pts), pts[:, 1], marker, color="C3", mfc="none")
         ax.plot([], [], marker, color="k", mfc="none", label=f"{label}, d = {d}")
     ax.axvline(star, color="k", ls=":", lw=1, label=rf"$\psi_n^* = {star:.3g}$")
-    ax.set_xlabel(r"$\psi_n = n/d$")
-    ax.set_ylabel(r"training time $\tau$")
     seeds = list(range(seed, seed + cfg.sim_seeds))
-    ax.set_title(rf"$\psi_p = {PSI_P:g}$, $t = {T}$, tanh, $\Sigma = I$; simulation "
-                 f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    _label(ax, r"training time $\tau$", f"; simulation {'seed' if len(seeds) == 1 else 'seeds'} "
+                                        f"{', '.join(map(str, seeds))}")
     _save(ax, out, "timescales", manifest,
           f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}, Σ = I: exact theory (lines) and "
           f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each: {', '.join(map(str, seeds))}; τ from "
@@ -339,6 +343,18 @@ def _mixtures(cfg, out, manifest, plt, seed):
     mixtures.draw(cfg, out, manifest, plt, seed, _save)
 
 
+def _realdata(cfg, out, manifest, plt, seed):
+    """Real data: theory vs Gaussian surrogate vs real rows, τ_mem against n (:mod:`rfdiff.reproduce.realdata`)."""
+    from . import realdata
+    realdata.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+
+
+def _samples(cfg, out, manifest, plt, seed):
+    """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
+    from . import samples
+    samples.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+
+
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
@@ -354,7 +370,9 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
         a terminal) also means one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
-        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
+        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"realdata"``
+        (digits and image patches; needs ``rfdiff[data]``), ``"samples"`` (generated samples, docs/theory.md §13;
+        default all).
         The entries of figures not redrawn are kept from an earlier ``manifest.json`` in ``out``.
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
@@ -369,7 +387,7 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     """
     from ..plotting import pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
-              "beyond": _beyond, "mixtures": _mixtures}
+              "beyond": _beyond, "mixtures": _mixtures, "realdata": _realdata, "samples": _samples}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:
