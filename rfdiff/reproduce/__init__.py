@@ -95,9 +95,10 @@ def fit_power_law(x, y):
 
 def _save(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
     """Write ``name.png`` and ``name.pdf`` and the figure's manifest entry (caption, models, seeds, meta)."""
-    from ..plotting import savefig
+    from ..plotting import savefig, tidy_figure
     fig = ax.figure
     files = [f"{name}.png", f"{name}.pdf"]
+    tidy_figure(fig)
     fig.savefig(os.path.join(out, files[1]))
     savefig(ax, os.path.join(out, files[0]))
     manifest[name] = {"files": files, "caption": caption, "models": [m.to_dict() for m in models]}

@@ -28,7 +28,7 @@ from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
 from .._validate import noise_draws
-from ._sampling import draw_problem, noise_rng, problem_sizes
+from ._sampling import FiniteSize, draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -404,6 +404,7 @@ class RandomFeatures(FlowMethods):
         self.model = model
         self.p, self.n = problem_sizes(model, d)
         self.d = int(d)
+        self.size = FiniteSize(self.d, self.p, self.n)
         self.seed = seed
         self.m = model.m
         if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
@@ -628,7 +629,7 @@ class RandomFeatures(FlowMethods):
         inv = float(sum(w * part[2] for w, part in zip(self.model.data.class_weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, noise_trace=self.noise_trace, weight_decay=self.model.weight_decay,
-                              model=self.model, source="random_features")
+                              model=self.model, source="random_features", size=self.size)
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
