@@ -19,7 +19,8 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         sample's atom moves slightly, e.g. with a mixture's rounded class counts) are counted separately.
     log : bool
         Log-λ axis; the y axis is then the density per decade ``ρ(λ) λ ln 10``, the natural unit when
-        bulks span several decades.
+        bulks span several decades. An atom at λ = 0 (finite m with p > n·m) cannot sit on a log axis: it is
+        drawn as a ◀ on the left edge, its mass in the legend.
 
     Returns
     -------
@@ -45,6 +46,10 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
                       label=f"simulation (p = {p}, {on_atom.sum()} on the atom)")
     ax.plot(lam, dens, color="k", lw=1.2, label="theory")
     for loc, mass in spec.atoms:
+        if log and loc <= 0:
+            ax.plot([0.0], [0.5], "<", color="tab:red", ms=10, clip_on=False, transform=ax.transAxes,
+                    label=f"atom at λ = 0 (mass {mass:.3g}), left of the log axis")
+            continue
         ax.axvline(loc, color="tab:red", ls="--", lw=1)
         ax.annotate(f"atom {mass:.3g}", (loc, 0.95), xycoords=("data", "axes fraction"), color="tab:red",
                     fontsize=8, ha="left", va="top", rotation=90)
