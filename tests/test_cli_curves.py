@@ -157,3 +157,14 @@ def test_collapse_draws_the_models_own_psi_n(tmp_path, saved_figures):
     assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] == [
         r"$\psi_n=1$", r"$\psi_n=2$", r"$\psi_n=4$"]
     assert "m = 3 noise draws" in ax.get_title()
+
+
+@pytest.mark.parametrize("command", [["curves"], ["timescales"], ["simulate", "--d", "10"]])
+def test_threshold_without_weight_decay_is_one_line_naming_the_remedy(command, capsys):
+    """p = n·m at ω = 0 (ψ_p = 4 = 2ψ_n, m = 2) is singular: one line that names it and the weight-decay
+    remedy, exit 2; with ω > 0 the same model just works."""
+    threshold = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--m", "2"]
+    assert cli([command[0], *threshold, *command[1:]]) == 2
+    one_error_line(capsys.readouterr().err, "interpolation threshold p = n·m", "give a weight decay > 0")
+    if command == ["curves"]:
+        assert cli(["curves", *threshold, "--weight-decay", "0.01", "--points", "5"]) == 0

@@ -112,3 +112,21 @@ def test_default_simulation_keeps_the_model(tmp_path, capsys, saved_figures):
     assert cli(["spectrum", "--psi-p", "0.003", "--psi-n", "1", "--t", "0.1", "--sim-d", "200",
                 "--plot", str(tmp_path / "s.png")]) == 2
     one_error_line(capsys.readouterr().err, "would simulate p = 1", "another model")
+
+
+def test_bulk_reaching_zero_is_drawn_per_decade(tmp_path, saved_figures):
+    """On the interpolation threshold p = n·m (m = 2, ψ_p = 2ψ_n) a bulk reaches λ = 0. The log-axis histogram
+    used to take linear bins from 0 (one box 10 high over seven decades); it now bins the positive λ of the
+    grid per decade, like the theory line, and counts the eigenvalues left outside."""
+    assert main(["spectrum", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--m", "2", "--points", "400",
+                 "--sim-d", "40", "--plot", str(tmp_path / "s.png")]) == 0
+    ax = saved_figures["s.png"]
+    theory = labelled_lines(ax)["theory"]
+    assert theory.get_xdata().min() > 0
+    (hist,) = ax.patches
+    values, edges = hist.get_data()[:2]
+    assert edges[0] == theory.get_xdata().min() and np.allclose(np.diff(np.log(edges)), np.log(edges[1] / edges[0]))
+    ev = gaussian_equivalent(rd.RFModel(4, 2, 0.1, m=2), 40, seed=0).eigenvalues()
+    counts = np.histogram(ev, edges)[0]
+    np.testing.assert_allclose(values, counts / ev.size / np.diff(np.log10(edges)), rtol=1e-12)
+    assert values.max() < 1 and hist.get_label().endswith(f"{ev.size - counts.sum()} outside the axis)")

@@ -27,8 +27,9 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
     matplotlib.axes.Axes
     """
     ax = _axes(ax)
-    lam = spec.lambdas
-    dens = spec.density * (lam * np.log(10) if log else 1.0)
+    keep = spec.lambdas > 0 if log else np.ones(spec.lambdas.shape, bool)    # λ = 0 is not on a log axis
+    lam = spec.lambdas[keep]
+    dens = spec.density[keep] * (lam * np.log(10) if log else 1.0)
     if eigenvalues is not None:
         ev = np.asarray(eigenvalues, dtype=float)
         p = ev.size
@@ -39,11 +40,13 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         rest = ev[~on_atom]
         if rest.size:
             lo, hi = lam.min(), lam.max()
-            edges = np.geomspace(lo, hi, bins + 1) if log and lo > 0 else np.linspace(lo, hi, bins + 1)
+            edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
             counts, _ = np.histogram(rest, edges)
-            width = np.diff(np.log10(edges)) if log and lo > 0 else np.diff(edges)
+            width = np.diff(np.log10(edges)) if log else np.diff(edges)
+            outside = rest.size - int(counts.sum())
             ax.stairs(counts / p / width, edges, fill=True, alpha=0.35, color="tab:orange",
-                      label=f"simulation (p = {p}, {on_atom.sum()} on the atom)")
+                      label=f"simulation (p = {p}, {on_atom.sum()} on the atom"
+                            + (f", {outside} outside the axis)" if outside else ")"))
     ax.plot(lam, dens, color="k", lw=1.2, label="theory")
     for loc, mass in spec.atoms:
         if log and loc <= 0:
