@@ -130,6 +130,18 @@ def tidy_figure(fig) -> None:
                 tidy_log_axis(axis)
 
 
+def grid_ticks(axis, values, most=12):
+    """Ticks of an axis of computed grid values (a heat map's, a sweep's): at the values themselves when there
+    are at most ``most`` of them (every cell labelled, e.g. m = 1, 4, 8), else :func:`tidy_log_axis`."""
+    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
+    if len(values) <= most:
+        axis.set_major_locator(FixedLocator(list(values)))
+        axis.set_major_formatter(FixedFormatter([f"{v:.3g}" for v in values]))
+        axis.set_minor_locator(NullLocator())
+    else:
+        tidy_log_axis(axis)
+
+
 def legend_below(ax, handles=None, labels=None, ncol=3, fontsize=8):
     """A legend under the axes (outside the data, so it never covers a curve)."""
     if handles is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, pyplot, data_label, legend_below, tidy_log_axis
+from . import _axes, data_label, grid_ticks, legend_below, pyplot, tidy_log_axis
 
 __all__ = ["plot_phase_diagram", "plot_phase_map", "plot_phase_lines", "plot_tau_map"]
 
@@ -110,25 +110,13 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     ax.set_yscale("log")
     ax.set_xlim(_edges(x)[[0, -1]])
     ax.set_ylim(_edges(y)[[0, -1]])
-    _grid_ticks(ax.xaxis, x)
-    _grid_ticks(ax.yaxis, y)
+    grid_ticks(ax.xaxis, x)
+    grid_ticks(ax.yaxis, y)
     ax.set_xlabel(_LABELS[xname])
     ax.set_ylabel(_LABELS[yname])
     ax.set_title(f"{label}\n({_fixed_label(diagram)})", fontsize=9)
     legend_below(ax, ncol=2, fontsize=7)
     return ax
-
-
-def _grid_ticks(axis, values, most=12):
-    """Ticks of a heat-map axis: at the computed values themselves when there are few of them (every cell
-    labelled, e.g. m = 1, 4, 8), else the tidy log ticks."""
-    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
-    if len(values) <= most:
-        axis.set_major_locator(FixedLocator(list(values)))
-        axis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
-        axis.set_minor_locator(NullLocator())
-    else:
-        tidy_log_axis(axis)
 
 
 def _fixed_label(diagram) -> str:
@@ -193,7 +181,7 @@ def plot_phase_lines(diagram, quantities=("tau_gen", "tau_mem"), ax=None):
                 label=r"$p = n\,m$, $\omega = 0$: singular (not computed)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _grid_ticks(ax.xaxis, x)
+    grid_ticks(ax.xaxis, x)
     tidy_log_axis(ax.yaxis)
     ax.set_xlabel(_LABELS[name])
     ax.set_ylabel(r"training time $\tau$" if all(q.startswith("tau_") for q in quantities) else "value")
