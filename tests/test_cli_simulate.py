@@ -261,3 +261,16 @@ def test_simulated_sizes_are_printed_and_drawn(tmp_path, capsys, saved_figures):
     assert (data["d"], data["p"], data["n"]) == (30, 120, 61)
     assert data["simulated_ratios"] == {"psi_p": 4.0, "psi_n": pytest.approx(61 / 30)}
     assert f"markers: Gaussian equivalent, {sizes}; seed 0" in saved_figures["s.png"].get_title().replace("\n", " ")
+
+
+def test_non_convergence_warning_exits_1_as_documented(tmp_path, capsys):
+    """At d = 1 the Mehler order of U_pop hits its cap: one warning line, the status says it, exit 1 (the
+    documented contract; it used to exit 0)."""
+    assert main(["simulate", "--psi-p", "8", "--psi-n", "2", "--t", "0.1", "--d", "1", "--points", "5",
+                 "--json", str(tmp_path / "s.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "rfdiff simulate: warning: U_pop: Mehler order capped at 96 (max_order)\n"
+    assert captured.out.splitlines()[-1] == "# status failed (1 not converged)"
+    from rfdiff.cli.main import EPILOG
+    assert "1 the computation ran but part of it failed or did not converge (a failed result or a " \
+           "non-convergence warning" in EPILOG

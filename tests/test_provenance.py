@@ -47,3 +47,19 @@ def test_no_checkout_records_none(tmp_path, monkeypatch):
     (tmp_path / "rfdiff").mkdir()
     monkeypatch.setattr(outputs, "__file__", str(tmp_path / "rfdiff" / "outputs.py"))
     assert _source() is None
+
+
+def test_writing_to_a_pipe_or_device_does_not_replace_it(tmp_path):
+    """``--json /dev/stdout`` (or /dev/null) must write into the device: the atomic temporary-file-and-rename
+    used to replace it with a regular file (as root, /dev/null itself). A FIFO stands in for the device."""
+    import os
+    import stat
+    import threading
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    outputs.write_json(fifo, {"a": 1})
+    reader.join(timeout=30)
+    assert received == ['{\n "a": 1\n}\n'] and stat.S_ISFIFO(os.stat(fifo).st_mode)
