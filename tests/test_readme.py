@@ -72,3 +72,63 @@ def test_python_blocks_run_as_standalone_scripts(tmp_path):
 @pytest.mark.slow
 def test_python_blocks_run_verbatim(tmp_path):
     assert not _failures(_run_as_scripts(BLOCKS, tmp_path))
+
+
+#: Output blocks of the README: a ``$ rfdiff ...`` line, then exactly what the command prints.
+OUTPUTS = [(m.group(1), m.group(2).splitlines()) for m in re.finditer(r"```\n\$ (rfdiff [^\n]*)\n(.*?)```", README, re.S)]
+#: Lines only a ``--plot`` prints (the default test runs the commands with ``--json`` instead: no drawing).
+PLOT_ONLY = ("  wrote ", "# simulation: ")
+
+
+def _masked(lines):
+    """Lines with the run time ``(0.27 s)`` of ``rfdiff spectrum`` masked."""
+    return [re.sub(r"\(\d+\.\d+ s\)$", "(… s)", line) for line in lines]
+
+
+def test_quick_start_outputs_are_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """The quick-start blocks used to omit lines the commands print. Each block is the command's output,
+    line for line (run time masked); the lines a figure adds are checked against what it draws from."""
+    import shlex
+
+    import rfdiff as rd
+    from rfdiff.cli import main
+    from rfdiff.cli.args import largest_dimension
+    from rfdiff.cli.curves import AUTO_SIM_D, AUTO_SIM_SIZE
+    from rfdiff.simulate import FiniteSize, problem_sizes
+    assert [cmd.split()[1] for cmd, _ in OUTPUTS] == ["spectrum", "curves"]
+    monkeypatch.chdir(tmp_path)
+    for command, lines in OUTPUTS:
+        argv = shlex.split(command)[1:]
+        plot = argv.index("--plot")
+        assert main(argv[:plot] + ["--json", "out.json"] + argv[plot + 2:]) == 0     # a file: no table, no figure
+        printed = capsys.readouterr().out.splitlines()
+        assert _masked(printed) == _masked([ln for ln in lines if not ln.startswith(PLOT_ONLY)]), command
+        extra = [ln for ln in lines if ln.startswith(PLOT_ONLY)]
+        if argv[0] == "spectrum":
+            assert extra == [f"  wrote {argv[plot + 1]}"]
+        else:
+            model = rd.RFModel(64, 8, 0.01)
+            d = largest_dimension(model, AUTO_SIM_D, AUTO_SIM_SIZE)
+            size = FiniteSize(d, *problem_sizes(model, d))
+            assert extra == [f"# simulation: true features, seed 0, {size.describe(model)}"]
+
+
+@pytest.mark.slow
+def test_quick_start_outputs_verbatim(tmp_path):
+    """The quick-start commands as a user types them, figures included."""
+    import shlex
+    for command, lines in OUTPUTS:
+        proc = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr
+        assert _masked(proc.stdout.splitlines()) == _masked(lines), command
+
+
+def test_model_options_are_where_the_readme_says():
+    """"--m and --weight-decay work on every command" was not true of `reproduce`: the README now says which."""
+    from rfdiff.cli.main import COMMANDS, build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    with_model = {name for name in COMMANDS if "--weight-decay" in sub[name]._option_string_actions}
+    assert with_model == {name for name in COMMANDS if "--m" in sub[name]._option_string_actions}
+    assert set(COMMANDS) - with_model == {"reproduce"}
+    assert "`--m` and `--weight-decay` work on every\ncommand that takes a model (all but `reproduce`)" in README
