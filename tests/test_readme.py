@@ -132,3 +132,10 @@ def test_model_options_are_where_the_readme_says():
     assert with_model == {name for name in COMMANDS if "--m" in sub[name]._option_string_actions}
     assert set(COMMANDS) - with_model == {"reproduce"}
     assert "`--m` and `--weight-decay` work on every\ncommand that takes a model (all but `reproduce`)" in README
+
+
+def test_examples_readme_names_the_default_simulator():
+    from rfdiff.cli.main import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    default = sub["curves"]._option_string_actions["--sim-method"].default
+    assert f"`--sim-method {default}`, the default" in (ROOT / "examples" / "README.md").read_text()
