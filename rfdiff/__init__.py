@@ -19,6 +19,9 @@ _PUBLIC = {
     "RFModel": ".model", "Activation": ".activations", "get_activation": ".activations",
     "DataLaw": ".data", "Isotropic": ".data", "DiscreteSpectrum": ".data", "MarchenkoPastur": ".data",
     "GaussianMixture": ".data", "law_from_spec": ".data",
+    # real data (docs/theory.md §14)
+    "DataMatrix": ".data", "data_matrix": ".data", "load_matrix": ".data", "law_from_data": ".data",
+    "load_dataset": ".data",
     # Gaussian-equivalence constants and structure
     "GECoefficients": ".constants", "ge_coefficients": ".constants", "class_coefficients": ".constants",
     "Structure": ".structure",
@@ -39,9 +42,16 @@ _PUBLIC = {
     "critical_weight_decay": ".timing",
     # phase diagrams and sweeps
     "PhaseDiagram": ".phase", "phase_diagram": ".phase", "Execution": ".sweep",
+    # generation with a score family (docs/theory.md §13): samples, their measures, the KL bound
+    "ScoreFamily": ".generate", "score_family": ".generate", "default_times": ".generate",
+    "Samples": ".generate", "sample": ".generate", "exact_score": ".generate", "empirical_score": ".generate",
+    "MemorizationFraction": ".generate", "memorization_fraction": ".generate", "nearest_neighbors": ".generate",
+    "CovarianceReport": ".generate", "covariance_report": ".generate", "gaussian_kl": ".generate",
+    "class_proportions": ".generate", "LinearLaw": ".generate", "linear_covariance": ".generate",
+    "KLBound": ".girsanov", "kl_bound": ".girsanov",
 }
 #: Subpackages reachable as attributes.
-_SUBMODULES = ("simulate",)
+_SUBMODULES = ("simulate", "generate")
 
 __all__ = [*_PUBLIC, *_SUBMODULES]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from ._validate import optional_bool
+
 __all__ = ["progress_bar", "wants_progress"]
 
 
@@ -21,10 +23,8 @@ def _tqdm():
 
 def wants_progress(progress) -> bool:
     """Whether a bar will be shown for ``progress`` (None: stderr is a terminal and tqdm is installed)."""
-    if progress is None:
+    if optional_bool("progress", progress) is None:
         return sys.stderr.isatty() and _tqdm() is not None
-    if not isinstance(progress, bool):
-        raise ValueError(f"progress must be True, False or None, got {progress!r}")
     if progress and _tqdm() is None:
         raise ValueError("progress=True needs tqdm (pip install tqdm)")
     return progress

@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 __all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
-           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis"]
+           "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "optional_bool", "options_object",
+           "data_rows", "labels_for", "diffusion_times", "physical_memory", "memory"]
 
 
 def _number(name: str, value) -> float:
@@ -150,6 +151,13 @@ def increasing_axis(name: str, value) -> np.ndarray:
     return arr
 
 
+def diffusion_times(value, name="times") -> np.ndarray:
+    """A non-empty, strictly increasing 1-D grid of finite diffusion times > 0, as a contiguous float64 array."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 1 or np.size(value) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of diffusion times, got {value!r}")
+    return np.ascontiguousarray(increasing_axis(name, value), dtype=np.float64)
+
+
 def _increasing(name, arr, value):
     if arr.ndim > 1 or arr.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty 1-D sequence, got {value!r}")
@@ -172,3 +180,80 @@ def decay_axis(name: str, value) -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0 (or a sequence of such values), got {value!r}")
     return _increasing(name, arr, value)
+
+
+def optional_bool(name: str, value):
+    """``True``, ``False`` or ``None`` (e.g. "decide for me")."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    return value
+
+
+def options_object(name: str, cls, given, kwargs):
+    """The options object of a call that takes either ``given`` (an instance of ``cls``, or None) or its fields
+    one by one as ``kwargs`` (not both; unknown field names refused by name): ``given`` or ``cls(**kwargs)``."""
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = set(kwargs) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {name} option(s) {sorted(unknown)}; expected {', '.join(fields)}")
+    if given is None:
+        return cls(**kwargs)
+    if not isinstance(given, cls):
+        raise ValueError(f"{name} must be an rfdiff {cls.__name__}, got {given!r}")
+    if kwargs:
+        raise ValueError(f"give either {name} or its options ({sorted(kwargs)}), not both")
+    return given
+
+
+def data_rows(name: str, value) -> np.ndarray:
+    """A 2-D float64 array of data rows (samples × features): numeric, at least 2 rows and 1 column, finite.
+
+    The message of a non-finite entry gives their count and the first position (row, column), 0-based.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype})")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows = samples, columns = features), got shape {arr.shape}")
+    if arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least 2 rows and 1 column, got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has {int(bad.sum())} NaN/inf entries (first at row {r}, column {c}); "
+                         "remove or impute them first")
+    return arr
+
+
+def labels_for(name: str, value, n_rows: int) -> np.ndarray:
+    """Class labels of ``n_rows`` rows: a 1-D array of integers or strings (no NaN), one per row."""
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must be 1-D with one label per row ({n_rows}), got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integers or strings (got non-integral or NaN floats)")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biuUSO":
+        raise ValueError(f"{name} must be integers or strings, got dtype {arr.dtype}")
+    return arr
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine (``None`` if the platform does not say)."""
+    import os
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platform dependent
+        return None
+
+
+def memory(name: str, nbytes: float, what: str) -> None:
+    """Refuse a request whose dominant arrays (``nbytes``) exceed this machine's physical memory: ``ValueError``
+    naming ``name``, the request ``what``, the estimate and the memory available."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{name}: {what} needs about {nbytes / 1e9:.3g} GB of memory; this machine has "
+                         f"{total / 1e9:.3g} GB: ask for less")

@@ -130,7 +130,7 @@ class LossCurves(Result):
     n_fallback : int
         Contour points where the one-point solver used its edge fallback (0 for simulators).
     source : str
-        ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"gd"`` or ``"adam"``.
+        ``"theory"``, ``"gaussian_equivalent"``, ``"random_features"``, ``"real_features"``, ``"gd"`` or ``"adam"``.
     model : RFModel or None
     classes : tuple of LossCurves or None
         Gaussian-mixture data: the curves of each class (test loss and score error on fresh points of the

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from .outputs import atomic_write, dumps, from_json
 from .outputs import provenance as _provenance
 from ._progress import progress_bar
-from ._validate import integer
+from ._validate import integer, optional_bool, options_object
 from .results import ConvergenceWarning
 
 __all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
@@ -148,8 +148,7 @@ class Execution:
             object.__setattr__(self, "workers", integer("workers", self.workers, 1))
         if self.scheduler is not None and executor != "dask":
             raise ValueError("scheduler is only used with executor='dask'")
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise ValueError(f"progress must be True, False or None, got {self.progress!r}")
+        optional_bool("progress", self.progress)
         if self.store is not None and not isinstance(self.store, PointStore):
             object.__setattr__(self, "store", PointStore(self.store))
 
@@ -157,17 +156,7 @@ class Execution:
     def from_kwargs(cls, execution=None, **kwargs) -> "Execution":
         """``execution`` (an :class:`Execution`; None for the defaults), or ``Execution(**kwargs)`` for callers
         that pass the options one by one (``executor``, ``workers``, ``scheduler``, ``store``, ``progress``)."""
-        given = {k: v for k, v in kwargs.items() if v is not None}
-        unknown = set(given) - {"executor", "workers", "scheduler", "store", "progress"}
-        if unknown:
-            raise ValueError(f"unknown execution option(s) {sorted(unknown)}")
-        if execution is None:
-            return cls(**given)
-        if not isinstance(execution, cls):
-            raise ValueError(f"execution must be an rfdiff.sweep.Execution, got {execution!r}")
-        if given:
-            raise ValueError(f"give either execution or its options ({sorted(given)}), not both")
-        return execution
+        return options_object("execution", cls, execution, {k: v for k, v in kwargs.items() if v is not None})
 
     def describe(self) -> dict:
         """Plain description for provenance."""

@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ._validate import in_range, positive
+from ._validate import in_range, options_object, positive
 from .dynamics import LearningDynamics
 from .results import Result, SolverError
 from .settings import tau_grid
@@ -102,17 +102,7 @@ class TimescaleOptions:
     def from_kwargs(cls, options=None, **kwargs) -> "TimescaleOptions":
         """``options`` if given (then no keywords allowed), else ``TimescaleOptions(**kwargs)`` with unknown
         keywords rejected by name."""
-        if options is not None:
-            if kwargs:
-                raise ValueError(f"give either options or keywords, not both ({sorted(kwargs)})")
-            if not isinstance(options, cls):
-                raise ValueError(f"options must be a TimescaleOptions, got {options!r}")
-            return options
-        unknown = set(kwargs) - {"mem_fraction", "gap_rtol", "mem_tol", "rtol"}
-        if unknown:
-            raise ValueError(f"unknown timescale option(s) {sorted(unknown)}; expected mem_fraction, gap_rtol, "
-                             f"mem_tol, rtol")
-        return cls(**kwargs)
+        return options_object("timescale", cls, options, kwargs)
 
     def margin(self, test_min, test_inf):
         """Signed memorization margin: ``r − gap_rtol`` (or ``L_test(∞) − L_min − mem_tol``); > 0 memorizes."""

@@ -2,14 +2,15 @@
 
 The theory is a chain of layers, each importing only layers below it (or its own package's modules):
 
-    foundations (_validate, _io, _progress, _mp, results, settings, units)
-    → activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
+    foundations (_validate, outputs, _mp, results, settings)
+    → _progress, units, activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
     → timing → phase.
 
 Beside the chain: the simulators (``rfdiff.simulate``) use the foundations, the model, its constants and
 its structure, never the solvers above ``structure`` (so every theory-vs-simulation comparison is
-independent); ``rfdiff.generate`` may use the simulators too. At the edge: plotting (anything but the
-reproduction and the CLI), the reproduction (anything but the CLI), the CLI. The import graph has no cycles.
+independent); ``rfdiff.generate`` may use the simulators too. At the edge: plotting and ``rfdiff.realdata``
+(theory against the simulators on real data; anything but the reproduction and the CLI), the reproduction
+(anything but the CLI), the CLI. The import graph has no cycles.
 
 Inside the CLI (``rfdiff.cli``): the package's ``__init__`` imports only ``main`` (which finds the sub-commands
 by name); the sub-commands and the shared modules (:data:`CLI_SHARED`: argument types and builders, reporting,
@@ -31,18 +32,18 @@ PACKAGE = ROOT / "rfdiff"
 
 #: Rank of every module (by longest matching prefix); a module may import lower ranks and its own package.
 RANKS = {
-    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._progress": 0, "rfdiff._mp": 0, "rfdiff.results": 0,
-    "rfdiff.settings": 0,
-    "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
+    "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._mp": 0, "rfdiff.results": 0, "rfdiff.settings": 0,
+    "rfdiff._progress": 1, "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
     "rfdiff.sweep": 2, "rfdiff.model": 2,
     "rfdiff.constants": 3,
     "rfdiff.structure": 4,
     "rfdiff.spectral": 5,
     "rfdiff.twopoint": 6, "rfdiff.contour": 6,
     "rfdiff.dynamics": 7,
-    "rfdiff.timing": 8,
+    "rfdiff.timing": 8, "rfdiff.girsanov": 8,
     "rfdiff.phase": 9,
     "rfdiff.plotting": 20,
+    "rfdiff.realdata": 20,                  # theory against the simulators on real data: an edge module
     "rfdiff.reproduce": 21,
     "rfdiff.cli": 22,
     "rfdiff.__main__": 23, "rfdiff": 23,

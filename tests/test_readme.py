@@ -15,9 +15,10 @@ README = (ROOT / "README.md").read_text()
 #: The ```python blocks of every Markdown page a user reads first, as ``(page, index, code)``.
 BLOCKS = [(page, k, code) for page in ("README.md", "examples/README.md")
           for k, code in enumerate(re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S))]
-#: Blocks that take minutes verbatim (the 40 × 40 phase diagram), recognised by a piece of their code: run
-#: verbatim only with ``-m slow``; the default suite runs the others.
-SLOW = ("geomspace(4, 256, 40)",)
+#: Blocks that take long verbatim, recognised by a piece of their code: the 40 × 40 phase diagram (minutes), a
+#: score family sampled at two τ (8 s at load 4.5), the digits comparison (7 s, and it needs the data extra).
+#: They run verbatim only with ``-m slow``; the default suite runs the others (about 2-4 s each).
+SLOW = ("geomspace(4, 256, 40)", "rd.score_family(", "rd.load_dataset(")
 
 
 def test_quick_start_has_exactly_two_commands():
@@ -60,10 +61,11 @@ def _failures(results):
 
 
 def test_python_blocks_run_as_standalone_scripts(tmp_path):
-    """Each block imports and defines what it uses (e.g. ``taus``); the slow one is checked verbatim below and
-    here only for the ``__main__`` guard its spawned worker processes need."""
+    """Each block imports and defines what it uses (e.g. ``taus``); the slow ones are checked verbatim below and
+    here only for the ``__main__`` guard that spawned worker processes need (the phase diagram's)."""
     slow = [code for _, _, code in BLOCKS if _is_slow(code)]
-    assert len(slow) == len(SLOW) and all('if __name__ == "__main__":' in code for code in slow)
+    assert len(slow) == len(SLOW)
+    assert all('if __name__ == "__main__":' in code for code in slow if "rd.phase_diagram(" in code)
     cheap = [block for block in BLOCKS if not _is_slow(block[2])]
     assert len(cheap) >= 3
     assert not _failures(_run_as_scripts(cheap, tmp_path))

@@ -14,14 +14,15 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 
 from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
-           "add_tau_arguments", "closed_form", "data_from_args", "draws", "figure_file", "floats", "integer",
-           "largest_dimension",
+           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_split",
+           "figure_file", "floats", "integer", "largest_dimension",
            "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
@@ -178,7 +179,16 @@ def add_model_arguments(parser, *, scalar=True, noise_alias=False):
     parser.add_argument("--data", default=None, metavar="SPEC",
                         help="data law as a spec: a .json or .toml file, inline JSON, or the shorthand "
                              "mixture:W1@S1,W2@S2 (isotropic classes of weight W and variance S), e.g. "
-                             "mixture:0.9@0.5,0.1@2 (see rfdiff.data.law_from_spec); excludes --sigma-*")
+                             "mixture:0.9@0.5,0.1@2 (see rfdiff.data.law_from_spec); or real data: a bundled "
+                             "dataset (digits, patches; needs rfdiff[data]) or a data matrix file .npy, .npz "
+                             "(array X, labels y) or .csv, rows = samples, whose law is the sample spectrum after "
+                             "centring and one scale Tr Σ/d = 1 (docs/theory.md §14); excludes --sigma-*")
+    parser.add_argument("--bins", type=int, default=None, metavar="K",
+                        help="real data: group the sample spectrum into K equal-count atoms (default: every "
+                             "eigenvalue its own atom)")
+    parser.add_argument("--constant-columns", choices=("keep", "drop", "error"), default="keep",
+                        help="real data: zero-variance columns are kept as zero directions of Σ (an atom at 0; "
+                             "default), dropped, or an error")
     parser.add_argument("--m", type=draws(parser.prog), default=None, metavar="M|inf",
                         help="noise draws per training point, frozen for the whole training (default inf: "
                              "the noise averaged exactly)")
@@ -201,12 +211,53 @@ def add_output_arguments(parser, json_help: str, *, table=True):
                             help="write the arrays as .npz, with a 'provenance' entry (a JSON string)")
 
 
+def data_matrix_from_args(args):
+    """The :class:`rfdiff.data.DataMatrix` of a real-data ``--data`` (None otherwise), loaded once per command
+    line; :func:`rfdiff.cli.report.args_provenance` records its description in every output."""
+    from ..data.spec import data_from_text, is_data_source
+    text = getattr(args, "data", None)
+    if text is None or not is_data_source(text):
+        if getattr(args, "bins", None) is not None or getattr(args, "constant_columns", "keep") != "keep":
+            raise ValueError("--bins and --constant-columns apply only to real data (--data digits, patches or a "
+                             ".npy/.npz/.csv file)")
+        return None
+    if getattr(args, "_data_matrix", None) is None:
+        args._data_matrix = data_from_text(text, constant_columns=args.constant_columns)
+    return args._data_matrix
+
+
+def real_split(args, model, data, max_test=None):
+    """The split of ``--seed`` of real ``data``: n = round(ψ_n d) training rows and ``--n-test`` held-out rows
+    (default all the others, at most ``max_test``), refused before computing when the rows do not suffice."""
+    n = max(1, round(model.psi_n * data.d))
+    n_test = args.n_test
+    if n_test is None:
+        n_test = data.n_rows - n if max_test is None else min(data.n_rows - n, max_test)
+        if n_test < 2:
+            raise ValueError(f"{data.name} has {data.n_rows} rows: too few for n = {n} training rows and at least "
+                             "2 held-out rows")
+    return data.split(n, n_test, seed=args.seed)
+
+
 def data_from_args(args):
-    """The data law described by ``--data`` or the ``--sigma-*`` options."""
+    """The data law described by ``--data`` or the ``--sigma-*`` options (real data: its sample spectrum, a poor
+    estimate (N ≲ d) one warning line on stderr)."""
     from ..data import DiscreteSpectrum, Isotropic, MarchenkoPastur, law_from_text
-    if args.data is not None:
+    if args.data is None:
+        data_matrix_from_args(args)          # refuses --bins/--constant-columns without real data
+    else:
         if args.sigma_mp is not None or args.sigma_eigs is not None or args.sigma_weights is not None:
             raise ValueError("--data and --sigma-* are exclusive")
+        matrix = data_matrix_from_args(args)
+        if matrix is not None:
+            if args.bins is not None and args.bins < 1:
+                raise ValueError(f"--bins must be >= 1, got {args.bins}")
+            with warnings.catch_warnings(record=True) as records:
+                warnings.simplefilter("always", RuntimeWarning)
+                law = matrix.law(args.bins)
+            for w in records:
+                sys.stderr.write(f"rfdiff {args.command}: warning: {' '.join(str(w.message).split())}\n")
+            return law
         return law_from_text(args.data)
     if args.sigma_mp is not None:
         if args.sigma_eigs is not None:

@@ -23,7 +23,7 @@ import traceback
 __all__ = ["COMMANDS", "DEBUG_ENV", "EPILOG", "build_parser", "main"]
 
 #: The sub-commands, each the module ``rfdiff/cli/<name>.py``.
-COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "reproduce")
+COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "realdata", "reproduce", "generate")
 
 #: Environment variable that turns the one-line error messages back into tracebacks.
 DEBUG_ENV = "RFDIFF_DEBUG"

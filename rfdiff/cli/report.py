@@ -90,7 +90,12 @@ def finite_max(values) -> float:
 
 
 def args_provenance(args, **extra) -> dict:
-    """:func:`rfdiff.outputs.provenance` of a parsed command line (``args.argv`` set by :func:`rfdiff.cli.main`)."""
+    """:func:`rfdiff.outputs.provenance` of a parsed command line (``args.argv`` set by :func:`rfdiff.cli.main`);
+    with real data (``--data digits|patches|FILE``) also ``dataset``: its name, rows, d, normalisation and
+    constant columns (:meth:`rfdiff.data.DataMatrix.describe`), and the binning."""
+    matrix = getattr(args, "_data_matrix", None)
+    if matrix is not None and "dataset" not in extra:
+        extra["dataset"] = {**matrix.describe(), "bins": getattr(args, "bins", None)}
     return provenance(getattr(args, "argv", None), **extra)
 
 

@@ -24,7 +24,9 @@ def add_parser(subparsers):
                    help="smaller grids and simulations (about a minute on 2 cores; the full run takes about 10)")
     p.add_argument("--only", default=None, metavar="GROUP,...",
                    help="comma-separated subset of spectra, curves, sweeps, decomposition, beyond (finite m, "
-                        "weight decay, kernel limit), mixtures (Gaussian-mixture data)")
+                        "weight decay, kernel limit), mixtures (Gaussian-mixture data), realdata (digits and "
+                        "image patches: theory vs Gaussian surrogate vs real rows, τ_mem against n; needs rfdiff[data]), samples "
+                        "(generated samples)")
     p.add_argument("--executor", choices=("local", "dask", "serial"), default="local",
                    help="executor of the parameter sweeps (default local processes)")
     p.add_argument("--workers", type=int, default=None, help="processes / dask workers for the sweeps")

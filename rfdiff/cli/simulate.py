@@ -12,6 +12,11 @@ model's noise draws ``--m`` (default inf) and weight decay:
 
 ``--method exact`` is the deprecated spelling of ``features``, ``--noise`` that of ``--m``. The exact limiting
 curves (:func:`rfdiff.loss_curves`) are computed alongside; the output gives both and their largest difference.
+
+Real data (``--data digits|patches|FILE``, docs/theory.md §14): ``features``, ``gd`` and ``adam`` train on n actual
+rows of a random split (seed ``--seed``) and take the held-out rows plus fresh noise as the population
+(:func:`rfdiff.simulate.real_features`); d is the data's; the theory uses the data's sample spectrum.
+``gaussian`` stays the Gaussian equivalent of that spectrum.
 """
 from __future__ import annotations
 
@@ -51,7 +56,11 @@ def add_parser(subparsers):
         "form), 'gd' and 'adam' (explicit training, fresh noise at every step for m = inf). τ follows "
         "dA/dτ = −d² ∇L_train."))
     opts.add_model_arguments(p, noise_alias=True)
-    p.add_argument("--d", type=int, required=True, help="data dimension d (p = ψ_p d, n = ψ_n d)")
+    p.add_argument("--d", type=int, default=None,
+                   help="data dimension d (p = ψ_p d, n = ψ_n d); required unless --data is real data (then d is "
+                        "its number of columns)")
+    p.add_argument("--n-test", type=opts.integer(2), default=None,
+                   help="real data: held-out rows of the split (default all rows not trained on)")
     p.add_argument("--seed", type=opts.integer(0), default=0, help="seed of W, the data and the noise (default 0)")
     p.add_argument("--method", type=opts.renamed(p.prog, "--method", OLD_METHODS), choices=tuple(opts.SIMULATORS),
                    default="features", help="simulator (default features; 'exact' is its deprecated spelling)")
@@ -78,6 +87,11 @@ def add_parser(subparsers):
 
 def _check_options(args, model):
     """The option combinations and the memory, before anything is computed."""
+    if args.n_test is not None and args.rows is None:
+        raise ValueError("--n-test applies only to real data (--data digits, patches or a .npy/.npz/.csv file) "
+                         "with --method features, gd or adam")
+    if args.d < 1:
+        raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.method in opts.CLOSED_FORMS:
         for name in TRAINING_OPTIONS:
             value = getattr(args, name)
@@ -115,7 +129,11 @@ def _closed_form(model, args, res):
     """Closed-form gradient flow of the finite model (``features`` or ``gaussian``)."""
     from .. import timescales_from_curve
     taus = opts.tau_grid(args, res.dyn.tau_window())
-    sim_model = opts.closed_form(args.method, model, args.d, args.seed)
+    if args.rows is not None and args.method == "features":
+        from ..simulate import real_features
+        sim_model = real_features(model, *args.rows, seed=args.seed)        # held-out rows as the population
+    else:
+        sim_model = opts.closed_form(args.method, model, args.d, args.seed)
     res.tau_lo, res.tau_hi = float(taus[0]), float(taus[-2])
     res.sim = sim_model.loss_curves(taus)
     res.sim_ts = timescales_from_curve(sim_model.loss_curves, res.tau_lo, res.tau_hi)
@@ -135,7 +153,7 @@ def _training(model, args, res):
     from ..simulate import train
     res.tau_hi = _train_tau_max(args, res)
     sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr, seed=args.seed, n_log=args.points,
-                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint,
+                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows,
                 max_steps=MAX_TRAIN_STEPS if args.max_steps is None else args.max_steps)
     res.sim = sim
     res.tau_lo = min(res.dyn.tau_window()[0], float(sim.tau[0]))
@@ -168,6 +186,11 @@ def _print_report(model, args, res, status, out):
     sim, extra = res.sim, res.extra
     out.write(f"# {model.to_dict()}\n# method {args.method}, seed {args.seed}, noise: "
               f"{_noise_text(model, args.method)}; simulated {sim.size.describe(model)}\n")
+    if args.split is not None:
+        data = args._data_matrix
+        out.write(f"# real rows: {data.name}, N = {data.n_rows}, split seed {args.seed}: "
+                  f"{args.split.train.size} training rows, {args.split.test.size} held-out rows (the population); "
+                  f"score error uses the Gaussian constant Tr Σ_t^-1/d (a lower bound, docs/theory.md §14)\n")
     if "dtau" in extra:
         out.write(f"# {len(sim.tau)} log points, {int(sim.steps[-1])} steps of dtau = {sim.dtau:.4g} "
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
@@ -191,7 +214,11 @@ def _write_json(model, args, res, status, caught):
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
     if res.sim_ts is not None:
         payload["simulation_timescales"] = {"tau_gen": res.sim_ts.tau_gen, "tau_mem": res.sim_ts.tau_mem}
-    prov = result_provenance(args, model, status, caught, curves=theory, seeds={"simulation": args.seed},
+    seeds = {"simulation": args.seed}
+    if args.split is not None:
+        payload["split"] = args.split.to_dict()
+        seeds["split"] = args.seed
+    prov = result_provenance(args, model, status, caught, curves=theory, seeds=seeds,
                              simulation={"method": args.method, "d": args.d, "m": model.m})
     write_outputs(args, payload, prov)
 
@@ -199,17 +226,37 @@ def _write_json(model, args, res, status, caught):
 def _plot(model, args, res):
     from ..plotting import savefig
     from ..plotting.curves import plot_curves
+    rows = "" if args.split is None else (f"\ntrained on {args.split.train.size} rows of {args._data_matrix.name}, "
+                                          f"tested on {args.split.test.size} held-out rows (split seed {args.seed})")
     if res.sim.status == "failed":      # a diverged run: its losses would only set the scale of the axes
         ax = plot_curves(res.theory, res.ts)
-        ax.set_title(f"{ax.get_title()}\nsimulation not drawn: {res.sim.message.split(':')[0]}", fontsize=9)
+        ax.set_title(f"{ax.get_title()}\nsimulation not drawn: {res.sim.message.split(':')[0]}{rows}", fontsize=9)
     else:
         ax = plot_curves(res.theory, res.ts, simulation=res.sim,
                          simulation_note=f"seed {args.seed}, noise {_noise_text(model, args.method)}")
+        ax.set_title(ax.get_title() + rows, fontsize=9)
     savefig(ax, args.plot)
+
+
+def _real_rows(args, model):
+    """Real data: d from the data, a split of seed ``--seed`` and its rows (``args.rows``, ``args.split``)."""
+    args.rows = args.split = None
+    data = opts.data_matrix_from_args(args)
+    if data is None:
+        if args.d is None:
+            raise ValueError("--d is required (unless --data is real data, whose d is its number of columns)")
+        return
+    if args.d is not None and args.d != data.d:
+        raise ValueError(f"--d {args.d} differs from the {data.d} columns of {data.name} (leave --d out)")
+    args.d = data.d
+    if args.method != "gaussian":
+        args.split = opts.real_split(args, model, data)
+        args.rows = (data.rows[args.split.train], data.rows[args.split.test])
 
 
 def run(args) -> int:
     model = opts.model_from_args(args)
+    _real_rows(args, model)
     _check_options(args, model)
     with collect_warnings("simulate") as caught:
         res = _simulate(model, args)

@@ -1,5 +1,7 @@
 """Data laws from their descriptions: a dict (the inverse of every law's ``to_dict()``) or a short text
-(a JSON/TOML file, inline JSON, or ``mixture:W1@S1,W2@S2,...``), as given to ``--data`` on the command line.
+(a JSON/TOML file, inline JSON, or ``mixture:W1@S1,W2@S2,...``), as given to ``--data`` on the command line;
+or real data (docs/theory.md §14): a bundled dataset name (``digits``, ``patches``) or a data matrix file
+(``.npy``, ``.npz``, ``.csv``; rows = samples), whose law is its normalised sample spectrum.
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 
 from .laws import DataLaw, DiscreteSpectrum, GaussianMixture, Isotropic, MarchenkoPastur
 
-__all__ = ["law_from_spec", "parse_data_spec", "law_from_text"]
+__all__ = ["law_from_spec", "parse_data_spec", "law_from_text", "is_data_source", "data_from_text"]
 
 
 _LAWS = {"Isotropic": Isotropic, "DiscreteSpectrum": DiscreteSpectrum, "MarchenkoPastur": MarchenkoPastur}
@@ -83,8 +85,30 @@ def parse_data_spec(text: str) -> dict:
         raise ValueError(f"--data: cannot read {text!r} ({exc})") from None
 
 
-def law_from_text(text: str) -> DataLaw:
-    """The data law described by a ``--data`` text (:func:`parse_data_spec`, then :func:`law_from_spec`)."""
+def is_data_source(text: str) -> bool:
+    """Whether a ``--data`` text names real data: a bundled dataset or a ``.npy``/``.npz``/``.csv`` file."""
+    from .datasets import DATASETS
+    from .empirical import SUFFIXES
+    text = text.strip()
+    return text in DATASETS or os.path.splitext(text)[1].lower() in SUFFIXES
+
+
+def data_from_text(text: str, *, constant_columns="keep"):
+    """The :class:`~rfdiff.data.DataMatrix` of a real-data ``--data`` text (:func:`is_data_source`)."""
+    from .datasets import DATASETS, load_dataset
+    from .empirical import load_matrix
+    text = text.strip()
+    if text in DATASETS:
+        return load_dataset(text, constant_columns=constant_columns)
+    return load_matrix(text, constant_columns=constant_columns)
+
+
+def law_from_text(text: str, *, bins=None, constant_columns="keep") -> DataLaw:
+    """The data law described by a ``--data`` text: real data (:func:`data_from_text`, its sample spectrum,
+    ``bins`` and ``constant_columns`` as in :meth:`~rfdiff.data.DataMatrix.law`), or a spec
+    (:func:`parse_data_spec`, then :func:`law_from_spec`)."""
+    if is_data_source(text):
+        return data_from_text(text, constant_columns=constant_columns).law(bins)
     spec = parse_data_spec(text)
     if not isinstance(spec, dict):
         raise ValueError(f"--data must describe one law (a JSON object), got {spec!r}")

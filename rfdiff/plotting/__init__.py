@@ -31,6 +31,11 @@ def data_label(data) -> str:
     if law == "Isotropic":
         scale = float(d.get("scale", 1.0))
         return "Σ = I" if scale == 1 else f"Σ = {scale:g} I"
+    if law == "DiscreteSpectrum" and len(d["eigs"]) > 4:     # e.g. a sample spectrum (docs/theory.md §14)
+        eigs = [float(v) for v in d["eigs"]]
+        zero = sum(float(w) for v, w in zip(eigs, d["weights"]) if v == 0.0)
+        at_zero = f", weight {zero:.3g} at 0" if zero else ""
+        return f"Σ: {len(eigs)} eigenvalues in [{min(eigs):.3g}, {max(eigs):.3g}]{at_zero}"
     if law == "DiscreteSpectrum":
         eigs = ", ".join(f"{v:g}" for v in d["eigs"])
         weights = ", ".join(f"{v:g}" for v in d["weights"])

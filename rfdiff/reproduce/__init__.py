@@ -9,7 +9,9 @@ Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``co
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
 ``"beyond"``, :mod:`rfdiff.reproduce.beyond`) ``finite_m_curves``, ``m_trend``, ``m_map``, ``weight_decay``,
 ``kernel_plateau``, and (group ``"mixtures"``, :mod:`rfdiff.reproduce.mixtures`) ``mixture_curves``,
-``mixture_order``.
+``mixture_order``, and (group ``"realdata"``, :mod:`rfdiff.reproduce.realdata`, needs ``rfdiff[data]``)
+``realdata_curves``, ``realdata_tau_mem``, and (group ``"samples"``, :mod:`rfdiff.reproduce.samples`)
+``samples_fmem``, ``samples_dimension``, ``samples_covariance``, ``samples_kl_bound``.
 
 Provenance: ``manifest["_run"]["provenance"]`` holds the rfdiff and library versions, the command line, the
 base seed and the settings (:func:`rfdiff.outputs.provenance`); every figure's entry adds the models it draws
@@ -42,7 +44,8 @@ __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
 FIGURES = ("spectrum_isotropic", "spectrum_two_atom", "curves", "collapse", "min_score_error", "timescales",
            "phase_diagram", "tau_map", "decomposition", "finite_m_curves", "m_trend", "m_map", "weight_decay",
-           "kernel_plateau", "mixture_curves", "mixture_order")
+           "kernel_plateau", "mixture_curves", "mixture_order", "realdata_curves", "realdata_tau_mem", "samples_fmem",
+           "samples_dimension", "samples_covariance", "samples_kl_bound")
 
 
 @dataclass(frozen=True)
@@ -342,6 +345,18 @@ def _mixtures(cfg, out, manifest, plt, seed):
     mixtures.draw(cfg, out, manifest, plt, seed, _save)
 
 
+def _realdata(cfg, out, manifest, plt, seed):
+    """Real data: theory vs Gaussian surrogate vs real rows, τ_mem against n (:mod:`rfdiff.reproduce.realdata`)."""
+    from . import realdata
+    realdata.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+
+
+def _samples(cfg, out, manifest, plt, seed):
+    """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
+    from . import samples
+    samples.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+
+
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
@@ -357,7 +372,9 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
         a terminal) also means one line per group of figures on stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
-        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data; default all).
+        (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"realdata"``
+        (digits and image patches; needs ``rfdiff[data]``), ``"samples"`` (generated samples, docs/theory.md §13;
+        default all).
         The entries of figures not redrawn are kept from an earlier ``manifest.json`` in ``out``.
     seed : int
         Seed of the first simulation draw (the ``k``-th seed of a multi-seed simulation is ``seed + k``).
@@ -372,7 +389,7 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     """
     from ..plotting import pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
-              "beyond": _beyond, "mixtures": _mixtures}
+              "beyond": _beyond, "mixtures": _mixtures, "realdata": _realdata, "samples": _samples}
     figures = list(groups) if figures is None else list(figures)
     unknown = set(figures) - set(groups)
     if unknown:

@@ -8,8 +8,10 @@ from ._sampling import INDICATIVE_D, SIZE_RTOL, FiniteSize, Problem, draw_proble
 from ._flow import ClosedFormFlow
 from .gaussian import GaussianEquivalent, gaussian_equivalent
 from .features import RandomFeatures, random_features
+from .realdata import RealFeatures, real_features
 from .training import TrainResult, default_dtau, frozen_noise, train
 
 __all__ = ["ClosedFormFlow", "GaussianEquivalent", "gaussian_equivalent", "RandomFeatures", "random_features",
+           "RealFeatures", "real_features",
            "TrainResult", "train", "default_dtau", "frozen_noise", "sample_problem", "draw_problem", "Problem", "problem_sizes",
            "noise_rng", "FiniteSize", "SIZE_RTOL", "INDICATIVE_D"]

@@ -14,6 +14,11 @@ and, when the law has centroids, one unit direction ``u`` (``rng.standard_normal
 Z) gives ``μ_c = means[c]·u``, added to class c's columns. Σ is taken diagonal: the law of W is
 rotation invariant, so this loses no generality. Training noise, when a simulator needs it, comes from
 :func:`noise_rng`, an independent stream derived from the same seed.
+
+``feature_seed`` (optional) draws W from ``default_rng(feature_seed)`` instead, after the parent stream has
+drawn (and discarded) its own W, so X, the class labels and the centroid direction are exactly those of
+``seed`` alone: the same training points with other features (a score family with one W per diffusion time,
+docs/theory.md §13).
 """
 from __future__ import annotations
 
@@ -115,7 +120,7 @@ class Problem(NamedTuple):
     centroids: np.ndarray
 
 
-def draw_problem(model, d: int, seed=0) -> Problem:
+def draw_problem(model, d: int, seed=0, *, feature_seed=None) -> Problem:
     """W, X, class labels and centroids of ``model`` at dimension ``d`` (module docstring).
 
     Every data law is a mixture of classes (a single Gaussian is one class of all n points), so one draw
@@ -128,6 +133,9 @@ def draw_problem(model, d: int, seed=0) -> Problem:
         Data dimension (≥ 1).
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``; a Generator is advanced in place.
+    feature_seed : int, SeedSequence or None
+        If given, W comes from ``default_rng(feature_seed)``; X, labels and centroids are unchanged (module
+        docstring).
     """
     data = model.data
     p, n = problem_sizes(model, d)
@@ -144,10 +152,12 @@ def draw_problem(model, d: int, seed=0) -> Problem:
         u /= np.linalg.norm(u)
         centroids = u[:, None] * np.asarray(data.class_means)[None, :]
         X += centroids[:, labels]
+    if feature_seed is not None:
+        W = np.random.default_rng(feature_seed).standard_normal((p, d))
     return Problem(W, X, labels, centroids)
 
 
-def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+def sample_problem(model, d: int, seed=0, *, feature_seed=None) -> tuple[np.ndarray, np.ndarray]:
     """The frozen features ``W`` (p×d) and the training data ``X`` (d×n, columns) of ``model`` at dimension
     ``d``: the first two fields of :func:`draw_problem`.
 
@@ -158,7 +168,7 @@ def sample_problem(model, d: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     >>> W.shape, X.shape
     ((20, 10), (10, 5))
     """
-    problem = draw_problem(model, d, seed)
+    problem = draw_problem(model, d, seed, feature_seed=feature_seed)
     return problem.W, problem.X
 
 

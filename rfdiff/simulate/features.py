@@ -27,7 +27,7 @@ import numpy as np
 from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
-from .._validate import noise_draws
+from .._validate import choice, integer, noise_draws, positive
 from ._sampling import FiniteSize, draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
@@ -396,8 +396,11 @@ class RandomFeatures(FlowMethods):
     Methods: :meth:`eigenvalues`, :meth:`loss_curves`, :meth:`score_error`, :meth:`weights`.
     """
 
+    #: Name recorded as ``source`` in the curves.
+    SOURCE = "random_features"
+
     def __init__(self, model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
-                 max_order=96, backend="auto", interpolate=True):
+                 max_order=96, backend="auto", interpolate=True, feature_seed=None):
         t0 = time.perf_counter()
         if noise is not None:
             model = model.replace(m=noise_draws("noise", noise))
@@ -407,22 +410,17 @@ class RandomFeatures(FlowMethods):
         self.size = FiniteSize(self.d, self.p, self.n)
         self.seed = seed
         self.m = model.m
-        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, np.integer))
-                                  or order < 0):
-            raise ValueError(f"order must be None or an integer >= 0, got {order!r}")
-        for name, val in (("tol", tol), ("quad_tol", quad_tol)):
-            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
-        self.tol, self.quad_tol, self.max_order = float(tol), float(quad_tol), int(max_order)
+        order = None if order is None else integer("order", order, 0)
+        self.tol, self.quad_tol = positive("tol", tol), positive("quad_tol", quad_tol)
+        self.max_order = integer("max_order", max_order, 1)
         self.interpolate = bool(interpolate)
         self.backend = _check_backend(backend, model.activation)
         self.activation = model.activation
 
-        self.mixture = model.data.is_mixture
         self.delta_t = model.delta_t
         self.e_t = math.exp(-model.t)
-        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, seed)
-        self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
+        self.feature_seed = feature_seed
+        self._sample(model, seed)
         self.kappa = 2.0 * self.delta_t * self.d / self.p
         self.quadrature = {}
         self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
@@ -444,6 +442,14 @@ class RandomFeatures(FlowMethods):
                 f"activation={self.activation.name!r}, m={self.m!r}, order={self.order})")
 
     # ------------------------------------------------------------------ construction
+
+    def _sample(self, model, seed):
+        """W, the training columns X, their class labels and centroids, and every class's eigenvalues, by the shared
+        convention of ``_sampling`` (:func:`draw_problem`)."""
+        self.mixture = model.data.is_mixture
+        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, seed,
+                                                                   feature_seed=self.feature_seed)
+        self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
 
     def _correlations(self, M):
         """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
@@ -519,7 +525,7 @@ class RandomFeatures(FlowMethods):
             for degree in _CHEB_DEGREES:
                 # Interpolation pays when the nodes per row are few compared with the n direct evaluations
                 # and its multiply-adds per element are fewer than the direct rule's σ evaluations.
-                if _CHEB_PIECES * degree * 2 > self.n or degree >= nodes_per_element:
+                if _CHEB_PIECES * degree * 2 > h.shape[1] or degree >= nodes_per_element:
                     break
                 Gi, Di = interpolated_coefficients(hp, ap, self.activation, n_orders, rule, degree, lo[rows],
                                                    width[rows], self.backend)
@@ -533,9 +539,33 @@ class RandomFeatures(FlowMethods):
 
     def _build_exact(self, order):
         """U and V with the noise averaged exactly (Mehler expansion, docs/theory.md §9)."""
+        out = self._noise_average(self.X, order, "U")
+        self.U, self.V = out["U"], out["V"]
+        self.rho_max, self.order = out["rho_max"], out["order"]
+        self.quadrature["data"] = out["quadrature"]
+        self.interpolation = out["interpolation"]
+        self.truncation_bound, self.truncation_bound_op = out["truncation_bound"], out["truncation_bound_op"]
+        self.timings.update(out["timings"])
+        if self.mixture:   # the same sums restricted to each class's columns (docs/theory.md §12)
+            G, D, S, rho, c = out["G"], out["D"], out["order"], out["rho"], out["c"]
+            self.class_train = []
+            for k in range(self.model.data.n_classes):
+                cols = np.flatnonzero(self.labels == k)
+                Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
+                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
+                Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+                self.class_train.append((Uk, Vk, 1.0))
+
+    def _noise_average(self, X, order, name):
+        """``U = (1/n) Σ_ν E_ξ σσᵀ`` and ``V = (1/n) Σ_ν E_ξ σ ξᵀ`` over the columns ν of any X (d×n), with the
+        noise ξ averaged exactly (Mehler expansion, docs/theory.md §9), and the diagnostics of the average.
+
+        Returns a dict with ``U``, ``V``, ``order``, ``rho_max``, ``quadrature``, ``interpolation``,
+        ``truncation_bound(_op)``, ``timings`` and the work arrays ``G``, ``D``, ``rho``, ``c``."""
+        n = X.shape[1]
         c, rho = self._correlations(self.W @ self.W.T / self.d)
-        self.rho_max = rho_max = self._rho_max(rho)
-        h = (self.e_t / math.sqrt(self.d)) * (self.W @ self.X)
+        rho_max = self._rho_max(rho)
+        h = (self.e_t / math.sqrt(self.d)) * (self.W @ X)
         a = math.sqrt(self.delta_t) * c
         rows = np.unique(np.linspace(0, self.p - 1, min(self.p, _PILOT)).astype(int))
 
@@ -568,27 +598,18 @@ class RandomFeatures(FlowMethods):
                 best = _first_order(tails.max(axis=1), rho_max, self.tol)
                 if best is None:
                     best = G.shape[0] - 1
-                    warnings.warn(f"U: Mehler order capped at {best} (max_order); truncation bound above tol",
+                    warnings.warn(f"{name}: Mehler order capped at {best} (max_order); truncation bound above tol",
                                   ConvergenceWarning, stacklevel=3)
             S = best
-        self.timings["coefficients"] = time.perf_counter() - t1
-        self.order = S
-        self.quadrature["data"] = (rule, err)
-        self.interpolation = None if degree is None else (_CHEB_PIECES, degree)
-        self.truncation_bound, self.truncation_bound_op = _offdiag_bound(rho, tails[S], S)
-
+        timings = {"coefficients": time.perf_counter() - t1}
+        bound, bound_op = _offdiag_bound(rho, tails[S], S)
         t1 = time.perf_counter()
-        self.U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / self.n, backend=self.backend)
-        self.timings["mehler"] = time.perf_counter() - t1
-        self.V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
-        if self.mixture:   # the same sums restricted to each class's columns (docs/theory.md §12)
-            self.class_train = []
-            for k in range(self.model.data.n_classes):
-                cols = np.flatnonzero(self.labels == k)
-                Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
-                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
-                Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
-                self.class_train.append((Uk, Vk, 1.0))
+        U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / n, backend=self.backend)
+        timings["mehler"] = time.perf_counter() - t1
+        V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
+        return {"U": U, "V": V, "order": S, "rho_max": rho_max, "quadrature": (rule, err),
+                "interpolation": None if degree is None else (_CHEB_PIECES, degree), "truncation_bound": bound,
+                "truncation_bound_op": bound_op, "timings": timings, "G": G, "D": D, "rho": rho, "c": c}
 
     def _build_monte_carlo(self, m):
         """U and V from m frozen noise draws per training point: averages over the n·m pairs (x_ν, ξ)."""
@@ -629,7 +650,7 @@ class RandomFeatures(FlowMethods):
         inv = float(sum(w * part[2] for w, part in zip(self.model.data.class_weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, noise_trace=self.noise_trace, weight_decay=self.model.weight_decay,
-                              model=self.model, source="random_features", size=self.size)
+                              model=self.model, source=self.SOURCE, size=self.size)
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh
@@ -648,8 +669,7 @@ class RandomFeatures(FlowMethods):
 
 
 def _check_backend(backend, activation):
-    if backend not in ("auto", "numba", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    backend = choice("backend", backend, ("auto", "numba", "numpy"))
     compiled = activation.name in kernels.ACTIVATION_CODES
     if backend == "numba" and not compiled:
         raise ValueError(f"backend='numba' supports the activations {sorted(kernels.ACTIVATION_CODES)}, "
@@ -660,7 +680,7 @@ def _check_backend(backend, activation):
 
 
 def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad_tol=1e-12,
-                    max_order=96, backend="auto", interpolate=True) -> RandomFeatures:
+                    max_order=96, backend="auto", interpolate=True, feature_seed=None) -> RandomFeatures:
     """Sample the true random-features model at dimension d and average its training noise.
 
     Parameters
@@ -687,6 +707,9 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     interpolate : bool
         Allow piecewise Chebyshev interpolation of the coefficients in h (used only when it is cheaper
         and its error on the pilot block is within ``quad_tol``; see :func:`interpolated_coefficients`).
+    feature_seed : int, SeedSequence or None
+        Draw W from ``default_rng(feature_seed)`` instead, keeping the training data of ``seed``
+        (:func:`rfdiff.simulate.sample_problem`).
 
     Returns
     -------
@@ -701,4 +724,5 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
     (1.0, True)
     """
     return RandomFeatures(model, d, seed=seed, noise=noise, order=order, tol=tol, quad_tol=quad_tol,
-                          max_order=max_order, backend=backend, interpolate=interpolate)
+                          max_order=max_order, backend=backend, interpolate=interpolate,
+                          feature_seed=feature_seed)

@@ -80,7 +80,7 @@ class GaussianEquivalent(FlowMethods):
     (a few p×p float64 matrices: p = 3000 needs ~0.5 GB).
     """
 
-    def __init__(self, model, d: int, seed=0, include_mean: bool = True):
+    def __init__(self, model, d: int, seed=0, include_mean: bool = True, *, feature_seed=None):
         self.p, self.n = problem_sizes(model, d)           # validates d
         self.model = model
         self.d = int(d)
@@ -93,7 +93,7 @@ class GaussianEquivalent(FlowMethods):
         self.coefficients = None if self.mixture else self.class_coefficients[0]
         self.delta_t = float(model.delta_t)
         rng = np.random.default_rng(seed)
-        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, rng)
+        self.W, self.X, self.labels, self.centroids = draw_problem(model, self.d, rng, feature_seed=feature_seed)
         self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
         #: eigenvalues of Σ (single-Gaussian data; None for mixtures)
         self.sigma = None if self.mixture else self.class_sigma[0]
@@ -335,7 +335,7 @@ def _chunks(size: int, p: int, budget: int = 2 ** 22):
     return [slice(i, min(i + step, size)) for i in range(0, size, step)]
 
 
-def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True) -> GaussianEquivalent:
+def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True, *, feature_seed=None) -> GaussianEquivalent:
     """Sample the finite-size Gaussian-equivalent matrices of ``model`` at dimension ``d``.
 
     Parameters
@@ -348,6 +348,9 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True) -> Gau
         Passed to ``numpy.random.default_rng``.
     include_mean : bool
         Keep the rank-one ``μ0² 1 1ᵀ`` term (docs/theory.md §2).
+    feature_seed : int, SeedSequence or None
+        Draw W from ``default_rng(feature_seed)`` instead, keeping the training data of ``seed``
+        (:func:`rfdiff.simulate.sample_problem`).
 
     Returns
     -------
@@ -361,4 +364,4 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True) -> Gau
     >>> float(c.train[0]), float(c.test[0])
     (1.0, 1.0)
     """
-    return GaussianEquivalent(model, d, seed=seed, include_mean=include_mean)
+    return GaussianEquivalent(model, d, seed=seed, include_mean=include_mean, feature_seed=feature_seed)

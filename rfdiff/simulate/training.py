@@ -139,8 +139,12 @@ def frozen_noise(d: int, n: int, m: int, seed: int) -> np.ndarray:
 class _Problem:
     """Frozen quantities of one run: W/√d, X, constants, and the frozen noise and features if any."""
 
-    def __init__(self, model, d, seed):
-        W, X = sample_problem(model, d, seed)
+    def __init__(self, model, d, seed, rows=None):
+        if rows is None:
+            W, X = sample_problem(model, d, seed)
+        else:   # real rows (docs/theory.md §14): W by the shared convention, X the given training rows
+            W = np.random.default_rng(seed).standard_normal((problem_sizes(model, d)[0], d))
+            X = rows[0].T
         self.W_scaled = np.ascontiguousarray(W / math.sqrt(d), dtype=np.float64)    # W/√d, p × d
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.p, self.n = W.shape[0], X.shape[1]
@@ -150,8 +154,8 @@ class _Problem:
         self.weight_decay = model.weight_decay
         self.decay = math.exp(-model.t)
         # Σ's eigenvalues (for the Monte-Carlo evaluation's fresh test points; one law only, not a mixture)
-        self.mixture = model.data.is_mixture
-        if not self.mixture:
+        self.mixture = rows is None and model.data.is_mixture
+        if not self.mixture and rows is None:
             self.sigma = np.asarray(model.data.eigenvalues(d), dtype=np.float64)
             self.sigma_t = self.decay ** 2 * self.sigma + self.delta
         self.m = 0 if math.isinf(model.m) else int(model.m)     # 0: fresh noise at every step
@@ -239,10 +243,15 @@ def _exact_flow(model, d, seed):
 class _ExactLosses:
     """Losses of any read-out A from the matrices of ``random_features`` (:meth:`rfdiff.simulate._flow.
     ClosedFormFlow.losses`, docs/theory.md §3, §9–10): the train loss is the exact noise average for fresh
-    noise (m = ∞), the loss on the frozen draws for finite m; the test loss is always the exact population one."""
+    noise (m = ∞), the loss on the frozen draws for finite m; the test loss is always the exact population one
+    (with real rows: the exact noise average over the held-out rows, :func:`rfdiff.simulate.real_features`)."""
 
-    def __init__(self, model, d, seed):
-        self.flow = _exact_flow(model, d, seed)
+    def __init__(self, model, d, seed, rows=None):
+        if rows is None:
+            self.flow = _exact_flow(model, d, seed)
+        else:
+            from .realdata import real_features
+            self.flow = real_features(model, rows[0], rows[1], seed=seed).flow
 
     def __call__(self, A, j):
         return self.flow.losses(A)
@@ -296,7 +305,7 @@ def _gradient(problem, rng, batch, A):
 
 
 def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=60, batch=None,
-          eval_noise="exact", progress=False, checkpoint=None, max_steps=None) -> TrainResult:
+          eval_noise="exact", progress=False, checkpoint=None, rows=None, max_steps=None) -> TrainResult:
     r"""Train the read-out ``A`` of the random-features score model and log its losses.
 
     Parameters
@@ -342,6 +351,11 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         atomically (:func:`rfdiff.outputs.atomic_write`: temporary file, fsync, ``os.replace``) at every log
         point and every ``CHECKPOINT_SECONDS``. If it
         exists, the run resumes from it and gives bit-for-bit the logs of an uninterrupted run.
+    rows : (train_rows, test_rows), optional
+        Real data (docs/theory.md §14): train on the n = round(ψ_n d) given rows (shape (n, d)) instead of
+        Gaussian samples, and evaluate the test loss on the held-out rows (shape (n_test, d)) with fresh noise,
+        exactly as :func:`rfdiff.simulate.real_features` (``eval_noise`` must be ``"exact"``; W is drawn as
+        there from ``seed``; the score error uses its Gaussian proxy constant).
     max_steps : int, optional
         Refuse, before the first step, a run that would take more steps than this (default: no cap).
 
@@ -395,12 +409,13 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     eval_noise = count_or_word("eval_noise", eval_noise, "exact")
     if batch is not None:
         batch = integer("batch", batch, 1, problem_sizes(model, d)[1])
+    rows = _check_rows(model, d, rows, eval_noise)
     if max_steps is not None:
         max_steps = integer("max_steps", max_steps, 1)
     wants_progress(progress)
 
     start = time.perf_counter()
-    problem = _Problem(model, d, seed)
+    problem = _Problem(model, d, seed, rows)
     dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     if max_steps is not None and n_steps > max_steps:
         raise ValueError(f"tau_max = {tau_max:.4g} takes {n_steps:.3g} steps of dtau = {dtau:.3g}, above "
@@ -409,11 +424,11 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     if problem.mixture and eval_noise != "exact":
         raise ValueError("eval_noise must be 'exact' on Gaussian-mixture data (the Monte-Carlo evaluation "
                          "samples one Gaussian)")
-    losses = (_ExactLosses(model, d, seed) if eval_noise == "exact"
+    losses = (_ExactLosses(model, d, seed, rows) if eval_noise == "exact"
               else _MonteCarloLosses(problem, seed, eval_noise))
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
                               "lr": lr, "seed": seed, "n_log": n_log, "batch": batch,
-                              "eval_noise": eval_noise}, sort_keys=True)
+                              "eval_noise": eval_noise, "rows": _rows_digest(rows)}, sort_keys=True)
     state = _State(d, problem.p, optimizer, noise_rng(seed) if not problem.m else _stream(seed, _STREAM_BATCH))
     if checkpoint is not None and os.path.exists(checkpoint):
         state.load(checkpoint, fingerprint)
@@ -443,7 +458,8 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     train_loss, test_loss, score = state.logs.T.copy()
     return TrainResult(steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
                        model=model, steps=steps, A=state.A, dtau=dtau, lr=lr, optimizer=optimizer,
-                       m=model.m, batch=batch, eval_noise=eval_noise, size=FiniteSize(d, problem.p, problem.n), seed=seed,
+                       m=model.m, batch=batch, eval_noise=eval_noise, size=FiniteSize(d, problem.p, problem.n),
+                       seed=seed,
                        wall_time=time.perf_counter() - start, status="failed" if message else "ok",
                        message=message)
 
@@ -457,6 +473,31 @@ def _divergence_message(model, problem, optimizer, lr, dtau, state, seed, batch)
         stable = _default_dtau(model, problem, seed, batch) * problem.d ** 2
         return text + f"the step lr = {lr:.3g} is too large (the default, stable step is lr = {stable:.3g})"
     return text + f"lower the Adam step size lr = {lr:.3g}"
+
+
+def _check_rows(model, d, rows, eval_noise):
+    """``(train_rows, test_rows)`` as float arrays of d columns, n = round(ψ_n d) training rows, or None."""
+    if rows is None:
+        return None
+    from .._validate import data_rows
+    if not isinstance(rows, (tuple, list)) or len(rows) != 2:
+        raise ValueError("rows must be a pair (train_rows, test_rows)")
+    train_rows, test_rows = data_rows("train_rows", rows[0]), data_rows("test_rows", rows[1])
+    n = problem_sizes(model, d)[1]
+    if train_rows.shape != (n, d) or test_rows.shape[1] != d:
+        raise ValueError(f"rows: train_rows must have shape (n, d) = ({n}, {d}) (n = round(psi_n d)) and test_rows "
+                         f"{d} columns, got {train_rows.shape} and {test_rows.shape}")
+    if eval_noise != "exact":
+        raise ValueError("eval_noise must be 'exact' with real rows (the held-out rows are the population)")
+    return train_rows, test_rows
+
+
+def _rows_digest(rows):
+    """A short fingerprint of real rows for checkpoints (None without rows)."""
+    if rows is None:
+        return None
+    import hashlib
+    return [hashlib.sha256(np.ascontiguousarray(r).tobytes()).hexdigest()[:16] for r in rows]
 
 
 def _schedule(model, problem, tau_max, optimizer, lr, seed, batch):
