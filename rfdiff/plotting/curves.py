@@ -30,10 +30,11 @@ def _finite(curves):
 #: Lowest train loss drawn, relative to the smallest test loss (interpolating models reach 0).
 TRAIN_FLOOR = 1e-3
 #: Characters per line of the simulation's part of a title (wrapped beyond).
-TITLE_WIDTH = 90
+TITLE_WIDTH = 100
 #: Names of the simulators (``LossCurves.source``) in titles.
 SOURCES = {"gaussian_equivalent": "Gaussian equivalent", "random_features": "true random features",
-           "gd": "GD training", "adam": "Adam training (no theory)"}
+           "real_features": "true random features on real rows", "gd": "GD training",
+           "adam": "Adam training (no theory)"}
 
 
 def simulation_label(simulation, note="") -> str:
