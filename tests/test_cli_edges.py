@@ -107,16 +107,15 @@ def test_memory_check_compares_with_physical_memory(monkeypatch, capsys):
 
 def test_gd_step_count_above_the_cap_is_refused(capsys):
     assert _run(["simulate", *MODEL, "--d", "8", "--method", "gd", "--tau-max", "1e12"]) == 2
-    _one_line(capsys, "steps", "--max-steps")
+    _one_line(capsys, "steps", "max_steps = 2,000,000")
 
 
 def test_gd_step_cap_uses_the_exact_default_step(capsys):
-    """relu at ψ_p = 64: the stable step (≈ 1.32) is below the seed code's (≈ 3.53), so τ = 100 passes the
-    quick bound (≈ 28 steps) but not the exact count (≈ 76 steps) under a cap of 50."""
+    """relu at ψ_p = 64: the stable step (≈ 1.32) is below the seed code's (≈ 3.53), so τ = 100 would pass a
+    bound from the seed step (≈ 28 steps) but not the exact count (76 steps) under a cap of 50."""
     assert _run(["simulate", "--psi-p", "64", "--psi-n", "2", "--t", "0.1", "--activation", "relu", "--d", "4",
                  "--method", "gd", "--tau-max", "100", "--max-steps", "50"]) == 2
-    err = _one_line(capsys, "steps", "cap of 50")
-    assert "at least" not in err
+    _one_line(capsys, "76 steps", "max_steps = 50")
 
 
 def test_progress_is_shown_by_default_on_a_terminal(monkeypatch, capsys):
