@@ -222,12 +222,10 @@ def test_threshold_points_are_marked_not_failed(tmp_path, capsys):
     out_json = tmp_path / "p.json"
     assert main(["phase", "--psi-p", "4", "--psi-n", "2,4", "--m", "1", "--t", "0.01", "--executor", "serial",
                  "--json", str(out_json)]) == 0
-    pd = rfdiff.phase_diagram(psi_p=[4.0], psi_n=[2.0, 4.0], t=0.01, m=1, executor="serial")
-    assert pd.regime.tolist() == [["memorizes", "threshold"]] and np.isfinite(pd.boundary[0])
     out = capsys.readouterr().out
     assert "failed 0 of 2; boundary rows failed 0 of 1" in out and "1 points lie on the interpolation threshold" in out
-    data = json.loads(out_json.read_text())
-    assert data["regime"] == [["memorizes", "threshold"]] and data["boundary_psi_n"] == pytest.approx(pd.boundary)
+    data = json.loads(out_json.read_text())      # the library side is tests/test_threshold.py
+    assert data["regime"] == [["memorizes", "threshold"]] and np.isfinite(data["boundary_psi_n"][0])
 
 
 def test_failed_points_and_boundary_rows_are_counted_listed_and_exit_1(monkeypatch, tmp_path, capsys):

@@ -136,6 +136,7 @@ def test_one_point_plot_is_refused_before_computing(tmp_path, capsys):
     one_error_line(capsys.readouterr().err, "--tau-plot needs several values of --psi-n")
 
 
+@pytest.mark.slow
 def test_one_row_is_drawn_as_lines_with_its_threshold_point(tmp_path, saved_figures, capsys):
     """ψ_p = 4, 8, 16 at one ψ_n with m = 2: a one-row diagram (it used to stop at the heat map after the whole
     sweep, exit 2). Lines of τ_gen and τ_mem at the computed points, ticks at the grid values, the threshold

@@ -103,6 +103,7 @@ def _reproduce_one(draw, saved_figures, name):
     return saved_figures[f"{name}.png"]
 
 
+@pytest.mark.slow
 def test_m_trend_and_kernel_plateau_say_their_parameters(saved_figures):
     from rfdiff.reproduce import beyond
     ax = _reproduce_one(beyond._m_trend, saved_figures, "m_trend")
@@ -138,3 +139,23 @@ def test_theory_vs_simulation_example_draws_every_point(tmp_path, saved_figures,
         y = line.get_ydata()
         assert np.all((y >= lo) & (y <= hi)), line.get_label()
     assert {line.get_label() for line in right.get_lines()} == {"d = 40", "d = 80", "d = 160"}
+
+
+def test_one_axis_diagram_is_drawn_as_lines_with_its_threshold_point():
+    """A one-axis diagram (ψ_p = 4, 8, 16 at ψ_n = 2, m = 2): lines of τ_gen and τ_mem at the computed points,
+    ticks at the grid values, the threshold point ψ_p = mψ_n = 4 marked on the axis, m in the title; the heat
+    map refuses it (it would invent the cells' widths)."""
+    from helpers import labelled_lines
+    from rfdiff.plotting.phase import plot_phase_lines, plot_phase_map
+    pd = rd.phase_diagram(psi_p=[4, 8, 16], psi_n=2, t=0.1, m=2, executor="serial", boundary=False)
+    ax = plot_phase_lines(pd)
+    lines = labelled_lines(ax)
+    for name, key in ((r"$\tau_{gen}$", "tau_gen"), (r"$\tau_{mem}$", "tau_mem")):
+        np.testing.assert_array_equal(lines[name].get_xdata(), [4, 8, 16])
+        np.testing.assert_allclose(lines[name].get_ydata(), getattr(pd, key).ravel(), rtol=1e-12)   # NaN at 4
+    assert np.isnan(lines[r"$\tau_{gen}$"].get_ydata()[0])
+    np.testing.assert_array_equal(lines[r"$p = n\,m$, $\omega = 0$: singular (not computed)"].get_xdata(), [4])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8", "16"]
+    assert "m = 2 noise draws" in ax.get_title() and r"$\psi_n$ = 2" in ax.get_title()
+    with pytest.raises(ValueError, match="plot_phase_lines"):
+        plot_phase_map(pd)
