@@ -32,10 +32,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rfdiff as rd  # noqa: E402
+from rfdiff.plotting import savefig  # noqa: E402
+from rfdiff.plotting.curves import plot_curves  # noqa: E402
+from rfdiff.plotting.phase import plot_phase_diagram  # noqa: E402
+from rfdiff.plotting.spectrum import plot_spectrum  # noqa: E402
 
 OUT = Path(os.environ.get("RFDIFF_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="rfdiff-tutorial-"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -83,22 +86,12 @@ for (lo, hi), mass, mass_w in zip(sup.intervals, sup.masses, sup.masses_w):
 # The bulks span several decades. The top one (mass 1/ψ_p, but almost all the weight of μ_W, the part
 # of the spectrum the noise correlation V sees) is learned first: that is generalization. The lower
 # bulks are learned much later: that is memorization of the training points. `rd.spectrum` evaluates
-# the density on a grid that `rd.spectral_grid` adapts to the bulks.
+# the density on a grid that `rd.spectral_grid` adapts to the bulks; `rfdiff.plotting.spectrum.plot_spectrum`
+# draws it per decade of λ, with the atom (the figures of `rfdiff.plotting` are those of the command line).
 
 # %%
 spec = rd.spectrum(model, rd.spectral_grid(sup, points=1200))
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(spec.lambdas, spec.lambdas * spec.density, lw=1)
-for loc, mass in spec.atoms:
-    ax.axvline(loc, color="k", ls=":", lw=1, label=f"atom at s_t², mass {mass:.3f}")
-ax.set_xscale("log")
-ax.set_xlabel("eigenvalue λ of U")
-ax.set_ylabel("λ ρ_U(λ)  (density per unit log λ)")
-ax.set_title("Spectrum of U: ψ_p = 16, ψ_n = 4, t = 0.01")
-ax.legend(loc="upper left", fontsize=8)
-fig.tight_layout()
-fig.savefig(OUT / "spectrum.png", dpi=100)
-plt.close(fig)
+savefig(plot_spectrum(spec), OUT / "spectrum.png")
 print(f"largest residual of the fixed point on the grid: {spec.max_residual:.2e}")
 
 # %% [markdown]
@@ -146,20 +139,8 @@ for name in ("train", "test"):
     print(f"{name}: largest |simulation − theory| = {diff.max():.4f}, "
           f"relative 2-norm {np.linalg.norm(diff) / np.linalg.norm(getattr(curves, name)):.4f}")
 
-fig, ax = plt.subplots(figsize=(6, 3.8))
-ax.plot(curves.tau, curves.train, color="C0", label="train (theory)")
-ax.plot(curves.tau, curves.test, color="C3", label="test (theory)")
-ax.plot(sim.tau[::6], sim.train[::6], "o", mfc="none", color="C0", ms=4, label="train (d = 40 sample)")
-ax.plot(sim.tau[::6], sim.test[::6], "s", mfc="none", color="C3", ms=4, label="test (d = 40 sample)")
-ax.axvspan(ts.tau_gen, ts.tau_mem, color="0.9", label="generalization window")
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("training time τ")
-ax.set_ylabel("loss")
-ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(OUT / "curves.png", dpi=100)
-plt.close(fig)
+print(f"simulated sizes: {sim.size.describe(model)}")      # d, p, n of the sample (sim.size)
+savefig(plot_curves(curves, ts, simulation=sim, simulation_note="seed 0"), OUT / "curves.png")
 
 # %% [markdown]
 # ## 6. A phase diagram (§7)
@@ -181,21 +162,7 @@ print(pd.regime)
 for psi_p, star in zip(pd.coords["psi_p"], pd.boundary):
     print(f"psi_p = {psi_p:g}: no memorization beyond psi_n* = {star:.4g} ({star / psi_p:.3g} psi_p)")
 
-fig, ax = plt.subplots(figsize=(5, 4))
-psi_p_axis, psi_n_axis = pd.coords["psi_p"], pd.coords["psi_n"]
-window = np.where(np.isfinite(pd.window), pd.window, np.nan)
-mesh = ax.pcolormesh(psi_n_axis, psi_p_axis, np.log10(window), shading="nearest", cmap="viridis")
-fig.colorbar(mesh, ax=ax, label="log10 τ_mem/τ_gen")
-ax.plot(pd.boundary, psi_p_axis, "k-o", ms=3, label="boundary ψ_n*")
-ax.plot(psi_p_axis, psi_p_axis, "w--", lw=1, label="ψ_n = ψ_p")
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("ψ_n = n/d")
-ax.set_ylabel("ψ_p = p/d")
-ax.legend(fontsize=8, loc="lower right")
-fig.tight_layout()
-fig.savefig(OUT / "phase_diagram.png", dpi=100)
-plt.close(fig)
+savefig(plot_phase_diagram(pd)[0], OUT / "phase_diagram.png")     # log10 τ_mem/τ_gen and the overfitting left
 
 # %% [markdown]
 # ## Where to go next

@@ -87,6 +87,10 @@ def dumps(obj, **kw) -> str:
 def atomic_write(path, write, mode="w") -> None:
     """Write a file atomically: ``write(fh)`` fills a temporary file that replaces ``path`` when complete.
 
+    An existing ``path`` that is not a regular file — a device or a pipe, e.g. ``/dev/stdout`` or
+    ``/dev/null`` — is written into directly: replacing it would put a regular file in its place (as root,
+    in place of ``/dev/null`` itself).
+
     Parameters
     ----------
     path : str or path-like
@@ -96,10 +100,15 @@ def atomic_write(path, write, mode="w") -> None:
         Text (UTF-8) or binary.
     """
     path = os.fspath(path)
+    encoding = {"encoding": "utf-8"} if "b" not in mode else {}
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, mode, **encoding) as fh:
+            write(fh)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
+        with os.fdopen(fd, mode, **encoding) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

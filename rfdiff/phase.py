@@ -15,7 +15,12 @@ the fraction of the generalization gain lost by training to convergence (or, wit
 gap). ``L_test(∞) − L_min`` decays like ``1/ψ_n`` for ``ψ_n ≫ ψ_p`` without reaching 0, so the boundary is a
 tolerance, and ``gap_rtol`` states it; ψ_n* is the root of the memorization margin ``r(ψ_n) − gap_rtol``
 (Brent's method in log ψ_n, :data:`BOUNDARY_XTOL`), bracketed by the grid (the largest ψ_n at which the grid
-memorizes and the next one), or by doubling/halving ψ_n beyond the grid.
+memorizes and the next one), or by doubling/halving ψ_n beyond the grid (at most :data:`MAX_WALK` times, and
+not beyond the supported range of ψ_n).
+
+A row may have no boundary: at large t nothing memorizes at any ψ_n (the late rise vanishes with the
+signal), or memorization may persist as far as the walk goes. That is a result, not a failure: ψ_n* is NaN,
+``boundary_error`` is empty and ``boundary_note`` says *no boundary in range* and which range was searched.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from scipy.optimize import brentq
 from .results import Result, ThresholdError
 from ._validate import decay_axis, draws_axis, increasing_axis
 from .dynamics import LearningDynamics
-from .model import RFModel
+from .model import MIN_BULK_MASS, PSI_N_RANGE, RFModel
 from .sweep import Execution, sweep
 from .timing import TimescaleOptions, memorization_ratio, timescales
 
@@ -71,8 +76,9 @@ def _point(task):
 
 
 def _boundary(task):
-    """ψ_n* of one row: the root of the memorization margin in ψ_n (module docstring; runs on a worker)."""
-    model, options, psi_n, margin = task
+    """ψ_n* of one row: the root of the memorization margin in ψ_n (module docstring; runs on a worker). Grid
+    points on the singular line p = n·m (``on_threshold``) have no margin: it is evaluated just off the line."""
+    model, options, psi_n, margin, on_threshold = task
     opts = TimescaleOptions(**options)
     evaluations = 0
 
@@ -85,31 +91,44 @@ def _boundary(task):
             ts = timescales(model.replace(psi_n=math.exp(log_psi_n + THRESHOLD_STEP)), options=opts)
         return float(opts.margin(ts.test_min, ts.test_inf))
 
-    ok = np.isfinite(margin)
-    x, h = np.log(np.asarray(psi_n, dtype=float)[ok]), np.asarray(margin, dtype=float)[ok]
+    h = np.array(margin, dtype=float)
+    for i in np.flatnonzero(on_threshold):
+        h[i] = excess(math.log(psi_n[i]))
+    ok = np.isfinite(h)
+    x, h = np.log(np.asarray(psi_n, dtype=float)[ok]), h[ok]
     if x.size == 0:
         raise ValueError("no grid point of this row succeeded")
     above = np.flatnonzero(h > 0)
     if above.size and above[-1] + 1 < x.size:
         a, b = x[above[-1]], x[above[-1] + 1]
     elif above.size:  # the whole row memorizes: walk up
-        a, b = x[-1], x[-1] + math.log(2)
-        for _ in range(MAX_WALK):
-            if excess(b) <= 0:
-                break
-            a, b = b, b + math.log(2)
-        else:
-            raise ValueError(f"memorization persists up to psi_n = {math.exp(a):.4g}")
+        a, b = _walk(excess, x[-1], math.log(PSI_N_RANGE[1]), up=True)
+        if b is None:
+            return {"psi_n": math.nan, "evaluations": evaluations,
+                    "note": f"no boundary in range: memorization persists up to psi_n = {math.exp(a):.4g}"}
     else:  # the whole row generalizes: walk down
-        a, b = x[0] - math.log(2), x[0]
-        for _ in range(MAX_WALK):
-            if excess(a) > 0:
-                break
-            a, b = a - math.log(2), a
-        else:
-            raise ValueError(f"no memorization down to psi_n = {math.exp(b):.4g}")
+        b, a = _walk(excess, x[0], math.log(max(PSI_N_RANGE[0], MIN_BULK_MASS * model.psi_p)), up=False)
+        if a is None:
+            return {"psi_n": math.nan, "evaluations": evaluations,
+                    "note": f"no boundary in range: nothing memorizes for psi_n from {math.exp(b):.4g} to the grid"}
     root = brentq(excess, a, b, xtol=BOUNDARY_XTOL)
     return {"psi_n": math.exp(root), "evaluations": evaluations}
+
+
+def _walk(excess, start, limit, up):
+    """Double (``up``) or halve ψ_n from ``start`` (a log ψ_n) until the memorization margin changes sign, at
+    most :data:`MAX_WALK` times and not beyond ``limit``: ``(last, first)`` log ψ_n on either side of the sign
+    change, or ``(last, None)`` when it does not change (no boundary in range)."""
+    step = math.log(2) if up else -math.log(2)
+    last = start
+    for _ in range(MAX_WALK):
+        if last == limit:
+            break
+        nxt = min(last + step, limit) if up else max(last + step, limit)
+        if (excess(nxt) <= 0) == up:
+            return last, nxt
+        last = nxt
+    return last, None
 
 
 @dataclass(frozen=True)
@@ -151,8 +170,14 @@ class PhaseDiagram(Result):
         ``status`` of each point's :class:`~rfdiff.timing.Timescales` (``"failed"`` where it raised).
     boundary : ndarray or None
         ψ_n* (where ``ratio`` falls to ``gap_rtol``) for each value of the other axis (shape ``(1,)`` for a
-        one-axis ψ_n diagram); NaN where it was not found; ``None`` when ψ_n is not an axis.
+        one-axis ψ_n diagram); NaN where it failed or where there is none in range; ``None`` when ψ_n is not
+        an axis.
     boundary_error : ndarray of str or None
+        Why a row's search failed (``""`` where it did not): these rows count as failures.
+    boundary_note : ndarray of str or None
+        ``"no boundary in range: ..."`` for a row without a boundary — nothing memorizes anywhere down to the
+        smallest supported ψ_n, or memorization persists as far as the search goes (module docstring) — and
+        ``""`` elsewhere. Not a failure.
     gap_rtol : float
     options : TimescaleOptions
         The timescale options every point used (``options.gap_rtol == gap_rtol``).
@@ -179,6 +204,7 @@ class PhaseDiagram(Result):
     point_status: np.ndarray
     boundary: object
     boundary_error: object
+    boundary_note: object
     gap_rtol: float
     options: TimescaleOptions
     stats: dict = field(default_factory=dict)
@@ -224,14 +250,11 @@ class PhaseDiagram(Result):
             raise ValueError(f"{name}={v!r} is not on the axis {self.coords[name].tolist()}")
         take = (lambda a: a[i]) if k == 0 else (lambda a: a[:, i])  # noqa: E731
         other = self.axes[1 - k]
-        boundary, boundary_error = self.boundary, self.boundary_error
-        if boundary is not None:
-            boundary, boundary_error = boundary[i:i + 1], boundary_error[i:i + 1]
+        rows = {"boundary": self.boundary, "boundary_error": self.boundary_error, "boundary_note": self.boundary_note}
+        rows = {k: (None if v is None or other != "psi_n" else v[i:i + 1]) for k, v in rows.items()}
         arrays = {f: take(getattr(self, f)) for f in _ARRAYS}
-        if other != "psi_n":
-            boundary = boundary_error = None
         return PhaseDiagram((other,), {other: self.coords[other]}, {**self.fixed, name: float(self.coords[name][i])},
-                            boundary=boundary, boundary_error=boundary_error, gap_rtol=self.gap_rtol,
+                            **rows, gap_rtol=self.gap_rtol,
                             options=self.options, stats=self.stats, status=self.status, message=self.message,
                             **arrays)
 
@@ -245,6 +268,7 @@ class PhaseDiagram(Result):
         if self.boundary is not None:
             out["boundary_psi_n"] = self.boundary.tolist()
             out["boundary_error"] = self.boundary_error.tolist()
+            out["boundary_note"] = self.boundary_note.tolist()
         return out
 
     def to_xarray(self):
@@ -264,6 +288,7 @@ class PhaseDiagram(Result):
             other = tuple(a for a in self.axes if a != "psi_n")
             data["boundary_psi_n"] = (other, np.asarray(self.boundary, dtype=float))
             data["boundary_error"] = (other, np.asarray(self.boundary_error, dtype=str))
+            data["boundary_note"] = (other, np.asarray(self.boundary_note, dtype=str))
         attrs = {"gap_rtol": self.gap_rtol, "status": self.status, "message": self.message,
                  "fixed": dumps(self.fixed), "options": dumps(self.options.to_dict()), "stats": dumps(self.stats)}
         return xr.Dataset(data, coords={a: np.asarray(self.coords[a], dtype=float) for a in self.axes},
@@ -361,14 +386,16 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     with np.errstate(invalid="ignore"):
         window = arrays["tau_mem"] / arrays["tau_gen"]
 
-    bnd = bnd_error = None
+    bnd = bnd_error = bnd_note = None
     if "psi_n" in axes and boundary:
-        bnd, bnd_error, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, run)
+        bnd, bnd_error, bnd_note, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, threshold,
+                                                                  run)
     fixed = {a: (_draws_value(values[a]) if a == "m" else float(values[a])) for a in AXES if a not in axes}
     fixed.update(activation=base.activation.name, data=base.data.to_dict())
-    status, message = _summary(point_status, bnd_error, int(threshold.sum()))
+    status, message = _summary(point_status, bnd_error, bnd_note, int(threshold.sum()))
     return PhaseDiagram(axes, {a: values[a] for a in axes}, fixed, window=window, gap_inf=gap_inf, ratio=ratio,
                         regime=regime, error=error, point_status=point_status, boundary=bnd, boundary_error=bnd_error,
+                        boundary_note=bnd_note,
                         gap_rtol=opts.gap_rtol, options=opts, stats=stats, status=status, message=message, **arrays)
 
 
@@ -377,39 +404,45 @@ def _draws_value(v):
     return math.inf if math.isinf(v) else int(v)
 
 
-def _boundaries(base, axes, values, opts, plain, arrays, run):
-    """ψ_n* for every value of the other axis: ``(boundary, boundary_error, stats)``."""
+def _boundaries(base, axes, values, opts, plain, arrays, threshold, run):
+    """ψ_n* for every value of the other axis: ``(boundary, boundary_error, boundary_note, stats)``."""
     margin = opts.margin(arrays["test_min"], arrays["test_inf"])
     k = axes.index("psi_n")
     rows = [margin] if len(axes) == 1 else list(np.moveaxis(margin, k, -1))
+    singular = [threshold] if len(axes) == 1 else list(np.moveaxis(threshold, k, -1))
     other = [None] if len(axes) == 1 else values[axes[1 - k]]
     tasks = []
-    for v, row in zip(other, rows):
+    for v, row, on in zip(other, rows, singular):
         model = base if v is None else base.replace(**{axes[1 - k]: v})
-        tasks.append((model, plain, values["psi_n"], row))
+        tasks.append((model, plain, values["psi_n"], row, on))
 
     def bkey(task):
-        model, task_options, psi, row = task
+        model, task_options, psi, row, on = task
         return {"kind": "boundary", "model": {**model.to_dict(), "psi_n": None}, "options": task_options,
-                "psi_n": psi, "margin": row}
+                "psi_n": psi, "margin": row, "threshold": on}
 
     out, stats = sweep(_boundary, tasks, key=bkey, execution=run, desc="boundary")
     bnd = np.array([r.get("psi_n", np.nan) for r in out], dtype=float)
     bnd_error = np.array([r.get("error", "") for r in out], dtype=object)
-    return bnd, bnd_error, stats
+    bnd_note = np.array([r.get("note", "") for r in out], dtype=object)
+    return bnd, bnd_error, bnd_note, stats
 
 
-def _summary(point_status, boundary_error, threshold=0):
+def _summary(point_status, boundary_error, boundary_note, threshold=0):
     """Overall status and one-line message of a diagram from its points and boundary rows (``threshold``
-    points on the singular line p = n·m are named, not counted as failures)."""
+    points on the singular line p = n·m and rows without a boundary in range are named, not counted as
+    failures)."""
     failed = int(np.count_nonzero(point_status == "failed"))
     flagged = int(np.count_nonzero(point_status == "fallback"))
     failed_rows = 0 if boundary_error is None else int(np.count_nonzero(boundary_error != ""))
+    absent = 0 if boundary_note is None else int(np.count_nonzero(boundary_note != ""))
     notes = []
     if failed:
         notes.append(f"{failed} of {point_status.size} points failed")
     if failed_rows:
         notes.append(f"the boundary failed for {failed_rows} of {boundary_error.size} rows")
+    if absent:
+        notes.append(f"no boundary in range for {absent} of {boundary_note.size} rows (see boundary_note)")
     if flagged:
         notes.append(f"{flagged} points have flagged timescales (see point_status)")
     if threshold:

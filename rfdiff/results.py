@@ -135,6 +135,9 @@ class LossCurves(Result):
     classes : tuple of LossCurves or None
         Gaussian-mixture data: the curves of each class (test loss and score error on fresh points of the
         class, train loss on its training points; docs/theory.md §12). None otherwise.
+    size : rfdiff.simulate.FiniteSize or None
+        Simulators: the simulated ``d``, ``p``, ``n`` and the ratios ``p/d``, ``n/d`` they realise (which may
+        differ from ``model``'s ψ_p, ψ_n by rounding). None for the theory.
     status, message
         :class:`Result`.
     """
@@ -152,3 +155,4 @@ class LossCurves(Result):
     source: str = "theory"
     model: object = field(default=None, repr=False)
     classes: object = field(default=None, repr=False)
+    size: object = None

@@ -31,6 +31,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import traceback
 import warnings
 from concurrent.futures.process import BrokenProcessPool
@@ -212,10 +213,21 @@ def _refuse_in_spawned_import():
         raise SystemExit("rfdiff: a spawned worker re-ran a sweep while importing an unguarded script; stopping")
 
 
+def _check_main_importable():
+    """Refuse to spawn workers that could not start: a spawned process re-imports the parent's main script from
+    its file, which a script read from standard input (``python - < script.py``) does not have."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if path is not None and not os.path.exists(path):
+        raise RuntimeError(f"executor='local' spawns worker processes that import the main script, but it was read "
+                           f"from {os.path.basename(path)!r}, not a file: run it from a file (with the "
+                           f"`if __name__ == \"__main__\":` guard) or use executor='serial'")
+
+
 @contextlib.contextmanager
 def _local_pool(workers):
     """A spawn-context process pool (spawn, not fork: forking a process whose numba/OpenMP threads run is
     unsafe). Its workers are started as tasks are submitted, inside :data:`SINGLE_THREAD_ENV`."""
+    _check_main_importable()
     pool = cf.ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
@@ -298,7 +310,8 @@ def sweep(func, tasks, *, key=None, execution=None, desc=None):
     Raises
     ------
     RuntimeError
-        If the local worker processes die (:data:`UNGUARDED_MAIN`).
+        If the local worker processes die (:data:`UNGUARDED_MAIN`), or cannot start because the main script was
+        read from standard input.
     """
     _refuse_in_spawned_import()
     execution = Execution.from_kwargs(execution)

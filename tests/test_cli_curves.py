@@ -127,3 +127,44 @@ def test_timescales_json(tmp_path, capsys):
 def test_timescales_bad_input(extra, message, capsys):
     assert main(["timescales", *MODEL, *extra]) == 2
     one_error_line(capsys.readouterr().err, message)
+
+
+def test_automatic_simulation_says_its_sizes_and_when_it_is_indicative(tmp_path, capsys, saved_figures):
+    """--plot's automatic d at ψ_p = 64 is 18 (p ≤ 1200): the overlay used to look like a check while its
+    plateau was 19 against 25.5; it is now labelled indicative, in the output and the title."""
+    assert main(["curves", "--psi-p", "64", "--psi-n", "8", "--t", "0.01", "--points", "20", "--sim-method",
+                 "gaussian", "--plot", str(tmp_path / "c.png")]) == 0
+    line = "# simulation: Gaussian equivalent, seed 0, d = 18, p = 1152, n = 144; indicative only (d < 40)"
+    assert capsys.readouterr().out.splitlines()[3] == line
+    title = saved_figures["c.png"].get_title().replace("\n", " ")
+    assert "markers: Gaussian equivalent, d = 18, p = 1152, n = 144; indicative only (d < 40); seed 0" in title
+
+
+def test_automatic_simulation_skips_sizes_of_another_model(tmp_path, capsys, saved_figures):
+    """At ψ_p = 1e5 no d ≥ 8 keeps p ≤ 1200: no overlay, and the output says why."""
+    assert main(["curves", "--psi-p", "1e5", "--psi-n", "8", "--t", "0.01", "--points", "10",
+                 "--plot", str(tmp_path / "c.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[3].startswith("# simulation: none (--simulate auto: no d from 8")
+    assert not any("simulation" in label for label in labelled_lines(saved_figures["c.png"]))
+
+
+def test_collapse_draws_the_models_own_psi_n(tmp_path, saved_figures):
+    """--collapse 1,4 at ψ_n = 2 draws ψ_n = 1, 2, 4 (the model's own was left out), in order, and its title
+    names m when it is finite."""
+    assert main(["curves", *MODEL, "--m", "3", "--points", "10", "--collapse", "4,1",
+                 "--collapse-plot", str(tmp_path / "k.png")]) == 0
+    ax = saved_figures["k.png"]
+    assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] == [
+        r"$\psi_n=1$", r"$\psi_n=2$", r"$\psi_n=4$"]
+    assert "m = 3 noise draws" in ax.get_title()
+
+
+@pytest.mark.parametrize("command", [["curves"], ["timescales"], ["simulate", "--d", "10"]])
+def test_threshold_without_weight_decay_is_one_line_naming_the_remedy(command, capsys):
+    """p = n·m at ω = 0 (ψ_p = 4 = 2ψ_n, m = 2) is singular: one line that names it and the weight-decay
+    remedy, exit 2; with ω > 0 the same model just works."""
+    threshold = ["--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--m", "2"]
+    assert cli([command[0], *threshold, *command[1:]]) == 2
+    one_error_line(capsys.readouterr().err, "interpolation threshold p = n·m", "give a weight decay > 0")
+    if command == ["curves"]:
+        assert cli(["curves", *threshold, "--weight-decay", "0.01", "--points", "5"]) == 0

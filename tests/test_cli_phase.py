@@ -106,3 +106,51 @@ def test_reproduce_writes_png_pdf_and_manifest(tmp_path, saved_figures):
         np.testing.assert_allclose(line.get_ydata(), row, rtol=1e-12)
     np.testing.assert_allclose(lines[-1].get_ydata(), rd.loss_curves(model, taus).test - 1, rtol=0, atol=1e-12)
     assert main(["reproduce", "--out", str(tmp_path), "--only", "nonsense"]) == 2
+
+
+def test_no_memorization_anywhere_is_no_boundary_in_range_not_a_failure(tmp_path, capsys, saved_figures):
+    """At t = 50 nothing memorizes at any ψ_n: the rows used to be reported as "boundary failed" (exit 1).
+    Now ψ_n* is null with a note saying which range was searched, the figure draws no boundary (and lists
+    none), and the exit status is 0."""
+    out = tmp_path / "p.json"
+    assert main(["phase", "--psi-p", "4,8", "--psi-n", "1,2", "--t", "50", "--executor", "serial", "--json", str(out),
+                 "--plot", str(tmp_path / "p.png")]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].endswith("failed 0 of 4; boundary rows failed 0 of 2; no boundary in range for 2 of 2 rows")
+    assert text[1] == "# no boundary in range: nothing memorizes for psi_n from 4e-06 to the grid (psi_p = 4)"
+    data = json.loads(out.read_text())
+    assert data["boundary_psi_n"] == [None, None] and data["boundary_error"] == ["", ""]
+    assert all(note.startswith("no boundary in range: nothing memorizes") for note in data["boundary_note"])
+    assert data["status"] == "ok" and "no boundary in range for 2 of 2 rows" in data["message"]
+    left, right = saved_figures["p.png"].figure.axes[:2]
+    for ax, hatched in ((left, r"$\tau_{mem} = \infty$ (does not memorize)"),
+                        (right, r"no overfitting left at $\tau = \infty$ ($\leq$1e-12: rounding)")):
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [hatched]      # no boundary line listed
+        assert any(c.get_hatch() for c in ax.collections)                           # every cell hatched, none blank
+
+
+def test_one_point_plot_is_refused_before_computing(tmp_path, capsys):
+    assert cli(["phase", "--psi-p", "4", "--psi-n", "2", "--t", "0.1", "--plot", str(tmp_path / "p.png")]) == 2
+    one_error_line(capsys.readouterr().err, "--plot needs several values", "1 × 1")
+    assert cli(["phase", "--psi-p", "4,8", "--psi-n", "2", "--t", "0.1", "--tau-plot", str(tmp_path / "t.png")]) == 2
+    one_error_line(capsys.readouterr().err, "--tau-plot needs several values of --psi-n")
+
+
+@pytest.mark.slow
+def test_one_row_is_drawn_as_lines_with_its_threshold_point(tmp_path, saved_figures, capsys):
+    """ψ_p = 4, 8, 16 at one ψ_n with m = 2: a one-row diagram (it used to stop at the heat map after the whole
+    sweep, exit 2). Lines of τ_gen and τ_mem at the computed points, ticks at the grid values, the threshold
+    point ψ_p = mψ_n = 4 marked on the axis, m in the title; its boundary row is found, not failed."""
+    assert main(["phase", "--psi-p", "4,8,16", "--psi-n", "2", "--t", "0.1", "--m", "2", "--executor", "serial",
+                 "--plot", str(tmp_path / "p.png")]) == 0
+    assert "boundary rows failed 0 of 3" in capsys.readouterr().out
+    ax = saved_figures["p.png"]
+    lines = labelled_lines(ax)
+    pd = rd.phase_diagram(psi_p=[4, 8, 16], psi_n=2, t=0.1, m=2, executor="serial", boundary=False)
+    for name, key in ((r"$\tau_{gen}$", "tau_gen"), (r"$\tau_{mem}$", "tau_mem")):
+        np.testing.assert_array_equal(lines[name].get_xdata(), [4, 8, 16])
+        np.testing.assert_allclose(lines[name].get_ydata(), np.where(pd.regime == "threshold", np.nan,
+                                                                     getattr(pd, key)).ravel(), rtol=1e-12)
+    np.testing.assert_array_equal(lines[r"$p = n\,m$, $\omega = 0$: singular (not computed)"].get_xdata(), [4])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8", "16"]
+    assert "m = 2 noise draws" in ax.get_title() and r"$\psi_n$ = 2" in ax.get_title()

@@ -136,7 +136,7 @@ def test_training_plot(tmp_path, saved_figures):
     theory_tau = labelled_lines(ax)["train (exact)"].get_xdata()
     assert theory_tau.size == 200 and theory_tau[-1] == pytest.approx(30.0)
     _assert_plotted(ax, rd.loss_curves(RD_MODEL, theory_tau), ref)
-    assert "GD, d = 10" in ax.get_title()
+    assert "GD training, d = 10, p = 40, n = 20; indicative only (d < 40)" in ax.get_title()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -215,3 +215,62 @@ def test_timescales_from_curve_without_memorization():
 
     found = timescales_from_curve(Monotone, 1e-2, 1e2)
     assert (found.tau_gen, found.tau_mem, found.memorizes) == (math.inf, math.inf, False)
+
+
+@pytest.mark.parametrize("lr", ["0", "-1"])
+def test_non_positive_learning_rate_is_one_line(lr, capsys):
+    """--lr 0 used to end in an internal ZeroDivisionError."""
+    assert cli(["simulate", *MODEL, "--d", "8", "--method", "gd", "--tau-max", "5", "--lr", lr]) == 2
+    one_error_line(capsys.readouterr().err, "lr must be finite and > 0")
+
+
+def test_diverging_training_is_reported_and_fails(tmp_path, capsys, saved_figures):
+    """--lr 1e9 used to diverge in one step (losses ≈ 1e12) and exit 0. The figure leaves the diverged losses
+    out (they would only set the axes' scale) and says why."""
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    assert main(["simulate", *MODEL, "--d", "10", "--method", "gd", "--lr", "1e9", "--tau-max", "1e5",
+                 "--json", str(out), "--plot", str(png)]) == 1
+    status = capsys.readouterr().out.splitlines()[-1]
+    assert status.startswith("# status failed (training diverged at step 1 (tau = 1e+07): the train loss is")
+    assert "the default, stable step is lr = 22.1" in status
+    assert json.loads(out.read_text())["status"] == "failed"
+    ax = saved_figures["s.png"]
+    assert "simulation not drawn: training diverged at step 1" in ax.get_title()
+    assert not any("simulation" in label for label in labelled_lines(ax))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--psi-p", "0.001", "--psi-n", "2", "--t", "0.1", "--d", "60"], ("would simulate p = 0", "any d >= 10000")),
+    (["--psi-p", "0.5", "--psi-n", "2", "--t", "0.1", "--d", "1"], ("would simulate p = 0", "another model")),
+])
+def test_sizes_of_another_model_are_refused(argv, words, capsys):
+    """p = round(ψ_p d) used to be clipped to 1, simulating another model under this one's title."""
+    assert cli(["simulate", *argv]) == 2
+    one_error_line(capsys.readouterr().err, *words)
+
+
+def test_simulated_sizes_are_printed_and_drawn(tmp_path, capsys, saved_figures):
+    """Output, JSON and figure give d, p, n and the ratios rounding realised (n = round(2.03·30) = 61), and say
+    that d = 30 is indicative only."""
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    assert main(["simulate", "--psi-p", "4", "--psi-n", "2.03", "--t", "0.1", "--d", "30", "--method", "gaussian",
+                 "--points", "8", "--json", str(out), "--plot", str(png)]) == 0
+    sizes = "d = 30, p = 120, n = 61 (n/d = 2.033); indicative only (d < 40)"
+    assert capsys.readouterr().out.splitlines()[1].endswith(f"; simulated {sizes}")
+    data = json.loads(out.read_text())
+    assert (data["d"], data["p"], data["n"]) == (30, 120, 61)
+    assert data["simulated_ratios"] == {"psi_p": 4.0, "psi_n": pytest.approx(61 / 30)}
+    assert f"markers: Gaussian equivalent, {sizes}; seed 0" in saved_figures["s.png"].get_title().replace("\n", " ")
+
+
+def test_non_convergence_warning_exits_1_as_documented(tmp_path, capsys):
+    """At d = 1 the Mehler order of U_pop hits its cap: one warning line, the status says it, exit 1 (the
+    documented contract; it used to exit 0)."""
+    assert main(["simulate", "--psi-p", "8", "--psi-n", "2", "--t", "0.1", "--d", "1", "--points", "5",
+                 "--json", str(tmp_path / "s.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "rfdiff simulate: warning: U_pop: Mehler order capped at 96 (max_order)\n"
+    assert captured.out.splitlines()[-1] == "# status failed (1 not converged)"
+    from rfdiff.cli.main import EPILOG
+    assert "1 the computation ran but part of it failed or did not converge (a failed result or a " \
+           "non-convergence warning" in EPILOG

@@ -184,7 +184,8 @@ def _diagram(tau_mem_inf=False):
     return PhaseDiagram(("psi_p", "psi_n"), {"psi_p": pp, "psi_n": pn},
                         {"t": 0.01, "activation": "tanh", "data": {"law": "Isotropic", "scale": 1.0}},
                         error=error, point_status=np.where(error != "", "failed", "ok").astype(object),
-                        boundary=pp * 3, boundary_error=np.full(5, "", dtype=object), gap_rtol=0.1,
+                        boundary=pp * 3, boundary_error=np.full(5, "", dtype=object),
+                        boundary_note=np.full(5, "", dtype=object), gap_rtol=0.1,
                         options=TimescaleOptions(), stats={}, **fields)
 
 

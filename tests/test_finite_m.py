@@ -64,28 +64,30 @@ def test_one_point_matches_sampled_finite_m_matrices():
 
 @pytest.fixture(scope="module")
 def finite_m_cases():
-    """Theory curves and two Gaussian-equivalent samples per size for three (ψ_p, ψ_n, m, ω)."""
+    """Theory curves and two Gaussian-equivalent samples per size (d = 20, 80) for three (ψ_p, ψ_n, m, ω)."""
     out = []
     for args in [(4, 2, 1, 0.0), (2, 4, 2, 0.0), (8, 2, 2, 0.2)]:
         model = rd.RFModel(args[0], args[1], 0.1, m=args[2], weight_decay=args[3])
         dyn = LearningDynamics(model)
         taus = np.append(np.geomspace(*dyn.tau_window(), 30), np.inf)
         theory = dyn(taus)
-        sims = {d: [gaussian_equivalent(model, d, seed=s).loss_curves(taus) for s in range(2)] for d in (40, 160)}
+        sims = {d: [gaussian_equivalent(model, d, seed=s).loss_curves(taus) for s in range(2)] for d in (20, 80)}
         out.append((model, theory, sims))
     return out
 
 
 def test_curves_match_finite_m_samples(finite_m_cases):
     """Whole train and test curves: relative-norm error of the seed mean falls with d (finite size,
-    O(1/√(dp)) fluctuations plus O(1/d) bias) and is below 3% at d = 160."""
+    O(1/√(dp)) fluctuations plus O(1/d) bias) and is below 3% at d = 80. Measured (seeds 0, 1): 1.6–4.2% at
+    d = 20, 0.5–1.0% at d = 80 (0.2–0.4% at d = 160). Fails when the theory's train-loss change is 3% off,
+    its test-loss change 10% off, or its relaxation rate κ 20% off."""
     for model, theory, sims in finite_m_cases:
         assert theory.status == "ok" and np.max(theory.quad_error) < 1e-9
         err = {}
         for d, runs in sims.items():
             err[d] = max(np.linalg.norm(np.mean([getattr(r, k) for r in runs], axis=0) - getattr(theory, k))
                          / np.linalg.norm(getattr(theory, k)) for k in ("train", "test"))
-        assert err[160] < err[40] and err[160] < 0.03, (model, err)
+        assert err[80] < err[20] and err[80] < 0.03, (model, err)
 
 
 def test_atom_at_zero_and_interpolation():

@@ -56,9 +56,19 @@ def test_tau_mem_is_finite_exactly_when_the_criterion_holds(options):
         assert math.isfinite(ts.tau_mem) == expected
 
 
-def test_phase_diagram_regime_tau_map_and_boundary_agree():
-    psi_n = [1.0, 8.0, 64.0, 512.0]
-    pd = rd.phase_diagram(psi_p=4, psi_n=psi_n, t=0.1, executor="serial", progress=False)
+PSI_N = [1.0, 8.0, 64.0, 512.0]
+
+
+@pytest.fixture(scope="module")
+def diagram():
+    """ψ_p = 4, 8 × four ψ_n at t = 0.1, with the boundary (one diagram for the two tests below: the
+    boundary's root finding is most of its cost)."""
+    return rd.phase_diagram(psi_p=[4, 8], psi_n=PSI_N, t=0.1, executor="serial", progress=False)
+
+
+def test_phase_diagram_regime_tau_map_and_boundary_agree(diagram):
+    psi_n = PSI_N
+    pd = diagram.select(psi_p=4)
     memorizes = pd.regime == "memorizes"
     assert memorizes.any() and (~memorizes).any()
     assert np.array_equal(np.isfinite(pd.tau_mem), memorizes)
@@ -95,9 +105,9 @@ def test_options_validated_once_by_name():
         rd.phase_diagram(psi_p=4, psi_n=[2, 3], t=0.1, mem_fraction=2, executor="serial")
 
 
-def test_phase_diagram_to_xarray_and_netcdf(tmp_path):
+def test_phase_diagram_to_xarray_and_netcdf(tmp_path, diagram):
     xr = pytest.importorskip("xarray")
-    pd = rd.phase_diagram(psi_p=[4, 8], psi_n=[2, 64], t=0.1, executor="serial", progress=False)
+    pd = diagram
     ds = pd.to_xarray()
     assert ds.tau_gen.dims == ("psi_p", "psi_n")
     np.testing.assert_array_equal(ds.psi_n.values, pd.coords["psi_n"])

@@ -47,13 +47,15 @@ def test_mixture_plot_draws_per_class_curves_over_the_simulation(tmp_path, saved
                  "--plot", str(tmp_path / "c.png")]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("# class")]
     dyn = LearningDynamics(RFModel(8, 2, 0.1, data=GaussianMixture([0.5, 0.5], [Isotropic(0.5), Isotropic(2.0)])))
-    assert [ln.split(":")[0] for ln in lines] == ["# class 0 (weight 0.5)", "# class 1 (weight 0.5)"]
+    assert [ln.split("):")[0] for ln in lines] == ["# class 0 (Σ = 0.5 I, weight 0.5", "# class 1 (Σ = 2 I, weight 0.5"]
     for line, ts, curves in zip(lines, class_timescales(dyn), dyn.per_class([np.inf])):
-        assert summary_values(line) == pytest.approx(
+        assert summary_values(line.split("):")[1]) == pytest.approx(
             {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "L_test(inf)": curves.test[0]}, rel=1e-5)
     ax = saved_figures["c.png"]
     labels = [line.get_label() for line in ax.get_lines()]
-    assert "test, class 0 (weight 0.5)" in labels and "test, class 1 (simulation)" in labels
+    assert "test, class 0: Σ = 0.5 I, weight 0.5" in labels and "test, class 1 (simulation)" in labels
+    # the class marks are explained: | at each class's τ_gen, × at its τ_mem
+    assert {r"$\tau_{gen}$ of a class (its colour)", r"$\tau_{mem}$ of a class"} <= set(labels)
     assert "mixture 0.5·[Σ = 0.5 I] + 0.5·[Σ = 2 I]" in ax.get_title()
 
 

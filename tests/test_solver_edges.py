@@ -113,11 +113,13 @@ def test_range_constants():
     dict(psi_p=1e6, psi_n=8, t=0.1), dict(psi_p=1e6, psi_n=1, t=1e-12), dict(psi_p=1e6, psi_n=1e8, t=1.0),
     dict(psi_p=1e-6, psi_n=1e-6, t=0.01), dict(psi_p=1e-6, psi_n=1e8, t=100.0), dict(psi_p=1e-4, psi_n=8, t=0.1),
     dict(psi_p=64, psi_n=1e6, t=0.1), dict(psi_p=64, psi_n=1e8, t=0.1), dict(psi_p=1e4, psi_n=0.01, t=0.1),
-    dict(psi_p=64, psi_n=8, t=1e-12), dict(psi_p=1e4, psi_n=10, t=1e-12), dict(psi_p=1e6, psi_n=1e6, t=1e-12),
+    dict(psi_p=64, psi_n=8, t=1e-12), dict(psi_p=1e4, psi_n=10, t=1e-12),
+    pytest.param(dict(psi_p=1e6, psi_n=1e6, t=1e-12), marks=pytest.mark.slow),
 ])
 def test_extremes_of_the_range_are_verified(kw):
     """Corners of the supported range (several failed before: IndexError, SolverError, masses
-    not adding up): masses add up to 1, μ_W's to ψ_p, and every bulk is non-degenerate."""
+    not adding up): masses add up to 1, μ_W's to ψ_p, and every bulk is non-degenerate. The corner
+    ψ_p = ψ_n = 1e6, t = 1e-12 alone takes as long as the other eleven (its bulks span 1e-13…1e6): slow."""
     model = rd.RFModel(**kw)
     sup = rd.support(model)
     assert sup.converged
@@ -152,22 +154,25 @@ def test_small_t_finds_the_k_bulk():
     assert ratio[0] / ratio[1] == pytest.approx(10, rel=1e-3)
 
 
-@pytest.mark.parametrize("kw", [dict(psi_p=8, psi_n=2, t=50), dict(psi_p=8, psi_n=2, t=20, activation="relu"),
-                                dict(psi_p=16, psi_n=2, t=1e-12)])
-def test_new_regimes_match_gaussian_equivalent_samples(kw):
-    """Large and small t against finite-size samples (p = 1600, 2 seeds): ``(1/p) Tr R(z)`` and
-    ``(1/d) Tr K R(z)`` in the middle of every bulk (z = λ(1 + i/2)) and next to the atom. Finite-size
-    errors are O(1/d) = 1–2% for g_W here (d = 100–200), far less for q: tolerance 5%."""
+@pytest.mark.parametrize("kw, d", [(dict(psi_p=8, psi_n=2, t=50), 50),
+                                   (dict(psi_p=8, psi_n=2, t=20, activation="relu"), 50),
+                                   (dict(psi_p=16, psi_n=2, t=1e-12), 100)])
+def test_new_regimes_match_gaussian_equivalent_samples(kw, d):
+    """Large and small t against one finite-size sample (seed 0): ``(1/p) Tr R(z)`` and ``(1/d) Tr K R(z)`` in
+    the middle of every bulk (z = λ(1 + i/2)) and next to the atom. The finite-size error is O(1/d) for g_W,
+    far less for q; it is a bias, the same for every seed. Measured (seeds 0–3): large t at d = 50 (p = 400)
+    g_W 0.8–1.8%, q ≤ 0.3%; t = 1e-12 at d = 100 (p = 1600) g_W 1.9–2.8%, q ≤ 0.1% (at d = 50 it is
+    7–12%, hence d = 100): tolerance 5%. The large-t cases fail when the solver's W-part (b_t² K) is 3% off,
+    the t = 1e-12 case when the identity part of its component is 10% off."""
     model = rd.RFModel(**kw)
     c = rd.ge_coefficients(model)
     sup = rd.support(model)
     z = np.array([0.5 * (lo + hi) * (1 + 0.5j) for lo, hi in sup.intervals] + [c.s2 + 0.05j])
     st = rd.stieltjes(model, z)
     assert np.all(st.point_status == 0) and st.status == "ok"
-    d = int(1600 / model.psi_p)
-    emp = [gaussian_equivalent(model, d, seed=s, include_mean=False).stieltjes(z) for s in range(2)]
-    np.testing.assert_allclose(np.mean([e[0] for e in emp], axis=0), st.q, rtol=0.05)
-    np.testing.assert_allclose(np.mean([e[1] for e in emp], axis=0), st.g_w, rtol=0.05)
+    q, g_w = gaussian_equivalent(model, d, seed=0, include_mean=False).stieltjes(z)
+    np.testing.assert_allclose(q, st.q, rtol=0.05)
+    np.testing.assert_allclose(g_w, st.g_w, rtol=0.05)
 
 
 def test_spectrum_atoms_include_the_narrow_bulk():

@@ -146,42 +146,43 @@ def sample():
     cache.clear()
 
 
-# Simulation comparisons use p ≤ 1600 so that each eigendecomposition takes about a second.
+# Simulation comparisons use p, n ≤ 1600 (each eigendecomposition under a second), one sample per regime
+# (seed 0) shared by the Stieltjes, edge/count and histogram checks.
 SIM = {name: REGIMES[name] for name in ["psi_p<1", "psi_n>psi_p", "relu", "4 atoms", "MP sigma", "tau_sigma=2",
                                         "t=5", "t=1e-3"]}
 SIM["psi_p>>psi_n"] = rd.RFModel(32, 4, 0.01)
 
 
 def _d(model):
-    return int(np.clip(1600 / model.psi_p, 50, 400))
+    """The larger of p and n about 1600 (d = 50–400): p = 1600 at ψ_p = 32, n = 1600 at ψ_n = 16."""
+    return int(np.clip(1600 / max(model.psi_p, model.psi_n), 50, 400))
 
 
 @pytest.mark.parametrize("name", ["psi_p>>psi_n", "psi_p<1", "relu", "MP sigma", "tau_sigma=2"]
                          + [pytest.param(n, marks=pytest.mark.slow) for n in ["psi_n>psi_p", "4 atoms", "t=5", "t=1e-3"]])
 def test_stieltjes_matches_simulation(name, sample):
-    """Empirical (1/p)Tr R(z) and (1/d)Tr K R(z) of Gaussian-equivalent samples (p ≈ 1600 or d = 400 at most, 2 seeds
-    averaged) at z = λ + iλ/2 in the middle of every bulk. The finite-size error is O(1/(p Im z)) ~ 1%
-    except in the low cluster, which holds only ~d eigenvalues (O(1/d) ~ 2%): tolerance 5%."""
+    """Empirical (1/p)Tr R(z) and (1/d)Tr K R(z) of one Gaussian-equivalent sample (seed 0, :func:`_d`) at
+    z = λ + iλ/2 in the middle of every bulk. The finite-size error is O(1/(p Im z)) ~ 1% except in the low
+    cluster, which holds only ~d eigenvalues (O(1/d) ~ 2–3% at d = 50): tolerance 5%. The error is a bias,
+    the same sign for every seed (measured, seeds 0–3: 2.3–4.0% for ψ_p ≫ ψ_n, 0.8–1.1% for τ_Σ = 2), so a
+    second seed does not shrink it. The solver fed a structure with its σ-part 10% off fails this test."""
     model = SIM[name]
     sup = rd.support(model)
     lam = np.array([0.5 * (lo + hi) for lo, hi in sup.intervals])
     z = lam * (1 + 0.5j)
     st = rd.stieltjes(model, z)
-    emp_q, emp_g = np.zeros_like(z), np.zeros_like(z)
-    for seed in range(2):
-        q, g = sample(model, _d(model), seed).stieltjes(z)
-        emp_q += q / 2
-        emp_g += g / 2
-    np.testing.assert_allclose(emp_q, st.q, rtol=0.05)
-    np.testing.assert_allclose(emp_g, st.g_w, rtol=0.05)
+    q, g = sample(model, _d(model)).stieltjes(z)
+    np.testing.assert_allclose(q, st.q, rtol=0.05)
+    np.testing.assert_allclose(g, st.g_w, rtol=0.05)
 
 
 @pytest.mark.parametrize("name", ["psi_p>>psi_n", "relu", "4 atoms", "psi_n>psi_p", "MP sigma"])
 def test_bulks_edges_and_atom_match_simulation(name, sample):
     """Eigenvalues of a Gaussian-equivalent sample fall in the predicted bulks with the predicted
     counts (masses are multiples of d/p, n/p: exact up to ±2 outliers), extremes within 10% of
-    the edges (Tracy–Widom-size fluctuations plus O(d^{-1/2}) edge shifts at d = 50–60),
-    and the atom at s_t² has exactly its rank-counting multiplicity."""
+    the edges (Tracy–Widom-size fluctuations plus O(d^{-1/2}) edge shifts at d = 50–100; measured at
+    most 0.66 of that allowance for seed 0, 0.33 for ψ_n > ψ_p at d = 100), and the atom at s_t² has
+    exactly its rank-counting multiplicity."""
     model = SIM[name]
     sim = sample(model, _d(model))
     ev = sim.eigenvalues()
@@ -202,22 +203,20 @@ def test_bulks_edges_and_atom_match_simulation(name, sample):
         assert inside.max() == pytest.approx(hi, rel=0.1, abs=0.1 * width)
 
 
-def test_histogram_matches_density():
-    """Binned spectrum of 2 seeds at d = 40 against the integrated density per bin: the per-bin
-    error is dominated by counting noise (√count); allow 4σ plus a 10% finite-size shift."""
-    model = REGIMES["relu"]
+def test_histogram_matches_density(sample):
+    """Binned spectrum of the ReLU sample (seed 0, d = 50, p = 1600) against the integrated density per
+    bin: the per-bin error is dominated by counting noise (√count); allow 4σ plus a 10% finite-size shift
+    (measured at most 0.17 of that allowance, seeds 0–2)."""
+    model = SIM["relu"]
     c = rd.ge_coefficients(model)
     sup = rd.support(model)
     edges = np.concatenate([np.linspace(lo, hi, 6) for lo, hi in sup.intervals])
     edges = np.unique(edges)
-    counts = np.zeros(edges.size - 1)
-    total = 0
-    for seed in range(2):
-        sim = _sim(model, 40, seed)
-        ev = sim.eigenvalues()
-        ev = ev[np.abs(ev - c.s2) > 1e-9]
-        counts += np.histogram(ev, edges)[0]
-        total += sim.p
+    sim = sample(model, _d(model))
+    ev = sim.eigenvalues()
+    ev = ev[np.abs(ev - c.s2) > 1e-9]
+    counts = np.histogram(ev, edges)[0]
+    total = sim.p
     fine = np.linspace(0, 1, 401)
     pred = []
     for a, b in zip(edges[:-1], edges[1:]):

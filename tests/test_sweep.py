@@ -92,3 +92,16 @@ def test_unguarded_script_fails_fast_with_one_message(tmp_path):
     assert proc.returncode != 0
     assert 'if __name__ == "__main__":' in proc.stderr.splitlines()[-1]
     assert proc.stderr.count("Traceback") == 1                    # the parent's; the workers say one line each
+
+
+def test_script_read_from_stdin_is_refused_with_what_to_do():
+    """Spawned workers re-import the main script from its file; a script piped to ``python -`` has none, so the
+    local executor stops at once with one message (it used to blame a missing guard that was there)."""
+    import subprocess
+    import sys
+    code = ("from rfdiff.sweep import Execution, sweep\n"
+            "if __name__ == '__main__':\n"
+            "    sweep(abs, [-1], execution=Execution('local', workers=1, progress=False))\n")
+    proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "'<stdin>', not a file" in proc.stderr.splitlines()[-1] and "executor='serial'" in proc.stderr

@@ -21,7 +21,8 @@ import numpy as np
 from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
-           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_dimension", "real_split", "figure_file", "floats", "integer",
+           "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_dimension",
+           "real_split", "figure_file", "floats", "integer", "largest_dimension",
            "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
@@ -337,6 +338,20 @@ def tau_grid(args, window):
     if hi <= lo:
         raise ValueError(f"--tau-max must be > --tau-min ({lo:g}), got {hi:g}")
     return np.append(np.geomspace(lo, hi, args.points), np.inf)
+
+
+def largest_dimension(model, largest: int, max_size: float = float("inf")):
+    """The largest d ≤ ``largest`` at which a simulation is of ``model`` (:func:`rfdiff.simulate.problem_sizes`
+    accepts it: p and n within ``SIZE_RTOL`` of ψ d) with p, n ≤ ``max_size``; None if there is none."""
+    from ..simulate import problem_sizes
+    for d in range(int(largest), 0, -1):
+        try:
+            sizes = problem_sizes(model, d)
+        except ValueError:
+            continue
+        if max(sizes) <= max_size:
+            return d
+    return None
 
 
 def closed_form(method: str, model, d: int, seed: int):

@@ -14,18 +14,21 @@ from .args import (
     figure_file,
     floats,
     integer,
+    largest_dimension,
     model_from_args,
     tau_grid,
 )
 from .limits import MIN_NODES, check_memory, check_simulation_memory, curves_bytes
-from .report import collect_warnings, finite_max, print_table, result_provenance, status_line, write_outputs
+from .report import collect_warnings, exit_status, finite_max, print_table, result_provenance, status_line, write_outputs
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
 SIM_COLUMNS = ("train", "test", "score_error")
 
-#: ``--simulate auto`` (the default with ``--plot``): the largest d ≤ AUTO_SIM_D with p, n ≤ AUTO_SIM_SIZE, and
-#: no simulation when that d is below AUTO_SIM_MIN_D (a few seconds at most on 2 cores).
+#: ``--simulate auto`` (the default with ``--plot``): the largest d ≤ AUTO_SIM_D with p, n ≤ AUTO_SIM_SIZE (a few
+#: seconds at most on 2 cores) at which p, n are ψ d to within ``rfdiff.simulate.SIZE_RTOL``, and no simulation
+#: when that d is below AUTO_SIM_MIN_D. Below ``rfdiff.simulate.INDICATIVE_D`` the overlay is labelled
+#: *indicative only* (e.g. d = 18 at ψ_p = 64).
 AUTO_SIM_D, AUTO_SIM_SIZE, AUTO_SIM_MIN_D = 60, 1200, 8
 
 
@@ -45,15 +48,15 @@ def add_parser(subparsers):
     p.add_argument("--decomposition-plot", metavar="PATH", type=figure_file,
                    help="draw the test-loss change carried by each part of U's spectrum")
     p.add_argument("--collapse", type=floats, default=None, metavar="PSI_N,...",
-                   help="with --collapse-plot: also compute these ψ_n and draw test loss against τ/ψ_n "
-                        "(dotted: τ_mem/ψ_n)")
+                   help="with --collapse-plot: also compute these ψ_n and draw the test loss of each, and of "
+                        "the model's own ψ_n, against τ/ψ_n (dotted: τ_mem/ψ_n)")
     p.add_argument("--collapse-plot", metavar="PATH", type=figure_file, help="path of the τ/ψ_n collapse figure")
     p.add_argument("--simulate", type=integer(1, ("auto", "none")), default=None, metavar="D|auto|none",
                    help="also compute a finite-size simulation of the same model (same data, m and weight decay) "
                         "at dimension D on the same τ grid: extra sim_* columns in the table, CSV and npz, "
                         "'simulation' in the JSON, markers on --plot. Default with --plot: 'auto' (the "
-                        f"largest D ≤ {AUTO_SIM_D} with p, n ≤ {AUTO_SIM_SIZE}; none if that D < {AUTO_SIM_MIN_D}); "
-                        "'none' turns it off")
+                        f"largest D ≤ {AUTO_SIM_D} with p, n ≤ {AUTO_SIM_SIZE} and p/d, n/d within 5%% of ψ_p, ψ_n; "
+                        f"none if that D < {AUTO_SIM_MIN_D}; labelled indicative below D = 40); 'none' turns it off")
     p.add_argument("--sim-method", choices=CLOSED_FORMS, default="features",
                    help="simulator of --simulate (the names of rfdiff simulate --method): 'features', the true "
                         "random features with the model's m (default), or 'gaussian', the Gaussian-equivalent "
@@ -63,20 +66,22 @@ def add_parser(subparsers):
 
 
 def _simulation_dimension(args, model):
-    """The dimension of the simulation (None: no simulation); ``auto`` is the largest d ≤ AUTO_SIM_D with
-    p, n ≤ AUTO_SIM_SIZE, or none when that d is below AUTO_SIM_MIN_D."""
+    """The dimension of the simulation (None: no simulation) and, for ``auto``, why there is none (else "")."""
     choice = args.simulate if args.simulate is not None else ("auto" if args.plot else "none")
     if choice == "auto":
-        d = min(AUTO_SIM_D, int(AUTO_SIM_SIZE / max(model.psi_p, model.psi_n, 1e-300)))
-        return d if d >= AUTO_SIM_MIN_D else None
-    return None if choice == "none" else choice
+        d = largest_dimension(model, AUTO_SIM_D, AUTO_SIM_SIZE)
+        if d is None or d < AUTO_SIM_MIN_D:
+            return None, (f"none (--simulate auto: no d from {AUTO_SIM_MIN_D} to {AUTO_SIM_D} with p, n ≤ "
+                          f"{AUTO_SIM_SIZE} and p/d, n/d close to psi_p, psi_n; give --simulate D)")
+        return d, ""
+    return (None if choice == "none" else choice), ""
 
 
 def _check_options(args, model):
     """Everything that can be refused before the contour is built; sets ``args.simulate`` to the dimension."""
     if (args.collapse is None) != (args.collapse_plot is None):
         raise ValueError("--collapse and --collapse-plot go together")
-    args.simulate = _simulation_dimension(args, model)
+    args.simulate, args.no_simulation = _simulation_dimension(args, model)
     if args.simulate is not None:
         check_simulation_memory(model, args.simulate, "--simulate")
     check_memory(curves_bytes(args.points, MIN_NODES),
@@ -106,14 +111,20 @@ def _compute(model, args):
     return result
 
 
-def _print_summary(model, res, status, out):
-    curves, ts = res["curves"], res["timescales"]
+def _print_summary(model, args, res, status, out):
+    from ..plotting import data_label
+    curves, ts, sim = res["curves"], res["timescales"], res["sim"]
     out.write(f"# {model.to_dict()}\n# tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}  "
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
               f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
               f"status {status}\n")
+    if sim is not None:
+        out.write(f"# simulation: {SIMULATORS[args.sim_method]}, seed {args.seed}, {sim.size.describe(model)}\n")
+    elif args.no_simulation:
+        out.write(f"# simulation: {args.no_simulation}\n")
     for c, (pi, cts) in enumerate(zip(model.data.class_weights, res.get("class_timescales", ()))):
-        out.write(f"# class {c} (weight {pi:g}): tau_gen = {cts.tau_gen:.6g}  tau_mem = {cts.tau_mem:.6g}  "
+        law = data_label(model.data.laws[c]) if hasattr(model.data, "laws") else ""
+        out.write(f"# class {c} ({law}, weight {pi:g}): tau_gen = {cts.tau_gen:.6g}  tau_mem = {cts.tau_mem:.6g}  "
                   f"L_test(inf) = {curves.classes[c].test[-1]:.6g}\n")
 
 
@@ -151,26 +162,24 @@ def _plots(args, model, res):
     from ..plotting import savefig
     from ..plotting.curves import plot_class_curves, plot_collapse, plot_curves, plot_decomposition
     if args.plot:
-        ax = plot_curves(res["curves"], res["timescales"], simulation=res["sim"])
+        ax = plot_curves(res["curves"], res["timescales"], simulation=res["sim"], simulation_note=f"seed {args.seed}")
         if res["curves"].classes:
             plot_class_curves(res["curves"], res.get("class_timescales"), res.get("sim_classes"), ax=ax)
-        if res["sim"] is not None:
-            ax.set_title(f"{ax.get_title()}\nsimulation: {SIMULATORS[args.sim_method]}, d = {args.simulate}, "
-                         f"seed {args.seed}",
-                         fontsize=10)
         savefig(ax, args.plot)
     if args.decomposition_plot:
         savefig(plot_decomposition(res["decomposition"], model=model), args.decomposition_plot)
     if args.collapse_plot:
         from .. import LearningDynamics, timescales
         from .._progress import progress_bar
-        dyns = []
-        with progress_bar(None, len(args.collapse), "collapse ψ_n") as bar:
-            for v in args.collapse:
-                dyns.append(LearningDynamics(model.replace(psi_n=v)))
+        others = sorted(set(args.collapse) - {model.psi_n})
+        curves, found = {model.psi_n: res["curves"]}, {model.psi_n: res["timescales"]}
+        with progress_bar(None, len(others), "collapse ψ_n") as bar:
+            for v in others:                        # the model's own ψ_n is already computed, and drawn too
+                dyn = LearningDynamics(model.replace(psi_n=v))
+                curves[v], found[v] = dyn(res["taus"]), timescales(dyn.model, dynamics=dyn)
                 bar.update()
-        savefig(plot_collapse([d(res["taus"]) for d in dyns],
-                              timescales_list=[timescales(d.model, dynamics=d) for d in dyns]),
+        order = sorted(curves)
+        savefig(plot_collapse([curves[v] for v in order], timescales_list=[found[v] for v in order]),
                 args.collapse_plot)
 
 
@@ -180,10 +189,10 @@ def run(args) -> int:
     with collect_warnings("curves") as caught:
         res = _compute(model, args)
     status, text = status_line([res["curves"], res["timescales"]], caught)
-    _print_summary(model, res, text, sys.stdout)
+    _print_summary(model, args, res, text, sys.stdout)
     if not (args.json or args.plot or args.csv or args.npz):
         print_table({k: v for k, v in _columns(res).items() if k != "gap"})
     _write_files(args, model, res, status, caught)
-    with collect_warnings("curves") as caught_plots:
+    with collect_warnings("curves"):         # printed; drawing cannot fail to converge
         _plots(args, model, res)
-    return 1 if status == "failed" or caught_plots else 0
+    return exit_status(status)

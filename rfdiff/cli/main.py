@@ -5,7 +5,8 @@ registers the sub-command and sets ``func=run``) and ``run(args) -> int``; the m
 the simulators inside ``run`` only, so ``rfdiff --help`` stays fast.
 
 Exit status (:data:`EPILOG`): 0 success; 1 the computation ran but part of it failed or did not converge
-(the summary line says what); 2 bad input, or any error the input caused — one line on stderr, never a
+(a result with status "failed", e.g. a diverged training run, or a :class:`rfdiff.results.ConvergenceWarning`,
+e.g. a capped Mehler order; the summary line says what; other warnings are printed and change nothing); 2 bad input, or any error the input caused — one line on stderr, never a
 traceback (set ``RFDIFF_DEBUG=1`` to see the traceback). Negative numbers are accepted as option values
 (:func:`_join_negative_values`).
 """
@@ -28,8 +29,8 @@ COMMANDS = ("spectrum", "curves", "timescales", "phase", "simulate", "realdata",
 DEBUG_ENV = "RFDIFF_DEBUG"
 
 #: The exit-status contract, at the end of every ``--help``.
-EPILOG = ("exit status: 0 success; 1 the computation ran but part of it failed or did not converge (the "
-          "summary line counts what); 2 bad input or an error it caused (one line on stderr); 130 interrupted; "
+EPILOG = ("exit status: 0 success; 1 the computation ran but part of it failed or did not converge (a failed "
+          "result or a non-convergence warning; the summary line counts what; other warnings are only printed); 2 bad input or an error it caused (one line on stderr); 130 interrupted; "
           f"141 stdout closed by its reader (| head). Set {DEBUG_ENV}=1 to get the full traceback of an error "
           "instead of one line. Negative numbers are accepted as option values (--sigma-eigs -0.5,1.5).")
 

@@ -7,7 +7,9 @@ not found) is written as ``null`` and ±∞ (e.g. ``tau_mem`` without memorizati
 and ``"-inf"``, so the file is strict JSON. ``provenance`` records the command line, versions and the model.
 
 Exit status 1 when any grid point or any boundary row failed or did not converge (the summary line counts
-them; failed points are listed), 2 for bad input (checked before the sweep starts).
+them; failed points are listed), 2 for bad input (checked before the sweep starts). A row without a boundary
+in range (e.g. at large t nothing memorizes at any ψ_n) is not a failure: ψ_n* is null and the summary says
+"no boundary in range" with the range searched.
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def add_parser(subparsers):
     add_output_arguments(p, "write the diagram as JSON", table=False)
     p.add_argument("--plot", metavar="PATH", type=figure_file,
                    help="draw heat maps of log10 τ_mem/τ_gen and L_test(∞) − L_min with the boundary "
-                        "(PNG/PDF/SVG)")
+                        "(PNG/PDF/SVG); with one value of ψ_p or of ψ_n, τ_gen and τ_mem as lines over the other")
     p.add_argument("--tau-plot", metavar="PATH", type=figure_file,
                    help="draw the (ψ_n, τ) phase map at the ψ_p given by --tau-plot-psi-p")
     p.add_argument("--tau-plot-psi-p", type=positive, default=None,
@@ -103,6 +105,11 @@ def _check_options(args):
     """The command line's own checks, before the sweep: returns the ψ_p of ``--tau-plot`` (or None)."""
     if args.tau_plot_psi_p is not None and args.tau_plot is None:
         raise ValueError("--tau-plot-psi-p needs --tau-plot")
+    if args.plot and len(args.psi_p) == len(args.psi_n) == 1:
+        raise ValueError("--plot needs several values of --psi-p or --psi-n (a 1 × 1 diagram is one point: its "
+                         "numbers are in the table)")
+    if args.tau_plot and len(args.psi_n) < 2:
+        raise ValueError("--tau-plot needs several values of --psi-n (the map is drawn over ψ_n)")
     check_memory(BYTES_PER_POINT * len(args.psi_p) * len(args.psi_n),
                  f"a {len(args.psi_p)} × {len(args.psi_n)} grid (per-point tasks and results)")
     return _tau_plot_psi_p(args) if args.tau_plot else None
@@ -124,6 +131,9 @@ def _print_summary(args, pd, out):
             f"{pd.stats['computed']}, reused {pd.stats['reused']}, failed {failed} of {n}")
     if pd.boundary_error is not None:
         line += f"; boundary rows failed {bfailed} of {rows}"
+        absent = int(np.count_nonzero(pd.boundary_note != ""))
+        if absent:
+            line += f"; no boundary in range for {absent} of {rows} rows"
     if unconverged:
         line += f"; not converged {unconverged}"
     out.write(line + "\n")
@@ -143,6 +153,11 @@ def _print_summary(args, pd, out):
                 listed += 1
     if failed + bfailed > listed:
         out.write(f"# ... {failed + bfailed - listed} more failures (see --json: error, boundary_error)\n")
+    if pd.boundary_note is not None:
+        notes = sorted({n for n in pd.boundary_note if n})
+        for note in notes[:MAX_LISTED_FAILURES]:
+            where = [f"{pp:g}" for pp, n in zip(pd.coords["psi_p"], pd.boundary_note) if n == note]
+            out.write(f"# {note} (psi_p = {', '.join(where)})\n")
     return failed + bfailed + unconverged
 
 
@@ -152,15 +167,16 @@ def _print_table(pd, out):
         for j, pn in enumerate(pd.coords["psi_n"]):
             out.write(f"{pp:10.4g} {pn:10.4g} {pd.tau_gen[i, j]:12.5g} {pd.tau_mem[i, j]:12.5g} "
                       f"{pd.gap_inf[i, j]:12.5g}  {pd.regime[i, j]}\n")
-    for pp, b, e in zip(pd.coords["psi_p"], pd.boundary, pd.boundary_error):
-        out.write(f"# boundary at psi_p = {pp:g}: psi_n* = {b:.6g}{'  failed: ' + e if e else ''}\n")
+    for pp, b, e, n in zip(pd.coords["psi_p"], pd.boundary, pd.boundary_error, pd.boundary_note):
+        out.write(f"# boundary at psi_p = {pp:g}: psi_n* = {b:.6g}{'  failed: ' + e if e else ''}"
+                  f"{'  (' + n + ')' if n else ''}\n")
 
 
 def _plots(args, pd, tau_psi_p):
     from ..plotting import savefig
-    from ..plotting.phase import plot_phase_diagram, plot_tau_map
-    if args.plot:
-        savefig(plot_phase_diagram(pd)[0], args.plot)
+    from ..plotting.phase import plot_phase_diagram, plot_phase_lines, plot_tau_map
+    if args.plot:      # heat maps need two axes of several values; one row is drawn as lines, not invented cells
+        savefig(plot_phase_diagram(pd)[0] if min(pd.shape) > 1 else plot_phase_lines(pd), args.plot)
     if args.tau_plot:
         savefig(plot_tau_map(pd.select(psi_p=tau_psi_p)), args.tau_plot)
 

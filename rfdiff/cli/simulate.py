@@ -148,33 +148,13 @@ def _train_tau_max(args, res):
     return res.dyn.tau_window()[1]
 
 
-def _check_steps(args, model, tau_max):
-    """Refuse a gd/adam run above ``--max-steps``: first a bound needing no computation (the step is at
-    most the seed code's), then the exact default step of :func:`rfdiff.simulate.default_dtau`."""
-    from ..simulate import default_dtau
-    from ..simulate.training import SEED_STEP
-    cap = args.max_steps if args.max_steps is not None else MAX_TRAIN_STEPS
-    if args.method == "gd" and args.lr is not None:
-        estimates = [("", args.lr / args.d ** 2)]
-    else:
-        estimates = [("at least ", SEED_STEP * model.psi_p / model.delta_t), ("", None)]
-    for prefix, dtau in estimates:
-        if dtau is None:
-            dtau = default_dtau(model, args.d, seed=args.seed, batch=args.batch)
-        steps = tau_max / dtau
-        if steps > cap:
-            raise ValueError(f"--method {args.method} up to tau = {tau_max:.4g} takes {prefix}{steps:.3g} "
-                             f"steps of dtau = {dtau:.3g}, above the cap of {cap:,} (--max-steps): lower "
-                             f"--tau-max or raise --max-steps")
-
-
 def _training(model, args, res):
     """Explicit GD/Adam training of the read-out, logged at log-spaced τ."""
     from ..simulate import train
     res.tau_hi = _train_tau_max(args, res)
-    _check_steps(args, model, res.tau_hi)
     sim = train(model, args.d, res.tau_hi, optimizer=args.method, lr=args.lr, seed=args.seed, n_log=args.points,
-                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows)
+                batch=args.batch, progress=args.progress, checkpoint=args.checkpoint, rows=args.rows,
+                max_steps=MAX_TRAIN_STEPS if args.max_steps is None else args.max_steps)
     res.sim = sim
     res.tau_lo = min(res.dyn.tau_window()[0], float(sim.tau[0]))
     res.extra.update(p=sim.p, n=sim.n, dtau=sim.dtau, lr=sim.lr, steps=sim.steps, wall_time=sim.wall_time)
@@ -204,8 +184,8 @@ def _simulate(model, args):
 
 def _print_report(model, args, res, status, out):
     sim, extra = res.sim, res.extra
-    out.write(f"# {model.to_dict()}\n# method {args.method}, d = {args.d}, p = {extra['p']}, n = {extra['n']}, "
-              f"seed {args.seed}, noise: {_noise_text(model, args.method)}\n")
+    out.write(f"# {model.to_dict()}\n# method {args.method}, seed {args.seed}, noise: "
+              f"{_noise_text(model, args.method)}; simulated {sim.size.describe(model)}\n")
     if args.split is not None:
         data = args._data_matrix
         out.write(f"# real rows: {data.name}, N = {data.n_rows}, split seed {args.seed}: "
@@ -214,13 +194,13 @@ def _print_report(model, args, res, status, out):
     if "dtau" in extra:
         out.write(f"# {len(sim.tau)} log points, {int(sim.steps[-1])} steps of dtau = {sim.dtau:.4g} "
                   f"(lr = {sim.lr:.4g}), {sim.wall_time:.1f} s\n")
-    out.write(f"# theory:     tau_gen = {res.ts.tau_gen:.6g}  tau_mem = {res.ts.tau_mem:.6g}; status {status}\n")
+    out.write(f"# theory:     tau_gen = {res.ts.tau_gen:.6g}  tau_mem = {res.ts.tau_mem:.6g}\n")
     if res.sim_ts is not None:
         out.write(f"# simulation: tau_gen = {res.sim_ts.tau_gen:.6g}  tau_mem = {res.sim_ts.tau_mem:.6g}\n")
     out.write("# max |simulation - theory|: " + "  ".join(f"{k} {v:.3g}" for k, v in res.deviation.items()))
     if args.method == "adam":
         out.write("  (Adam has no theory: not a finite-size error here)")
-    out.write("\n")
+    out.write(f"\n# status {status}\n")
 
 
 def _write_json(model, args, res, status, caught):
@@ -228,7 +208,7 @@ def _write_json(model, args, res, status, caught):
     payload = {"model": model.to_dict(), "d": args.d, "seed": args.seed, "method": args.method,
                # deprecated (the model's m says it): "exact" for m = inf, else m; to be removed in the next release
                "noise": "exact" if math.isinf(model.m) else model.m,
-               **res.extra, "tau": sim.tau, "train": sim.train, "test": sim.test,
+               **res.extra, "simulated_ratios": {"psi_p": sim.size.psi_p, "psi_n": sim.size.psi_n}, "tau": sim.tau, "train": sim.train, "test": sim.test,
                "score_error": sim.score_error, "max_deviation": res.deviation, "status": status,
                "theory": {"tau": theory.tau, "train": theory.train, "test": theory.test,
                           "score_error": theory.score_error, "timescales": res.ts.to_dict()}}
@@ -246,14 +226,15 @@ def _write_json(model, args, res, status, caught):
 def _plot(model, args, res):
     from ..plotting import savefig
     from ..plotting.curves import plot_curves
-    ax = plot_curves(res.theory, res.ts, simulation=res.sim)
-    label = opts.SIMULATORS[args.method] + (", closed form" if args.method in opts.CLOSED_FORMS else "")
-    if args.method == "adam":
-        label += " (no theory)"
     rows = "" if args.split is None else (f"\ntrained on {args.split.train.size} rows of {args._data_matrix.name}, "
                                           f"tested on {args.split.test.size} held-out rows (split seed {args.seed})")
-    ax.set_title(f"{ax.get_title()}\nsimulation: {label}, d = {args.d}, seed {args.seed}, noise "
-                 f"{_noise_text(model, args.method)}{rows}", fontsize=9)
+    if res.sim.status == "failed":      # a diverged run: its losses would only set the scale of the axes
+        ax = plot_curves(res.theory, res.ts)
+        ax.set_title(f"{ax.get_title()}\nsimulation not drawn: {res.sim.message.split(':')[0]}{rows}", fontsize=9)
+    else:
+        ax = plot_curves(res.theory, res.ts, simulation=res.sim,
+                         simulation_note=f"seed {args.seed}, noise {_noise_text(model, args.method)}")
+        ax.set_title(ax.get_title() + rows, fontsize=9)
     savefig(ax, args.plot)
 
 
@@ -272,7 +253,7 @@ def run(args) -> int:
     _check_options(args, model)
     with collect_warnings("simulate") as caught:
         res = _simulate(model, args)
-    status, text = status_line([res.theory, res.ts], caught)
+    status, text = status_line([res.theory, res.ts, res.sim], caught)
     _print_report(model, args, res, text, sys.stdout)
     if args.json is None and args.plot is None:
         print_table({k: getattr(res.sim, k) for k in ("tau", "train", "test", "score_error")})

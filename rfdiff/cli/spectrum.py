@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .args import add_model_arguments, add_output_arguments, figure_file, integer, model_from_args
+from .args import add_model_arguments, add_output_arguments, figure_file, integer, largest_dimension, model_from_args
 from .limits import check_memory, check_simulation_memory
 from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
 
@@ -27,8 +27,8 @@ def add_parser(sub):
                    help="PNG/PDF/SVG: theory over a Gaussian-equivalent histogram")
     p.add_argument("--sim-d", type=integer(0), default=None,
                    help=f"dimension d of the overlaid simulation (default: 10 ≤ d ≤ 200 with p = ψ_p d ≈ "
-                        f"{DEFAULT_SIM_P} at most; 0 disables)")
-    p.add_argument("--seed", type=integer(0), default=0, help="seed of the simulation")
+                        f"{DEFAULT_SIM_P} at most, and p/d, n/d within 5%% of ψ_p, ψ_n; 0 disables)")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the simulation (recorded in the provenance)")
     p.add_argument("--linear-axis", action="store_true", help="plot on a linear λ axis")
     p.set_defaults(func=run)
 
@@ -45,13 +45,18 @@ def _grid(args, sup):
 
 
 def _sim_d(args, model):
-    """``--sim-d``, or the default dimension of the overlaid simulation (0: none)."""
-    return args.sim_d if args.sim_d is not None else int(max(10, min(200, DEFAULT_SIM_P / model.psi_p)))
+    """``--sim-d``, or the default dimension of the overlaid simulation (0: none, also when no d ≤ the default
+    keeps p/d and n/d close to ψ_p and ψ_n: :func:`rfdiff.simulate.problem_sizes`)."""
+    if args.sim_d is not None:
+        return args.sim_d
+    return largest_dimension(model, int(max(10, min(200, DEFAULT_SIM_P / model.psi_p)))) or 0
 
 
 def _print_summary(model, sup, spec, elapsed, status):
-    print(f"rfdiff spectrum  ψ_p={model.psi_p:g} ψ_n={model.psi_n:g} t={model.t:g} "
-          f"activation={model.activation.name}  ({elapsed:.2f} s)")
+    from ..plotting import data_label
+    print(f"rfdiff spectrum  ψ_p={model.psi_p:g} ψ_n={model.psi_n:g} t={model.t:g} m={model.m:g} "
+          f"ω={model.weight_decay:g} activation={model.activation.name} data: {data_label(model.data)}  "
+          f"({elapsed:.2f} s)")
     for loc, mass in sup.atoms:
         print(f"  atom  λ = {loc:.6g}   mass {mass:.6g}")
     origin = sup.intervals[0][0] - sup.offsets[0][0] if sup.intervals else 0.0
@@ -66,8 +71,11 @@ def _print_summary(model, sup, spec, elapsed, status):
 
 
 def _write_files(args, model, sup, spec, status, caught):
+    d = args.sim_d
+    simulation = {"seeds": {"simulation": args.seed}, "simulation": {"method": "gaussian", "d": d}} if d else {}
     prov = result_provenance(args, model, status, caught,
-                             diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
+                             diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual},
+                             **simulation)
     payload = {**spec.to_dict(), "support": sup.to_dict(), "status": status}
     columns = {"lambda": spec.lambdas, "density": spec.density, "density_w": spec.density_w}
     atoms = np.array([list(a) for a in spec.atoms], dtype=float).reshape(-1, 2)
@@ -80,8 +88,9 @@ def run(args) -> int:
     from .. import spectrum, support
     model = model_from_args(args)
     check_memory(BYTES_PER_POINT * args.points, f"--points {args.points} (solver arrays per λ point)")
-    if args.plot and _sim_d(args, model) > 0:
-        check_simulation_memory(model, _sim_d(args, model), "--sim-d")
+    args.sim_d = _sim_d(args, model) if args.plot else 0       # the simulation drawn under the density (0: none)
+    if args.sim_d > 0:
+        check_simulation_memory(model, args.sim_d, "--sim-d")
     t0 = time.perf_counter()
     with collect_warnings("spectrum") as caught:
         sup = support(model)
@@ -99,10 +108,10 @@ def _plot(args, model, spec):
     from ..plotting import savefig
     from ..plotting.spectrum import plot_spectrum
     from ..simulate import gaussian_equivalent
-    d = _sim_d(args, model)
-    ev = gaussian_equivalent(model, d, seed=args.seed).eigenvalues() if d > 0 else None
-    ax = plot_spectrum(spec, eigenvalues=ev, log=not args.linear_axis)
-    if d > 0:
-        ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {d}, seed {args.seed}", fontsize=10)
+    sample = gaussian_equivalent(model, args.sim_d, seed=args.seed) if args.sim_d > 0 else None
+    ax = plot_spectrum(spec, eigenvalues=None if sample is None else sample.eigenvalues(), log=not args.linear_axis)
+    if sample is not None:
+        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {sample.size.describe(model)}, "
+                     f"seed {args.seed}", fontsize=10)
     savefig(ax, args.plot)
     print(f"  wrote {args.plot}")

@@ -6,14 +6,17 @@ returns the axes.
 """
 from __future__ import annotations
 
+import math
+import textwrap
+
 import numpy as np
 
-from . import _axes, pyplot, data_label, legend_below, model_label, tidy_log_axis
+from . import _axes, data_label, legend_below, model_label, pyplot, tidy_log_axis
 
 #: y label of loss axes: the losses are normalised so that both equal 1 at τ = 0 (docs/theory.md §1).
 LOSS_LABEL = r"loss (normalised: $L(0) = 1$)"
 
-__all__ = ["plot_collapse", "plot_curves", "plot_decomposition"]
+__all__ = ["SOURCES", "plot_class_curves", "plot_collapse", "plot_curves", "plot_decomposition", "simulation_label"]
 
 _KEY_LABELS = {"test": f"test {LOSS_LABEL}", "train": f"train {LOSS_LABEL}",
                "gap": "generalization gap  test − train", "score_error": r"score error $E_{score}$"}
@@ -26,9 +29,25 @@ def _finite(curves):
 
 #: Lowest train loss drawn, relative to the smallest test loss (interpolating models reach 0).
 TRAIN_FLOOR = 1e-3
+#: Characters per line of the simulation's part of a title (wrapped beyond).
+TITLE_WIDTH = 100
+#: Names of the simulators (``LossCurves.source``) in titles.
+SOURCES = {"gaussian_equivalent": "Gaussian equivalent", "random_features": "true random features",
+           "real_features": "true random features on real rows", "gd": "GD training",
+           "adam": "Adam training (no theory)"}
 
 
-def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=True):
+def simulation_label(simulation, note="") -> str:
+    """``markers: <simulator>, d = …, p = …, n = …`` of finite-size curves (their ``source`` and ``size``,
+    with the realised p/d, n/d where rounding moved them and *indicative only* below
+    :data:`rfdiff.simulate.INDICATIVE_D`), then ``note`` (e.g. the seed)."""
+    text = f"markers: {SOURCES.get(simulation.source, simulation.source)}"
+    if simulation.size is not None:
+        text += f", {simulation.size.describe(simulation.model)}"
+    return text + (f"; {note}" if note else "")
+
+
+def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=True, simulation_note=""):
     """Train and test losses (left axis) and score error (right axis, dotted) against τ on a log axis.
 
     Parameters
@@ -36,11 +55,19 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
     curves : LossCurves
     timescales : Timescales, optional
         Marks ``tau_gen`` and ``tau_mem`` and shades the generalization window between them.
-    simulation : SimCurves, optional
-        Finite-size curves drawn as markers over the exact ones.
+    simulation : LossCurves, optional
+        Finite-size curves drawn as markers over the exact ones; the title names the simulator and its sizes
+        (:func:`simulation_label`).
     ax : matplotlib Axes, optional
     score_error : bool
         Draw the score error on a twin axis.
+    simulation_note : str
+        Appended to the simulation's line of the title (e.g. ``"seed 0"``).
+
+    Notes
+    -----
+    A train loss that falls to 0 (interpolation, p > n·m) is drawn down to ``TRAIN_FLOOR`` times the smallest
+    test loss; a ▼ marks where it leaves the axes (legend: *train loss → 0 below the axis*).
     """
     ax = _axes(ax)
     keep = _finite(curves)
@@ -71,7 +98,11 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
     # down to TRAIN_FLOOR times the smallest test loss and let it leave the axes below
     positive = curves.test[keep][curves.test[keep] > 0]
     if positive.size and np.min(curves.train[keep]) < TRAIN_FLOOR * positive.min():
-        ax.set_ylim(bottom=TRAIN_FLOOR * positive.min())
+        floor = TRAIN_FLOOR * positive.min()
+        ax.set_ylim(bottom=floor)
+        below = int(np.argmax(curves.train[keep] < floor))
+        ax.plot([tau[below]], [floor], "v", color="C0", ms=8, clip_on=False,
+                label="train loss → 0 below the axis")
     tidy_log_axis(ax.yaxis)
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel(f"train and test {LOSS_LABEL}")
@@ -84,7 +115,10 @@ def plot_curves(curves, timescales=None, simulation=None, ax=None, score_error=T
         ax2.set_ylabel(r"score error $E_{score}(\tau)$ (dotted)")
         handles.append(line)
         labels.append("score error (right axis)")
-    ax.set_title(model_label(curves.model), fontsize=10)
+    title = model_label(curves.model)
+    if simulation is not None:
+        title += "\n" + "\n".join(textwrap.wrap(simulation_label(simulation, simulation_note), TITLE_WIDTH))
+    ax.set_title(title, fontsize=10 if simulation is None else 9)
     legend_below(ax, handles, labels)
     return ax
 
@@ -109,22 +143,36 @@ def plot_collapse(curves_list, ax=None, key="test", timescales_list=None):
     cmap = pyplot().colormaps["viridis"]
     for i, c in enumerate(curves_list):
         keep = _finite(c)
-        color = cmap(i / max(1, len(curves_list) - 1))
+        color = cmap(0.85 * i / max(1, len(curves_list) - 1))      # viridis beyond 0.85 is too pale to read
         ax.plot(c.tau[keep] / c.model.psi_n, getattr(c, key)[keep], color=color,
                 label=rf"$\psi_n={c.model.psi_n:g}$")
         if timescales_list is not None and np.isfinite(timescales_list[i].tau_mem):
             ax.axvline(timescales_list[i].tau_mem / c.model.psi_n, color=color, ls=":", lw=0.9)
     ax.set_xscale("log")
-    ax.set_yscale("symlog" if key == "gap" else "log", **({"linthresh": 1e-3} if key == "gap" else {}))
+    if key == "gap":
+        ax.set_yscale("asinh", linear_width=1e-3)
+        _asinh_ticks(ax.yaxis, 1e-3)
+    else:
+        ax.set_yscale("log")
+        tidy_log_axis(ax.yaxis)
+    tidy_log_axis(ax.xaxis)
     ax.set_xlabel(r"rescaled training time $\tau/\psi_n$")
     ax.set_ylabel(_KEY_LABELS.get(key, key.replace("_", " ")))
     if curves_list:
-        m = curves_list[0].model
-        ax.set_title(rf"$\psi_p={m.psi_p:g}$, $t={m.t:g}$, {m.activation.name}, {data_label(m.data)}: "
-                     rf"collapse in $\tau/\psi_n$" + (r"  (dotted: $\tau_{mem}/\psi_n$)"
-                                                       if timescales_list is not None else ""), fontsize=10)
+        ax.set_title(model_label(curves_list[0].model, without=("psi_n",)) + r": collapse in $\tau/\psi_n$"
+                     + (r"  (dotted: $\tau_{mem}/\psi_n$)" if timescales_list is not None else ""), fontsize=10)
     ax.legend(fontsize=8, loc="best")
     return ax
+
+
+def _asinh_ticks(axis, linear_width):
+    """Ticks of an ``asinh`` axis: 0 and ±10^k from ten times its linear width up to the data (labels at
+    ±linear_width would crowd the 0)."""
+    from matplotlib.ticker import FixedLocator
+    lo, hi = axis.get_view_interval()
+    top = max(abs(lo), abs(hi), 10 * linear_width)
+    powers = [10.0 ** k for k in range(math.ceil(math.log10(10 * linear_width)), math.ceil(math.log10(top)) + 1)]
+    axis.set_major_locator(FixedLocator(sorted([0.0, *powers, *(-v for v in powers)])))
 
 
 def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model=None):
@@ -137,7 +185,9 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model
     key : str
         ``"test"``, ``"train"`` or ``"score_error"``.
     linthresh : float
-        Linear range of the symmetric-log y axis (the generalization dip is small next to the late rise).
+        Linear range of the y axis, an ``asinh`` scale: linear within ±linthresh (the generalization dip is
+        small next to the late rise), logarithmic beyond, and smooth in between (a symmetric-log axis would
+        put kinks into the curves at ±linthresh).
     model : RFModel, optional
         Named in the title (the decomposition does not carry its model).
     """
@@ -151,7 +201,9 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model
     ax.plot(tau, values.sum(axis=0), color="k", lw=1.2, ls="--", label="total")
     ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=linthresh)
+    tidy_log_axis(ax.xaxis)
+    ax.set_yscale("asinh", linear_width=linthresh)
+    _asinh_ticks(ax.yaxis, linthresh)
     ax.set_xlabel(r"training time $\tau$")
     what = {"test": "test loss", "train": "train loss", "score_error": "score error"}.get(key, key)
     ax.set_ylabel(rf"change of the {what}, $L(\tau) - L(0)$" if key != "score_error"
@@ -166,8 +218,9 @@ def plot_decomposition(decomposition, ax=None, key="test", linthresh=1e-3, model
 def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
     """Per-class test losses of a Gaussian-mixture model (``curves.classes``), dashed, over an axes that
     may already hold the overall curves (:func:`plot_curves`); ``simulations`` (one LossCurves per class)
-    are drawn as markers, ``class_timescales`` (one :class:`rfdiff.Timescales` per class) as short ticks at
-    τ_gen (|) and τ_mem (×).
+    are drawn as markers, ``class_timescales`` (one :class:`rfdiff.Timescales` per class) as marks at
+    τ_gen (|) and τ_mem (×). Each class is named by its covariance and weight (e.g. ``class 0: Σ = 0.5 I,
+    weight 0.9``), and the legend explains every mark.
 
     Returns the Axes; the legend is rebuilt below the axes.
     """
@@ -175,12 +228,14 @@ def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
     previous = ax.get_legend()            # keep what plot_curves listed (e.g. the score error of its twin axis)
     handles = list(previous.legend_handles) if previous is not None else []
     labels = [t.get_text() for t in previous.get_texts()] if previous is not None else []
-    weights = getattr(getattr(curves.model, "data", None), "weights", None)
+    data = getattr(curves.model, "data", None)
+    marked = set()
     for c, cls in enumerate(curves.classes or ()):
         color = f"C{4 + c}"
         keep = _finite(cls)
-        share = f" (weight {weights[c]:g})" if weights is not None else ""
-        ax.plot(cls.tau[keep], cls.test[keep], ls="--", color=color, label=f"test, class {c}{share}")
+        name = f"class {c}" + (f": {data_label(data.laws[c])}, weight {data.weights[c]:g}"
+                               if hasattr(data, "laws") else "")
+        ax.plot(cls.tau[keep], cls.test[keep], ls="--", color=color, label=f"test, {name}")
         if simulations is not None:
             sim = simulations[c]
             sk = np.isfinite(sim.tau) & (sim.tau > 0)
@@ -192,6 +247,10 @@ def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
                 if np.isfinite(tau):
                     ax.plot([tau], [np.interp(np.log(tau), np.log(cls.tau[keep]), cls.test[keep])], mark,
                             color=color, ms=9, mew=1.5)
+                    marked.add(mark)
+    for mark, text in (("|", r"$\tau_{gen}$ of a class (its colour)"), ("x", r"$\tau_{mem}$ of a class")):
+        if mark in marked:
+            ax.plot([], [], mark, color="0.3", ms=9, mew=1.5, label=text)
     for handle, label in zip(*ax.get_legend_handles_labels()):
         if label not in labels:
             handles.append(handle)

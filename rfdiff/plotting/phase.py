@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _axes, pyplot, data_label, legend_below, tidy_log_axis
+from . import _axes, data_label, grid_ticks, legend_below, pyplot, tidy_log_axis
 
 __all__ = ["plot_phase_diagram", "plot_phase_map", "plot_phase_lines", "plot_tau_map"]
 
@@ -20,6 +20,11 @@ _QUANTITIES = {
     "tau_mem": (r"$\log_{10}\,\tau_{mem}$", "cividis"),
     "ratio": (r"$\log_{10}\,[L_{test}(\infty) - L_{min}]/(1 - L_{min})$", "magma"),
 }
+
+
+#: Overfitting left at τ = ∞ (``gap_inf``, ``ratio``) at or below this is rounding: such cells are hatched
+#: as having none, not coloured at 10⁻¹⁶.
+GAP_ROUNDING = 1e-12
 
 
 def _edges(values):
@@ -50,8 +55,10 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
         A two-axis diagram.
     quantity : str
         ``"window"`` (τ_mem/τ_gen, default), ``"gap_inf"``, ``"ratio"``, ``"tau_gen"`` or ``"tau_mem"``.
-        Cells with ``tau_mem = ∞`` (no memorization) are hatched grey for the time quantities; failed
-        points are left white.
+        Cells without a value on the log scale are hatched grey and named in the legend: an infinite time
+        (``tau_mem = ∞``: no memorization; ``tau_gen = ∞``: the test loss never dips) for the time
+        quantities, no overfitting left (at most :data:`GAP_ROUNDING`, rounding) for the gap quantities;
+        failed points are left white. The colour bar is drawn only when some cell has a colour.
     ax : matplotlib Axes, optional
     boundary : bool
         Draw the boundary ψ_n* beyond which memorization at infinite time disappears, and ψ_n = ψ_p
@@ -67,25 +74,31 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     xname, yname = diagram.axes
     x, y = diagram.coords[xname], diagram.coords[yname]
     value = np.asarray(getattr(diagram, quantity), dtype=float)
+    computed = (np.asarray(diagram.error) == "") & (np.asarray(diagram.regime) != "threshold")
+    if quantity.startswith("gap") or quantity == "ratio":
+        blank = computed & (value <= GAP_ROUNDING)
+        blank_label = rf"no overfitting left at $\tau = \infty$ ($\leq${GAP_ROUNDING:g}: rounding)"
+    else:
+        blank = computed & ~np.isfinite(value)
+        blank_label = (r"$\tau_{gen} = \infty$ (the test loss never dips)" if quantity == "tau_gen"
+                       else r"$\tau_{mem} = \infty$ (does not memorize)")
     with np.errstate(divide="ignore", invalid="ignore"):
-        logv = np.log10(np.where(value > 0, value, np.nan))
+        logv = np.log10(np.where((value > 0) & ~blank, value, np.nan))
     label, cmap = _QUANTITIES[quantity]
     finite = np.ma.masked_invalid(logv)
     mesh = ax.pcolormesh(_edges(x), _edges(y), finite.T, cmap=cmap, shading="flat")
-    never = np.isinf(value) & (diagram.error == "")
-    if never.any():
-        ax.pcolor(_edges(x), _edges(y), np.ma.masked_where(~never, np.ones_like(value)).T, hatch="//",
+    if blank.any():
+        ax.pcolor(_edges(x), _edges(y), np.ma.masked_where(~blank, np.ones_like(value)).T, hatch="//",
                   cmap="Greys", vmin=0, vmax=4, shading="flat", edgecolor="0.6", lw=0)
-        ax.fill_between([], [], facecolor="none", edgecolor="0.6", hatch="//", lw=0,
-                        label=r"$\tau_{mem} = \infty$ (does not memorize)")
+        ax.fill_between([], [], facecolor="none", edgecolor="0.6", hatch="//", lw=0, label=blank_label)
     if np.any(np.asarray(diagram.error) != ""):
         ax.fill_between([], [], facecolor="white", edgecolor="0.3", lw=0.5, label="failed point")
     _mark_threshold(ax, diagram, *np.meshgrid(x, y, indexing="ij"))
-    if colorbar:
+    if colorbar and finite.count():
         ax.figure.colorbar(mesh, ax=ax, label=label)
     if boundary:
         line = _boundary_line(diagram)
-        if line is not None:
+        if line is not None and np.isfinite(diagram.boundary).any():   # no legend entry for a line not drawn
             ax.plot(*line, "w-", lw=2.4)
             ax.plot(*line, "k-", lw=1.2, label=rf"$\psi_n^*$: memorization at $\tau=\infty$ ends "
                                                rf"(gap ratio $={diagram.gap_rtol:g}$)")
@@ -97,25 +110,13 @@ def plot_phase_map(diagram, quantity="window", ax=None, boundary=True, colorbar=
     ax.set_yscale("log")
     ax.set_xlim(_edges(x)[[0, -1]])
     ax.set_ylim(_edges(y)[[0, -1]])
-    _grid_ticks(ax.xaxis, x)
-    _grid_ticks(ax.yaxis, y)
+    grid_ticks(ax.xaxis, x)
+    grid_ticks(ax.yaxis, y)
     ax.set_xlabel(_LABELS[xname])
     ax.set_ylabel(_LABELS[yname])
     ax.set_title(f"{label}\n({_fixed_label(diagram)})", fontsize=9)
     legend_below(ax, ncol=2, fontsize=7)
     return ax
-
-
-def _grid_ticks(axis, values, most=12):
-    """Ticks of a heat-map axis: at the computed values themselves when there are few of them (every cell
-    labelled, e.g. m = 1, 4, 8), else the tidy log ticks."""
-    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
-    if len(values) <= most:
-        axis.set_major_locator(FixedLocator(list(values)))
-        axis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
-        axis.set_minor_locator(NullLocator())
-    else:
-        tidy_log_axis(axis)
 
 
 def _fixed_label(diagram) -> str:
@@ -142,7 +143,8 @@ def _mark_threshold(ax, diagram, x, y):
 def plot_phase_lines(diagram, quantities=("tau_gen", "tau_mem"), ax=None):
     """A diagram with one axis of several values (or two axes, one of them a single value) as lines: each
     quantity against that axis, on log axes. Threshold points are marked on the axis; failed points are
-    gaps.
+    gaps; a quantity infinite or undefined at every point (e.g. τ_mem where nothing memorizes) is named in the
+    title instead of the legend; over ψ_n, the boundary ψ_n* is a dotted vertical line when it was found.
 
     Parameters
     ----------
@@ -161,19 +163,31 @@ def plot_phase_lines(diagram, quantities=("tau_gen", "tau_mem"), ax=None):
     names = {"tau_gen": r"$\tau_{gen}$", "tau_mem": r"$\tau_{mem}$", "window": r"$\tau_{mem}/\tau_{gen}$",
              "gap_inf": r"$L_{test}(\infty) - L_{min}$", "ratio": r"$(L_{test}(\infty) - L_{min})/(1 - L_{min})$",
              "test_inf": r"$L_{test}(\infty)$", "test_min": r"$L_{min}$"}
+    absent = []
     for k, q in enumerate(quantities):
         value = np.asarray(getattr(diagram, q), dtype=float).reshape(-1)
-        ax.plot(x, np.where(value > 0, value, np.nan), "o-", ms=3, color=f"C{k}", label=names.get(q, q))
+        drawn = np.where((value > 0) & np.isfinite(value), value, np.nan)
+        if np.isnan(drawn).all():
+            absent.append(f"{names.get(q, q)} = {'∞' if np.isinf(value).all() else 'undefined'} at every point")
+            continue
+        ax.plot(x, drawn, "o-", ms=3, color=f"C{k}", label=names.get(q, q))
+    star = diagram.boundary[0] if name == "psi_n" and diagram.boundary is not None else np.nan
+    if np.isfinite(star):
+        ax.axvline(star, color="k", ls=":", lw=1.2, label=rf"$\psi_n^* = {star:.4g}$: no memorization at "
+                                                          rf"$\tau=\infty$ beyond")
     on = (np.asarray(diagram.regime) == "threshold").reshape(-1)
-    if on.any():
-        ax.plot(x[on], np.full(on.sum(), ax.get_ylim()[0]), "kx", ms=8, mew=1.5, clip_on=False,
+    if on.any():                        # on the x axis itself (no value to place it at)
+        ax.plot(x[on], np.zeros(on.sum()), "kx", ms=8, mew=1.5, clip_on=False, transform=ax.get_xaxis_transform(),
                 label=r"$p = n\,m$, $\omega = 0$: singular (not computed)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    tidy_log_axis(ax.xaxis)
+    grid_ticks(ax.xaxis, x)
     tidy_log_axis(ax.yaxis)
     ax.set_xlabel(_LABELS[name])
-    ax.set_title(_fixed_label(diagram), fontsize=9)
+    ax.set_ylabel(r"training time $\tau$" if all(q.startswith("tau_") for q in quantities) else "value")
+    fixed = diagram.select(**{a: diagram.coords[a][0] for a in diagram.axes if a != name}) \
+        if len(diagram.axes) == 2 else diagram
+    ax.set_title("\n".join([_fixed_label(fixed), *absent]), fontsize=9)
     legend_below(ax, ncol=2, fontsize=7)
     return ax
 

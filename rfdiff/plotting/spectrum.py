@@ -19,15 +19,17 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         sample's atom moves slightly, e.g. with a mixture's rounded class counts) are counted separately.
     log : bool
         Log-λ axis; the y axis is then the density per decade ``ρ(λ) λ ln 10``, the natural unit when
-        bulks span several decades.
+        bulks span several decades. An atom at λ = 0 (finite m with p > n·m) cannot sit on a log axis: it is
+        drawn as a ◀ on the left edge, its mass in the legend.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     ax = _axes(ax)
-    lam = spec.lambdas
-    dens = spec.density * (lam * np.log(10) if log else 1.0)
+    keep = spec.lambdas > 0 if log else np.ones(spec.lambdas.shape, bool)    # λ = 0 is not on a log axis
+    lam = spec.lambdas[keep]
+    dens = spec.density[keep] * (lam * np.log(10) if log else 1.0)
     if eigenvalues is not None:
         ev = np.asarray(eigenvalues, dtype=float)
         p = ev.size
@@ -38,13 +40,19 @@ def plot_spectrum(spec, *, eigenvalues=None, ax=None, log=True, bins=80, atom_to
         rest = ev[~on_atom]
         if rest.size:
             lo, hi = lam.min(), lam.max()
-            edges = np.geomspace(lo, hi, bins + 1) if log and lo > 0 else np.linspace(lo, hi, bins + 1)
+            edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
             counts, _ = np.histogram(rest, edges)
-            width = np.diff(np.log10(edges)) if log and lo > 0 else np.diff(edges)
+            width = np.diff(np.log10(edges)) if log else np.diff(edges)
+            outside = rest.size - int(counts.sum())
             ax.stairs(counts / p / width, edges, fill=True, alpha=0.35, color="tab:orange",
-                      label=f"simulation (p = {p}, {on_atom.sum()} on the atom)")
+                      label=f"simulation (p = {p}, {on_atom.sum()} on the atom"
+                            + (f", {outside} outside the axis)" if outside else ")"))
     ax.plot(lam, dens, color="k", lw=1.2, label="theory")
     for loc, mass in spec.atoms:
+        if log and loc <= 0:
+            ax.plot([0.0], [0.5], "<", color="tab:red", ms=10, clip_on=False, transform=ax.transAxes,
+                    label=f"atom at λ = 0 (mass {mass:.3g}), left of the log axis")
+            continue
         ax.axvline(loc, color="tab:red", ls="--", lw=1)
         ax.annotate(f"atom {mass:.3g}", (loc, 0.95), xycoords=("data", "axes fraction"), color="tab:red",
                     fontsize=8, ha="left", va="top", rotation=90)

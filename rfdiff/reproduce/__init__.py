@@ -79,8 +79,9 @@ class Settings:
     psi_n_points: int
 
 
-QUICK = Settings(spectrum_d=80, curves_d=40, sim_d=30, sim_seeds=1, rf_d=0, grid=7, psi_n_points=13)
-FULL = Settings(spectrum_d=200, curves_d=80, sim_d=60, sim_seeds=3, rf_d=30, grid=24, psi_n_points=41)
+#: Every simulation is at d ≥ rfdiff.simulate.INDICATIVE_D, so no gallery figure rests on an indicative one.
+QUICK = Settings(spectrum_d=80, curves_d=40, sim_d=40, sim_seeds=1, rf_d=0, grid=7, psi_n_points=13)
+FULL = Settings(spectrum_d=200, curves_d=80, sim_d=60, sim_seeds=3, rf_d=40, grid=24, psi_n_points=41)
 
 T = 0.01
 PSI_P = 32.0                       # width of the 1-D sweeps and simulations
@@ -98,9 +99,10 @@ def fit_power_law(x, y):
 
 def _save(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
     """Write ``name.png`` and ``name.pdf`` and the figure's manifest entry (caption, models, seeds, meta)."""
-    from ..plotting import savefig
+    from ..plotting import savefig, tidy_figure
     fig = ax.figure
     files = [f"{name}.png", f"{name}.pdf"]
+    tidy_figure(fig)
     fig.savefig(os.path.join(out, files[1]))
     savefig(ax, os.path.join(out, files[0]))
     manifest[name] = {"files": files, "caption": caption, "models": [m.to_dict() for m in models]}
@@ -133,9 +135,9 @@ def _spectra(cfg, out, manifest, plt, seed):
         model = RFModel(psi_p=16, psi_n=4, t=T, data=data)
         sup = support(model)
         spec = spectrum(model, spectral_grid(sup, 3000))
-        eig = gaussian_equivalent(model, d=cfg.spectrum_d, seed=seed).eigenvalues()
-        ax = plot_spectrum(spec, eigenvalues=eig)
-        ax.set_title(f"{ax.get_title()}\nsimulation: Gaussian equivalent, d = {cfg.spectrum_d}, seed {seed}",
+        sample = gaussian_equivalent(model, d=cfg.spectrum_d, seed=seed)
+        ax = plot_spectrum(spec, eigenvalues=sample.eigenvalues())
+        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {sample.size.describe(model)}, seed {seed}",
                      fontsize=9)
         _save(ax, out, name, manifest,
               f"Spectrum of U for {label}, ψ_p = 16, ψ_n = 4, t = {T}, tanh: exact density (line) and "
@@ -156,9 +158,7 @@ def _curves(cfg, out, manifest, plt, seed):
         taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
         sim = gaussian_equivalent(model, d=cfg.curves_d, seed=seed).loss_curves(taus)
         curves = dyn(taus)
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax)
-        ax.set_title(f"{ax.get_title()}\nmarkers: Gaussian equivalent, d = {cfg.curves_d}, seed {seed}",
-                     fontsize=9)
+        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
         models.append(model)
         nodes.append(curves.nodes)
     _save(axes[0], out, "curves", manifest,
@@ -249,6 +249,7 @@ def _simulated_timescales(cfg, seed):
 
 def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
     """τ_gen and τ_mem against ψ_n: theory lines over simulation markers, with the boundary ψ_n*."""
+    from ..simulate import INDICATIVE_D
     psi_n = line.coords["psi_n"]
     star = float(line.boundary[0])
     early = (psi_n >= 1 - 1e-9) & (psi_n <= 8 + 1e-9)
@@ -262,7 +263,8 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
         for v, pts in points.items():
             ax.loglog([v] * len(pts), pts[:, 0], marker, color="C0", mfc="none")
             ax.loglog([v] * len(pts), pts[:, 1], marker, color="C3", mfc="none")
-        ax.plot([], [], marker, color="k", mfc="none", label=f"{label}, d = {d}")
+        indicative = f"; indicative only (d < {INDICATIVE_D})" if d < INDICATIVE_D else ""
+        ax.plot([], [], marker, color="k", mfc="none", label=f"{label}, d = {d}, p = {round(PSI_P * d)}{indicative}")
     ax.axvline(star, color="k", ls=":", lw=1, label=rf"$\psi_n^* = {star:.3g}$")
     seeds = list(range(seed, seed + cfg.sim_seeds))
     _label(ax, r"training time $\tau$", f"; simulation {'seed' if len(seeds) == 1 else 'seeds'} "

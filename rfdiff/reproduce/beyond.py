@@ -49,10 +49,10 @@ def _finite_m_curves(cfg, out, manifest, plt, seed, save):
         curves = dyn(taus)
         sim = random_features(model, cfg.curves_d, seed=seed).loss_curves(taus)
         devs.append(float(np.max(np.abs(sim.test - curves.test) / curves.test)))
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax)
-        label = "m = ∞ (exact noise average)" if math.isinf(m) else f"m = {m} frozen draws per point"
-        ax.set_title(f"{label}, ψ_p = {CURVES_MODEL[0]:g}, ψ_n = {CURVES_MODEL[1]:g}, t = {T}\n"
-                     f"markers: true random features, d = {cfg.curves_d}, seed {seed}", fontsize=9)
+        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
+        if math.isinf(m):
+            ax.set_title(ax.get_title().replace("tanh, Σ = I", "tanh, Σ = I, m = ∞ (exact noise average)", 1),
+                         fontsize=9)
         models.append(model)
     save(axes[0], out, "finite_m_curves", manifest,
          f"Exact train and test curves with m noise draws per training point (lines) over the closed-form flow "
@@ -64,6 +64,7 @@ def _finite_m_curves(cfg, out, manifest, plt, seed, save):
 
 
 def _m_trend(out, manifest, plt, save):
+    from ..plotting import grid_ticks
     fig, ax = plt.subplots(figsize=(6.6, 4.4), constrained_layout=True)
     models, lines = [], {}
     for (pp, pn), color in zip(TREND_MODELS, ("C0", "C3")):
@@ -80,8 +81,10 @@ def _m_trend(out, manifest, plt, save):
         models += [RFModel(pp, pn, T, m=m) for m in TREND_M]
     ax.set_xscale("log")
     ax.set_yscale("log")
+    grid_ticks(ax.xaxis, TREND_M)
     ax.set_xlabel("noise draws per training point m")
     ax.set_ylabel(r"test loss at $\tau = \infty$ (normalised: L(0) = 1)")
+    ax.set_title(f"end of training against m: t = {T}, tanh, Σ = I, no weight decay (dotted: m = ∞)", fontsize=9)
     ax.legend(loc="best", fontsize=8)
     below, above = lines[TREND_MODELS[0]], lines[TREND_MODELS[1]]
     peak = TREND_M[int(np.argmax(above))]
@@ -95,6 +98,7 @@ def _m_trend(out, manifest, plt, save):
 
 
 def _m_map(cfg, out, manifest, plt, save, run):
+    from ..plotting import grid_ticks
     psi_p = np.geomspace(0.6, 60, max(cfg.grid * 2, 12))
     m = np.array([1, 2, 3, 4, 6, 8, 16, 32, 64])
     pd = phase_diagram(psi_p=psi_p, psi_n=2.1, t=T, m=m, boundary=False, execution=run)
@@ -102,12 +106,18 @@ def _m_map(cfg, out, manifest, plt, save, run):
     value = np.log10(np.where(np.isfinite(pd.test_inf), pd.test_inf, np.nan))
     mesh = ax.pcolormesh(psi_p / 2.1, m, value.T, shading="nearest", cmap="viridis")
     fig.colorbar(mesh, ax=ax, label=r"$\log_{10} L_{test}(\tau = \infty)$")
-    ax.plot(m, m, "w--", lw=1, label="p = n·m")
+    ax.plot(m, m, "w--", lw=1.2, label="p = n·m (interpolation threshold)")
+    on = pd.regime == "threshold"
+    if on.any():
+        grid = np.meshgrid(psi_p / 2.1, m, indexing="ij")
+        ax.plot(grid[0][on], grid[1][on], "kx", ms=7, mew=1.5, label="on p = n·m, ω = 0: singular (not computed)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(psi_p[0] / 2.1, psi_p[-1] / 2.1)
+    grid_ticks(ax.yaxis, m)
     ax.set_xlabel(r"$\psi_p/\psi_n = p/n$")
     ax.set_ylabel("noise draws per point m")
+    ax.set_title(f"end of training: ψ_n = 2.1, t = {T}, tanh, Σ = I, no weight decay", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     failed = int(np.count_nonzero(pd.error != ""))
     save(ax, out, "m_map", manifest,
@@ -139,13 +149,13 @@ def _weight_decay(cfg, out, manifest, plt, seed, save):
         if w == 0.05:
             sim = gaussian_equivalent(model, cfg.curves_d, seed=seed).loss_curves(taus)
             ax.plot(taus[:-1:6], sim.test[:-1:6], "s", mfc="none", ms=3.5, color=f"C{k}",
-                    label=f"ω = 0.05, Gaussian equivalent d = {cfg.curves_d}")
+                    label=f"ω = 0.05, Gaussian equivalent, {sim.size.describe(model)}, seed {seed}")
         models.append(model)
     ax.set_xscale("log")
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel("test loss (normalised: L(0) = 1)")
     ax.legend(loc="best", fontsize=8)
-    ax.set_title(f"weight decay, ψ_p = {DECAY_MODEL[0]:g}, ψ_n = {DECAY_MODEL[1]:g}, t = {T}, tanh", fontsize=9)
+    ax.set_title(f"weight decay, ψ_p = {DECAY_MODEL[0]:g}, ψ_n = {DECAY_MODEL[1]:g}, t = {T}, tanh, Σ = I", fontsize=9)
     save(ax, out, "weight_decay", manifest,
          f"Exact test-loss curves with weight decay ω (penalty ω Δ_t ‖A‖²/(p d), so the flow sees U + ω I), "
          f"ψ_p = {DECAY_MODEL[0]:g}, ψ_n = {DECAY_MODEL[1]:g}, t = {T}, tanh, Σ = I; markers: a "
@@ -170,6 +180,7 @@ def _kernel_plateau(out, manifest, plt, save):
     ax.set_yscale("log")
     ax.set_xlabel(r"$\psi_p = p/d$")
     ax.set_ylabel("loss at the end of training (normalised: L(0) = 1)")
+    ax.set_title(f"kernel limit: ψ_n = {PLATEAU_PSI_N:g}, t = {PLATEAU_T}, tanh, Σ = I", fontsize=9)
     ax.legend(loc="best", fontsize=8)
     save(ax, out, "kernel_plateau", manifest,
          f"End of training against the width ψ_p at ψ_n = {PLATEAU_PSI_N:g}, t = {PLATEAU_T}, tanh, Σ = I: "

@@ -51,11 +51,8 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
         classes = class_timescales(dyn)
         sim = gaussian_equivalent(model, cfg.curves_d, seed=seed)
         plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim.loss_curves(taus), ax=ax,
-                    score_error=False)
+                    score_error=False, simulation_note=f"seed {seed}")
         plot_class_curves(curves, classes, sim.class_curves(taus), ax=ax)
-        ax.set_title(f"classes N(0, I/2) : N(0, 2I) = {pi_low:g} : {1 - pi_low:g}, ψ_p = {CURVES_MODEL[0]:g}, "
-                     f"ψ_n = {CURVES_MODEL[1]:g}, t = {CURVES_MODEL[2]}\nmarkers: Gaussian equivalent, "
-                     f"d = {cfg.curves_d}, seed {seed}", fontsize=9)
         notes.append(f"π_low = {pi_low:g}: τ_gen {classes[0].tau_gen:.3g} (low) vs {classes[1].tau_gen:.3g} "
                      f"(high), τ_mem {classes[0].tau_mem:.3g} vs {classes[1].tau_mem:.3g}")
         models.append(model)
@@ -70,6 +67,7 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
 
 
 def _mixture_order(out, manifest, plt, save):
+    from ..plotting import grid_ticks
     gen = np.full((len(VARIANCE_RATIOS), len(PI_LOW)), np.nan)
     mem = np.full_like(gen, np.nan)
     models = []
@@ -87,9 +85,12 @@ def _mixture_order(out, manifest, plt, save):
         fig.colorbar(mesh, ax=ax, label=rf"$\log_{{10}}\ {name}^{{low}}/{name}^{{high}}$")
         ax.contour(PI_LOW, VARIANCE_RATIOS, np.log10(values), levels=[0.0], colors="k", linewidths=1.2)
         ax.set_yscale("log")
+        grid_ticks(ax.xaxis, PI_LOW)
+        grid_ticks(ax.yaxis, VARIANCE_RATIOS)
         ax.set_xlabel(r"share of the low-variance class $\pi_{low}$")
         ax.set_ylabel("class variance ratio (high/low)")
-        ax.set_title(f"${name}$ of the low- over the high-variance class", fontsize=10)
+        ax.set_title(f"${name}$ of the low- over the high-variance class\nψ_p = {ORDER_MODEL[0]:g}, "
+                     f"ψ_n = {ORDER_MODEL[1]:g}, t = {ORDER_MODEL[2]}, tanh, isotropic classes", fontsize=9)
     reversed_mem = int(np.count_nonzero(mem < 1))
     save(axes[0], out, "mixture_order", manifest,
          f"Which class is first, exactly: log10 of the ratio of the per-class τ_gen (left) and τ_mem (right) of "

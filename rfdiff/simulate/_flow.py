@@ -82,6 +82,8 @@ class ClosedFormFlow:
         Recorded in the curves it returns.
     source : str
         Name of the simulator, recorded in the curves (e.g. ``"gaussian_equivalent"``).
+    size : FiniteSize, optional
+        The simulation's ``d``, ``p``, ``n``, recorded in the curves.
 
     Notes
     -----
@@ -103,7 +105,7 @@ class ClosedFormFlow:
     """
 
     def __init__(self, U, V, U_pop, V_pop, *, delta_t, inv_sigma_t, weight_decay=0.0, noise_trace=1.0, model=None,
-                 source="simulation"):
+                 source="simulation", size=None):
         self.U = np.asarray(U, dtype=np.float64)
         self.V = np.asarray(V, dtype=np.float64)
         self.U_pop = np.asarray(U_pop, dtype=np.float64)
@@ -119,6 +121,7 @@ class ClosedFormFlow:
         self.noise_trace = float(noise_trace)
         self.model = model
         self.source = source
+        self.size = size
 
     @cached_property
     def eigh(self):
@@ -150,7 +153,8 @@ class ClosedFormFlow:
             train = self.noise_trace - (g @ w_train) / self.d
         test = 1.0 + (quad - 2.0 * (f @ w_cross)) / self.d
         score = (test - 1.0) / self.delta_t + self.inv_sigma_t
-        return LossCurves(tau, train, test, score, test - train, source=self.source, model=self.model)
+        return LossCurves(tau, train, test, score, test - train, source=self.source, model=self.model,
+                          size=self.size)
 
     def population_curves(self, taus, parts, source=None) -> tuple:
         """Loss curves of the same trained read-out A(τ) on other data sets (e.g. each class of a mixture).
@@ -188,7 +192,7 @@ class ClosedFormFlow:
                 train = np.full(tau.shape, np.nan)
             score = (test - 1.0) / self.delta_t + float(part["inv_sigma_t"])
             out.append(LossCurves(tau, train, test, score, test - train, source=source or self.source,
-                                  model=self.model))
+                                  model=self.model, size=self.size))
         return tuple(out)
 
     def weights(self, tau) -> np.ndarray:

@@ -6,7 +6,8 @@ A seed fixes the frozen features W and the training data X, drawn in this order 
     W = rng.standard_normal((p, d))
     X = sqrt(σ_c)[:, None] ⊙ rng.standard_normal((d, n))       (column ν of class c)
 
-with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)`` (at least 1). Every data law is a mixture of classes
+with ``p = round(ψ_p d)`` and ``n = round(ψ_n d)``, each within :data:`SIZE_RTOL` of ``ψ d`` (else the
+simulation would be of another model, and ``d`` is refused). Every data law is a mixture of classes
 (a single Gaussian is one class, :class:`rfdiff.DataLaw`; docs/theory.md §12): the n columns are in class
 blocks of exactly ``round(π_c n)`` points (largest remainder), ``σ_c = model.data.class_eigenvalues(d)[c]``,
 and, when the law has centroids, one unit direction ``u`` (``rng.standard_normal(d)`` normalised, drawn after
@@ -21,24 +22,89 @@ docs/theory.md §13).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Problem", "problem_sizes", "draw_problem", "sample_problem", "noise_rng"]
+__all__ = ["INDICATIVE_D", "SIZE_RTOL", "FiniteSize", "Problem", "problem_sizes", "draw_problem", "sample_problem",
+           "noise_rng"]
+
+#: Largest relative difference between a simulated size and its target, ``|round(ψ d) − ψ d| ≤ SIZE_RTOL ψ d``
+#: for p and n. Beyond it the simulation is of another model (ψ_p = 0.001 at d = 60 would simulate p = 1, that
+#: is ψ_p = 0.017), and :func:`problem_sizes` refuses ``d``. Any ``ψ d ≥ 10`` passes.
+SIZE_RTOL = 0.05
+#: Simulations at ``d`` below this are labelled *indicative* in figures and command-line output
+#: (:attr:`FiniteSize.indicative`): finite-size corrections are O(1/d) with model-dependent constants, e.g.
+#: the end of training of the true features at ψ_p = 64, ψ_n = 8, t = 0.01 is L_test(∞) = 20.4 at d = 18 and
+#: 23.3 at d = 46 against 25.5 for d → ∞.
+INDICATIVE_D = 40
+
+
+@dataclass(frozen=True)
+class FiniteSize:
+    """The sizes of one finite-size simulation: dimension ``d``, width ``p`` and sample size ``n``.
+
+    Attributes
+    ----------
+    d, p, n : int
+    psi_p, psi_n : float
+        The ratios the simulation realises, ``p/d`` and ``n/d`` (within :data:`SIZE_RTOL` of the model's).
+    indicative : bool
+        ``d < INDICATIVE_D``: too small for its deviations from the theory to be read as more than a trend.
+    """
+
+    d: int
+    p: int
+    n: int
+
+    @property
+    def psi_p(self) -> float:
+        return self.p / self.d
+
+    @property
+    def psi_n(self) -> float:
+        return self.n / self.d
+
+    @property
+    def indicative(self) -> bool:
+        return self.d < INDICATIVE_D
+
+    def describe(self, model=None) -> str:
+        """``"d = 40, p = 320, n = 80"``, followed by the realised ``p/d``, ``n/d`` where they differ from
+        ``model``'s ψ_p, ψ_n (rounding), and by ``"indicative only"`` when :attr:`indicative`."""
+        text = f"d = {self.d}, p = {self.p}, n = {self.n}"
+        if model is not None:
+            ratios = [f"{name} = {value:.4g}" for name, value, target in
+                      (("p/d", self.psi_p, model.psi_p), ("n/d", self.psi_n, model.psi_n))
+                      if not math.isclose(value, target, rel_tol=1e-9)]
+            text += f" ({', '.join(ratios)})" if ratios else ""
+        return text + (f"; indicative only (d < {INDICATIVE_D})" if self.indicative else "")
 
 
 def problem_sizes(model, d: int) -> tuple[int, int]:
-    """Width and sample size ``(p, n) = (round(ψ_p d), round(ψ_n d))``, each at least 1.
+    """Width and sample size ``(p, n) = (round(ψ_p d), round(ψ_n d))``.
 
     Raises
     ------
     ValueError
-        If ``d`` is not an integer ≥ 1.
+        If ``d`` is not an integer ≥ 1, or if p or n is further than :data:`SIZE_RTOL` (relative) from
+        ``ψ_p d`` or ``ψ_n d`` (the message names a dimension that works).
     """
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
         raise ValueError(f"d must be an integer >= 1, got {d!r}")
-    return max(1, int(round(model.psi_p * d))), max(1, int(round(model.psi_n * d)))
+    sizes = []
+    for name, psi in (("p", model.psi_p), ("n", model.psi_n)):
+        target = psi * int(d)
+        size = int(round(target))
+        if abs(size - target) > SIZE_RTOL * target:
+            need = max(math.ceil(0.5 / (SIZE_RTOL * v)) for v in (model.psi_p, model.psi_n))
+            raise ValueError(f"d = {d} would simulate {name} = {size} for psi_{name}·d = {target:.4g} "
+                             f"({name}/d = {size / d:.4g} instead of psi_{name} = {psi:.4g}, more than "
+                             f"{SIZE_RTOL:.0%} off): the simulation would be of another model; any d >= {need} works")
+        sizes.append(size)
+    return sizes[0], sizes[1]
 
 
 class Problem(NamedTuple):

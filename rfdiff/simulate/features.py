@@ -28,7 +28,7 @@ from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
 from .._validate import choice, integer, noise_draws, positive
-from ._sampling import draw_problem, noise_rng, problem_sizes
+from ._sampling import FiniteSize, draw_problem, noise_rng, problem_sizes
 
 __all__ = ["RandomFeatures", "random_features", "hermite_coefficients", "interpolated_coefficients"]
 
@@ -407,6 +407,7 @@ class RandomFeatures(FlowMethods):
         self.model = model
         self.p, self.n = problem_sizes(model, d)
         self.d = int(d)
+        self.size = FiniteSize(self.d, self.p, self.n)
         self.seed = seed
         self.m = model.m
         order = None if order is None else integer("order", order, 0)
@@ -649,7 +650,7 @@ class RandomFeatures(FlowMethods):
         inv = float(sum(w * part[2] for w, part in zip(self.model.data.class_weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, noise_trace=self.noise_trace, weight_decay=self.model.weight_decay,
-                              model=self.model, source=self.SOURCE)
+                              model=self.model, source=self.SOURCE, size=self.size)
 
     def class_curves(self, taus) -> tuple:
         """Per-class curves on Gaussian-mixture data (docs/theory.md §12): test loss and score error on fresh

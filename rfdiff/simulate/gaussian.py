@@ -16,7 +16,7 @@ import numpy as np
 
 from ..structure import structure
 from ._flow import ClosedFormFlow, FlowMethods
-from ._sampling import draw_problem, problem_sizes
+from ._sampling import FiniteSize, draw_problem, problem_sizes
 
 __all__ = ["GaussianEquivalent", "gaussian_equivalent"]
 
@@ -84,6 +84,7 @@ class GaussianEquivalent(FlowMethods):
         self.p, self.n = problem_sizes(model, d)           # validates d
         self.model = model
         self.d = int(d)
+        self.size = FiniteSize(self.d, self.p, self.n)
         self.include_mean = bool(include_mean)
         self.structure = structure(model)
         self.mixture = self.structure.mixture
@@ -235,7 +236,8 @@ class GaussianEquivalent(FlowMethods):
         inv = float(sum(w * part[2] for w, part in zip(weights, self.class_populations)))
         return ClosedFormFlow(self.U, self.V, self.U_pop, V_pop, delta_t=self.delta_t,
                               inv_sigma_t=inv, weight_decay=self.weight_decay,
-                              noise_trace=self._train[2], model=self.model, source="gaussian_equivalent")
+                              noise_trace=self._train[2], model=self.model, source="gaussian_equivalent",
+                              size=self.size)
 
     @cached_property
     def _QtW(self) -> np.ndarray:

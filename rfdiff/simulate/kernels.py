@@ -17,16 +17,19 @@ plus :func:`chebyshev_eval` (piecewise Chebyshev series in h, the cheap route fo
 :func:`horner_step` and :func:`mehler_rank_one` (Horner passes of the Mehler series) and
 :func:`truncation_bound` (its error bound).
 
-All are parallel over rows i (``prange``), never use ``fastmath`` and expect C-contiguous float64
-arrays. The activation is selected by an integer code (:data:`ACTIVATION_CODES`); activations without
-a code go through the pure-numpy path of :mod:`rfdiff.simulate.features`, which implements the
-same rules and is tested equal to these kernels.
+Each is a serial ``nogil`` kernel over a block of rows i, run in ``NUMBA_NUM_THREADS`` Python threads
+(:func:`_rows`; ``parallel=True`` kernels computed the same, as fast, but took 4× longer to compile: 6.7 s
+CPU for the six, now 1.8 s). None uses ``fastmath``; all expect C-contiguous float64 arrays. The activation
+is selected by an integer code (:data:`ACTIVATION_CODES`); activations without a code go through the
+pure-numpy path of :mod:`rfdiff.simulate.features`, which implements the same rules and is tested equal to
+these kernels.
 
 All kernels and helpers live in this one module because they are compiled with ``cache=True``.
 """
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -39,6 +42,33 @@ ACTIVATION_CODES = {"tanh": 0, "relu": 1, "erf": 2, "linear": 3, "sigmoid": 4}
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BLOCK = 8          # elements processed together by coefficients_gh
+#: Work (in multiply-adds or σ evaluations) below which the rows run in the calling thread: starting
+#: threads (~0.1 ms) would cost more than they save.
+_PARALLEL_MIN_WORK = 1 << 18
+
+
+def _rows(work, p, row_cost):
+    """``work(i0, i1)`` over blocks of rows ``[i0, i1)`` of ``range(p)`` (``row_cost`` multiply-adds per row), in
+    ``NUMBA_NUM_THREADS`` threads.
+
+    ``work`` calls a ``nogil`` kernel. Rows are dealt in blocks of about 1/(8·threads) of them, each thread
+    taking the next block when done with one (rows differ in cost, e.g. by their kinks). Small problems,
+    or one thread (``NUMBA_NUM_THREADS=1``, as in a sweep's workers), run in the calling thread.
+    """
+    threads = max(1, min(int(nb.config.NUMBA_NUM_THREADS), p))
+    if threads == 1 or p * row_cost < _PARALLEL_MIN_WORK:
+        work(0, p)
+        return
+    block = max(1, -(-p // (8 * threads)))
+    starts = iter(range(0, p, block))      # next() on it is atomic under the GIL
+
+    def loop():
+        for i0 in starts:
+            work(i0, min(p, i0 + block))
+
+    with ThreadPoolExecutor(threads) as pool:
+        for job in [pool.submit(loop) for _ in range(threads)]:
+            job.result()
 
 
 @nb.njit(cache=True, inline="always")
@@ -65,7 +95,39 @@ def _act(code, x):
         return e / (1.0 + e)
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True, nogil=True)
+def _coefficients_gh_rows(h, a, nodes, weights, hn_w, code, G, D, i0, i1):
+    """Rows ``i0 ≤ i < i1`` of :func:`coefficients_gh` into ``G``, ``D``."""
+    n = h.shape[1]
+    nq, ns = hn_w.shape
+    # Blocks of _BLOCK elements: the innermost loops run over the block, so they vectorise.
+    acc = np.empty((ns, _BLOCK))
+    vals = np.empty(_BLOCK)
+    d2 = np.empty(_BLOCK)
+    for i in range(i0, i1):
+        ai = a[i]
+        for nu0 in range(0, n, _BLOCK):
+            nbk = min(_BLOCK, n - nu0)
+            acc[:, :] = 0.0
+            d2[:] = 0.0
+            for q in range(nq):
+                uq = ai * nodes[q]
+                wq = weights[q]
+                for b in range(nbk):
+                    v = _act(code, h[i, nu0 + b] + uq)
+                    vals[b] = v
+                    d2[b] += wq * v * v
+                for s in range(ns):
+                    c = hn_w[q, s]
+                    for b in range(nbk):
+                        acc[s, b] += c * vals[b]
+            for s in range(ns):
+                for b in range(nbk):
+                    G[s, i, nu0 + b] = acc[s, b]
+            for b in range(nbk):
+                D[i, nu0 + b] = d2[b]
+
+
 def coefficients_gh(h, a, nodes, weights, hn_w, code):
     """Hermite coefficients of ``σ(h_iν + a_i u)`` by a rule whose nodes are shared by every element.
 
@@ -92,35 +154,10 @@ def coefficients_gh(h, a, nodes, weights, hn_w, code):
         ``Σ_q w_q σ(h_iν + a_i u_q)²``.
     """
     p, n = h.shape
-    nq, ns = hn_w.shape
-    G = np.empty((ns, p, n))
+    G = np.empty((hn_w.shape[1], p, n))
     D = np.empty((p, n))
-    for i in nb.prange(p):
-        # Blocks of _BLOCK elements: the innermost loops run over the block, so they vectorise.
-        acc = np.empty((ns, _BLOCK))
-        vals = np.empty(_BLOCK)
-        d2 = np.empty(_BLOCK)
-        ai = a[i]
-        for nu0 in range(0, n, _BLOCK):
-            nbk = min(_BLOCK, n - nu0)
-            acc[:, :] = 0.0
-            d2[:] = 0.0
-            for q in range(nq):
-                uq = ai * nodes[q]
-                wq = weights[q]
-                for b in range(nbk):
-                    v = _act(code, h[i, nu0 + b] + uq)
-                    vals[b] = v
-                    d2[b] += wq * v * v
-                for s in range(ns):
-                    c = hn_w[q, s]
-                    for b in range(nbk):
-                        acc[s, b] += c * vals[b]
-            for s in range(ns):
-                for b in range(nbk):
-                    G[s, i, nu0 + b] = acc[s, b]
-            for b in range(nbk):
-                D[i, nu0 + b] = d2[b]
+    _rows(lambda i0, i1: _coefficients_gh_rows(h, a, nodes, weights, hn_w, code, G, D, i0, i1), p,
+          n * hn_w.size)
     return G, D
 
 
@@ -135,38 +172,10 @@ def _insert_sorted(buf, m, x):
     return m + 1
 
 
-@nb.njit(parallel=True, cache=True)
-def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
-    """Hermite coefficients of a kinked ``σ(h_iν + a_i u)`` by kink-aware composite Gauss–Legendre.
-
-    Parameters
-    ----------
-    h : ndarray, shape (p, n)
-    a : ndarray, shape (p,)
-    grid : ndarray, shape (P + 1,)
-        Increasing panel breakpoints on ``[−L, L]``.
-    kinks : ndarray, shape (K,)
-        Kinks of σ (in pre-activation units).
-    xl, wl : ndarray, shape (m,)
-        Gauss–Legendre rule on ``[−1, 1]``.
-    n_orders : int
-        ``S + 1``.
-    code : int
-        Activation code.
-
-    Returns
-    -------
-    G, D
-        As :func:`coefficients_gh`.
-
-    Notes
-    -----
-    For each element the breakpoints are ``grid ∪ {clip((k − h_iν)/a_i, −L, L)}`` sorted, and each of
-    the ``P + K`` intervals ``[lo, hi]`` carries ``m`` Legendre nodes ``u = c + r x_l`` with weights
-    ``r w_l φ(u)``, ``φ`` the standard normal density; σ is smooth inside every interval. The Hermite
-    values follow the stable recurrence ``hn_{s+1} = (u hn_s − √s hn_{s−1})/√(s+1)``.
-    """
-    p, n = h.shape
+@nb.njit(cache=True, nogil=True)
+def _coefficients_panels_rows(h, a, grid, kinks, xl, wl, n_orders, code, G, D, i0, i1):
+    """Rows ``i0 ≤ i < i1`` of :func:`coefficients_panels` into ``G``, ``D``."""
+    n = h.shape[1]
     nb_grid = grid.shape[0]
     nk = kinks.shape[0]
     nm = xl.shape[0]
@@ -178,11 +187,9 @@ def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
     for s in range(n_orders + 1):
         alpha[s] = 1.0 / math.sqrt(s + 1.0)
         beta[s] = math.sqrt(s) / math.sqrt(s + 1.0)
-    G = np.empty((n_orders, p, n))
-    D = np.empty((p, n))
-    for i in nb.prange(p):
-        acc = np.empty(n_orders)
-        bp = np.empty(nb_grid + nk)
+    acc = np.empty(n_orders)
+    bp = np.empty(nb_grid + nk)
+    for i in range(i0, i1):
         ai = a[i]
         for nu in range(n):
             hv = h[i, nu]
@@ -219,10 +226,73 @@ def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
             for s in range(n_orders):
                 G[s, i, nu] = acc[s]
             D[i, nu] = d2
+
+
+def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
+    """Hermite coefficients of a kinked ``σ(h_iν + a_i u)`` by kink-aware composite Gauss–Legendre.
+
+    Parameters
+    ----------
+    h : ndarray, shape (p, n)
+    a : ndarray, shape (p,)
+    grid : ndarray, shape (P + 1,)
+        Increasing panel breakpoints on ``[−L, L]``.
+    kinks : ndarray, shape (K,)
+        Kinks of σ (in pre-activation units).
+    xl, wl : ndarray, shape (m,)
+        Gauss–Legendre rule on ``[−1, 1]``.
+    n_orders : int
+        ``S + 1``.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    G, D
+        As :func:`coefficients_gh`.
+
+    Notes
+    -----
+    For each element the breakpoints are ``grid ∪ {clip((k − h_iν)/a_i, −L, L)}`` sorted, and each of
+    the ``P + K`` intervals ``[lo, hi]`` carries ``m`` Legendre nodes ``u = c + r x_l`` with weights
+    ``r w_l φ(u)``, ``φ`` the standard normal density; σ is smooth inside every interval. The Hermite
+    values follow the stable recurrence ``hn_{s+1} = (u hn_s − √s hn_{s−1})/√(s+1)``.
+    """
+    p, n = h.shape
+    G = np.empty((n_orders, p, n))
+    D = np.empty((p, n))
+    _rows(lambda i0, i1: _coefficients_panels_rows(h, a, grid, kinks, xl, wl, n_orders, code, G, D, i0, i1),
+          p, n * (grid.size + kinks.size) * xl.size * n_orders)
     return G, D
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True, nogil=True)
+def _chebyshev_eval_rows(h, lo, width, coef, out, i0, i1):
+    """Rows ``i0 ≤ i < i1`` of :func:`chebyshev_eval` into ``out``."""
+    n = h.shape[1]
+    n_pieces, m, nr = coef.shape[1], coef.shape[2], coef.shape[3]
+    tk = np.empty(m)
+    acc = np.empty(nr)
+    for i in range(i0, i1):
+        for nu in range(n):
+            y = (h[i, nu] - lo[i]) / width[i]
+            j = min(max(int(y), 0), n_pieces - 1)
+            x = 2.0 * (y - j) - 1.0
+            tk[0] = 1.0
+            if m > 1:
+                tk[1] = x
+            for k in range(2, m):
+                tk[k] = 2.0 * x * tk[k - 1] - tk[k - 2]
+            for r in range(nr):
+                acc[r] = 0.0
+            for k in range(m):
+                t = tk[k]
+                for r in range(nr):
+                    acc[r] += t * coef[i, j, k, r]
+            for r in range(nr):
+                out[r, i, nu] = acc[r]
+
+
 def chebyshev_eval(h, lo, width, coef):
     """Evaluate piecewise Chebyshev series of every row at the points ``h_iν``.
 
@@ -242,41 +312,38 @@ def chebyshev_eval(h, lo, width, coef):
         position in it.
     """
     p, n = h.shape
-    n_pieces, m, nr = coef.shape[1], coef.shape[2], coef.shape[3]
-    out = np.empty((nr, p, n))
-    for i in nb.prange(p):
-        tk = np.empty(m)
-        acc = np.empty(nr)
-        for nu in range(n):
-            y = (h[i, nu] - lo[i]) / width[i]
-            j = min(max(int(y), 0), n_pieces - 1)
-            x = 2.0 * (y - j) - 1.0
-            tk[0] = 1.0
-            if m > 1:
-                tk[1] = x
-            for k in range(2, m):
-                tk[k] = 2.0 * x * tk[k - 1] - tk[k - 2]
-            for r in range(nr):
-                acc[r] = 0.0
-            for k in range(m):
-                t = tk[k]
-                for r in range(nr):
-                    acc[r] += t * coef[i, j, k, r]
-            for r in range(nr):
-                out[r, i, nu] = acc[r]
+    out = np.empty((coef.shape[3], p, n))
+    _rows(lambda i0, i1: _chebyshev_eval_rows(h, lo, width, coef, out, i0, i1), p, n * coef.shape[2] * coef.shape[3])
     return out
 
 
-@nb.njit(parallel=True, cache=True)
-def horner_step(out, rho, M):
-    """In place ``out ← ρ ∘ out + M`` (one Horner step of the Mehler series; all p×p, C-contiguous)."""
-    p = out.shape[0]
-    for i in nb.prange(p):
+@nb.njit(cache=True, nogil=True)
+def _horner_rows(out, rho, M, i0, i1):
+    for i in range(i0, i1):
         for j in range(out.shape[1]):
             out[i, j] = rho[i, j] * out[i, j] + M[i, j]
 
 
-@nb.njit(parallel=True, cache=True)
+def horner_step(out, rho, M):
+    """In place ``out ← ρ ∘ out + M`` (one Horner step of the Mehler series; all p×p, C-contiguous)."""
+    p = out.shape[0]
+    _rows(lambda i0, i1: _horner_rows(out, rho, M, i0, i1), p, p)
+
+
+@nb.njit(cache=True, nogil=True)
+def _mehler_rows(kappa, rho, diag, out, i0, i1):
+    ns, p = kappa.shape
+    for i in range(i0, i1):
+        ki = kappa[ns - 1, i]
+        for j in range(p):
+            out[i, j] = ki * kappa[ns - 1, j]
+        for s in range(ns - 2, -1, -1):
+            ki = kappa[s, i]
+            for j in range(p):          # contiguous in j: vectorises
+                out[i, j] = out[i, j] * rho[i, j] + ki * kappa[s, j]
+        out[i, i] = diag[i]
+
+
 def mehler_rank_one(kappa, rho, diag):
     """``U_ij = Σ_s ρ_ij^s κ_s(i) κ_s(j)`` (i ≠ j) by Horner's rule, ``U_ii = diag_i``.
 
@@ -286,36 +353,16 @@ def mehler_rank_one(kappa, rho, diag):
     rho : ndarray, shape (p, p)
     diag : ndarray, shape (p,)
     """
-    ns, p = kappa.shape
+    p = kappa.shape[1]
     out = np.empty((p, p))
-    for i in nb.prange(p):
-        ki = kappa[ns - 1, i]
-        for j in range(p):
-            out[i, j] = ki * kappa[ns - 1, j]
-        for s in range(ns - 2, -1, -1):
-            ki = kappa[s, i]
-            for j in range(p):          # contiguous in j: vectorises
-                out[i, j] = out[i, j] * rho[i, j] + ki * kappa[s, j]
-        out[i, i] = diag[i]
+    _rows(lambda i0, i1: _mehler_rows(kappa, rho, diag, out, i0, i1), p, p * kappa.shape[0])
     return out
 
 
-@nb.njit(parallel=True, cache=True)
-def truncation_bound(rho, tail_sqrt, k):
-    """Largest entry and squared Frobenius norm of ``B_ij = |ρ_ij|^k t_i t_j`` over i ≠ j.
-
-    Parameters
-    ----------
-    rho : ndarray, shape (p, p)
-    tail_sqrt : ndarray, shape (p,)
-        ``t_i = sqrt(T̄_S(i))``.
-    k : int
-        ``S + 1``.
-    """
+@nb.njit(cache=True, nogil=True)
+def _bound_rows(rho, tail_sqrt, k, row_max, row_sq, i0, i1):
     p = rho.shape[0]
-    row_max = np.zeros(p)
-    row_sq = np.zeros(p)
-    for i in nb.prange(p):
+    for i in range(i0, i1):
         mx = 0.0
         sq = 0.0
         for j in range(p):
@@ -330,6 +377,23 @@ def truncation_bound(rho, tail_sqrt, k):
             sq += b * b
         row_max[i] = mx
         row_sq[i] = sq
+
+
+def truncation_bound(rho, tail_sqrt, k):
+    """Largest entry and squared Frobenius norm of ``B_ij = |ρ_ij|^k t_i t_j`` over i ≠ j.
+
+    Parameters
+    ----------
+    rho : ndarray, shape (p, p)
+    tail_sqrt : ndarray, shape (p,)
+        ``t_i = sqrt(T̄_S(i))``.
+    k : int
+        ``S + 1``.
+    """
+    p = rho.shape[0]
+    row_max = np.zeros(p)
+    row_sq = np.zeros(p)
+    _rows(lambda i0, i1: _bound_rows(rho, tail_sqrt, k, row_max, row_sq, i0, i1), p, p * k)
     return row_max.max(), row_sq.sum()
 
 

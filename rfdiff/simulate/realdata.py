@@ -104,7 +104,8 @@ class RealFeatures(RandomFeatures):
         """The closed-form gradient flow of ``U, V`` and the held-out ``U_pop, V_pop`` (docs/theory.md §3)."""
         return ClosedFormFlow(self.U, self.V, self.U_pop, self.V_pop, delta_t=self.delta_t,
                               inv_sigma_t=float(np.mean(1.0 / self.sigma_t)), noise_trace=self.noise_trace,
-                              weight_decay=self.model.weight_decay, model=self.model, source=self.SOURCE)
+                              weight_decay=self.model.weight_decay, model=self.model, source=self.SOURCE,
+                              size=self.size)
 
 
 def real_features(model, train_rows, test_rows, seed=0, noise=None, order=None, **kwargs) -> RealFeatures:

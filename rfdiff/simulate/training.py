@@ -26,7 +26,7 @@ from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
 from .._validate import choice, count_or_word, integer, noise_draws, positive
 from ..model import RFModel
-from ._sampling import noise_rng, problem_sizes, sample_problem
+from ._sampling import FiniteSize, noise_rng, problem_sizes, sample_problem
 
 __all__ = ["TrainResult", "train", "frozen_noise", "default_dtau"]
 
@@ -46,6 +46,9 @@ SEED_STEP = 1e-2
 ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 1e-3, 0.9, 0.999, 1e-8
 #: Besides at every log point, a checkpoint is written when this many seconds passed since the last one.
 CHECKPOINT_SECONDS = 300.0
+#: A run has diverged when its train loss (1 at A = 0, up to the frozen draws' noise trace) exceeds this at a
+#: log point, or when A stops being finite: stable gradient descent never raises the train loss above its start.
+DIVERGED_TRAIN_LOSS = 10.0
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -73,8 +76,13 @@ class TrainResult(LossCurves):
         The optimizer's step: η for GD (so ``lr = Δτ d²``), α for Adam.
     wall_time : float
         Seconds spent in this call (a resumed run counts only the part after resuming).
-    optimizer, m, batch, eval_noise, d, p, n, seed
-        The run's settings and sizes (``m``: noise draws per point, inf for fresh noise at every step).
+    optimizer, m, batch, eval_noise, seed
+        The run's settings (``m``: noise draws per point, inf for fresh noise at every step).
+    size : FiniteSize
+        The run's sizes; ``d``, ``p``, ``n`` are read from it.
+    status, message
+        ``"failed"`` when the run diverged (:data:`DIVERGED_TRAIN_LOSS`): it stopped there, the last log
+        point is where divergence was detected, and ``message`` says when and which step would be stable.
     """
 
     DIAGNOSTICS: ClassVar[tuple] = LossCurves.DIAGNOSTICS + ("wall_time",)
@@ -88,11 +96,20 @@ class TrainResult(LossCurves):
     m: object
     batch: object
     eval_noise: object
-    d: int
-    p: int
-    n: int
     seed: int
     wall_time: float
+
+    @property
+    def d(self) -> int:
+        return self.size.d
+
+    @property
+    def p(self) -> int:
+        return self.size.p
+
+    @property
+    def n(self) -> int:
+        return self.size.n
 
 
 
@@ -288,7 +305,7 @@ def _gradient(problem, rng, batch, A):
 
 
 def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=60, batch=None,
-          eval_noise="exact", progress=False, checkpoint=None, rows=None) -> TrainResult:
+          eval_noise="exact", progress=False, checkpoint=None, rows=None, max_steps=None) -> TrainResult:
     r"""Train the read-out ``A`` of the random-features score model and log its losses.
 
     Parameters
@@ -339,15 +356,21 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         Gaussian samples, and evaluate the test loss on the held-out rows (shape (n_test, d)) with fresh noise,
         exactly as :func:`rfdiff.simulate.real_features` (``eval_noise`` must be ``"exact"``; W is drawn as
         there from ``seed``; the score error uses its Gaussian proxy constant).
+    max_steps : int, optional
+        Refuse, before the first step, a run that would take more steps than this (default: no cap).
 
     Returns
     -------
     TrainResult
+        ``status="failed"`` if the run diverged: it stops as soon as A is no longer finite or, at a log point,
+        the train loss exceeds :data:`DIVERGED_TRAIN_LOSS` (ten times its start); ``message`` says when, and
+        for GD which step would be stable (the default one). A diverged state is not checkpointed.
 
     Raises
     ------
     ValueError
-        On a bad argument (the message names it), or a checkpoint written by a different run.
+        On a bad argument (the message names it, e.g. ``lr`` ≤ 0), a run above ``max_steps``, or a checkpoint
+        written by a different run.
 
     Notes
     -----
@@ -387,11 +410,16 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     if batch is not None:
         batch = integer("batch", batch, 1, problem_sizes(model, d)[1])
     rows = _check_rows(model, d, rows, eval_noise)
+    if max_steps is not None:
+        max_steps = integer("max_steps", max_steps, 1)
     wants_progress(progress)
 
     start = time.perf_counter()
     problem = _Problem(model, d, seed, rows)
     dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
+    if max_steps is not None and n_steps > max_steps:
+        raise ValueError(f"tau_max = {tau_max:.4g} takes {n_steps:.3g} steps of dtau = {dtau:.3g}, above "
+                         f"max_steps = {max_steps:,}: lower tau_max or raise max_steps")
     log_steps = np.unique(np.rint(np.geomspace(1, n_steps, n_log)).astype(np.int64))
     if problem.mixture and eval_noise != "exact":
         raise ValueError("eval_noise must be 'exact' on Gaussian-mixture data (the Monte-Carlo evaluation "
@@ -406,23 +434,45 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         state.load(checkpoint, fingerprint)
 
     last_save = time.perf_counter()
-    with progress_bar(progress, n_steps, unit="step", initial=state.k) as bar:
+    steps, message = log_steps, ""
+    # a diverging run overflows: that is detected right after the step, so numpy's overflow warnings are noise
+    with progress_bar(progress, n_steps, unit="step", initial=state.k) as bar, \
+            np.errstate(over="ignore", invalid="ignore"):
         while state.k < n_steps:
             state.step(_gradient(problem, state.rng, batch, state.A), lr)
             bar.update(1)
             j = len(state.logs)
+            finite = math.isfinite(state.A.sum())
             logged = j < len(log_steps) and state.k == log_steps[j]
-            if logged:
+            if logged or not finite:
                 state.logs = np.vstack([state.logs, losses(state.A, j)])
+                row = state.logs[-1]
+                if not (finite and np.all(np.isfinite(row)) and row[0] <= DIVERGED_TRAIN_LOSS):
+                    steps = np.append(log_steps[:j], state.k)
+                    message = _divergence_message(model, problem, optimizer, lr, dtau, state, seed, batch)
+                    break
             if checkpoint is not None and (logged or time.perf_counter() - last_save >= CHECKPOINT_SECONDS):
                 state.save(checkpoint, fingerprint)
                 last_save = time.perf_counter()
 
     train_loss, test_loss, score = state.logs.T.copy()
-    return TrainResult(log_steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
-                       model=model, steps=log_steps, A=state.A, dtau=dtau, lr=lr, optimizer=optimizer,
-                       m=model.m, batch=batch, eval_noise=eval_noise, d=d, p=problem.p, n=problem.n, seed=seed,
-                       wall_time=time.perf_counter() - start)
+    return TrainResult(steps * dtau, train_loss, test_loss, score, test_loss - train_loss, source=optimizer,
+                       model=model, steps=steps, A=state.A, dtau=dtau, lr=lr, optimizer=optimizer,
+                       m=model.m, batch=batch, eval_noise=eval_noise, size=FiniteSize(d, problem.p, problem.n),
+                       seed=seed,
+                       wall_time=time.perf_counter() - start, status="failed" if message else "ok",
+                       message=message)
+
+
+def _divergence_message(model, problem, optimizer, lr, dtau, state, seed, batch):
+    """One line: when the run diverged, and the step that would be stable."""
+    what = ("A is no longer finite" if not math.isfinite(state.A.sum())
+            else f"the train loss is {state.logs[-1, 0]:.3g} (> {DIVERGED_TRAIN_LOSS:g}, its start being 1)")
+    text = f"training diverged at step {state.k} (tau = {state.k * dtau:.4g}): {what}; "
+    if optimizer == "gd":
+        stable = _default_dtau(model, problem, seed, batch) * problem.d ** 2
+        return text + f"the step lr = {lr:.3g} is too large (the default, stable step is lr = {stable:.3g})"
+    return text + f"lower the Adam step size lr = {lr:.3g}"
 
 
 def _check_rows(model, d, rows, eval_noise):

@@ -267,6 +267,14 @@ def _newton(z, x, par, kind, eigs, wts, maxit, rtol, F, J, sizes, step):
 
 
 @nb.njit(cache=True)
+def _copy(dst, src):
+    """``dst[:] = src`` for equal sizes, as a loop: numba's slice assignment checks the shapes and compiles
+    its error message (string formatting), which took most of this module's compile time."""
+    for k in range(src.size):
+        dst[k] = src[k]
+
+
+@nb.njit(cache=True)
 def _on_branch(x, tol):
     """Physical (Herglotz) branch: ``Im q ≥ −tol·|q|`` and ``Im δ_k ≥ −tol·(1 + |δ_k|)`` for every k."""
     if x[0].imag < -tol * abs(x[0]):
@@ -289,7 +297,9 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
     x[0] = q
     for k in range(par.comp_r.size):
         x[k + 1] = par.comp_r[k] * q * (par.comp_alpha[k] * par.tau_sigma + par.comp_beta[k] + par.comp_x0[k])
-    ok, its = _newton(z, x, par, kind, eigs, wts, NEWTON_MAXIT_START, NEWTON_START_RTOL, F, J, sizes, step)
+    # int(): a global is typed as a literal, and each literal cap would compile _newton once more
+    ok, its = _newton(z, x, par, kind, eigs, wts, int(NEWTON_MAXIT_START), NEWTON_START_RTOL, F, J, sizes,
+                      step)
     if not ok:
         return STATUS_FAILED, its
     y_end = max(y, floor)
@@ -299,14 +309,14 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
     steps = 0
     while cur > end:
         nxt = max(cur - h, end)
-        trial[:] = x
+        _copy(trial, x)
         # intermediate levels need only a good start for the next one; the last is solved to rounding
-        ok, k = _newton(complex(xr, math.exp(nxt)), trial, par, kind, eigs, wts, NEWTON_MAXIT_STEP,
+        ok, k = _newton(complex(xr, math.exp(nxt)), trial, par, kind, eigs, wts, int(NEWTON_MAXIT_STEP),
                         NEWTON_FINAL_RTOL if nxt == end else NEWTON_STEP_RTOL, F, J, sizes, step)
         steps += 1
         its += k
         if ok and _on_branch(trial, HERGLOTZ_TOL):
-            x[:] = trial
+            _copy(x, trial)
             cur = nxt
             h *= CONT_GROW
         else:
@@ -315,12 +325,12 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
                 return STATUS_FAILED, steps + its
     if y >= y_end:
         return STATUS_EXACT, steps + its
-    trial[:] = x
-    ok, k = _newton(complex(xr, y), trial, par, kind, eigs, wts, NEWTON_MAXIT_FINAL, NEWTON_FINAL_RTOL,
+    _copy(trial, x)
+    ok, k = _newton(complex(xr, y), trial, par, kind, eigs, wts, int(NEWTON_MAXIT_FINAL), NEWTON_FINAL_RTOL,
                     F, J, sizes, step)
     its += k
     if ok and _on_branch(trial, HERGLOTZ_TOL):
-        x[:] = trial
+        _copy(x, trial)
         return STATUS_EXACT, steps + its
     return STATUS_FALLBACK, steps + its
 
@@ -338,12 +348,18 @@ def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters,
     for i in range(i0, i1):
         status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
                                            J, sizes, step)
-        sol[i, :] = x
+        _copy(sol[i], x)
 
 
 @nb.njit(parallel=True, cache=True)
 def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk):
-    """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads."""
+    """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads.
+
+    Kept as a numba ``parallel=True`` kernel although it costs ~2 s more to compile than Python threads over
+    ``_solve_range``: numba compiles the solver again inside it with its array arguments marked non-aliasing,
+    and that copy runs 25–30% faster per point (measured 4.9 vs 6.5 µs CPU per point, single thread, bit-for-bit
+    the same results).
+    """
     n = xs.size
     for c in nb.prange((n + chunk - 1) // chunk):
         _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, c * chunk,
