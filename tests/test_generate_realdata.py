@@ -35,7 +35,7 @@ def skewed():
 def test_members_are_the_real_row_simulators_flows(skewed):
     data, rows, raw = skewed
     model = rd.RFModel(psi_p=3, psi_n=2, t=0.1)
-    times, taus = [0.05, 1.0], [1.0, np.inf]
+    times, taus = [0.05, 0.3], [1.0, np.inf]
     fam = rd.score_family(model, 5, taus, times=times, seed=3, rows=rows, normalization=data.normalization)
     for k, t in enumerate(times):
         rf = real_features(model.replace(t=t), *rows, seed=3)
@@ -53,21 +53,21 @@ def test_members_are_the_real_row_simulators_flows(skewed):
     np.testing.assert_allclose(fam.normalization.invert(fam.train_points), raw, rtol=1e-13, atol=1e-12)
     # one W per time: the simulator with the family's feature seed
     ind = rd.score_family(model, 5, [1.0], times=times, seed=3, rows=rows, shared_features=False)
-    rf = real_features(model.replace(t=1.0), *rows, seed=3,
+    rf = real_features(model.replace(t=0.3), *rows, seed=3,
                        feature_seed=np.random.SeedSequence(3, spawn_key=(rd.generate.family.FEATURE_STREAM, 1)))
     np.testing.assert_array_equal(ind.features[1], rf.W)
     np.testing.assert_array_equal(ind.readouts[0, 1], rf.weights(1.0))
     assert not np.array_equal(ind.features[0], ind.features[1])
     # explicit GD on the same rows: train(rows=...) itself
-    gd = rd.score_family(model, 5, [2.0], times=[1.0], seed=3, rows=rows, simulator="gd")
-    ref = train(model.replace(t=1.0), 5, 2.0, rows=rows, seed=3, n_log=1)
+    gd = rd.score_family(model, 5, [2.0], times=[0.3], seed=3, rows=rows, simulator="gd")
+    ref = train(model.replace(t=0.3), 5, 2.0, rows=rows, seed=3, n_log=1)
     np.testing.assert_array_equal(gd.readouts[0, 0], ref.A)
 
 
 def test_real_family_references_and_refusals(skewed):
     data, rows, _ = skewed
     model = rd.RFModel(psi_p=3, psi_n=2, t=0.1)
-    fam = rd.score_family(model, 5, [np.inf], times=[0.05, 1.0], seed=3, rows=rows)
+    fam = rd.score_family(model, 5, [np.inf], times=[0.05, 0.3], seed=3, rows=rows)
     ev = evaluate(fam, 40, seed=1)
     assert list(ev.references) == ["empirical", "held-out"]
     assert ev.references["held-out"].x.shape == (30, 5)            # all 30 held-out rows, not 40 fresh points
@@ -90,20 +90,21 @@ def test_real_family_references_and_refusals(skewed):
 
 
 def test_digit_samples_copy_training_digits_not_held_out_ones():
-    """Four training digits, p = 512 features, 12 diffusion times, trained to τ = ∞: a share of the samples are
-    copies of training digits (measured 0.305 ± 0.032, all four copied), while held-out digits (the model never
-    saw them) are never within 1/3 of the way to one training digit than to the next — the chance level of the
-    criterion is 0 here."""
+    """Four training digits, p = 384 features, 12 diffusion times, trained to τ = ∞: a share of the samples are
+    copies of training digits (measured 0.280 ± 0.032, all four copied), while of the 1793 other digits (the
+    model never saw them) only 11 are within 1/3 of the way to one training digit than to the next — the chance
+    level of the criterion, 0.006 (the digits hold near-duplicates). (The read-outs do not depend on the
+    held-out population: 20 rows suffice.)"""
     pytest.importorskip("sklearn")
     data = rd.load_dataset("digits")
-    split = data.split(4, 40, seed=0)
+    split = data.split(4, 20, seed=0)
     rows = (data.rows[split.train], data.rows[split.test])
-    fam = rd.score_family(rd.RFModel(psi_p=8, psi_n=4 / 64, t=0.01), 64, [np.inf], times=rd.default_times(12),
+    fam = rd.score_family(rd.RFModel(psi_p=6, psi_n=4 / 64, t=0.01), 64, [np.inf], times=rd.default_times(12),
                           seed=0, rows=rows, normalization=data.normalization)
     f = rd.memorization_fraction(rd.sample(fam.at(np.inf), 200, seed=1), fam.train_points)
-    chance = rd.memorization_fraction(fam.test_points, fam.train_points)
-    assert chance.value == 0.0
-    assert f.value > chance.value + 5 * f.stderr and f.value > 0.2, (f.value, f.stderr)
+    chance = rd.memorization_fraction(np.delete(data.rows, split.train, axis=0), fam.train_points)
+    assert chance.value < 0.02
+    assert f.value > chance.value + 5 * np.hypot(f.stderr, chance.stderr) and f.value > 0.2, (f.value, f.stderr)
     assert np.unique(f.nearest[f.copied]).size == 4        # copies of every training digit, not of one
 
 
