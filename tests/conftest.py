@@ -1,7 +1,8 @@
 """Session set-up shared by every test file.
 
-* numba kernels are compiled (or loaded from numba's cache) once, before the first test, so no single
-  test's duration carries the compile time;
+* the suite runs on both cores (pytest-xdist, ``-n 2`` in pyproject.toml); numba kernels are compiled
+  into numba's cache once, by the controller, before the workers start, and every worker loads them before
+  its first test, so no single test's duration carries the compile time;
 * finite-size samples that several tests compare with different references are built once
   (:func:`true_features`);
 * :func:`saved_figures` keeps the Axes of every figure the CLI saves, so tests check what was drawn;
@@ -19,6 +20,10 @@ import sys
 
 if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if "PYTEST_XDIST_WORKER" in os.environ and "numba" not in sys.modules:
+    # the suite runs in one process per core (pytest-xdist): numba's parallel kernels get one thread each,
+    # so the workers do not oversubscribe the cores
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -34,10 +39,9 @@ def pytest_collection_modifyitems(config, items):
         items.reverse()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def warm_numba():
-    """Compile or load every numba kernel once per session: one spectral point and its support, every
-    simulator kernel signature, and one tiny true-feature simulation with its loss curve."""
+def _warm_kernels():
+    """Compile (or load from numba's cache) every kernel: one spectral point and its support, every simulator
+    kernel signature, and one tiny true-feature simulation with its loss curve."""
     import rfdiff as rd
     from rfdiff.simulate import kernels, random_features
 
@@ -46,6 +50,19 @@ def warm_numba():
     rd.support(model)
     kernels.warm()
     random_features(model, 8, seed=0).loss_curves([0.0, 1.0, np.inf])
+
+
+def pytest_configure(config):
+    """With pytest-xdist, the controller compiles the kernels into numba's cache once, before the workers
+    start: each worker then loads them instead of compiling them again, side by side."""
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        _warm_kernels()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_numba():
+    """Every kernel compiled or loaded once per session (per worker process), before the first test."""
+    _warm_kernels()
 
 
 @pytest.fixture(scope="session")
