@@ -45,7 +45,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     model = rd.RFModel(psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, activation=args.activation)
-    problem = _Problem(model, args.d, seed=0, noise="fresh")
+    problem = _Problem(model, args.d, seed=0)           # the model's m = inf: fresh noise at every step
     d, p, n = problem.d, problem.p, problem.n
     flops = 6.0 * p * d * n
     rng = noise_rng(0)

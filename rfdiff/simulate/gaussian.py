@@ -347,10 +347,9 @@ def gaussian_equivalent(model, d: int, seed=0, include_mean: bool = True, *, fea
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``.
     include_mean : bool
-        Keep the rank-one ``μ0² 1 1ᵀ`` term (docs/theory.md §2).
+        Keep the mean μ0 on every feature column (docs/theory.md §2).
     feature_seed : int, SeedSequence or None
-        Draw W from ``default_rng(feature_seed)`` instead, keeping the training data of ``seed``
-        (:func:`rfdiff.simulate.sample_problem`).
+        A seed of its own for W (the training data stay those of ``seed``; :func:`rfdiff.simulate.sample_problem`).
 
     Returns
     -------
