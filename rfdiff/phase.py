@@ -37,7 +37,8 @@ from .model import MIN_BULK_MASS, PSI_N_RANGE, RFModel
 from .sweep import Execution, sweep
 from .timing import TimescaleOptions, memorization_ratio, timescales
 
-__all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio"]
+__all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio",
+           "bracket_sign_change"]
 
 AXES = ("psi_p", "psi_n", "t", "m", "weight_decay")
 #: Regime labels of a grid point.
@@ -102,12 +103,12 @@ def _boundary(task):
     if above.size and above[-1] + 1 < x.size:
         a, b = x[above[-1]], x[above[-1] + 1]
     elif above.size:  # the whole row memorizes: walk up
-        a, b = _walk(excess, x[-1], math.log(PSI_N_RANGE[1]), up=True)
+        a, b = bracket_sign_change(excess, x[-1], math.log(PSI_N_RANGE[1]), up=True)
         if b is None:
             return {"psi_n": math.nan, "evaluations": evaluations,
                     "note": f"no boundary in range: memorization persists up to psi_n = {math.exp(a):.4g}"}
     else:  # the whole row generalizes: walk down
-        b, a = _walk(excess, x[0], math.log(max(PSI_N_RANGE[0], MIN_BULK_MASS * model.psi_p)), up=False)
+        b, a = bracket_sign_change(excess, x[0], math.log(max(PSI_N_RANGE[0], MIN_BULK_MASS * model.psi_p)), up=False)
         if a is None:
             return {"psi_n": math.nan, "evaluations": evaluations,
                     "note": f"no boundary in range: nothing memorizes for psi_n from {math.exp(b):.4g} to the grid"}
@@ -115,7 +116,7 @@ def _boundary(task):
     return {"psi_n": math.exp(root), "evaluations": evaluations}
 
 
-def _walk(excess, start, limit, up):
+def bracket_sign_change(excess, start, limit, up):
     """Double (``up``) or halve ψ_n from ``start`` (a log ψ_n) until the memorization margin changes sign, at
     most :data:`MAX_WALK` times and not beyond ``limit``: ``(last, first)`` log ψ_n on either side of the sign
     change, or ``(last, None)`` when it does not change (no boundary in range)."""

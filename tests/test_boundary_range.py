@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from rfdiff.phase import MAX_WALK, _walk
+from rfdiff.phase import MAX_WALK, bracket_sign_change
 
 
 def test_walk_brackets_the_sign_change_both_ways():
-    up = _walk(lambda x: 1.0 if x < math.log(10) else -1.0, 0.0, math.log(1e8), up=True)
+    up = bracket_sign_change(lambda x: 1.0 if x < math.log(10) else -1.0, 0.0, math.log(1e8), up=True)
     assert up == pytest.approx((3 * math.log(2), 4 * math.log(2)))          # memorizes at 8, not at 16
-    down = _walk(lambda x: 1.0 if x < math.log(0.1) else -1.0, 0.0, math.log(1e-6), up=False)
+    down = bracket_sign_change(lambda x: 1.0 if x < math.log(0.1) else -1.0, 0.0, math.log(1e-6), up=False)
     assert down == pytest.approx((-3 * math.log(2), -4 * math.log(2)))      # not at 1/8, memorizes at 1/16
 
 
@@ -20,8 +20,8 @@ def test_walk_without_sign_change_stops_at_the_range_or_after_max_walk():
     def never(x):
         seen.append(x)
         return -1.0                                                          # nothing memorizes anywhere
-    last, first = _walk(never, 0.0, math.log(4e-6), up=False)
+    last, first = bracket_sign_change(never, 0.0, math.log(4e-6), up=False)
     assert first is None and last == pytest.approx(math.log(4e-6)) and min(seen) == pytest.approx(math.log(4e-6))
     seen.clear()
-    last, first = _walk(lambda x: seen.append(x) or 1.0, 0.0, math.log(1e8), up=True)
+    last, first = bracket_sign_change(lambda x: seen.append(x) or 1.0, 0.0, math.log(1e8), up=True)
     assert first is None and len(seen) == MAX_WALK and last == pytest.approx(MAX_WALK * math.log(2))

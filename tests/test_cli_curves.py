@@ -115,7 +115,7 @@ def test_timescales_json(tmp_path, capsys):
     assert set(printed) == {f"{name:>12s}" for name in expected}
     for name, value in expected.items():
         assert float(printed[f"{name:>12s}"]) == pytest.approx(value, rel=1e-5)
-    rows = [line.split() for line in lines[lines.index(f"# d log tau_mem / d log psi_n") + 2:]]
+    rows = [line.split() for line in lines[lines.index("# d log tau_mem / d log psi_n") + 2:]]
     np.testing.assert_allclose(np.array(rows, dtype=float), np.column_stack([fit.psi_n, fit.tau, fit.exponent]),
                                rtol=1e-3, atol=5e-4)             # printed with 4, 6 and 3 decimals
 

@@ -97,20 +97,20 @@ def _reproduce_one(draw, saved_figures, name):
     import tempfile
 
     from rfdiff.plotting import pyplot
-    from rfdiff.reproduce import _save
+    from rfdiff.reproduce import save_figure
     with tempfile.TemporaryDirectory() as out:
-        draw(out, {}, pyplot(), _save)
+        draw(out, {}, pyplot(), save_figure)
     return saved_figures[f"{name}.png"]
 
 
 @pytest.mark.slow
 def test_m_trend_and_kernel_plateau_say_their_parameters(saved_figures):
     from rfdiff.reproduce import beyond
-    ax = _reproduce_one(beyond._m_trend, saved_figures, "m_trend")
+    ax = _reproduce_one(beyond.draw_m_trend, saved_figures, "m_trend")
     assert "t = 0.1, tanh, Σ = I" in ax.get_title()
     assert labelled_ticks(ax.xaxis) == [f"{m:g}" for m in beyond.TREND_M]
     assert_readable(ax.yaxis, "end point")
-    ax = _reproduce_one(beyond._kernel_plateau, saved_figures, "kernel_plateau")
+    ax = _reproduce_one(beyond.draw_kernel_plateau, saved_figures, "kernel_plateau")
     assert "ψ_n = 8, t = 0.01, tanh, Σ = I" in ax.get_title()
     assert_readable(ax.yaxis, "losses")
 
@@ -119,10 +119,10 @@ def test_m_trend_and_kernel_plateau_say_their_parameters(saved_figures):
 def test_m_map_and_mixture_order_say_their_parameters_and_grid(saved_figures):
     from rfdiff.reproduce import QUICK, beyond, mixtures
     serial = rd.Execution("serial")
-    ax = _reproduce_one(lambda *a: beyond._m_map(QUICK, *a, serial), saved_figures, "m_map")
+    ax = _reproduce_one(lambda *a: beyond.draw_m_map(QUICK, *a, serial), saved_figures, "m_map")
     assert "ψ_n = 2.1, t = 0.1, tanh, Σ = I" in ax.get_title()
     assert labelled_ticks(ax.yaxis) == ["1", "2", "3", "4", "6", "8", "16", "32", "64"]
-    ax = _reproduce_one(mixtures._mixture_order, saved_figures, "mixture_order")
+    ax = _reproduce_one(mixtures.draw_mixture_order, saved_figures, "mixture_order")
     assert "ψ_p = 8, ψ_n = 2, t = 0.1" in ax.get_title()
     assert labelled_ticks(ax.yaxis) == [f"{r:g}" for r in mixtures.VARIANCE_RATIOS]
 

@@ -137,11 +137,11 @@ def test_digit_grid_recipe_draws_what_it_measured(tmp_path, saved_figures):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     from rfdiff.plotting import pyplot
-    from rfdiff.reproduce import _save
-    from rfdiff.reproduce.realdata import _samples
+    from rfdiff.reproduce import save_figure
+    from rfdiff.reproduce.realdata import draw_realdata_samples
     manifest = {}
     sizes = {"n": 4, "psi_p": 2.0, "times": 4, "samples": 30, "n_test": 20, "shown": 6}
-    _samples(str(tmp_path), manifest, pyplot(), 0, _save, sizes)
+    draw_realdata_samples(str(tmp_path), manifest, pyplot(), 0, save_figure, sizes)
     entry = manifest["realdata_samples"]
     axes = [ax for ax in saved_figures["realdata_samples.png"].figure.axes if ax.images]
     assert len(axes) == 2 and len(entry["panels"]) == 2 and entry["panels"][1]["tau"] == np.inf

@@ -97,7 +97,7 @@ def fit_power_law(x, y):
     return float(slope), float(math.exp(intercept))
 
 
-def _save(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
+def save_figure(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):
     """Write ``name.png`` and ``name.pdf`` and the figure's manifest entry (caption, models, seeds, meta)."""
     from ..plotting import savefig, tidy_figure
     fig = ax.figure
@@ -139,7 +139,7 @@ def _spectra(cfg, out, manifest, plt, seed):
         ax = plot_spectrum(spec, eigenvalues=sample.eigenvalues())
         ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {sample.size.describe(model)}, seed {seed}",
                      fontsize=9)
-        _save(ax, out, name, manifest,
+        save_figure(ax, out, name, manifest,
               f"Spectrum of U for {label}, ψ_p = 16, ψ_n = 4, t = {T}, tanh: exact density (line) and "
               f"atom over the eigenvalue histogram of one Gaussian-equivalent sample at d = {cfg.spectrum_d} "
               f"(p = {16 * cfg.spectrum_d}, seed {seed}). Bulks: {len(sup.intervals)}.",
@@ -161,7 +161,7 @@ def _curves(cfg, out, manifest, plt, seed):
         plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
         models.append(model)
         nodes.append(curves.nodes)
-    _save(axes[0], out, "curves", manifest,
+    save_figure(axes[0], out, "curves", manifest,
           f"Train and test losses (left axis) and score error (right axis, dotted) along gradient flow, "
           f"ψ_p = {PSI_P:g}, t = {T}, tanh, ψ_n = {', '.join(f'{v:g}' for v in CURVES_PSI_N)}: exact theory "
           f"(lines) and a Gaussian-equivalent simulation at d = {cfg.curves_d}, seed {seed} (markers); "
@@ -170,7 +170,7 @@ def _curves(cfg, out, manifest, plt, seed):
     dyns = [LearningDynamics(RFModel(psi_p=PSI_P, psi_n=v, t=T)) for v in COLLAPSE_PSI_N]
     taus = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
     ax = plot_collapse([d(taus) for d in dyns], timescales_list=[timescales(d.model, dynamics=d) for d in dyns])
-    _save(ax, out, "collapse", manifest,
+    save_figure(ax, out, "collapse", manifest,
           f"Test loss against τ/ψ_n for ψ_n = {', '.join(f'{v:g}' for v in COLLAPSE_PSI_N)} (ψ_p = {PSI_P:g}, "
           f"t = {T}), dotted: τ_mem/ψ_n. The curves would coincide if τ_mem ∝ ψ_n; at this width they do "
           f"not: τ_mem grows faster than ψ_n at small ψ_n and bends over as ψ_n approaches ψ_p (the low "
@@ -187,7 +187,7 @@ def _tau_map(line, out, manifest):
     star = float(line.boundary[0])
     diag = _diagram_diagnostics(line)
     ax = plot_tau_map(line)
-    _save(ax, out, "tau_map", manifest,
+    save_figure(ax, out, "tau_map", manifest,
           f"(ψ_n, τ) phase map at ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I: not yet generalizing (τ < τ_gen), "
           f"generalizing, memorizing (τ ≥ τ_mem). Memorization at τ = ∞ disappears beyond the computed "
           f"boundary ψ_n* = {star:.4g} = {star / PSI_P:.3g} ψ_p (where (L_test(∞) − L_min)/(1 − L_min) = "
@@ -218,7 +218,7 @@ def _min_score_error(line, out, manifest, plt):
     ax.loglog(psi_n[fit], prefactor * psi_n[fit] ** exponent, "k--",
               label=rf"fit on $\psi_n\in[{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}]$: exponent {exponent:.3f}")
     _label(ax, r"minimal score error $\min_\tau E_{score}(\tau)$", " (the seed paper reports $\\approx -0.59$)")
-    _save(ax, out, "min_score_error", manifest,
+    save_figure(ax, out, "min_score_error", manifest,
           f"Minimal score error (at τ_gen) against ψ_n, ψ_p = {PSI_P:g}, t = {T}, tanh, Σ = I. A power law fitted "
           f"on ψ_n ∈ [{FIT_RANGE[0]:g}, {FIT_RANGE[1]:g}] has exponent {exponent:.3f} (the seed paper reports "
           f"≈ −0.59). There is no single exponent: the local slope d log E_min / d log ψ_n goes from "
@@ -269,7 +269,7 @@ def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
     seeds = list(range(seed, seed + cfg.sim_seeds))
     _label(ax, r"training time $\tau$", f"; simulation {'seed' if len(seeds) == 1 else 'seeds'} "
                                         f"{', '.join(map(str, seeds))}")
-    _save(ax, out, "timescales", manifest,
+    save_figure(ax, out, "timescales", manifest,
           f"τ_gen (blue) and τ_mem (red) against ψ_n at ψ_p = {PSI_P:g}, t = {T}, Σ = I: exact theory (lines) and "
           f"finite-size simulations (markers, {cfg.sim_seeds} seed(s) each: {', '.join(map(str, seeds))}; τ from "
           f"their closed-form curves with the same definitions, refined like the theory's). Fitted slopes "
@@ -290,7 +290,7 @@ def _phase_grid(cfg, out, manifest, run):
     diag = _diagram_diagnostics(grid)
     hatched = bool(np.any(np.isinf(grid.tau_mem) & (grid.error == "")))
     hatch_note = "; hatched: τ_mem = ∞, the point does not memorize (docs/theory.md §7)" if hatched else ""
-    _save(axes[0], out, "phase_diagram", manifest,
+    save_figure(axes[0], out, "phase_diagram", manifest,
           f"(ψ_p, ψ_n) phase diagram at t = {T}, tanh, Σ = I, {cfg.grid}×{cfg.grid} points: log10 τ_mem/τ_gen "
           f"(left{hatch_note}) and "
           f"log10 (L_test(∞) − L_min) (right). Black line: computed boundary ψ_n*(ψ_p) beyond which memorization "
@@ -314,7 +314,7 @@ def _decomposition(cfg, out, manifest, plt, seed):
     dyn = LearningDynamics(model)
     taus = np.geomspace(1, 1e7, 300)
     ax = plot_decomposition(dyn.decompose(taus), model=model)
-    _save(ax, out, "decomposition", manifest,
+    save_figure(ax, out, "decomposition", manifest,
           "Change of the test loss carried by each part of U's spectrum (ψ_p = 64, ψ_n = 8, t = 0.01, tanh): "
           "the generalization bulk (largest λ, μ_W mass ≈ ψ_p) brings the early dip; the late rise is carried "
           "mostly by the low cluster just above s_t² (smallest λ), not by the memorization bulk; dashed: total.",
@@ -336,25 +336,25 @@ def _previous_manifest(out) -> dict:
 def _beyond(cfg, out, manifest, plt, run, seed):
     """Finite noise draws, weight decay and the kernel limit (:mod:`rfdiff.reproduce.beyond`)."""
     from . import beyond
-    beyond.draw(cfg, out, manifest, plt, seed, _save, run)
+    beyond.draw(cfg, out, manifest, plt, seed, save_figure, run)
 
 
 def _mixtures(cfg, out, manifest, plt, seed):
     """Gaussian-mixture data: per-class curves and the class order (:mod:`rfdiff.reproduce.mixtures`)."""
     from . import mixtures
-    mixtures.draw(cfg, out, manifest, plt, seed, _save)
+    mixtures.draw(cfg, out, manifest, plt, seed, save_figure)
 
 
 def _realdata(cfg, out, manifest, plt, seed):
     """Real data: theory vs Gaussian surrogate vs real rows, τ_mem against n (:mod:`rfdiff.reproduce.realdata`)."""
     from . import realdata
-    realdata.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+    realdata.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
 
 
 def _samples(cfg, out, manifest, plt, seed):
     """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
     from . import samples
-    samples.draw(cfg, out, manifest, plt, seed, _save, quick=cfg is QUICK)
+    samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
 
 
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:

@@ -29,15 +29,15 @@ PLATEAU_PSI_N = 8.0
 
 
 def draw(cfg, out, manifest, plt, seed, save, run):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce._save`)."""
-    _finite_m_curves(cfg, out, manifest, plt, seed, save)
-    _m_trend(out, manifest, plt, save)
-    _m_map(cfg, out, manifest, plt, save, run)
-    _weight_decay(cfg, out, manifest, plt, seed, save)
-    _kernel_plateau(out, manifest, plt, save)
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
+    draw_finite_m_curves(cfg, out, manifest, plt, seed, save)
+    draw_m_trend(out, manifest, plt, save)
+    draw_m_map(cfg, out, manifest, plt, save, run)
+    draw_weight_decay(cfg, out, manifest, plt, seed, save)
+    draw_kernel_plateau(out, manifest, plt, save)
 
 
-def _finite_m_curves(cfg, out, manifest, plt, seed, save):
+def draw_finite_m_curves(cfg, out, manifest, plt, seed, save):
     from ..plotting.curves import plot_curves
     from ..simulate import random_features
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), constrained_layout=True)
@@ -63,7 +63,7 @@ def _finite_m_curves(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d)
 
 
-def _m_trend(out, manifest, plt, save):
+def draw_m_trend(out, manifest, plt, save):
     from ..plotting import grid_ticks
     fig, ax = plt.subplots(figsize=(6.6, 4.4), constrained_layout=True)
     models, lines = [], {}
@@ -97,7 +97,7 @@ def _m_trend(out, manifest, plt, save):
          f"it — the George–Veiga–Macris picture, here exact and at the end of training.", models=models)
 
 
-def _m_map(cfg, out, manifest, plt, save, run):
+def draw_m_map(cfg, out, manifest, plt, save, run):
     from ..plotting import grid_ticks
     psi_p = np.geomspace(0.6, 60, max(cfg.grid * 2, 12))
     m = np.array([1, 2, 3, 4, 6, 8, 16, 32, 64])
@@ -129,7 +129,7 @@ def _m_map(cfg, out, manifest, plt, save, run):
          diagnostics={"failed_points": failed, "stats": pd.stats})
 
 
-def _weight_decay(cfg, out, manifest, plt, seed, save):
+def draw_weight_decay(cfg, out, manifest, plt, seed, save):
     from ..simulate import gaussian_equivalent
     base = RFModel(*DECAY_MODEL, T)
     star = critical_weight_decay(base)
@@ -164,7 +164,7 @@ def _weight_decay(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d, critical_weight_decay=star)
 
 
-def _kernel_plateau(out, manifest, plt, save):
+def draw_kernel_plateau(out, manifest, plt, save):
     psi_p = np.geomspace(16, 1e6, 12)
     ends = [LearningDynamics(RFModel(v, PLATEAU_PSI_N, PLATEAU_T))([np.inf]) for v in psi_p]
     test = np.array([c.test[0] for c in ends])

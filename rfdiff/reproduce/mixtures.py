@@ -28,16 +28,16 @@ PI_LOW = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def draw(cfg, out, manifest, plt, seed, save):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce._save`)."""
-    _mixture_curves(cfg, out, manifest, plt, seed, save)
-    _mixture_order(out, manifest, plt, save)
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
+    draw_mixture_curves(cfg, out, manifest, plt, seed, save)
+    draw_mixture_order(out, manifest, plt, save)
 
 
 def _two_class(pi_low, ratio):
     return GaussianMixture([pi_low, 1 - pi_low], [Isotropic(ratio ** -0.5), Isotropic(ratio ** 0.5)])
 
 
-def _mixture_curves(cfg, out, manifest, plt, seed, save):
+def draw_mixture_curves(cfg, out, manifest, plt, seed, save):
     from ..plotting.curves import plot_class_curves, plot_curves
     from ..simulate import gaussian_equivalent
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
@@ -66,7 +66,7 @@ def _mixture_curves(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d)
 
 
-def _mixture_order(out, manifest, plt, save):
+def draw_mixture_order(out, manifest, plt, save):
     from ..plotting import grid_ticks
     gen = np.full((len(VARIANCE_RATIOS), len(PI_LOW)), np.nan)
     mem = np.full_like(gen, np.nan)

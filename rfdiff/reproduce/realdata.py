@@ -34,11 +34,11 @@ SAMPLES_QUICK = {"n": 8, "psi_p": 16.0, "times": 12, "samples": 200, "n_test": 1
 
 
 def draw(cfg, out, manifest, plt, seed, save, quick=False):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce._save`); ``quick``: one split for
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`); ``quick``: one split for
     the τ_mem scaling instead of three (the comparison always uses 5), a smaller image grid."""
-    _curves(out, manifest, plt, seed, save)
-    _tau_mem(out, manifest, plt, seed, save, splits=1 if quick else 3)
-    _samples(out, manifest, plt, seed, save, SAMPLES_QUICK if quick else SAMPLES_FULL)
+    draw_realdata_curves(out, manifest, plt, seed, save)
+    draw_realdata_tau_mem(out, manifest, plt, seed, save, splits=1 if quick else 3)
+    draw_realdata_samples(out, manifest, plt, seed, save, SAMPLES_QUICK if quick else SAMPLES_FULL)
 
 
 def _table_row(c):
@@ -48,7 +48,7 @@ def _table_row(c):
                 "relative": rel[q]} for q in QUANTITIES}
 
 
-def _curves(out, manifest, plt, seed, save):
+def draw_realdata_curves(out, manifest, plt, seed, save):
     from ..plotting.realdata import plot_comparison
     _, axes = plt.subplots(1, len(DATASETS), figsize=(13, 5.4), constrained_layout=True)
     table, notes, models, splits = {}, [], [], {}
@@ -76,7 +76,7 @@ def _curves(out, manifest, plt, seed, save):
          splits=splits)
 
 
-def _tau_mem(out, manifest, plt, seed, save, splits):
+def draw_realdata_tau_mem(out, manifest, plt, seed, save, splits):
     from ..plotting.realdata import plot_tau_scaling
     data = load_dataset("digits")
     s = tau_mem_scaling(data, SCALING_N, SCALING_PSI_P, t=SCALING_T, splits=splits, seed=seed)
@@ -98,7 +98,7 @@ def _tau_mem(out, manifest, plt, seed, save, splits):
          seeds=s.seeds, scaling=s.to_dict())
 
 
-def _samples(out, manifest, plt, seed, save, sizes):
+def draw_realdata_samples(out, manifest, plt, seed, save, sizes):
     """Generated digits at τ_gen and τ = ∞ beside their nearest training digits (docs/theory.md §13–14).
 
     τ_gen is the finite model's own: the minimum of the held-out test loss of the member at the smallest diffusion

@@ -63,7 +63,7 @@ FULL = SampleSettings(fmem_d=8, fmem_psi_p=64.0, fmem_psi_n=(0.5, 1.0, 2.0, 4.0)
 
 
 def draw(cfg, out, manifest, plt, seed, save, quick=False):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce._save`)."""
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
     sizes = QUICK if quick else FULL
     _fmem(sizes, out, manifest, plt, seed, save)
     _dimension(sizes, out, manifest, plt, seed, save)
@@ -326,7 +326,7 @@ def _kl(sizes, out, manifest, plt, seed, save):
     ax.plot(tau_positions(fam.taus), fit_kept, "^:", color="C9", ms=4,
             label="the same without the escaped samples")
     mark_times(ax, {rf"$\tau_{{gen}}$, $\tau_{{mem}}$ at $t = {T_REF:g}$": (ts[T_REF].tau_gen, "0.3"),
-                    rf"$\tau_{{gen}}$, $\tau_{{mem}}$ at $t = 0.1$": (ts[0.1].tau_gen, "C2")})
+                    r"$\tau_{gen}$, $\tau_{mem}$ at $t = 0.1$": (ts[0.1].tau_gen, "C2")})
     mark_times(ax, {"_a": (ts[T_REF].tau_mem, "0.3"), "_b": (ts[0.1].tau_mem, "C2")})
     ax.set_title(rf"$\psi_p = 16$, $\psi_n = 2$, tanh, $\Sigma = I$, {sizes.times} diffusion times in "
                  rf"[1e-3, 5]; $\tau=\infty$ at the right end", fontsize=9)
