@@ -33,7 +33,7 @@ def test_curves_json_and_plots(tmp_path, capsys, saved_figures):
         assert path.stat().st_size > 10_000
     assert set(saved_figures) == {"curves.png", "dec.png", "collapse.png"}
     summary = capsys.readouterr().out.splitlines()
-    assert summary[0] == f"# {RD_MODEL.to_dict()}"
+    assert summary[0] == "# ψ_p=4 ψ_n=2 t=0.1 m=inf ω=0 activation=tanh data: Σ = I"      # RD_MODEL in one line
     ts = rd.timescales(RD_MODEL)
     assert summary_values(summary[1]) == pytest.approx(
         {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "L_test(tau_gen)": ts.test_min, "L_test(inf)": ts.test_inf},

@@ -19,7 +19,7 @@ from .args import (
     tau_grid,
 )
 from .limits import MIN_NODES, check_memory, check_simulation_memory, curves_bytes
-from .report import collect_warnings, exit_status, finite_max, print_table, result_provenance, status_line, write_outputs
+from .report import collect_warnings, model_summary, exit_status, finite_max, print_table, result_provenance, status_line, write_outputs
 
 HELP = "exact train/test/score-error curves along gradient flow (τ_gen, τ_mem marked)"
 
@@ -114,7 +114,7 @@ def _compute(model, args):
 def _print_summary(model, args, res, status, out):
     from ..plotting import data_label
     curves, ts, sim = res["curves"], res["timescales"], res["sim"]
-    out.write(f"# {model.to_dict()}\n# tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}  "
+    out.write(f"# {model_summary(model)}\n# tau_gen = {ts.tau_gen:.6g}  tau_mem = {ts.tau_mem:.6g}  "
               f"L_test(tau_gen) = {ts.test_min:.6g}  L_test(inf) = {ts.test_inf:.6g}\n"
               f"# contour nodes {curves.nodes}, max quadrature error {finite_max(curves.quad_error):.1e}; "
               f"status {status}\n")

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..outputs import provenance, write_csv, write_json, write_npz
 
-__all__ = ["CaughtWarnings", "args_provenance", "collect_warnings", "exit_status", "finite_max", "print_table",
-           "result_provenance", "status_line", "write_outputs"]
+__all__ = ["CaughtWarnings", "args_provenance", "collect_warnings", "exit_status", "finite_max", "model_summary",
+           "print_table", "result_provenance", "status_line", "write_outputs"]
 
 
 class CaughtWarnings(list):
@@ -80,6 +80,14 @@ def print_table(columns: dict, out=None) -> None:
     out.write(" ".join(f"{k:>14s}" for k in columns) + "\n")
     for row in zip(*columns.values()):
         out.write(" ".join(f"{v:14.7g}" for v in row) + "\n")
+
+
+def model_summary(model) -> str:
+    """One readable line naming a model: ``ψ_p=… ψ_n=… t=… m=… ω=… activation=… data: …`` (the data law in
+    short; --json holds it whole)."""
+    from ..plotting import data_label
+    return (f"ψ_p={model.psi_p:g} ψ_n={model.psi_n:g} t={model.t:g} m={model.m:g} ω={model.weight_decay:g} "
+            f"activation={model.activation.name} data: {data_label(model.data)}")
 
 
 def finite_max(values) -> float:

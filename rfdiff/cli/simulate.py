@@ -29,7 +29,7 @@ import numpy as np
 
 from . import args as opts
 from .limits import check_memory, check_simulation_memory, curves_bytes
-from .report import collect_warnings, exit_status, print_table, result_provenance, status_line, write_outputs
+from .report import collect_warnings, model_summary, exit_status, print_table, result_provenance, status_line, write_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -184,7 +184,7 @@ def _simulate(model, args):
 
 def _print_report(model, args, res, status, out):
     sim, extra = res.sim, res.extra
-    out.write(f"# {model.to_dict()}\n# method {args.method}, seed {args.seed}, noise: "
+    out.write(f"# {model_summary(model)}\n# method {args.method}, seed {args.seed}, noise: "
               f"{_noise_text(model, args.method)}; simulated {sim.size.describe(model)}\n")
     if args.split is not None:
         data = args._data_matrix

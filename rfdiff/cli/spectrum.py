@@ -7,7 +7,7 @@ import numpy as np
 
 from .args import add_model_arguments, add_output_arguments, figure_file, integer, largest_dimension, model_from_args
 from .limits import check_memory, check_simulation_memory
-from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
+from .report import collect_warnings, model_summary, exit_status, result_provenance, status_line, write_outputs
 
 #: Bytes per λ point held by the solver and the result (complex Stieltjes values, densities, statuses).
 BYTES_PER_POINT = 400
@@ -53,10 +53,7 @@ def _sim_d(args, model):
 
 
 def _print_summary(model, sup, spec, elapsed, status):
-    from ..plotting import data_label
-    print(f"rfdiff spectrum  ψ_p={model.psi_p:g} ψ_n={model.psi_n:g} t={model.t:g} m={model.m:g} "
-          f"ω={model.weight_decay:g} activation={model.activation.name} data: {data_label(model.data)}  "
-          f"({elapsed:.2f} s)")
+    print(f"rfdiff spectrum  {model_summary(model)}  ({elapsed:.2f} s)")
     for loc, mass in sup.atoms:
         print(f"  atom  λ = {loc:.6g}   mass {mass:.6g}")
     origin = sup.intervals[0][0] - sup.offsets[0][0] if sup.intervals else 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from .args import add_model_arguments, add_output_arguments, floats, model_from_args
-from .report import collect_warnings, exit_status, result_provenance, status_line, write_outputs
+from .report import collect_warnings, model_summary, exit_status, result_provenance, status_line, write_outputs
 
 HELP = "τ_gen, τ_mem and the spectral timescales of every bulk of U"
 
@@ -36,7 +36,7 @@ def run(args) -> int:
             fit = scaling_exponents(model, args.scaling, which=args.which, mem_fraction=args.mem_fraction)
     status, text = status_line([ts] + ([fit] if fit is not None else []), caught)
     out = sys.stdout
-    out.write(f"# {model.to_dict()}\n# {ts.definition}\n# status {text}\n")
+    out.write(f"# {model_summary(model)}\n# {ts.definition}\n# status {text}\n")
     for name, value in ts.by_name().items():
         out.write(f"{name:>12s} = {value:.6g}\n")
     payload = {**ts.to_dict(), "status": status}
