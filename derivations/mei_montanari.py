@@ -358,7 +358,7 @@ def simulate_rfdiff_m1(psi_p, psi_n, t, omega, act, d, seed, n_test=4000, rfdiff
     W and x are drawn as in rfdiff.simulate (``W = rng.standard_normal((p, d))`` then
     ``x = rng.standard_normal((d, n))``, rng = default_rng(seed)); with ``rfdiff_noise=True`` the training
     noise is rfdiff's ``noise_rng(seed)`` block, so the instance is the one of
-    ``rfdiff.simulate.random_features(model, d, seed, noise=1)``."""
+    ``rfdiff.simulate.random_features(model.replace(m=1), d, seed)``."""
     rng = np.random.default_rng(seed)
     p, n = max(1, int(round(psi_p * d))), max(1, int(round(psi_n * d)))
     dt = -math.expm1(-2 * t)
@@ -610,7 +610,7 @@ def main(argv=None):
             line += f" d={d}: {mu:.5f} ({100 * (mu - th) / th:+.2f}%)"
         print(line)
     # ---------------------------------------------------------------- 6. rfdiff's own finite-m simulator
-    print("\n[6] rfdiff.simulate.random_features(model, d, seed, noise=1) at tau = inf (omega = 0; exact population"
+    print("\n[6] rfdiff.simulate.random_features(model with m = 1, d, seed) at tau = inf (omega = 0; exact population"
           " test loss) vs the brute force above on the SAME instances (same W, x, xi) vs the mapping")
     try:
         import rfdiff as rd
@@ -623,7 +623,7 @@ def main(argv=None):
             th = rfdiff_m1_test_loss(pp, pn, t, 0.0, a)
             model = rd.RFModel(pp, pn, t, activation=a)
             for seed in range(2 if quick else 3):
-                r = float(rd.simulate.random_features(model, 100, seed, noise=1).loss_curves(np.array([np.inf])).test[0])
+                r = float(rd.simulate.random_features(model.replace(m=1), 100, seed).loss_curves(np.array([np.inf])).test[0])
                 b = simulate_rfdiff_m1(pp, pn, t, 0.0, a, 100, seed, n_test=20000, rfdiff_noise=True)
                 print(f"  psi_p={pp} psi_n={pn} t={t} {a} d=100 seed={seed}: rfdiff sim {r:.5f}, brute force "
                       f"(same instance, MC) {b:.5f} ({100 * (b - r) / r:+.2f}%), mapping {th:.5f}")

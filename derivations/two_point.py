@@ -1,4 +1,4 @@
-"""Symbolic checks of the two-point formula (docs/theory.md §5) and of the curve identities used by rfdiff.curves.
+"""Symbolic checks of the two-point formula (docs/theory.md §5) and of the curve identities used by rfdiff.dynamics.
 
 Run ``python derivations/two_point.py``; every check prints ``ok`` or raises ``AssertionError``.
 
