@@ -73,3 +73,18 @@ def test_step_cap_is_checked_before_training():
         train(MODEL, 10, 1e9, max_steps=100)
     with pytest.raises(ValueError, match="max_steps"):
         train(MODEL, 10, 1.0, max_steps=0)
+
+
+def test_training_run_options_are_one_object_or_keywords():
+    """train's logging and execution options: a TrainingRun or its fields as keywords, the same run either way;
+    both at once, or an unknown field, is refused by name."""
+    from rfdiff.simulate import TrainingRun
+    a = train(MODEL, 10, 5.0, run=TrainingRun(n_log=3, eval_noise="exact"))
+    b = train(MODEL, 10, 5.0, n_log=3)
+    np.testing.assert_array_equal(a.test, b.test)
+    with pytest.raises(ValueError, match="not both"):
+        train(MODEL, 10, 5.0, run=TrainingRun(n_log=3), n_log=4)
+    with pytest.raises(ValueError, match="n_logs"):
+        train(MODEL, 10, 5.0, n_logs=3)
+    with pytest.raises(ValueError, match="n_log"):
+        TrainingRun(n_log=0)

@@ -9,9 +9,9 @@ from ._flow import ClosedFormFlow
 from .gaussian import GaussianEquivalent, gaussian_equivalent
 from .features import RandomFeatures, random_features
 from .realdata import RealFeatures, real_features
-from .training import TrainResult, default_dtau, frozen_noise, train
+from .training import TrainingRun, TrainResult, default_dtau, frozen_noise, train
 
 __all__ = ["ClosedFormFlow", "GaussianEquivalent", "gaussian_equivalent", "RandomFeatures", "random_features",
            "RealFeatures", "real_features",
-           "TrainResult", "train", "default_dtau", "frozen_noise", "sample_problem", "draw_problem", "Problem", "problem_sizes",
-           "noise_rng", "FiniteSize", "SIZE_RTOL", "INDICATIVE_D"]
+           "TrainResult", "TrainingRun", "train", "default_dtau", "frozen_noise", "sample_problem", "draw_problem",
+           "Problem", "problem_sizes", "noise_rng", "FiniteSize", "SIZE_RTOL", "INDICATIVE_D"]

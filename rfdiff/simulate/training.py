@@ -24,11 +24,11 @@ import scipy.linalg
 from ..outputs import atomic_write
 from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
-from .._validate import choice, count_or_word, integer, noise_draws, positive
+from .._validate import choice, count_or_word, integer, noise_draws, options_object, positive
 from ..model import RFModel
 from ._sampling import FiniteSize, noise_rng, problem_sizes, sample_problem
 
-__all__ = ["TrainResult", "train", "frozen_noise", "default_dtau"]
+__all__ = ["TrainResult", "TrainingRun", "train", "frozen_noise", "default_dtau"]
 
 # Independent random streams, all children of ``SeedSequence(seed)``; the parent stream itself is the one
 # ``sample_problem`` uses for W and X, so none of these can collide with it. Fresh training noise comes from
@@ -304,8 +304,46 @@ def _gradient(problem, rng, batch, A):
     return G
 
 
-def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=60, batch=None,
-          eval_noise="exact", progress=False, checkpoint=None, rows=None, max_steps=None) -> TrainResult:
+@dataclass(frozen=True)
+class TrainingRun:
+    """How a training run is logged and carried out, apart from what is trained; validated once, here.
+
+    Parameters
+    ----------
+    n_log : int
+        Number of log-spaced log times in ``[Δτ, tau_max]`` (fewer if they round to the same step).
+    eval_noise : "exact" or int
+        ``"exact"``: losses from the matrices ``U, V, U_pop, V_pop`` of ``random_features`` for the same
+        model, d and seed (with finite m, the train loss is the loss on the m frozen draws, the objective
+        being minimised). ``N``: Monte-Carlo estimates with N noise draws per training point and
+        ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
+    progress : bool or None
+        Show a progress bar (``True`` needs ``tqdm``; None: when stderr is a terminal; default False).
+    checkpoint : str or path, optional
+        A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
+        atomically (:func:`rfdiff.outputs.atomic_write`: temporary file, fsync, ``os.replace``) at every log
+        point and every ``CHECKPOINT_SECONDS``. If it exists, the run resumes from it and gives bit-for-bit the
+        logs of an uninterrupted run.
+    max_steps : int, optional
+        Refuse, before the first step, a run that would take more steps than this (default: no cap).
+    """
+
+    n_log: int = 60
+    eval_noise: object = "exact"
+    progress: object = False
+    checkpoint: object = None
+    max_steps: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_log", integer("n_log", self.n_log, 1))
+        object.__setattr__(self, "eval_noise", count_or_word("eval_noise", self.eval_noise, "exact"))
+        wants_progress(self.progress)
+        if self.max_steps is not None:
+            object.__setattr__(self, "max_steps", integer("max_steps", self.max_steps, 1))
+
+
+def train(model, d, tau_max, optimizer="gd", lr=None, *, seed=0, batch=None, rows=None, run=None, noise=None,
+          **kwargs) -> TrainResult:
     r"""Train the read-out ``A`` of the random-features score model and log its losses.
 
     Parameters
@@ -334,30 +372,19 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
         ``sample_problem(model, d, seed)`` gives W and X (the same as ``random_features``); the training
         noise comes from ``noise_rng(seed)``, the minibatch choice with frozen noise, the default-step
         estimate and the Monte-Carlo evaluation from other child streams of ``SeedSequence(seed)``.
-    n_log : int
-        Number of log-spaced log times in ``[Δτ, tau_max]`` (fewer if they round to the same step).
     batch : int, optional
         Minibatch size: each step uses ``batch`` points drawn uniformly without replacement (with all their
         frozen draws when m is finite). Default: all n points.
-    eval_noise : "exact" or int
-        ``"exact"``: losses from the matrices ``U, V, U_pop, V_pop`` of ``random_features`` for the same
-        model, d and seed (with finite m, the train loss is the loss on the m frozen draws, the objective
-        being minimised). ``N``: Monte-Carlo estimates with N noise draws per training point and
-        ``N n`` fresh test points (relative standard error about ``sqrt(2/(N n d))`` on the losses).
-    progress : bool or None
-        Show a progress bar (``True`` needs ``tqdm``; None: when stderr is a terminal; default False).
-    checkpoint : str or path, optional
-        A ``.npz`` file holding the full state (A, Adam moments, step, RNG state, logs so far), written
-        atomically (:func:`rfdiff.outputs.atomic_write`: temporary file, fsync, ``os.replace``) at every log
-        point and every ``CHECKPOINT_SECONDS``. If it
-        exists, the run resumes from it and gives bit-for-bit the logs of an uninterrupted run.
     rows : (train_rows, test_rows), optional
         Real data (docs/theory.md §14): train on the n = round(ψ_n d) given rows (shape (n, d)) instead of
         Gaussian samples, and evaluate the test loss on the held-out rows (shape (n_test, d)) with fresh noise,
         exactly as :func:`rfdiff.simulate.real_features` (``eval_noise`` must be ``"exact"``; W is drawn as
         there from ``seed``; the score error uses its Gaussian proxy constant).
-    max_steps : int, optional
-        Refuse, before the first step, a run that would take more steps than this (default: no cap).
+    run : TrainingRun, optional
+        Logging and execution: ``n_log`` (60), ``eval_noise`` (``"exact"``), ``progress`` (False),
+        ``checkpoint`` (None), ``max_steps`` (None).
+    **kwargs
+        The fields of ``run`` one by one (e.g. ``n_log=12, checkpoint="run.npz"``), instead of the object.
 
     Returns
     -------
@@ -405,14 +432,12 @@ def train(model, d, tau_max, optimizer="gd", lr=None, noise=None, seed=0, n_log=
     if noise is not None:
         model = model.replace(m=noise_draws("noise", noise))
     seed = integer("seed", seed, 0)
-    n_log = integer("n_log", n_log, 1)
-    eval_noise = count_or_word("eval_noise", eval_noise, "exact")
+    run = options_object("training run", TrainingRun, run, kwargs)
+    n_log, eval_noise, progress, checkpoint, max_steps = (run.n_log, run.eval_noise, run.progress, run.checkpoint,
+                                                         run.max_steps)
     if batch is not None:
         batch = integer("batch", batch, 1, problem_sizes(model, d)[1])
     rows = _check_rows(model, d, rows, eval_noise)
-    if max_steps is not None:
-        max_steps = integer("max_steps", max_steps, 1)
-    wants_progress(progress)
 
     start = time.perf_counter()
     problem = _Problem(model, d, seed, rows)
