@@ -123,7 +123,7 @@ def _print_summary(model, args, res, status, out):
     elif args.no_simulation:
         out.write(f"# simulation: {args.no_simulation}\n")
     for c, (pi, cts) in enumerate(zip(model.data.class_weights, res.get("class_timescales", ()))):
-        law = data_label(model.data.laws[c]) if hasattr(model.data, "laws") else ""
+        law = data_label(model.data.class_laws[c]) if model.data.is_mixture else ""
         out.write(f"# class {c} ({law}, weight {pi:g}): tau_gen = {cts.tau_gen:.6g}  tau_mem = {cts.tau_mem:.6g}  "
                   f"L_test(inf) = {curves.classes[c].test[-1]:.6g}\n")
 

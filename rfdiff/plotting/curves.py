@@ -233,8 +233,8 @@ def plot_class_curves(curves, class_timescales=None, simulations=None, ax=None):
     for c, cls in enumerate(curves.classes or ()):
         color = f"C{4 + c}"
         keep = _finite(cls)
-        name = f"class {c}" + (f": {data_label(data.laws[c])}, weight {data.weights[c]:g}"
-                               if hasattr(data, "laws") else "")
+        name = f"class {c}" + (f": {data_label(data.class_laws[c])}, weight {data.class_weights[c]:g}"
+                               if getattr(data, "is_mixture", False) else "")
         ax.plot(cls.tau[keep], cls.test[keep], ls="--", color=color, label=f"test, {name}")
         if simulations is not None:
             sim = simulations[c]
