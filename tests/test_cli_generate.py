@@ -8,6 +8,8 @@ import pytest
 import rfdiff as rd
 from rfdiff.cli import main
 
+from helpers import one_error_line
+
 SMALL = ["--psi-p", "4", "--psi-n", "2", "--d", "4", "--t-count", "2", "--samples", "64"]
 
 
@@ -48,8 +50,7 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, extra, mess
     out = tmp_path / "g.json"
     argv = ["generate", "--psi-p", "4", "--psi-n", "2", "--d", "4", "--t-count", "4", *extra, "--json", str(out)]
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    one_error_line(capsys.readouterr().err, message)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -84,8 +85,7 @@ def test_real_rows_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, r
     out = tmp_path / "g.json"
     argv = ["generate", "--psi-p", "4", "--taus", "1", "--data", str(rows_file), *extra, "--json", str(out)]
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    one_error_line(capsys.readouterr().err, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.npy"]
 
 

@@ -5,24 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from rfdiff.cli import main
+from helpers import cli as _run, one_error_line
 
 MODEL = ["--psi-p", "2", "--psi-n", "2", "--t", "0.1"]
 
 
-def _run(argv):
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
 def _one_line(capsys, *words):
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for w in words:
-        assert w in err, err
-    return err
+    return one_error_line(capsys.readouterr().err, *words)
 
 
 @pytest.fixture

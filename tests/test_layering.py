@@ -242,10 +242,22 @@ def test_import_collector(source, module, package, expected):
     assert imported_modules(source, module, package) == expected
 
 
+def _fake_package(monkeypatch, tmp_path, files):
+    """Write a fake ``rfdiff`` package (``files``: relative path → source) under ``tmp_path``, padded with empty
+    modules up to the sanity floor of :func:`_modules`, and point the rules at it."""
+    pkg = tmp_path / "rfdiff"
+    for rel, text in files.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    for n in range(12):
+        (pkg / f"units{n}.py").write_text("")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+
+
 def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
     """A fake package with one violation of each kind (nested and relative imports) and one cycle."""
-    pkg = tmp_path / "rfdiff"
-    for rel, text in {
+    _fake_package(monkeypatch, tmp_path, {
         "__init__.py": "",
         "results.py": "",
         "spectral.py": "def f():\n    from .plotting import savefig\n",        # theory → presentation
@@ -258,13 +270,7 @@ def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
         "simulate/gaussian.py": "from ..structure import x\nfrom ..results import y\n",   # allowed
         "structure.py": "",
         "phase.py": "",
-    }.items():
-        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
-        (pkg / rel).write_text(text)
-    for n in range(12):                                                             # _modules' sanity floor
-        (pkg / f"units{n}.py").write_text("")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    })
     assert violations() == [("rfdiff.dynamics", "rfdiff.timing"), ("rfdiff.simulate.features", "rfdiff.phase"),
                             ("rfdiff.spectral", "rfdiff.plotting")]
     assert sorted(cycles()) == [["rfdiff.dynamics", "rfdiff.timing"], ["rfdiff.plotting", "rfdiff.spectral"]]
@@ -273,8 +279,7 @@ def test_rules_catch_synthetic_violations(monkeypatch, tmp_path):
 def test_cli_rules_catch_synthetic_violations(monkeypatch, tmp_path):
     """A fake CLI whose sub-commands import one another, ``main`` and the package, and whose package imports
     more than ``main``; the library importing the CLI is an upward import."""
-    pkg = tmp_path / "rfdiff"
-    for rel, text in {
+    _fake_package(monkeypatch, tmp_path, {
         "__init__.py": "",
         "model.py": "",
         "phase.py": "def f():\n    from .cli.report import status_line\n",           # library → CLI
@@ -285,13 +290,7 @@ def test_cli_rules_catch_synthetic_violations(monkeypatch, tmp_path):
         "cli/limits.py": "",
         "cli/curves.py": "from .args import x\nfrom . import phase\nfrom .main import build_parser\n",
         "cli/phase.py": "def run():\n    from . import EPILOG\n",                  # the package
-    }.items():
-        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
-        (pkg / rel).write_text(text)
-    for n in range(12):                                                             # _modules' sanity floor
-        (pkg / f"units{n}.py").write_text("")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    })
     assert cli_violations() == [("rfdiff.cli", "rfdiff.cli.args"), ("rfdiff.cli.curves", "rfdiff.cli.main"),
                                 ("rfdiff.cli.curves", "rfdiff.cli.phase"), ("rfdiff.cli.phase", "rfdiff.cli")]
     assert ("rfdiff.phase", "rfdiff.cli.report") in violations()
