@@ -28,7 +28,8 @@ from .results import ConvergenceWarning, LossCurves, Result
 from .settings import tau_window
 from .spectral import STATUS_FALLBACK, support
 from .structure import Symbol, structure
-from .twopoint import NodeSolution, pair_change, pair_traces, solve_nodes
+from .spectral.onepoint import solve_verified
+from .twopoint import NodeSolution, pair_traces
 
 __all__ = ["LearningDynamics", "ClassDynamics", "LossDecomposition", "loss_curves", "CONTOUR_TOL",
            "CONTOUR_START_NODES", "CONTOUR_MAX_NODES", "CONTOUR_PROBES"]
@@ -72,6 +73,13 @@ class LossDecomposition(Result):
     train: np.ndarray
     test: np.ndarray
     score_error: np.ndarray
+
+
+def _test_shares(fh, cross, TVV):
+    """Per node j, the share ``fh_j Σ_k TVV_jk fh_k + 2 fh_j cross_j`` of the change of a test-type loss from its
+    τ = 0 value, with the weighted filters ``fh = f_τ(z_j) h_j`` (one row per τ); summed over the nodes it is
+    ``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (TVV symmetric; class docstring of :class:`LearningDynamics`)."""
+    return fh * (fh @ TVV) + 2 * fh * cross
 
 
 class _Refined(NamedTuple):
@@ -209,7 +217,7 @@ class LearningDynamics:
             if not todo:
                 return done
             nodes = [self.ellipses[i].nodes(n) for i in todo]
-            sol = solve_nodes(self.structure, np.concatenate([z for z, _ in nodes]))
+            sol = solve_verified(self.structure, np.concatenate([z for z, _ in nodes]) - self.structure.origin)
             for k, (i, (z, h)) in enumerate(zip(todo, nodes)):
                 sl = slice(k * n, (k + 1) * n)
                 point = NodeSolution(self.structure, sol.q[sl], sol.deltas[sl], sol.g_w[sl])
@@ -257,9 +265,8 @@ class LearningDynamics:
     def _evaluate(self, tau, z, h, lin, cross, TVV, by_node=False):
         """``(train − 1, test − 1)`` and the score-error change, or their per-node shares."""
         f, psi = self._weights(tau, z)
-        fh = f * h
         train = -(psi * h * lin)
-        test = fh * (fh @ TVV) + 2 * fh * cross          # TVV symmetric
+        test = _test_shares(f * h, cross, TVV)
         parts = (train, test, test / self._delta_t)
         if by_node:
             return parts
@@ -389,15 +396,19 @@ class ClassDynamics:
         k = dyn._coarse
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
         fhc = fh[:, k] * 2
-        test = pair_change(fh, self._cross, self._TVV)
-        err = np.abs(test - pair_change(fhc, self._cross[k], self._TVV[np.ix_(k, k)]))
+
+        def change(fh, cross, TVV):
+            return _test_shares(fh, cross, TVV).sum(axis=1).real
+
+        test = change(fh, self._cross, self._TVV)
+        err = np.abs(test - change(fhc, self._cross[k], self._TVV[np.ix_(k, k)]))
         message = dyn.message
         if self._train_vv is None:
             train = np.full(tau.shape, np.nan)
             message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
         else:
-            train = pair_change(fh, self._cross, self._train_vv)
-            err = np.maximum(err, np.abs(train - pair_change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)])))
+            train = change(fh, self._cross, self._train_vv)
+            err = np.maximum(err, np.abs(train - change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)])))
             train = 1.0 + train
         test = 1.0 + test
         return LossCurves(tau, train, test, (test - 1.0) / dyn._delta_t + self._inv, test - train,
@@ -414,9 +425,9 @@ class ClassDynamics:
         dyn = self._dyn
         tau = check_taus(taus)
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
-        test = dyn._split(fh * (fh @ self._TVV) + 2 * fh * self._cross)
+        test = dyn._split(_test_shares(fh, self._cross, self._TVV))
         train = (np.full_like(test, np.nan) if self._train_vv is None
-                 else dyn._split(fh * (fh @ self._train_vv) + 2 * fh * self._cross))
+                 else dyn._split(_test_shares(fh, self._cross, self._train_vv)))
         return LossDecomposition(tau, [list(e.intervals) for e in dyn.ellipses], dyn._group_masses(), train, test,
                                  test / dyn._delta_t)
 

@@ -198,7 +198,6 @@ class Timescales(Result):
         return out
 
 
-
 def _bulks(model, sup, n=200) -> tuple:
     """Per-bulk spectral timescales; μ_W moments by ``λ = lo + (hi − lo)(1 − cos θ)/2``, midpoint in θ.
 
@@ -410,7 +409,6 @@ class ScalingExponents(Result):
     tau: np.ndarray
     exponent: np.ndarray
     which: str
-
 
 
 def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExponents:

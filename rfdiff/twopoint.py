@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .data import DiscreteSpectrum
-from .results import SolverError
-from .spectral import solve
+from .spectral.onepoint import solve_verified
 from .structure import Symbol, structure
 
-__all__ = ["NodeSolution", "pair_traces", "pair_change", "pair_moments", "solve_nodes", "two_point", "K_SYMBOL"]
+__all__ = ["NodeSolution", "pair_traces", "pair_moments", "two_point", "K_SYMBOL"]
 
 
 #: Below this relative distance ``|ζ1 − ζ2|/|ζ1|`` the divided difference of the data law's Stieltjes
@@ -174,25 +173,8 @@ def _solve_small(M, t):
     return [sol[..., i] for i in range(k)]
 
 
-def pair_change(fh, cross, TVV):
-    """``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` from the weighted filters ``fh = f_τ(z_j) h_j`` (the change
-    of a test-type loss from its τ = 0 value)."""
-    return (np.einsum("ij,ij->i", fh @ TVV, fh) + 2 * (fh @ cross)).real
-
-
 #: The symbol of ``K = W Wᵀ/d``.
 K_SYMBOL = Symbol(0.0, 1.0, 0.0)
-
-
-def solve_nodes(struct, z):
-    """The one-point solution of ``struct`` at the nodes ``z`` (:func:`rfdiff.spectral.solve` at the offsets
-    ``z − origin``), raising :class:`~rfdiff.results.SolverError` if any node failed."""
-    z = np.asarray(z, dtype=complex)
-    sol = solve(struct, z - struct.origin)
-    if sol.n_failed:
-        raise SolverError(f"the one-point solver failed at {sol.n_failed} contour points, "
-                          f"e.g. z = {z.ravel()[~sol.converged.ravel()][:3]}")
-    return sol
 
 
 def two_point(model, z1, z2):
@@ -223,5 +205,5 @@ def two_point(model, z1, z2):
     """
     z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=complex), np.asarray(z2, dtype=complex))
     struct = structure(model)
-    s1, s2 = (NodeSolution.of(struct, solve_nodes(struct, z)) for z in (z1, z2))
+    s1, s2 = (NodeSolution.of(struct, solve_verified(struct, z - struct.origin)) for z in (z1, z2))
     return pair_traces(struct, s1, s2)[0][0]

@@ -19,7 +19,7 @@ from ..results import Result, SolverError
 from ..structure import structure
 from .onepoint import Work, fallback_message, solve_verified, spectral_bound
 
-__all__ = ["Support", "support", "scan_floor", "rank_atoms"]
+__all__ = ["Support", "support", "scan_floor", "scan_top", "rank_atoms"]
 
 #: A real point is inside a bulk when ``Im q(λ + i0) > INSIDE_TOL·|q|``.
 INSIDE_TOL = 1e-8
@@ -39,11 +39,17 @@ MASS_CONTOUR_MAX_NODES = 1 << 15
 #: (it cannot be resolved on any λ grid; its mass is kept, at its centre).
 ATOM_WIDTH_ULPS = 4.0
 
+
 def rank_atoms(st) -> list:
     """The rank-counting atom at the structure's origin (s_t², or 0 with frozen draws), as a list of
     ``(location, mass)`` (empty when its mass is 0)."""
     mass = st.atom_mass()
     return [(st.origin, mass)] if mass > 0 else []
+
+
+def scan_top(st) -> float:
+    """Last offset of the support scan, ``1.05·spectral_bound − origin``: above every bulk."""
+    return 1.05 * spectral_bound(st) - st.origin
 
 
 def scan_floor(st):
@@ -52,7 +58,7 @@ def scan_floor(st):
 
     The scales are the structure's positive coefficients (for exact noise averages v_t², the scale of the
     memorization cluster, and b_t², that of the low edge of the bulk of ``b_t² K``)."""
-    x_hi = 1.05 * spectral_bound(st) - st.origin
+    x_hi = scan_top(st)
     scales = [c.cov.x0 for c in st.components] + [c.cov.beta for c in st.components] + [st.shift.beta]
     x_lo = min([SCAN_FLOOR_REL * x_hi] + [SCAN_FLOOR_SCALE * k for k in scales if k > 0])
     x_round = _rounding_floor(st.origin)
@@ -319,7 +325,7 @@ def support(model, *, points_per_decade=SUPPORT_POINTS_PER_DECADE, edge_rtol=1e-
         raise ValueError("points_per_decade must be >= 10")
     st = structure(model)
     origin, density = st.origin, float(points_per_decade)
-    x_hi = 1.05 * spectral_bound(st) - origin
+    x_hi = scan_top(st)
     x_lo, truncated = scan_floor(st)
     atoms = rank_atoms(st)
     atom_total = sum(m for _, m in atoms)

@@ -64,8 +64,6 @@ class Spectrum(Result):
     model: object = field(repr=False)
 
 
-
-
 @lru_cache(maxsize=64)
 def _spectrum_atoms(model):
     """Atoms of U's law as :func:`spectrum` reports them: the rank-counting atom, plus (via

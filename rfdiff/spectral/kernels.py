@@ -65,12 +65,11 @@ HERGLOTZ_TOL = 1e-12
 STATUS_EXACT, STATUS_FALLBACK, STATUS_FAILED = 0, 1, 2
 
 
-
 class KernelParams(NamedTuple):
     """Constants of one model passed to the compiled kernels: its Gaussian-equivalent structure
     (:func:`rfdiff.structure.structure`, docs/theory.md §4 and §10).
 
-    Built once per model by :func:`_setup`; numba compiles it as a typed named tuple. Component k has the
+    Built once per structure by :func:`rfdiff.spectral.onepoint.kernel_inputs`; numba compiles it as a typed named tuple. Component k has the
     covariance symbol ``W diag(comp_alpha[k] σ + comp_beta[k]) Wᵀ/d + comp_x0[k] I`` and
     ``comp_r[k] = ψ_p/ψ_k = p/N_k``; the shift's W-part is ``W diag(shift_alpha σ + shift_beta) Wᵀ/d`` (its
     identity part is the origin of the offsets ω = z − origin).
