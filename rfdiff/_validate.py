@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["real", "positive", "nonnegative_number", "in_range", "integer", "choice", "draws", "noise_draws",
            "taus", "nonnegative", "increasing_axis", "draws_axis", "decay_axis", "optional_bool", "options_object",
-           "data_rows", "row_pair", "labels_for", "diffusion_times", "physical_memory", "memory"]
+           "data_rows", "row_pair", "labels_for", "diffusion_times", "physical_memory", "format_bytes", "memory"]
 
 
 def _number(name: str, value) -> float:
@@ -168,7 +168,7 @@ def _increasing(name, arr, value):
 
 def draws_axis(name: str, value) -> np.ndarray:
     """Noise draws as a value or an axis: an integer ≥ 1 or inf, or an increasing 1-D sequence of them."""
-    arr = np.asarray(value, dtype=float)
+    arr = _floats(name, value, "an integer >= 1 or inf, or an increasing sequence of them")
     if np.any(np.isnan(arr)) or np.any(arr < 1) or np.any(np.isfinite(arr) & (arr != np.round(arr))):
         raise ValueError(f"{name} must be an integer >= 1 or inf, or an increasing sequence of them, got {value!r}")
     return _increasing(name, arr, value)
@@ -176,7 +176,7 @@ def draws_axis(name: str, value) -> np.ndarray:
 
 def decay_axis(name: str, value) -> np.ndarray:
     """A weight decay as a value or an axis: finite and ≥ 0, or an increasing 1-D sequence of such values."""
-    arr = np.asarray(value, dtype=float)
+    arr = _floats(name, value, "finite and >= 0 (or a sequence of such values)")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0 (or a sequence of such values), got {value!r}")
     return _increasing(name, arr, value)
@@ -262,10 +262,20 @@ def physical_memory():
         return None
 
 
-def memory(name: str, nbytes: float, what: str) -> None:
+def format_bytes(n: float) -> str:
+    """``n`` bytes in the largest unit below it: ``"1.2 kB"``, ``"3.4 GB"``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+def memory(name, nbytes: float, what: str) -> None:
     """Refuse a request whose dominant arrays (``nbytes``) exceed this machine's physical memory: ``ValueError``
-    naming ``name``, the request ``what``, the estimate and the memory available."""
+    naming ``name`` (None: ``what`` names it), the request ``what``, the estimate and the memory available."""
     total = physical_memory()
     if total is not None and nbytes > total:
-        raise ValueError(f"{name}: {what} needs about {nbytes / 1e9:.3g} GB of memory; this machine has "
-                         f"{total / 1e9:.3g} GB: ask for less")
+        prefix = "" if name is None else f"{name}: "
+        raise ValueError(f"{prefix}{what} needs about {format_bytes(nbytes)} of memory; this machine has "
+                         f"{format_bytes(total)}: ask for less")

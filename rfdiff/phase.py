@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .results import Result, ThresholdError
-from ._validate import decay_axis, draws_axis, increasing_axis
+from ._validate import decay_axis, draws, draws_axis, increasing_axis
 from .dynamics import LearningDynamics
 from .model import MIN_BULK_MASS, PSI_N_RANGE, RFModel
 from .sweep import Execution, sweep
@@ -362,11 +362,11 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     plain = opts.to_dict()
     kw = {} if data is None else {"data": data}
     base = RFModel(psi_p=float(values["psi_p"].flat[0]), psi_n=float(values["psi_n"].flat[0]),
-                   t=float(values["t"].flat[0]), activation=activation, m=_draws_value(values["m"].flat[0]),
+                   t=float(values["t"].flat[0]), activation=activation, m=draws("m", float(values["m"].flat[0])),
                    weight_decay=float(values["weight_decay"].flat[0]), **kw)
     shape = tuple(values[a].size for a in axes)
     grid = np.stack(np.meshgrid(*[values[a] for a in axes], indexing="ij"), axis=-1).reshape(-1, len(axes))
-    models = [base.replace(**{a: (_draws_value(v) if a == "m" else float(v)) for a, v in zip(axes, row)})
+    models = [base.replace(**{a: (draws("m", float(v)) if a == "m" else float(v)) for a, v in zip(axes, row)})
               for row in grid]
 
     def key(task):
@@ -391,18 +391,13 @@ def phase_diagram(psi_p, psi_n, t, activation="tanh", data=None, *, m=math.inf, 
     if "psi_n" in axes and boundary:
         bnd, bnd_error, bnd_note, stats["boundary"] = _boundaries(base, axes, values, opts, plain, arrays, threshold,
                                                                   run)
-    fixed = {a: (_draws_value(values[a]) if a == "m" else float(values[a])) for a in AXES if a not in axes}
+    fixed = {a: (draws("m", float(values[a])) if a == "m" else float(values[a])) for a in AXES if a not in axes}
     fixed.update(activation=base.activation.name, data=base.data.to_dict())
     status, message = _summary(point_status, bnd_error, bnd_note, int(threshold.sum()))
     return PhaseDiagram(axes, {a: values[a] for a in axes}, fixed, window=window, gap_inf=gap_inf, ratio=ratio,
                         regime=regime, error=error, point_status=point_status, boundary=bnd, boundary_error=bnd_error,
                         boundary_note=bnd_note,
                         gap_rtol=opts.gap_rtol, options=opts, stats=stats, status=status, message=message, **arrays)
-
-
-def _draws_value(v):
-    """An m grid value as the model takes it (int, or inf)."""
-    return math.inf if math.isinf(v) else int(v)
 
 
 def _boundaries(base, axes, values, opts, plain, arrays, threshold, run):

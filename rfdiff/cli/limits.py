@@ -5,9 +5,9 @@ option, the estimate and the memory available), instead of swapping or being kil
 """
 from __future__ import annotations
 
-import os
+from .._validate import memory
 
-__all__ = ["MIN_NODES", "check_memory", "check_simulation_memory", "curves_bytes", "physical_memory"]
+__all__ = ["MIN_NODES", "check_memory", "check_simulation_memory", "curves_bytes"]
 
 #: Complex (τ × contour node) arrays alive at once while evaluating exact curves (weights, products, parts).
 ARRAYS_PER_TAU_NODE = 12
@@ -15,24 +15,9 @@ ARRAYS_PER_TAU_NODE = 12
 MIN_NODES = 16
 
 
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000:
-            return f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} PB"
-
-
-def physical_memory() -> int | None:
-    """Bytes of physical memory of this machine (``None`` if the platform does not say)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - platform dependent
-        return None
-
-
 def check_memory(nbytes: float, what: str) -> None:
-    """Refuse a request whose dominant arrays would not fit in this machine's physical memory.
+    """Refuse a request whose dominant arrays would not fit in this machine's physical memory
+    (:func:`rfdiff._validate.memory`).
 
     Parameters
     ----------
@@ -46,10 +31,7 @@ def check_memory(nbytes: float, what: str) -> None:
     ValueError
         Naming the estimate and the memory available.
     """
-    total = physical_memory()
-    if total is not None and nbytes > total:
-        raise ValueError(f"{what} needs about {_format_bytes(nbytes)} of memory; this machine has "
-                         f"{_format_bytes(total)}: ask for less")
+    memory(None, nbytes, what)
 
 
 def curves_bytes(points: int, nodes: int = MIN_NODES) -> float:
