@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import hashlib
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import numpy as np
 __all__ = [
     "atomic_write",
     "check_writable",
+    "digest",
     "dumps",
     "from_json",
     "provenance",
@@ -220,6 +222,12 @@ def provenance(argv=None, *, model=None, seeds=None, **extra) -> dict:
         out["seeds"] = seeds
     out.update(extra)
     return out
+
+
+def digest(arrays) -> list:
+    """Short fingerprints of arrays (e.g. the real rows a run trained on), for store keys and checkpoints: the first
+    16 hex digits of the SHA-256 of each array's bytes (C order)."""
+    return [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16] for a in arrays]
 
 
 def _csv_number(v) -> str:

@@ -64,7 +64,7 @@ def _member(task):
     from ..simulate import gaussian_equivalent, problem_sizes, random_features, real_features, train
     model, d, seed, taus = task["model"], task["d"], task["seed"], np.asarray(task["taus"], dtype=float)
     k, rows = task["feature_index"], task["rows"]
-    feature_seed = None if k is None else np.random.SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))
+    feature_seed = None if k is None else _feature_seed(seed, k)
     simulator, options = task["simulator"], dict(task["options"])
     if simulator in ("features", "gaussian"):
         if rows is not None:
@@ -96,9 +96,14 @@ def _member(task):
     return {"readouts": np.stack(readouts), "train": losses[:, 0], "test": losses[:, 1], "score_error": losses[:, 2]}
 
 
+def _feature_seed(seed, k):
+    """The seed of time k's own W: ``SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))``."""
+    return np.random.SeedSequence(seed, spawn_key=(FEATURE_STREAM, k))
+
+
 def _key(task):
-    import hashlib
-    rows = task["rows"] and [hashlib.sha256(np.ascontiguousarray(r).tobytes()).hexdigest() for r in task["rows"]]
+    from ..outputs import digest
+    rows = None if task["rows"] is None else digest(task["rows"])
     return {"model": task["model"].to_dict(), "d": task["d"], "seed": task["seed"], "taus": list(task["taus"]),
             "feature_index": task["feature_index"], "simulator": task["simulator"], "options": task["options"],
             "rows": rows, "what": "score_family_member"}
@@ -348,7 +353,7 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
     >>> fam.real_rows, fam.n, fam.test_points.shape, fam.normalization.invert(fam.train_points).shape
     (True, 6, (34, 3), (6, 3))
     """
-    from ..simulate import draw_problem, problem_sizes
+    from ..simulate import draw_features, draw_problem, problem_sizes
     from ..sweep import Execution, sweep
 
     if not isinstance(model, RFModel):
@@ -397,8 +402,7 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
     if shared_features:
         features = W[None]
     else:
-        features = np.stack([draw_problem(model, d, seed, feature_seed=np.random.SeedSequence(
-            seed, spawn_key=(FEATURE_STREAM, k)))[0] for k in range(times.size)])
+        features = np.stack([draw_features(p, d, _feature_seed(seed, k)) for k in range(times.size)])
 
     K, T = times.size, tau.size
     readouts = None if simulator == "gaussian" else np.full((T, K, d, p), np.nan)

@@ -4,7 +4,8 @@ Simulators never import the theory modules (``rfdiff.spectral``, ``rfdiff.dynami
 ``rfdiff.timing``, ``rfdiff.phase``); tests compare the two. Every simulator returns the same
 :class:`rfdiff.LossCurves` as the theory, from one closed-form flow engine (:class:`ClosedFormFlow`).
 """
-from ._sampling import INDICATIVE_D, SIZE_RTOL, FiniteSize, Problem, draw_problem, noise_rng, problem_sizes, sample_problem
+from ._sampling import (INDICATIVE_D, SIZE_RTOL, FiniteSize, Problem, draw_features, draw_problem, noise_rng,
+                        problem_sizes, sample_problem)
 from ._flow import ClosedFormFlow
 from .gaussian import GaussianEquivalent, gaussian_equivalent
 from .features import RandomFeatures, random_features
@@ -14,4 +15,5 @@ from .training import TrainingRun, TrainResult, default_dtau, frozen_noise, trai
 __all__ = ["ClosedFormFlow", "GaussianEquivalent", "gaussian_equivalent", "RandomFeatures", "random_features",
            "RealFeatures", "real_features",
            "TrainResult", "TrainingRun", "train", "default_dtau", "frozen_noise", "sample_problem", "draw_problem",
+           "draw_features",
            "Problem", "problem_sizes", "noise_rng", "FiniteSize", "SIZE_RTOL", "INDICATIVE_D"]

@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["INDICATIVE_D", "SIZE_RTOL", "FiniteSize", "Problem", "problem_sizes", "draw_problem", "sample_problem",
-           "noise_rng"]
+__all__ = ["INDICATIVE_D", "SIZE_RTOL", "FiniteSize", "Problem", "problem_sizes", "draw_problem", "draw_features",
+           "sample_problem", "noise_rng"]
 
 #: Largest relative difference between a simulated size and its target, ``|round(ψ d) − ψ d| ≤ SIZE_RTOL ψ d``
 #: for p and n. Beyond it the simulation is of another model (ψ_p = 0.001 at d = 60 would simulate p = 1, that
@@ -144,7 +144,7 @@ def draw_problem(model, d: int, seed=0, *, feature_seed=None) -> Problem:
         raise ValueError(f"model.data must give {d} eigenvalues per class at d = {d}, got shape {sigma.shape}")
     labels = np.repeat(np.arange(data.n_classes), data.class_counts(n))
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((p, d))
+    W = draw_features(p, d, rng)
     X = np.sqrt(sigma[labels].T) * rng.standard_normal((d, n))
     centroids = np.zeros((d, data.n_classes))
     if data.class_means is not None:
@@ -153,8 +153,14 @@ def draw_problem(model, d: int, seed=0, *, feature_seed=None) -> Problem:
         centroids = u[:, None] * np.asarray(data.class_means)[None, :]
         X += centroids[:, labels]
     if feature_seed is not None:
-        W = np.random.default_rng(feature_seed).standard_normal((p, d))
+        W = draw_features(p, d, feature_seed)
     return Problem(W, X, labels, centroids)
+
+
+def draw_features(p: int, d: int, seed) -> np.ndarray:
+    """The frozen features ``W`` (p×d, i.i.d. N(0, 1)): the first draw of ``default_rng(seed)``, the convention of
+    every simulator (module docstring; a Generator is advanced in place)."""
+    return np.random.default_rng(seed).standard_normal((p, d))
 
 
 def sample_problem(model, d: int, seed=0, *, feature_seed=None) -> tuple[np.ndarray, np.ndarray]:

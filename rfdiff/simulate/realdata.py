@@ -30,7 +30,7 @@ from functools import cached_property
 import numpy as np
 
 from .._validate import data_rows
-from ._sampling import problem_sizes
+from ._sampling import draw_features, problem_sizes
 from ._flow import ClosedFormFlow
 from .features import RandomFeatures
 
@@ -80,7 +80,7 @@ class RealFeatures(RandomFeatures):
         train_rows, test_rows = self._rows
         self.mixture = False
         source = seed if self.feature_seed is None else self.feature_seed
-        self.W = np.random.default_rng(source).standard_normal((self.p, self.d))
+        self.W = draw_features(self.p, self.d, source)
         self.X = np.ascontiguousarray(train_rows.T)
         self.labels = np.zeros(self.n, dtype=int)
         self.centroids = np.zeros((self.d, 1))

@@ -21,12 +21,12 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 
-from ..outputs import atomic_write
+from ..outputs import atomic_write, digest
 from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
-from .._validate import choice, count_or_word, integer, noise_draws, options_object, positive
+from .._validate import choice, count_or_word, integer, noise_draws, options_object, positive, row_pair
 from ..model import RFModel
-from ._sampling import FiniteSize, noise_rng, problem_sizes, sample_problem
+from ._sampling import FiniteSize, draw_features, noise_rng, problem_sizes, sample_problem
 
 __all__ = ["TrainResult", "TrainingRun", "train", "frozen_noise", "default_dtau"]
 
@@ -143,7 +143,7 @@ class _Problem:
         if rows is None:
             W, X = sample_problem(model, d, seed)
         else:   # real rows (docs/theory.md §14): W by the shared convention, X the given training rows
-            W = np.random.default_rng(seed).standard_normal((problem_sizes(model, d)[0], d))
+            W = draw_features(problem_sizes(model, d)[0], d, seed)
             X = rows[0].T
         self.W_scaled = np.ascontiguousarray(W / math.sqrt(d), dtype=np.float64)    # W/√d, p × d
         self.X = np.ascontiguousarray(X, dtype=np.float64)
@@ -453,7 +453,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, *, seed=0, batch=None, row
               else _MonteCarloLosses(problem, seed, eval_noise))
     fingerprint = json.dumps({"model": model.to_dict(), "d": d, "tau_max": tau_max, "optimizer": optimizer,
                               "lr": lr, "seed": seed, "n_log": n_log, "batch": batch,
-                              "eval_noise": eval_noise, "rows": _rows_digest(rows)}, sort_keys=True)
+                              "eval_noise": eval_noise, "rows": None if rows is None else digest(rows)}, sort_keys=True)
     state = _State(d, problem.p, optimizer, noise_rng(seed) if not problem.m else _stream(seed, _STREAM_BATCH))
     if checkpoint is not None and os.path.exists(checkpoint):
         state.load(checkpoint, fingerprint)
@@ -504,19 +504,12 @@ def _check_rows(model, d, rows, eval_noise):
     """``(train_rows, test_rows)`` as float arrays of d columns, n = round(ψ_n d) training rows, or None."""
     if rows is None:
         return None
-    from .._validate import row_pair
     train_rows, test_rows = row_pair("rows", rows, problem_sizes(model, d)[1], d)
     if eval_noise != "exact":
         raise ValueError("eval_noise must be 'exact' with real rows (the held-out rows are the population)")
     return train_rows, test_rows
 
 
-def _rows_digest(rows):
-    """A short fingerprint of real rows for checkpoints (None without rows)."""
-    if rows is None:
-        return None
-    import hashlib
-    return [hashlib.sha256(np.ascontiguousarray(r).tobytes()).hexdigest()[:16] for r in rows]
 
 
 def _schedule(model, problem, tau_max, optimizer, lr, seed, batch):
