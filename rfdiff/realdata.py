@@ -29,7 +29,7 @@ import numpy as np
 from ._validate import integer
 from .model import RFModel
 from .results import Result, worst_status
-from .timing import timescales, timescales_from_curve
+from .timing import fit_power_law, timescales, timescales_from_curve
 
 __all__ = ["Comparison", "compare", "TauScaling", "tau_mem_scaling", "QUANTITIES", "SOURCES", "DEFAULT_N_TEST"]
 
@@ -164,14 +164,14 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None)
     """
     from .dynamics import LearningDynamics
     from .settings import tau_grid
-    from .simulate import random_features, real_features
+    from .simulate import problem_sizes, random_features, real_features
     from .simulate.realdata import SCORE_CONSTANT
 
     _check(model, data)
     splits = integer("splits", splits, 1)
     seed = integer("seed", seed, 0)
     model = model.replace(data=data.law(bins))
-    n = max(1, round(model.psi_n * data.d))
+    n = problem_sizes(model, data.d)[1]
     if n_test is None:
         n_test = min(data.n_rows - n, DEFAULT_N_TEST)
         if n_test < 2:
@@ -245,10 +245,11 @@ class TauScaling(Result):
 
 
 def _slope(n, tau):
+    """Slope of log τ against log n over the finite τ (NaN with fewer than 2), and the n it used."""
     ok = np.isfinite(tau)
     if ok.sum() < 2:
         return math.nan, []
-    return float(np.polyfit(np.log(n[ok]), np.log(tau[ok]), 1)[0]), [int(v) for v in n[ok]]
+    return fit_power_law(n[ok], tau[ok])[0], [int(v) for v in n[ok]]
 
 
 def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=0, n_test=None,

@@ -53,7 +53,7 @@ from .settings import tau_grid
 from .spectral import stieltjes
 
 __all__ = ["TimescaleOptions", "BulkTimescales", "Timescales", "ScalingExponents", "timescales",
-           "timescales_from_curve", "class_timescales", "scaling_exponents", "memorization_ratio",
+           "timescales_from_curve", "class_timescales", "scaling_exponents", "fit_power_law", "memorization_ratio",
            "critical_weight_decay"]
 
 #: A minimum whose late rise is below this many times the curve's error gives a flagged ("fallback") τ_gen.
@@ -447,6 +447,13 @@ def scaling_exponents(model, psi_n, which="tau_mem", **options) -> ScalingExpone
         exponent = np.gradient(np.log(tau), np.log(psi))
     exponent[~np.isfinite(exponent)] = np.nan
     return ScalingExponents(psi, tau, exponent, which)
+
+
+def fit_power_law(x, y):
+    """Least-squares fit of ``log y`` against ``log x``: ``(exponent, prefactor)`` of ``y ≈ prefactor · x^exponent``
+    (e.g. τ_mem against n; :func:`scaling_exponents` gives the local exponents instead)."""
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope), float(math.exp(intercept))
 
 
 #: Search range of :func:`critical_weight_decay` (ω in the units of :class:`rfdiff.RFModel`).

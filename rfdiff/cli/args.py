@@ -22,7 +22,7 @@ from ..outputs import check_writable
 
 __all__ = ["CLOSED_FORMS", "PLOT_SUFFIXES", "SIMULATORS", "add_model_arguments", "add_output_arguments",
            "add_tau_arguments", "closed_form", "data_from_args", "data_matrix_from_args", "draws", "real_dimension",
-           "real_split", "figure_file", "floats", "integer", "largest_dimension",
+           "real_split", "figure_file", "floats", "integer", "largest_dimension", "number_list",
            "model_fields", "model_from_args", "output_dir", "output_file", "positive", "renamed", "tau_grid"]
 
 #: Figure formats accepted by every ``--plot``-like option.
@@ -84,12 +84,19 @@ def output_dir(what: str = "directory"):
     return check
 
 
-def floats(text: str) -> list[float]:
-    """argparse ``type``: comma-separated numbers."""
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+def number_list(what: str = "numbers"):
+    """argparse ``type`` of comma-separated numbers; the error says they should be comma-separated ``what``."""
+    def parse(text: str) -> list[float]:
+        try:
+            return [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+    parse.__name__ = what
+    return parse
+
+
+#: argparse ``type``: comma-separated numbers.
+floats = number_list()
 
 
 def _count(text: str, low: int, expected: str) -> int:
@@ -244,7 +251,8 @@ def real_split(args, model, data, max_test=None):
     """The split of ``--seed`` of real ``data``: n = round(ψ_n d) training rows and ``--n-test`` held-out rows
     (default all the others, at most ``max_test``), refused before computing when the rows do not suffice (the
     message gives the rows there are and the largest ``--psi-n``)."""
-    n = max(1, round(model.psi_n * data.d))
+    from ..simulate import problem_sizes
+    n = problem_sizes(model, data.d)[1]
     held = 2 if args.n_test is None else args.n_test
     if n + held > data.n_rows:
         most = data.n_rows - held

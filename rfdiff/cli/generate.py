@@ -19,28 +19,14 @@ import sys
 
 import numpy as np
 
-from .args import PLOT_SUFFIXES, add_model_arguments, integer, model_fields, output_file, real_dimension, real_split
+from .args import (PLOT_SUFFIXES, add_model_arguments, integer, model_fields, number_list, output_file, real_dimension,
+                   real_split)
 from .limits import check_memory, check_simulation_memory
 from .report import args_provenance, collect_warnings, exit_status, status_line
 
 __all__ = ["add_parser", "run"]
 
 HELP = "train a score family over diffusion time, generate samples, measure memorization (f_mem, covariance)"
-
-
-def _taus(text: str):
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated training times (inf allowed), got {text!r}") from None
-    return values
-
-
-def _times(text: str):
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated diffusion times, got {text!r}") from None
 
 
 def add_parser(subparsers):
@@ -61,9 +47,9 @@ def add_parser(subparsers):
                         "its number of columns and n = round(ψ_n d) rows are trained on)")
     p.add_argument("--n-test", type=integer(2), default=None,
                    help="real data: held-out rows of the split (default all rows not trained on, at most 2000)")
-    p.add_argument("--taus", type=_taus, required=True, metavar="TAU,...",
+    p.add_argument("--taus", type=number_list("training times (inf allowed)"), required=True, metavar="TAU,...",
                    help="training times of the family, comma-separated ('inf': end of training)")
-    p.add_argument("--times", type=_times, default=None, metavar="T,...",
+    p.add_argument("--times", type=number_list("diffusion times"), default=None, metavar="T,...",
                    help="diffusion-time grid t_1 < … < t_K (default: --t-count log-spaced times in "
                         "[--t-min, --t-max])")
     p.add_argument("--t-min", type=float, default=DEFAULT_TIMES[0], help=f"default {DEFAULT_TIMES[0]:g}")
@@ -106,9 +92,9 @@ def _real_rows(args, model):
 
 def _check(args, model):
     """Every option and the memory, before anything is computed."""
+    from .._validate import diffusion_times
     from .._validate import taus as check_taus
     from ..generate.family import default_times
-    from ..generate.scores import check_times
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.seed < 0:
@@ -123,7 +109,7 @@ def _check(args, model):
         raise ValueError(f"--{exc}") from None
     if args.times is not None:
         try:
-            times = check_times(args.times)
+            times = diffusion_times(args.times)
         except ValueError as exc:
             raise ValueError(f"--{exc}") from None
     else:

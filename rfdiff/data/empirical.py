@@ -222,15 +222,6 @@ class DataMatrix:
         perm = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_STREAM,))).permutation(self.n_rows)
         return Split(np.sort(perm[:n]), np.sort(perm[n:n + n_test]), seed)
 
-    def gaussian_rows(self, n_rows, seed=0) -> np.ndarray:
-        """``n_rows`` rows drawn from N(0, Ĉ) (the Gaussian surrogate's data at the same d), from
-        ``default_rng(SeedSequence(seed, spawn_key=(6,)))``."""
-        n_rows = integer("n_rows", n_rows, 1)
-        e = self.eigenvalues()
-        _, Q = np.linalg.eigh(self.covariance())
-        rng = np.random.default_rng(np.random.SeedSequence(integer("seed", seed, 0), spawn_key=(6,)))
-        return (rng.standard_normal((n_rows, self.d)) * np.sqrt(e)) @ Q.T
-
     def mixture_law(self, tol=MIXTURE_TOL) -> GaussianMixture:
         """Per-class laws as a :class:`GaussianMixture`, when rfdiff's mixture theory (docs/theory.md §12) covers
         the classes within the relative tolerance ``tol``.
@@ -405,9 +396,7 @@ def read_matrix(path):
                 key = keys[0]
             labels = next((obj[k] for k in ("y", "labels") if k in keys and k != key), None)
             return np.asarray(obj[key]), labels
-    except ValueError as exc:
-        raise ValueError(f"data file {path!r}: cannot read it as {suffix} ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"data file {path!r}: cannot read it as {suffix} ({exc})") from None
 
 

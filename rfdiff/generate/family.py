@@ -34,18 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import choice, integer, row_pair
+from .._validate import choice, diffusion_times, integer, row_pair
 from .._validate import taus as check_taus
 from ..model import T_RANGE, RFModel
 from ..results import Result, worst_status
 from ..settings import DIFFUSION_TIMES, default_times
-from .scores import (
-    MixtureScore,
-    ScoreSchedule,
-    check_times,
-    empirical_score,
-    exact_score,
-)
+from .scores import MixtureScore, ScoreSchedule, empirical_score, exact_score
 
 __all__ = ["SIMULATORS", "DEFAULT_TIMES", "FEATURE_STREAM", "HOLDOUT_STREAM", "ScoreFamily", "RFScore",
            "default_times", "score_family"]
@@ -362,7 +356,7 @@ def score_family(model, d, taus, *, times=None, seed=0, simulator="features", sh
     tau = check_taus(taus)
     if tau.size == 0:
         raise ValueError("taus must hold at least one training time")
-    times = default_times() if times is None else check_times(times)
+    times = default_times() if times is None else diffusion_times(times)
     if times[0] < T_RANGE[0]:
         raise ValueError(f"times must be >= {T_RANGE[0]:g} (the model's supported range), got {times[0]!r}")
     seed = integer("seed", seed, 0)

@@ -109,9 +109,7 @@ def linear_covariance(scores: ScoreSchedule, *, method="sde", denoise=True, star
         C = sol.y[:, -1].reshape(d, d)
         C = 0.5 * (C + C.T)
     before = C.copy()
-    if denoise:
-        t1 = float(times[0])
-        G = math.exp(t1) * (np.eye(d) - float(delta(t1)) * np.asarray(maps[0], dtype=np.float64))
-        C = G @ C @ G.T
+    if denoise:                                   # Tweedie's step: the denoiser map at t_1
+        C = G[0] @ C @ G[0].T
     return LinearLaw(covariance=C, before_denoising=before, method=method, denoised=bool(denoise), status=status,
                      message=message)

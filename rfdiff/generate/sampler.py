@@ -11,11 +11,11 @@ apart from the simulators' children of the same seed).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._validate import choice, integer, memory
 from ..results import Result
 from .scores import ScoreSchedule, delta
@@ -106,18 +106,6 @@ def step_coefficients(t_from: float, t_to: float, method: str, integrator: str):
     return s_to / s_from, -a_to * math.expm1(-eta), 0.0
 
 
-def _progress(progress, total, desc):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ValueError("progress=True needs tqdm (pip install tqdm)") from None
-    return tqdm(total=total, desc=desc, unit="step")
-
-
 def _block_streams(seed, first, last):
     return [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM, j))) for j in range(first, last)]
 
@@ -153,7 +141,8 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
         Rows computed at once (rounded up to a multiple of :data:`BLOCK`); default: as many as fit in
         64 MB of work arrays. Does not change the result.
     progress : bool, optional
-        tqdm bar over the steps (default: when stderr is a terminal).
+        tqdm bar over the steps (default: when stderr is a terminal and tqdm is installed; ``True`` without tqdm
+        raises ``ValueError``).
 
     Returns
     -------
@@ -190,8 +179,7 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
     n_blocks = math.ceil(n_samples / BLOCK)
     sizes = [BLOCK] * n_blocks        # a partial last block is drawn whole and cut: same numbers for any N
     out = np.empty((n_blocks * BLOCK, d))
-    bar = _progress(progress, n_blocks and math.ceil(n_blocks / per_batch) * K, f"sampling ({method})")
-    try:
+    with progress_bar(progress, math.ceil(n_blocks / per_batch) * K, f"sampling ({method})", unit="step") as bar:
         for b0 in range(0, n_blocks, per_batch):
             b1 = min(n_blocks, b0 + per_batch)
             streams = _block_streams(seed, b0, b1)
@@ -211,16 +199,11 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
                 x += b * u
                 if c:
                     x += c * _draw(streams, sizes[b0:b1], d)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             if denoise:
                 x = scores.denoiser(0, x)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             out[b0 * BLOCK: b0 * BLOCK + x.shape[0]] = x
-    finally:
-        if bar is not None:
-            bar.close()
     out = out[:n_samples]
     bad = int(np.count_nonzero(~np.all(np.isfinite(out), axis=1)))
     status, message = ("failed", f"{bad} of {n_samples} samples are not finite") if bad else ("ok", "")

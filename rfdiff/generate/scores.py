@@ -31,11 +31,6 @@ def delta(t):
     return -np.expm1(-2.0 * np.asarray(t, dtype=np.float64))
 
 
-def check_times(times) -> np.ndarray:
-    """A non-empty, strictly increasing 1-D grid of finite diffusion times > 0 (``ValueError`` naming ``times``)."""
-    return diffusion_times(times)
-
-
 class ScoreSchedule:
     """A score per diffusion time on a grid (base class; module docstring).
 
@@ -97,7 +92,7 @@ class MixtureScore(ScoreSchedule):
     """
 
     def __init__(self, times, weights, means, variances, name="mixture"):
-        self.times = check_times(times)
+        self.times = diffusion_times(times)
         w = np.asarray(weights, dtype=np.float64).ravel()
         self.means = np.ascontiguousarray(np.atleast_2d(np.asarray(means, dtype=np.float64)))
         self.variances = np.ascontiguousarray(np.broadcast_to(np.asarray(variances, dtype=np.float64),

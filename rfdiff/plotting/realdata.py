@@ -50,8 +50,8 @@ def plot_comparison(comparison, ax=None):
     ax.set_xlabel(r"training time $\tau$")
     ax.set_ylabel(r"test loss $L_{test}(\tau)$")
     tidy_log_axis(ax.yaxis)
-    n = round(c.model.psi_n * c.dataset["d"])
-    ax.set_title(f"{c.dataset['dataset']} (N = {c.dataset['n_rows']}, d = {c.dataset['d']}), n = {n} training rows\n"
+    ax.set_title(f"{c.dataset['dataset']} (N = {c.dataset['n_rows']}, d = {c.dataset['d']}), n = {c.splits[0]['n_train']} "
+                 f"training rows\n"
                  f"{model_label(c.model)}\nvertical lines: τ_gen, τ_mem of each (solid theory, dashed surrogate, "
                  f"dotted real); seeds {c.seeds[0]}–{c.seeds[-1]}", fontsize=8)
     legend_below(ax, ncol=2)

@@ -21,7 +21,6 @@ the same seed draw the same figures.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -38,7 +37,7 @@ from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
 from ..sweep import Execution
 from ..settings import tau_grid
-from ..timing import timescales, timescales_from_curve
+from ..timing import fit_power_law, timescales, timescales_from_curve
 
 __all__ = ["FIGURES", "FULL", "QUICK", "Settings", "fit_power_law", "reproduce"]
 
@@ -89,12 +88,6 @@ CURVES_PSI_N = (2.0, 8.0, 32.0)
 COLLAPSE_PSI_N = (1.0, 2.0, 4.0, 8.0, 16.0)
 SIM_PSI_N = (1.0, 2.0, 4.0, 8.0)
 FIT_RANGE = (2.0, 32.0)            # ψ_n range of the power-law fit of the minimal score error
-
-
-def fit_power_law(x, y):
-    """Least-squares slope and intercept of ``log y`` against ``log x`` (returns ``(exponent, prefactor)``)."""
-    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
-    return float(slope), float(math.exp(intercept))
 
 
 def save_figure(ax, out, name, manifest, caption, *, models=(), seeds=None, **meta):

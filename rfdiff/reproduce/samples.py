@@ -31,7 +31,7 @@ from ..generate import (
 )
 from ..girsanov import kl_bound
 from ..model import RFModel
-from ..timing import timescales
+from ..timing import fit_power_law, timescales
 
 __all__ = ["FIGURES", "SampleSettings", "QUICK", "FULL", "draw", "sample_level_tau_mem"]
 
@@ -69,12 +69,6 @@ def draw(cfg, out, manifest, plt, seed, save, quick=False):
     _dimension(sizes, out, manifest, plt, seed, save)
     _covariance(sizes, out, manifest, plt, seed, save)
     _kl(sizes, out, manifest, plt, seed, save)
-
-
-def fit_power_law(x, y):
-    """Least-squares slope of ``log y`` against ``log x`` and the prefactor (as ``rfdiff.reproduce``'s)."""
-    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
-    return float(slope), float(math.exp(intercept))
 
 
 def _join(values):
@@ -213,7 +207,7 @@ def _dimension(sizes, out, manifest, plt, seed, save):
 
 
 def _covariance(sizes, out, manifest, plt, seed, save):
-    from ..plotting.samples import plot_covariance_trace, plot_spectra
+    from ..plotting.samples import plot_covariance_trace, plot_spectra, tau_positions
     data = DiscreteSpectrum([0.25, 1.75], [0.5, 0.5])
     taus = np.append(np.geomspace(1.0, 1e6, 13), np.inf)
     times = default_times(2 * sizes.times)           # the linear members are cheap: a finer grid, smaller step error
@@ -237,12 +231,10 @@ def _covariance(sizes, out, manifest, plt, seed, save):
         entry = {"trace": tr, "status": fam.status, "escaped": [r.escaped for r in reps],
                  "trace_kept": [r.trace_kept for r in reps]}
         if act == "tanh":
-            from ..plotting.samples import tau_positions as _pos
-            a1.plot(_pos(taus), entry["trace_kept"], "^:", color=color, ms=4,
+            a1.plot(tau_positions(taus), entry["trace_kept"], "^:", color=color, ms=4,
                     label=r"tanh: samples with $\|x\|^2 \leq 25\,\mathrm{Tr}\,\Sigma$")
         if oracle:
             otr = [float(np.trace(C) / d) for C in oracle]
-            from ..plotting.samples import tau_positions
             a1.plot(tau_positions(taus), otr, "-", color="k", lw=2, alpha=0.35,
                     label="linear: Lyapunov oracle (exact)")
             # SE of Tr Ĉ/d for Gaussian samples: √(2 Tr C²)/(d √N)
