@@ -75,11 +75,29 @@ class LossDecomposition(Result):
     score_error: np.ndarray
 
 
-def _test_shares(fh, cross, TVV):
+def _test_shares(fh, cross, TVV, mult):
     """Per node j, the share ``fh_j Σ_k TVV_jk fh_k + 2 fh_j cross_j`` of the change of a test-type loss from its
     τ = 0 value, with the weighted filters ``fh = f_τ(z_j) h_j`` (one row per τ); summed over the nodes it is
-    ``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (TVV symmetric; class docstring of :class:`LearningDynamics`)."""
-    return fh * (fh @ TVV) + 2 * fh * cross
+    ``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (TVV symmetric; class docstring of :class:`LearningDynamics`).
+
+    The nodes are closed under conjugation and the share of node z̄ is the conjugate of that of z, so only
+    the nodes with ``Im z ≥ 0`` are computed, weighted by ``mult`` (2, or 1 on the real axis; 0 for the
+    nodes below it): the real part of any sum over a conjugation-closed set of nodes is unchanged, at half
+    the cost."""
+    keep = mult > 0
+    out = np.zeros(fh.shape, dtype=complex)
+    a = fh[:, keep]
+    out[:, keep] = mult[keep] * a * (fh @ TVV[:, keep] + 2 * cross[keep])
+    return out
+
+
+def _conjugate_mult(n):
+    """:func:`_test_shares`'s weights of the n trapezoid nodes of one ellipse (node ``n − j`` is the conjugate
+    of node j): 1 at θ = 0 and π, 2 above the real axis, 0 below."""
+    mult = np.zeros(n)
+    mult[:n // 2 + 1] = 2.0
+    mult[[0, n // 2]] = 1.0
+    return mult
 
 
 class _Refined(NamedTuple):
@@ -174,6 +192,7 @@ class LearningDynamics:
         # nodes of the half rule: every other node of each ellipse
         starts = np.cumsum([0] + [p.z.size for p in parts[:-1]])
         self._coarse = np.concatenate([s + np.arange(0, p.z.size, 2) for s, p in zip(starts, parts)])
+        self._mult = np.concatenate([_conjugate_mult(p.z.size) for p in parts])
 
     def tau_window(self) -> tuple[float, float]:
         """Default τ range of this model: :func:`rfdiff.settings.tau_window` on the relaxation rates of U's
@@ -223,8 +242,9 @@ class LearningDynamics:
                 point = NodeSolution(self.structure, sol.q[sl], sol.deltas[sl], sol.g_w[sl])
                 lin, cross, TVV = self._node_traces(point)
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
-                fine = self._evaluate(probe, z, h, lin, cross, TVV)
-                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2])
+                mult = _conjugate_mult(n)
+                fine = self._evaluate(probe, z, h, lin, cross, TVV, mult)
+                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2], mult[::2])
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
@@ -262,11 +282,12 @@ class LearningDynamics:
             return f, (z * f - 2.0) * f
         return f, -np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
 
-    def _evaluate(self, tau, z, h, lin, cross, TVV, by_node=False):
-        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares."""
+    def _evaluate(self, tau, z, h, lin, cross, TVV, mult, by_node=False):
+        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares (``mult``: see
+        :func:`_test_shares`)."""
         f, psi = self._weights(tau, z)
         train = -(psi * h * lin)
-        test = _test_shares(f * h, cross, TVV)
+        test = _test_shares(f * h, cross, TVV, mult)
         parts = (train, test, test / self._delta_t)
         if by_node:
             return parts
@@ -281,7 +302,8 @@ class LearningDynamics:
         df = np.where(np.isinf(tau)[:, None], 0.0,
                       self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
         fh, dfh = f * self.h, df * self.h
-        slope = np.einsum("ij,ij->i", dfh @ TVV, fh) + (dfh * cross).sum(axis=1)
+        keep = self._mult > 0          # conjugate nodes give conjugate terms (_test_shares)
+        slope = ((dfh @ TVV[:, keep]) * fh[:, keep] + dfh[:, keep] * cross[keep]) @ self._mult[keep]
         return 2 * slope.real
 
     def _split(self, nodes):
@@ -294,10 +316,10 @@ class LearningDynamics:
     def __call__(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau = check_taus(taus)
-        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV)
+        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, self._mult)
         k = self._coarse
         ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self.cross[k],
-                                          self.TVV[np.ix_(k, k)])
+                                          self.TVV[np.ix_(k, k)], self._mult[k])
         quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
         train, test = 1.0 + dtrain, 1.0 + dtest
         return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
@@ -317,7 +339,7 @@ class LearningDynamics:
     def decompose(self, taus) -> LossDecomposition:
         """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
         tau = check_taus(taus)
-        parts = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, by_node=True)
+        parts = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, self._mult, by_node=True)
         return LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], self._group_masses(),
                                  *(self._split(p) for p in parts))
 
@@ -397,18 +419,19 @@ class ClassDynamics:
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
         fhc = fh[:, k] * 2
 
-        def change(fh, cross, TVV):
-            return _test_shares(fh, cross, TVV).sum(axis=1).real
+        def change(fh, cross, TVV, mult=dyn._mult):
+            return _test_shares(fh, cross, TVV, mult).sum(axis=1).real
 
         test = change(fh, self._cross, self._TVV)
-        err = np.abs(test - change(fhc, self._cross[k], self._TVV[np.ix_(k, k)]))
+        err = np.abs(test - change(fhc, self._cross[k], self._TVV[np.ix_(k, k)], dyn._mult[k]))
         message = dyn.message
         if self._train_vv is None:
             train = np.full(tau.shape, np.nan)
             message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
         else:
             train = change(fh, self._cross, self._train_vv)
-            err = np.maximum(err, np.abs(train - change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)])))
+            err = np.maximum(err, np.abs(train - change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)],
+                                                        dyn._mult[k])))
             train = 1.0 + train
         test = 1.0 + test
         return LossCurves(tau, train, test, (test - 1.0) / dyn._delta_t + self._inv, test - train,
@@ -425,9 +448,9 @@ class ClassDynamics:
         dyn = self._dyn
         tau = check_taus(taus)
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
-        test = dyn._split(_test_shares(fh, self._cross, self._TVV))
+        test = dyn._split(_test_shares(fh, self._cross, self._TVV, dyn._mult))
         train = (np.full_like(test, np.nan) if self._train_vv is None
-                 else dyn._split(_test_shares(fh, self._cross, self._train_vv)))
+                 else dyn._split(_test_shares(fh, self._cross, self._train_vv, dyn._mult)))
         return LossDecomposition(tau, [list(e.intervals) for e in dyn.ellipses], dyn._group_masses(), train, test,
                                  test / dyn._delta_t)
 

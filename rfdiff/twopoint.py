@@ -8,6 +8,7 @@ z2 (:class:`NodeSolution`) by two nested leave-one-out steps, for any data law a
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from .data import DiscreteSpectrum
 from .spectral.onepoint import solve_verified
@@ -94,12 +95,19 @@ def pair_traces(struct, s1, s2, symbols=None):
 
     W level (§5): for symbols ``X = W (a_x σ + b_x) Wᵀ/d + x0 I``, with ``w_i = 1/(1 + e_i m_i(σ))``,
     ``Π = q1 q2/(1 − ψ_p q1 q2 ⟨m1 m2 w1 w2⟩)``,
-    ``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0) = lim (1/d) Tr[X R̄1 Y R̄2]``.
+    ``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0) = lim (1/d) Tr[X R̄1 Y R̄2]``,
+    a symmetric bilinear form in the coefficient vectors ``(a, b, x0)``.
     G level (one φ per Wishart component): ``(I − D M) φ = D t`` with ``M_kl = ⟨C_k, C_l⟩/ψ_k``,
     ``t_k = ⟨C_k, P⟩/ψ_k``, ``D = diag(u_k(z1) u_k(z2))``, ``ψ_k = N_k/d``; then
     ``T = ⟨K, P⟩ + Σ_k φ_k ⟨K, C_k⟩`` and, with the noise weights of :class:`NodeSolution`,
     ``T_VV = κ_b(z1) κ_b(z2) T + Σ_k φ_k (a_k − c_k (κ_b(z1) g_W(z1) + κ_b(z2) g_W(z2)))``.
-    Both are linear in the symbol P: the parts that do not depend on it are computed once for all symbols.
+
+    The K×K system is solved in the span of the components' symbols (:func:`_span`: r ≤ 3 of them, ``B``,
+    with ``C_k = Σ_i c_ki B_i``): with ``r_k = D_k/ψ_k``, ``S̃ = Σ_k r_k c_k c_kᵀ`` and ``Q̃_ij = ⟨B_i, B_j⟩``,
+    ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i`` gives ``Σ_k φ_k y_k = zᵀ Σ_k r_k y_k c_k`` for any weights y_k, so
+    ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` (``derivations/two_point.py``, check 6). The cost is O(K) per pair
+    instead of O(K³). Everything is linear in the symbol P: the parts that do not depend on it are computed
+    once for all symbols.
     """
     if symbols is None:
         symbols = (struct.population,)
@@ -123,29 +131,71 @@ def pair_traces(struct, s1, s2, symbols=None):
         (uy, ly, Ly), (_, _, Lx) = part(Y), part(X)
         return e12 * _combine(X.alpha, uy, X.beta, ly) + psi_pi * Lx * Ly
 
-    K = K_SYMBOL
     comps = struct.components
-    D = [u1 * u2 for u1, u2 in zip(s1.u, s2.u)]
-    M = [[None] * len(comps) for _ in comps]
-    for k, ck in enumerate(comps):
-        for j in range(k, len(comps)):
-            both = bracket(ck.cov, comps[j].cov)                  # symmetric in the two symbols
-            M[k][j] = D[k] * both / ck.ratio
-            M[j][k] = D[j] * both / comps[j].ratio
-    KC = [bracket(c.cov, K) for c in comps]
+    basis, coords = _span(comps)
+    B = [comps[i].cov for i in basis]
+    r = [u1 * u2 / c.ratio for u1, u2, c in zip(s1.u, s2.u, comps)]
+
+    def weighted(y):
+        """``Σ_k r_k y_k c_k`` (one entry per basis symbol; zero terms skipped)."""
+        return [_sum(y[k] * coords[k, i] * r[k] for k in range(len(comps)) if y[k] * coords[k, i])
+                for i in range(len(B))]
+
+    S = [weighted([coords[k, j] for k in range(len(comps))]) for j in range(len(B))]
+    Q = [[None] * len(B) for _ in B]
+    for i in range(len(B)):
+        for j in range(i, len(B)):
+            Q[i][j] = Q[j][i] = bracket(B[i], B[j])
+    I_QS = [[(1.0 if i == j else 0.0) - _sum(Q[i][k] * S[k][j] for k in range(len(B)) if _nonzero(S[k][j]))
+             for j in range(len(B))] for i in range(len(B))]
+    solve = _small_inverse(I_QS)
+    gK = [bracket(b, K_SYMBOL) for b in B]
+    SgK = [_sum(S[i][j] * gK[j] for j in range(len(B)) if _nonzero(S[i][j])) for i in range(len(B))]
     noisy = any(c.noise for c in comps)
     if noisy:
         both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
+        a, c = weighted([c.noise for c in comps]), weighted([c.coupling for c in comps])
+        extra = [a[i] - both * c[i] for i in range(len(B))]
     out = []
     for P in symbols:
-        t = [D[k] * bracket(c.cov, P) / c.ratio for k, c in enumerate(comps)]
-        phi = _solve_small(M, t)
-        T = bracket(K, P) + sum(f * kc for f, kc in zip(phi, KC))
+        z = solve([bracket(b, P) for b in B])
+        T = bracket(K_SYMBOL, P) + _sum(z[i] * SgK[i] for i in range(len(B)))
         TVV = s1.kappa_b * s2.kappa_b * T
         if noisy:
-            TVV = TVV + sum(f * (c.noise - c.coupling * both) for f, c in zip(phi, comps))
+            TVV = TVV + _sum(z[i] * extra[i] for i in range(len(B)))
         out.append((T, TVV))
     return out
+
+
+def _span(comps):
+    """The components whose symbols span all of them (at most 3: a symbol is its ``(α, β, x0)``) and every
+    component's coordinates in that basis: ``(basis indices, coords)`` with ``C_k = Σ_i coords[k, i] C_basis[i]``.
+
+    The basis is chosen by QR with column pivoting (the best-conditioned subset first) and grown until every
+    component is reproduced to 1e-13 relative; a basis component's own coordinates are exactly a unit vector.
+    """
+    U = np.array([[c.cov.alpha, c.cov.beta, c.cov.x0] for c in comps])
+    order = scipy.linalg.qr(U.T, pivoting=True, mode="r")[1]
+    scale = np.linalg.norm(U, axis=1)
+    for rank in range(1, len(comps) + 1):
+        basis = order[:rank]
+        coords = np.linalg.lstsq(U[basis].T, U.T, rcond=None)[0].T
+        coords[basis] = np.eye(rank)
+        if np.all(np.linalg.norm(coords @ U[basis] - U, axis=1) <= 1e-13 * scale):
+            return basis, coords
+    raise AssertionError("unreachable: the components span themselves")
+
+
+def _nonzero(x):
+    return np.ndim(x) > 0 or x != 0
+
+
+def _sum(terms):
+    """Sum of an iterable of arrays or numbers; 0.0 when empty (a zero entry of a small matrix)."""
+    total = 0.0
+    for t in terms:
+        total = t if np.ndim(total) == 0 and total == 0.0 else total + t
+    return total
 
 
 def _combine(a, X, b, Y):
@@ -157,20 +207,24 @@ def _combine(a, X, b, Y):
     return a * X + b * Y
 
 
-def _solve_small(M, t):
-    """Solve ``φ = t + M φ`` (K ≤ 2 in closed form, else batched) for arrays of pairs."""
-    if len(t) == 1:
-        return [t[0] / (1 - M[0][0])]
-    if len(t) == 2:
-        a, b, c, d = 1 - M[0][0], -M[0][1], -M[1][0], 1 - M[1][1]
-        det = a * d - b * c
-        return [(d * t[0] - b * t[1]) / det, (a * t[1] - c * t[0]) / det]
-    k = len(t)
-    shape = np.broadcast(*t).shape
-    mat = np.eye(k) - np.stack([np.stack([np.broadcast_to(M[i][j], shape) for j in range(k)], -1)
-                                for i in range(k)], -2)
-    sol = np.linalg.solve(mat, np.stack([np.broadcast_to(x, shape) for x in t], -1)[..., None])[..., 0]
-    return [sol[..., i] for i in range(k)]
+def _small_inverse(A):
+    """A function applying ``A^{-1}`` (A an r×r nested list of arrays of pairs, r ≤ 3) to a right-hand side,
+    by the adjugate: ``A^{-1} = adj(A)/det(A)``, computed once for all right-hand sides."""
+    r = len(A)
+    if r == 1:
+        return lambda b: [b[0] / A[0][0]]
+    if r == 2:
+        det = A[0][0] * A[1][1] - A[0][1] * A[1][0]
+        adj = [[A[1][1], -A[0][1]], [-A[1][0], A[0][0]]]
+    else:
+        def cof(i, j):
+            (a, b), (c, d) = ([A[k][l] for l in range(3) if l != j] for k in range(3) if k != i)
+            return (-1) ** (i + j) * (a * d - b * c)
+
+        adj = [[cof(j, i) for j in range(3)] for i in range(3)]
+        det = A[0][0] * adj[0][0] + A[0][1] * adj[1][0] + A[0][2] * adj[2][0]
+    inv = [[x / det for x in row] for row in adj]
+    return lambda b: [_sum(inv[i][j] * b[j] for j in range(r)) for i in range(r)]
 
 
 #: The symbol of ``K = W Wᵀ/d``.

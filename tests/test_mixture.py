@@ -177,6 +177,9 @@ CASES = {
     "isotropic class + two-atom class (quantile pairing)": rd.RFModel(4, 2, 0.1, data=GaussianMixture(
         [0.5, 0.5], [rd.Isotropic(1.0), rd.DiscreteSpectrum([0.5, 3.0], [0.5, 0.5])])),
     "m = 3 draws, weight decay": rd.RFModel(4, 2, 0.1, m=3, weight_decay=1e-3, data=_two(0.5)),
+    # six Wishart components whose symbols span all three dimensions: the reduced solve of pair_traces
+    "three classes, m = 2 draws": rd.RFModel(4, 1.5, 0.1, m=2, data=GaussianMixture(
+        [0.3, 0.3, 0.4], [rd.Isotropic(0.5), rd.Isotropic(1.0), rd.Isotropic(2.0)])),
 }
 
 
