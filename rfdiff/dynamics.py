@@ -75,19 +75,39 @@ class LossDecomposition(Result):
     score_error: np.ndarray
 
 
-def _test_shares(fh, cross, TVV, mult):
+class _Form(NamedTuple):
+    """The traces of one test-type loss on a set of contour nodes, laid out for :func:`_test_shares`: only the
+    columns of the nodes with ``Im z ≥ 0`` (``keep``, positions within the set) are kept, with their weights
+    ``mult`` (2, or 1 on the real axis)."""
+
+    keep: np.ndarray
+    mult: np.ndarray
+    cross: np.ndarray
+    cols: np.ndarray
+
+
+def _form(nodes, mult, cross, up, upper):
+    """The :class:`_Form` of a test-type loss restricted to ``nodes``, from its ``cross`` (all nodes) and the rows
+    ``up`` of its symmetric ``TVV`` at the nodes ``upper`` (those with ``Im z ≥ 0``, all columns); ``mult`` are
+    the conjugation weights of all nodes (:func:`_conjugate_mult`)."""
+    row = np.full(mult.size, -1)
+    row[upper] = np.arange(upper.size)
+    keep = np.flatnonzero(mult[nodes])
+    cols = np.ascontiguousarray(up[np.ix_(row[nodes[keep]], nodes)].T)     # TVV[nodes, nodes[keep]]
+    return _Form(keep, mult[nodes][keep], cross[nodes][keep], cols)
+
+
+def _test_shares(fh, form):
     """Per node j, the share ``fh_j Σ_k TVV_jk fh_k + 2 fh_j cross_j`` of the change of a test-type loss from its
-    τ = 0 value, with the weighted filters ``fh = f_τ(z_j) h_j`` (one row per τ); summed over the nodes it is
-    ``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (TVV symmetric; class docstring of :class:`LearningDynamics`).
+    τ = 0 value, with the weighted filters ``fh = f_τ(z_j) h_j`` (one row per τ, one column per node of the
+    form); summed over the nodes it is ``(1/2πi)² ∮∮ f f TVV + (2/2πi) ∮ f cross`` (TVV symmetric; class
+    docstring of :class:`LearningDynamics`).
 
     The nodes are closed under conjugation and the share of node z̄ is the conjugate of that of z, so only
-    the nodes with ``Im z ≥ 0`` are computed, weighted by ``mult`` (2, or 1 on the real axis; 0 for the
-    nodes below it): the real part of any sum over a conjugation-closed set of nodes is unchanged, at half
-    the cost."""
-    keep = mult > 0
+    the nodes with ``Im z ≥ 0`` are computed, weighted by ``form.mult``, and the others are left 0: the real
+    part of any sum over a conjugation-closed set of nodes is unchanged, at half the cost."""
     out = np.zeros(fh.shape, dtype=complex)
-    a = fh[:, keep]
-    out[:, keep] = mult[keep] * a * (fh @ TVV[:, keep] + 2 * cross[keep])
+    out[:, form.keep] = form.mult * fh[:, form.keep] * (fh @ form.cols + 2 * form.cross)
     return out
 
 
@@ -193,6 +213,14 @@ class LearningDynamics:
         starts = np.cumsum([0] + [p.z.size for p in parts[:-1]])
         self._coarse = np.concatenate([s + np.arange(0, p.z.size, 2) for s, p in zip(starts, parts)])
         self._mult = np.concatenate([_conjugate_mult(p.z.size) for p in parts])
+        self._upper = np.flatnonzero(self._mult)
+        self._forms = self._layout(self.cross, self.TVV[self._upper])
+
+    def _layout(self, cross, up):
+        """The :class:`_Form` of a test-type loss on all nodes and on the half rule's, from its ``cross`` and the
+        rows of its ``TVV`` at the nodes with ``Im z ≥ 0``."""
+        return tuple(_form(nodes, self._mult, cross, up, self._upper) for nodes in (np.arange(self.z.size),
+                                                                                    self._coarse))
 
     def tau_window(self) -> tuple[float, float]:
         """Default τ range of this model: :func:`rfdiff.settings.tau_window` on the relaxation rates of U's
@@ -243,8 +271,10 @@ class LearningDynamics:
                 lin, cross, TVV = self._node_traces(point)
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 mult = _conjugate_mult(n)
-                fine = self._evaluate(probe, z, h, lin, cross, TVV, mult)
-                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2], cross[::2], TVV[::2, ::2], mult[::2])
+                upper = np.flatnonzero(mult)
+                fine = self._evaluate(probe, z, h, lin, _form(np.arange(n), mult, cross, TVV[upper], upper))
+                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2],
+                                        _form(np.arange(0, n, 2), mult, cross, TVV[upper], upper))
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
@@ -272,28 +302,25 @@ class LearningDynamics:
     # ------------------------------------------------------------------------------------ evaluation
 
     def _weights(self, tau, z):
-        """``f_τ(z)`` and the train filter ``ψ_τ(z)`` for all (τ, z) (class docstring); at τ = ∞
-        ``f = 1/(z+ω)``, ``ψ = z/(z+ω)² − 2/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
+        """``f_τ(z)`` and the train filter ``ψ_τ(z) = (z f_τ(z) − 2) f_τ(z)`` for all (τ, z) (class docstring); at
+        τ = ∞ ``f = 1/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
         zw = z + self._decay
         x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
-        inf = np.isinf(tau)[:, None]
-        f = np.where(inf, 1.0 / zw, -np.expm1(-x) / zw)
-        if self._decay:
-            return f, (z * f - 2.0) * f
-        return f, -np.where(inf, 1.0 / z, -np.expm1(-2 * x) / z)
+        f = np.where(np.isinf(tau)[:, None], 1.0 / zw, -np.expm1(-x) / zw)
+        return f, (z * f - 2.0) * f
 
-    def _evaluate(self, tau, z, h, lin, cross, TVV, mult, by_node=False):
-        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares (``mult``: see
-        :func:`_test_shares`)."""
+    def _evaluate(self, tau, z, h, lin, form, by_node=False):
+        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares, on the nodes ``z``
+        (weights ``h``, traces ``lin`` and ``form``)."""
         f, psi = self._weights(tau, z)
         train = -(psi * h * lin)
-        test = _test_shares(f * h, cross, TVV, mult)
+        test = _test_shares(f * h, form)
         parts = (train, test, test / self._delta_t)
         if by_node:
             return parts
         return tuple(p.sum(axis=1).real for p in parts)
 
-    def _slope(self, taus, cross, TVV):
+    def _slope(self, taus, form):
         """``dL/dτ`` of a test-type loss with traces ``(cross, TVV)``: ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
         dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}`` and ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2)``; 0 at τ = ∞."""
         tau = check_taus(taus)
@@ -302,8 +329,8 @@ class LearningDynamics:
         df = np.where(np.isinf(tau)[:, None], 0.0,
                       self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
         fh, dfh = f * self.h, df * self.h
-        keep = self._mult > 0          # conjugate nodes give conjugate terms (_test_shares)
-        slope = ((dfh @ TVV[:, keep]) * fh[:, keep] + dfh[:, keep] * cross[keep]) @ self._mult[keep]
+        k = form.keep                  # conjugate nodes give conjugate terms (_test_shares)
+        slope = ((dfh @ form.cols) * fh[:, k] + dfh[:, k] * form.cross) @ form.mult
         return 2 * slope.real
 
     def _split(self, nodes):
@@ -316,10 +343,9 @@ class LearningDynamics:
     def __call__(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau = check_taus(taus)
-        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, self._mult)
+        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self._forms[0])
         k = self._coarse
-        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self.cross[k],
-                                          self.TVV[np.ix_(k, k)], self._mult[k])
+        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self._forms[1])
         quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
         train, test = 1.0 + dtrain, 1.0 + dtest
         return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
@@ -334,12 +360,12 @@ class LearningDynamics:
         ``dL_test/dτ = 2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}``
         and the symmetric bilinear form ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2) dz1 dz2``.
         """
-        return self._slope(taus, self.cross, self.TVV)
+        return self._slope(taus, self._forms[0])
 
     def decompose(self, taus) -> LossDecomposition:
         """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
         tau = check_taus(taus)
-        parts = self._evaluate(tau, self.z, self.h, self.lin, self.cross, self.TVV, self._mult, by_node=True)
+        parts = self._evaluate(tau, self.z, self.h, self.lin, self._forms[0], by_node=True)
         return LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], self._group_masses(),
                                  *(self._split(p) for p in parts))
 
@@ -358,10 +384,11 @@ class LearningDynamics:
         ValueError
             If the model's data is not a :class:`rfdiff.GaussianMixture`.
         """
-        st, pt = self.structure, self._nodes
+        st, pt, up = self.structure, self._nodes, self._upper
         if not st.mixture:
             raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
-        basis = [tvv for _, tvv in pair_traces(st, pt.at((slice(None), None)), pt.at((None, slice(None))),
+        # the rows of the nodes with Im z ≥ 0 are all the evaluation needs (_test_shares)
+        basis = [tvv for _, tvv in pair_traces(st, pt.at((up, None)), pt.at((None, slice(None))),
                                                (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0),
                                                 Symbol(0.0, 0.0, 1.0)))]
 
@@ -372,7 +399,7 @@ class LearningDynamics:
         for i, part in enumerate(st.classes):
             train_vv = None
             if math.isinf(self.model.m):
-                D = pt.u[i][:, None] * pt.u[i][None, :]
+                D = pt.u[i][up, None] * pt.u[i][None, :]
                 train_vv = D * tvv(st.components[i].cov) / part.weight + tvv(part.noise)
             out.append(ClassDynamics(self, i, part.coupling * pt.kappa_b * pt.g_w, tvv(part.population), train_vv))
         return tuple(out)
@@ -401,11 +428,13 @@ class ClassDynamics:
     """
 
     def __init__(self, dynamics, index, cross, TVV, train_vv):
+        """``TVV`` and ``train_vv``: the rows at the nodes with ``Im z ≥ 0`` (``dynamics._upper``)."""
         self._dyn = dynamics
         self.index = index
         self.weight = dynamics.structure.classes[index].weight
         self._inv = dynamics.structure.classes[index].inv_sigma_t
-        self._cross, self._TVV, self._train_vv = cross, TVV, train_vv
+        self._test = dynamics._layout(cross, TVV)
+        self._train = None if train_vv is None else dynamics._layout(cross, train_vv)
 
     def tau_window(self) -> tuple[float, float]:
         """The default τ range of the model (:meth:`LearningDynamics.tau_window`)."""
@@ -419,19 +448,18 @@ class ClassDynamics:
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
         fhc = fh[:, k] * 2
 
-        def change(fh, cross, TVV, mult=dyn._mult):
-            return _test_shares(fh, cross, TVV, mult).sum(axis=1).real
+        def change(fh, form):
+            return _test_shares(fh, form).sum(axis=1).real
 
-        test = change(fh, self._cross, self._TVV)
-        err = np.abs(test - change(fhc, self._cross[k], self._TVV[np.ix_(k, k)], dyn._mult[k]))
+        test = change(fh, self._test[0])
+        err = np.abs(test - change(fhc, self._test[1]))
         message = dyn.message
-        if self._train_vv is None:
+        if self._train is None:
             train = np.full(tau.shape, np.nan)
             message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
         else:
-            train = change(fh, self._cross, self._train_vv)
-            err = np.maximum(err, np.abs(train - change(fhc, self._cross[k], self._train_vv[np.ix_(k, k)],
-                                                        dyn._mult[k])))
+            train = change(fh, self._train[0])
+            err = np.maximum(err, np.abs(train - change(fhc, self._train[1])))
             train = 1.0 + train
         test = 1.0 + test
         return LossCurves(tau, train, test, (test - 1.0) / dyn._delta_t + self._inv, test - train,
@@ -440,7 +468,7 @@ class ClassDynamics:
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test,c/dτ`` (the formula of :meth:`LearningDynamics.test_derivative` with this class's traces)."""
-        return self._dyn._slope(taus, self._cross, self._TVV)
+        return self._dyn._slope(taus, self._test[0])
 
     def decompose(self, taus) -> LossDecomposition:
         """This class's loss changes carried by each group of bulks of U (train NaN with finite m); summed
@@ -448,9 +476,9 @@ class ClassDynamics:
         dyn = self._dyn
         tau = check_taus(taus)
         fh = dyn._weights(tau, dyn.z)[0] * dyn.h
-        test = dyn._split(_test_shares(fh, self._cross, self._TVV, dyn._mult))
-        train = (np.full_like(test, np.nan) if self._train_vv is None
-                 else dyn._split(_test_shares(fh, self._cross, self._train_vv, dyn._mult)))
+        test = dyn._split(_test_shares(fh, self._test[0]))
+        train = (np.full_like(test, np.nan) if self._train is None
+                 else dyn._split(_test_shares(fh, self._train[0])))
         return LossDecomposition(tau, [list(e.intervals) for e in dyn.ellipses], dyn._group_masses(), train, test,
                                  test / dyn._delta_t)
 

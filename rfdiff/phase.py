@@ -35,7 +35,7 @@ from ._validate import decay_axis, draws, draws_axis, increasing_axis
 from .dynamics import LearningDynamics
 from .model import MIN_BULK_MASS, PSI_N_RANGE, RFModel
 from .sweep import Execution, sweep
-from .timing import TimescaleOptions, memorization_ratio, timescales
+from .timing import TimescaleOptions, memorization_ratio, timescales_from_curve
 
 __all__ = ["AXES", "REGIMES", "TAU_PHASES", "PhaseDiagram", "phase_diagram", "memorization_ratio",
            "bracket_sign_change"]
@@ -62,6 +62,12 @@ BOUNDARY_XTOL = 1e-4
 THRESHOLD_STEP = 1e-3
 
 
+def _timescales(dyn, opts):
+    """τ_gen and τ_mem of a solved model as :func:`rfdiff.timing.timescales` finds them (the same algorithm on the
+    exact curve and its derivative), without the per-bulk spectral timescales, which a diagram does not use."""
+    return timescales_from_curve(dyn, derivative=dyn.test_derivative, options=opts)
+
+
 def _point(task):
     """Timescales and τ = ∞ losses of one model (runs on a worker)."""
     model, options = task
@@ -69,7 +75,7 @@ def _point(task):
         dyn = LearningDynamics(model)
     except ThresholdError as exc:      # the singular line p = n·m without weight decay: marked, not failed
         return {"threshold": True, "message": str(exc)}
-    ts = timescales(model, dynamics=dyn, options=TimescaleOptions(**options))
+    ts = _timescales(dyn, TimescaleOptions(**options))
     end = dyn([np.inf])
     return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "test_min": ts.test_min,
             "test_inf": float(end.test[0]), "train_inf": float(end.train[0]), "memorizes": ts.memorizes,
@@ -87,9 +93,10 @@ def _boundary(task):
         nonlocal evaluations
         evaluations += 1
         try:
-            ts = timescales(model.replace(psi_n=math.exp(log_psi_n)), options=opts)
+            dyn = LearningDynamics(model.replace(psi_n=math.exp(log_psi_n)))
         except ThresholdError:   # exactly on p = n·m (e.g. a doubling step landed there): step just off it
-            ts = timescales(model.replace(psi_n=math.exp(log_psi_n + THRESHOLD_STEP)), options=opts)
+            dyn = LearningDynamics(model.replace(psi_n=math.exp(log_psi_n + THRESHOLD_STEP)))
+        ts = _timescales(dyn, opts)
         return float(opts.margin(ts.test_min, ts.test_inf))
 
     h = np.array(margin, dtype=float)

@@ -7,6 +7,8 @@ z2 (:class:`NodeSolution`) by two nested leave-one-out steps, for any data law a
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg
 
@@ -134,14 +136,14 @@ def pair_traces(struct, s1, s2, symbols=None):
     comps = struct.components
     basis, coords = _span(comps)
     B = [comps[i].cov for i in basis]
-    r = [u1 * u2 / c.ratio for u1, u2, c in zip(s1.u, s2.u, comps)]
+    ratio = np.array([c.ratio for c in comps])
+    gram = _gram(s1.u, s2.u)
 
     def weighted(y):
-        """``Σ_k r_k y_k c_k`` (one entry per basis symbol; zero terms skipped)."""
-        return [_sum(y[k] * coords[k, i] * r[k] for k in range(len(comps)) if y[k] * coords[k, i])
-                for i in range(len(B))]
+        """``Σ_k r_k y_k c_k`` (one entry per basis symbol), ``r_k = u_k(z1) u_k(z2)/ψ_k``."""
+        return [gram(np.asarray(y, dtype=float) * coords[:, i] / ratio) for i in range(len(B))]
 
-    S = [weighted([coords[k, j] for k in range(len(comps))]) for j in range(len(B))]
+    S = [weighted(coords[:, j]) for j in range(len(B))]
     Q = [[None] * len(B) for _ in B]
     for i in range(len(B)):
         for j in range(i, len(B)):
@@ -167,6 +169,7 @@ def pair_traces(struct, s1, s2, symbols=None):
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _span(comps):
     """The components whose symbols span all of them (at most 3: a symbol is its ``(α, β, x0)``) and every
     component's coordinates in that basis: ``(basis indices, coords)`` with ``C_k = Σ_i coords[k, i] C_basis[i]``.
@@ -184,6 +187,27 @@ def _span(comps):
         if np.all(np.linalg.norm(coords @ U[basis] - U, axis=1) <= 1e-13 * scale):
             return basis, coords
     raise AssertionError("unreachable: the components span themselves")
+
+
+def _gram(u1, u2):
+    """A function of a constant vector w giving ``Σ_k w_k u1_k u2_k`` (0.0 when w = 0): one matrix product
+    ``(u1 w) u2ᵀ`` when the node arrays are a column and a row (all pairs of two node sets), else a sum of
+    broadcast products."""
+    outer = all(np.ndim(a) == 2 and a.shape[1] == 1 for a in u1) and all(np.ndim(b) == 2 and b.shape[0] == 1
+                                                                        for b in u2)
+    if outer:
+        U1 = np.concatenate(u1, axis=1)         # nodes × K
+        U2 = np.concatenate(u2, axis=0)         # K × nodes
+
+    def gram(w):
+        nz = np.flatnonzero(w)
+        if not nz.size:
+            return 0.0
+        if outer:
+            return (U1[:, nz] * w[nz]) @ U2[nz]
+        return _sum(w[k] * u1[k] * u2[k] for k in nz)
+
+    return gram
 
 
 def _nonzero(x):
