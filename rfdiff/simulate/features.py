@@ -243,7 +243,9 @@ def interpolated_coefficients(h, a, activation, n_orders, rule, degree, lo, widt
     nodes = lo[:, None, None] + width[:, None, None] * offs[None]
     Gn, Dn = hermite_coefficients(nodes.reshape(p, -1), a, activation, n_orders, rule, backend)
     vals = np.concatenate([Gn, Dn[None]]).reshape(n_orders + 1, p, _CHEB_PIECES, degree)
-    coef = np.ascontiguousarray(np.einsum("km,rpjm->pjkr", _chebyshev_matrix(degree), vals))
+    # coef[i, j, k, r] = Σ_m C[k, m] vals[r, i, j, m]: one GEMM over all rows, pieces and functions
+    coef = (vals.reshape(-1, degree) @ _chebyshev_matrix(degree).T).reshape(vals.shape)
+    coef = np.ascontiguousarray(np.moveaxis(coef, 0, -1))
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     width = np.ascontiguousarray(width, dtype=np.float64)
     if backend == "numba":
@@ -486,12 +488,12 @@ class RandomFeatures(FlowMethods):
                                                                    feature_seed=self.feature_seed)
         self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
 
-    def _correlations(self, M):
-        """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
-        c = np.sqrt(np.diag(M).copy())
-        rho = M / c[:, None]
-        rho /= c[None, :]
-        return c, rho
+    def _correlations(self, A):
+        """Scales ``c_i = ‖a_i‖/√d`` and correlations ``ρ_ij = a_i·a_j/(‖a_i‖ ‖a_j‖)`` of the rows of A (p×d):
+        those of the Gram matrix ``A Aᵀ/d``, ρ by one SYRK of the normalised rows."""
+        norms = np.sqrt(np.einsum("ij,ij->i", A, A))
+        unit = A / norms[:, None]
+        return norms / math.sqrt(self.d), unit @ unit.T
 
     @staticmethod
     def _rho_max(rho):
@@ -518,8 +520,7 @@ class RandomFeatures(FlowMethods):
         """``U_pop`` and ``V_pop`` by Mehler's formula at the mean pre-activations ``h0`` (p×1: 0, or
         ``e^{-t} W μ/√d`` for a class centroid μ), ``a_i = γ_i`` (docs/theory.md §9): for y ~ N(e^{-t}μ, Σ_t),
         ``h_i = w_i·y/√d = h0_i + γ_i u_i`` with correlations ρ̃, and Stein's lemma gives ``V_pop``."""
-        Ws = self.W * np.sqrt(sigma_t)
-        gamma, rho = self._correlations(Ws @ Ws.T / self.d)
+        gamma, rho = self._correlations(self.W * np.sqrt(sigma_t))
         rho_max = self._rho_max(rho)
         # The population block is only p×1: take every order the a-priori bound could need, then truncate.
         dmax = float(np.max(hermite_coefficients(h0, gamma, self.activation, 1, ("panels", 16), self.backend)[1]))
@@ -595,7 +596,7 @@ class RandomFeatures(FlowMethods):
         Returns a dict with ``U``, ``V``, ``order``, ``rho_max``, ``quadrature``, ``interpolation``,
         ``truncation_bound(_op)``, ``timings`` and the work arrays ``G``, ``D``, ``rho``, ``c``."""
         n = X.shape[1]
-        c, rho = self._correlations(self.W @ self.W.T / self.d)
+        c, rho = self._correlations(self.W)
         rho_max = self._rho_max(rho)
         h = (self.e_t / math.sqrt(self.d)) * (self.W @ X)
         a = math.sqrt(self.delta_t) * c
