@@ -2,7 +2,7 @@
 
 The theory is a chain of layers, each importing only layers below it (or its own package's modules):
 
-    foundations (_validate, outputs, _mp, results, settings)
+    foundations (_validate, outputs, _mp, results, settings, _threads)
     → _progress, units, activations, data → sweep, model → constants → structure → spectral → twopoint, contour → dynamics
     → timing → phase.
 
@@ -33,6 +33,7 @@ PACKAGE = ROOT / "rfdiff"
 #: Rank of every module (by longest matching prefix); a module may import lower ranks and its own package.
 RANKS = {
     "rfdiff._validate": 0, "rfdiff.outputs": 0, "rfdiff._mp": 0, "rfdiff.results": 0, "rfdiff.settings": 0,
+    "rfdiff._threads": 0,
     "rfdiff._progress": 1, "rfdiff.units": 1, "rfdiff.activations": 1, "rfdiff.data": 1,
     "rfdiff.sweep": 2, "rfdiff.model": 2,
     "rfdiff.constants": 3,

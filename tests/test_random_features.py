@@ -259,6 +259,19 @@ def test_truncation_bound_is_rigorous():
             assert rf.truncation_bound < 100 * np.max(np.abs(err))
 
 
+def test_entries_stop_at_their_own_order():
+    """Orders above ``order_dense`` are taken only by the entries whose bound needs them, and then they are
+    taken: every entry is within its bound of a much higher order (dense, order 60) and within tol, while the
+    dense orders alone leave some entry above tol."""
+    model = rd.RFModel(psi_p=4, psi_n=2, t=0.1)
+    rf = random_features(model, 40, seed=3)
+    ref = random_features(model, 40, seed=3, order=60)
+    dense_only = random_features(model, 40, seed=3, order=rf.order_dense)
+    assert rf.order_dense < rf.order
+    assert np.max(np.abs(rf.U - ref.U)) <= rf.truncation_bound + 1e-14
+    assert rf.truncation_bound <= 1e-10 < np.max(np.abs(dense_only.U - ref.U))
+
+
 # --------------------------------------------------------------------------- finite noise draws
 
 def test_monte_carlo_noise_converges_like_inverse_sqrt_m():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._progress import progress_bar
+from .._threads import blas_threads
 from .._validate import choice, integer, memory
 from ..results import Result
 from .scores import ScoreSchedule, delta
@@ -179,7 +180,9 @@ def sample(scores: ScoreSchedule, n_samples: int, *, method="sde", integrator="2
     n_blocks = math.ceil(n_samples / BLOCK)
     sizes = [BLOCK] * n_blocks        # a partial last block is drawn whole and cut: same numbers for any N
     out = np.empty((n_blocks * BLOCK, d))
-    with progress_bar(progress, math.ceil(n_blocks / per_batch) * K, f"sampling ({method})", unit="step") as bar:
+    rows = min(n_blocks, per_batch) * BLOCK
+    with progress_bar(progress, math.ceil(n_blocks / per_batch) * K, f"sampling ({method})", unit="step") as bar, \
+            blas_threads(rows * d * width):       # a score call: (rows×d)·(d×width) and back
         for b0 in range(0, n_blocks, per_batch):
             b1 = min(n_blocks, b0 + per_batch)
             streams = _block_streams(seed, b0, b1)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from ..results import LossCurves
+from .._threads import blas_threads
 from .._validate import taus as check_taus
 
 __all__ = ["ClosedFormFlow", "FlowMethods", "flow_filters"]
@@ -126,16 +127,18 @@ class ClosedFormFlow:
     @cached_property
     def eigh(self):
         """``(λ, Q)`` with ``U = Q diag(λ) Qᵀ``, λ ascending."""
-        return scipy.linalg.eigh(self.U)
+        with blas_threads(self.p ** 3):
+            return scipy.linalg.eigh(self.U)
 
     @cached_property
     def _projections(self):
         """``(QᵀU_popQ) ∘ (QᵀV VᵀQ)`` and the diagonals ``(QᵀVVᵀQ)_ii``, ``(QᵀV V_popᵀQ)_ii``."""
         Q = self.eigh[1]
-        Vq = Q.T @ self.V
-        H = (Q.T @ self.U_pop @ Q) * (Vq @ Vq.T)
-        w_train = np.einsum("ij,ij->i", Vq, Vq)
-        w_cross = np.einsum("ij,ij->i", Vq, Q.T @ self.V_pop)
+        with blas_threads(self.p ** 3):
+            Vq = Q.T @ self.V
+            H = (Q.T @ self.U_pop @ Q) * (Vq @ Vq.T)
+            w_train = np.einsum("ij,ij->i", Vq, Vq)
+            w_cross = np.einsum("ij,ij->i", Vq, Q.T @ self.V_pop)
         return H, w_train, w_cross
 
     def filters(self, taus):

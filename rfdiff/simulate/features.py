@@ -23,10 +23,12 @@ import warnings
 from functools import cached_property
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 
 from ..results import ConvergenceWarning
 from . import kernels
 from ._flow import ClosedFormFlow, FlowMethods
+from .._threads import blas_threads
 from .._validate import choice, integer, noise_draws, positive
 from ._sampling import FiniteSize, draw_problem, noise_rng, problem_sizes
 
@@ -43,6 +45,9 @@ _PILOT = 64                      # rows (and 2× the columns) of the pilot block
 _CHUNK_ENTRIES = 2 ** 22          # numpy path: work arrays of at most this many float64 entries
 _CHEB_PIECES = 8                  # pieces per row of the Chebyshev interpolation in h
 _CHEB_DEGREES = (8, 12, 16, 20, 24, 32)
+#: Time of one multiply-add of an entry's own dot product (:func:`.kernels.mehler_finish`) in SYRK multiply-adds
+#: (measured at p = 2000, n = 1000: 0.85 µs per dot product of two rows, 31·10⁹ multiply-adds/s in the SYRK)
+_DOT_COST = 25.0
 
 
 # --------------------------------------------------------------------------- Hermite coefficients
@@ -238,7 +243,9 @@ def interpolated_coefficients(h, a, activation, n_orders, rule, degree, lo, widt
     nodes = lo[:, None, None] + width[:, None, None] * offs[None]
     Gn, Dn = hermite_coefficients(nodes.reshape(p, -1), a, activation, n_orders, rule, backend)
     vals = np.concatenate([Gn, Dn[None]]).reshape(n_orders + 1, p, _CHEB_PIECES, degree)
-    coef = np.ascontiguousarray(np.einsum("km,rpjm->pjkr", _chebyshev_matrix(degree), vals))
+    # coef[i, j, k, r] = Σ_m C[k, m] vals[r, i, j, m]: one GEMM over all rows, pieces and functions
+    coef = (vals.reshape(-1, degree) @ _chebyshev_matrix(degree).T).reshape(vals.shape)
+    coef = np.ascontiguousarray(np.moveaxis(coef, 0, -1))
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     width = np.ascontiguousarray(width, dtype=np.float64)
     if backend == "numba":
@@ -293,24 +300,48 @@ def _first_order(tails_max, rho_max, tol):
     return None
 
 
-def _mehler_sum(G, rho, diag, weight=1.0, backend="numba"):
-    """``weight · Σ_{s≤S} ρ^{∘s} ∘ (G_s G_sᵀ)`` with the diagonal replaced by ``diag``.
+def _dense_order(rho, tail_sqrt, tol):
+    """The Mehler order summed by SYRK for every entry.
 
-    Horner's rule from the top order: ``M ← ρ ∘ M + G_s G_sᵀ``; each order is one SYRK
-    (``G_s @ G_s.T``) and one fused pass over p×p entries.
+    Every order costs one SYRK (``p² n/2`` multiply-adds); an entry whose bound needs more orders than that
+    takes them by dot products (``n`` each, :data:`_DOT_COST` times slower per multiply-add than the SYRK).
+    The order minimising the sum is returned (counts from :func:`.kernels.mehler_orders`).
     """
-    out = G[-1] @ G[-1].T
-    for s in range(G.shape[0] - 2, -1, -1):
-        term = G[s] @ G[s].T
-        if backend == "numba":
-            kernels.horner_step(out, rho, term)
-        else:
-            out *= rho
-            out += term
-    if weight != 1.0:
-        out *= weight
-    out[np.diag_indices_from(out)] = diag
-    return out
+    counts = kernels.mehler_orders(rho, tail_sqrt, tol)
+    orders = np.arange(counts.size)
+    p = rho.shape[0]
+    cost = [(k + 1) * p * p / 2 + _DOT_COST * np.sum(counts[k + 1:] * (orders[k + 1:] - k)) for k in orders]
+    return int(np.argmin(cost))
+
+
+def _mehler_sum(G, rho, diag, weight=1.0, tail_sqrt=None, tol=0.0, dense=None):
+    """``weight · Σ_s ρ^{∘s} ∘ (G_s G_sᵀ)`` with the diagonal replaced by ``diag``, and its truncation bounds.
+
+    Orders ``s ≤ dense`` (default: all of G) are summed for every entry by Horner's rule from the top order:
+    ``M ← ρ ∘ M``, then ``M += G_s G_sᵀ`` by one SYRK (``scipy.linalg.blas.dsyrk``, in place, lower triangle
+    only). An entry whose bound ``|ρ_ij|^{dense+1} t_dense(i) t_dense(j)`` (``t = tail_sqrt``, the square roots
+    of the Parseval tails) exceeds ``tol`` then takes the next orders of G by its own dot products, up to the
+    first whose bound is ≤ tol (:func:`.kernels.mehler_finish`).
+
+    Returns
+    -------
+    U : ndarray, shape (p, p)
+    bound, bound_op : float
+        Largest entry and Frobenius norm of the bounds ``|ρ_ij|^{s+1} t_s(i) t_s(j)`` on the neglected orders
+        (s the last order taken by the entry; 0 without ``tail_sqrt``).
+    """
+    n_orders, p, _ = G.shape
+    dense = n_orders - 1 if dense is None else dense
+    if tail_sqrt is None:
+        tail_sqrt = np.zeros((n_orders, p))
+    out = np.zeros((p, p))
+    for s in range(dense, -1, -1):
+        if s < dense:
+            kernels.scale_lower(out, rho)
+        # out.T is the Fortran array of out: its upper triangle is out's lower one
+        dsyrk(1.0, G[s].T, beta=1.0, c=out.T, trans=1, lower=0, overwrite_c=1)
+    mx, sq = kernels.mehler_finish(out, rho, G, np.ascontiguousarray(tail_sqrt), dense, tol, weight, diag)
+    return out, float(mx), math.sqrt(sq)
 
 
 def _offdiag_bound(rho, tails, order):
@@ -348,7 +379,10 @@ class RandomFeatures(FlowMethods):
     m : int or inf
         Noise draws per training point (the model's ``m``; inf: exact noise averages).
     order : int or None
-        Mehler order S used for U (None for Monte-Carlo noise).
+        Largest Mehler order S used for U (None for Monte-Carlo noise).
+    order_dense : int or None
+        Mehler order summed for every entry of U; an entry whose bound needs more takes the further orders
+        up to S by itself (equal to ``order`` when the order is given; None for Monte-Carlo noise).
     truncation_bound, truncation_bound_op : float
         Bounds on the Mehler truncation error of U: largest entry and spectral norm (every eigenvalue of
         U is within ``truncation_bound_op`` of its untruncated value, by Weyl).
@@ -386,12 +420,14 @@ class RandomFeatures(FlowMethods):
     computable, and by Cauchy–Schwarz the neglected part of ``U_ij`` is at most
     ``|ρ_ij|^{S+1} (1/n) Σ_ν sqrt(T_S(i,ν) T_S(j,ν)) ≤ |ρ_ij|^{S+1} sqrt(T̄_S(i) T̄_S(j))``. The order is
     the smallest S with ``ρ_max^{S+1} max_i T̄_S(i) ≤ tol`` (guessed on a pilot block of 64 rows × 32
-    columns, verified on the whole matrix).
+    columns, verified on the whole matrix). Entry (i, j) stops at the smallest order ``s ≥ S_d`` with
+    ``|ρ_ij|^{s+1} sqrt(T̄_s(i) T̄_s(j)) ≤ tol`` (``order_dense`` = S_d, chosen by :func:`_dense_order`).
 
     **Cost.** The per-element work (quadrature, or Chebyshev interpolation in h when n is large) is
-    O(p n); each Mehler order is one SYRK ``G_s G_sᵀ`` (p²n) and one fused Horner pass (p²), so for
-    the orders S ≈ 5–15 met at d ≳ 100 the build is dominated by S + 1 GEMM-sized products. Memory:
-    (S + 2) p×n plus a few p×p float64 arrays.
+    O(p n); each Mehler order up to S_d is one SYRK ``G_s G_sᵀ`` (p²n/2 multiply-adds) and one Horner pass
+    over p²/2 entries, and the few entries with large ``|ρ_ij|`` take the orders above S_d by dot products,
+    so for the orders met at d ≳ 100 (S ≈ 5–15, S_d a few less) the build is dominated by S_d + 1 SYRKs.
+    Memory: (S + 2) p×n plus a few p×p float64 arrays.
 
     Methods: :meth:`eigenvalues`, :meth:`loss_curves`, :meth:`score_error`, :meth:`weights`.
     """
@@ -426,15 +462,16 @@ class RandomFeatures(FlowMethods):
         self.noise_trace = 1.0            # Tr S/d of the training noise (exact average: 1)
         self.timings = {"sample": time.perf_counter() - t0}
 
-        t1 = time.perf_counter()
-        self._build_population()
-        self.timings["population"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        if math.isinf(self.m):
-            self._build_exact(order)
-        else:
-            self._build_monte_carlo(self.m)
-        self.timings["train"] = time.perf_counter() - t1
+        with blas_threads(self.p * self.p * self.n):      # the build's largest products: p×n by n×p
+            t1 = time.perf_counter()
+            self._build_population()
+            self.timings["population"] = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            if math.isinf(self.m):
+                self._build_exact(order)
+            else:
+                self._build_monte_carlo(self.m)
+            self.timings["train"] = time.perf_counter() - t1
         self.timings["total"] = time.perf_counter() - t0
 
     def __repr__(self):
@@ -451,12 +488,12 @@ class RandomFeatures(FlowMethods):
                                                                    feature_seed=self.feature_seed)
         self.class_sigma = np.asarray(model.data.class_eigenvalues(self.d), dtype=np.float64)
 
-    def _correlations(self, M):
-        """Scales ``sqrt(diag M)`` and correlations ``M_ij/(c_i c_j)`` of a Gram matrix M."""
-        c = np.sqrt(np.diag(M).copy())
-        rho = M / c[:, None]
-        rho /= c[None, :]
-        return c, rho
+    def _correlations(self, A):
+        """Scales ``c_i = ‖a_i‖/√d`` and correlations ``ρ_ij = a_i·a_j/(‖a_i‖ ‖a_j‖)`` of the rows of A (p×d):
+        those of the Gram matrix ``A Aᵀ/d``, ρ by one SYRK of the normalised rows."""
+        norms = np.sqrt(np.einsum("ij,ij->i", A, A))
+        unit = A / norms[:, None]
+        return norms / math.sqrt(self.d), unit @ unit.T
 
     @staticmethod
     def _rho_max(rho):
@@ -483,8 +520,7 @@ class RandomFeatures(FlowMethods):
         """``U_pop`` and ``V_pop`` by Mehler's formula at the mean pre-activations ``h0`` (p×1: 0, or
         ``e^{-t} W μ/√d`` for a class centroid μ), ``a_i = γ_i`` (docs/theory.md §9): for y ~ N(e^{-t}μ, Σ_t),
         ``h_i = w_i·y/√d = h0_i + γ_i u_i`` with correlations ρ̃, and Stein's lemma gives ``V_pop``."""
-        Ws = self.W * np.sqrt(sigma_t)
-        gamma, rho = self._correlations(Ws @ Ws.T / self.d)
+        gamma, rho = self._correlations(self.W * np.sqrt(sigma_t))
         rho_max = self._rho_max(rho)
         # The population block is only p×1: take every order the a-priori bound could need, then truncate.
         dmax = float(np.max(hermite_coefficients(h0, gamma, self.activation, 1, ("panels", 16), self.backend)[1]))
@@ -503,10 +539,7 @@ class RandomFeatures(FlowMethods):
         self.rho_max_pop = rho_max
         self.truncation_bound_pop, self.truncation_bound_pop_op = _offdiag_bound(rho, tails[order], order)
         self.quadrature["pop"] = (rule, err)
-        if self.backend == "numba":
-            U_pop = kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
-        else:
-            U_pop = _mehler_sum(G[:order + 1], rho, dbar, backend="numpy")
+        U_pop = kernels.mehler_rank_one(np.ascontiguousarray(G[:order + 1, :, 0]), rho, dbar)
         # Stein: E[σ(h0_i + γ_i u) y] = κ̃_1(i)/γ_i · Σ_t w_i/√d, so V_pop = √Δ_t E[σ yᵀ] Σ_t^{-1}
         return U_pop, (math.sqrt(self.delta_t) * G[1, :, 0] / gamma)[:, None] * self.W / math.sqrt(self.d)
 
@@ -541,7 +574,7 @@ class RandomFeatures(FlowMethods):
         """U and V with the noise averaged exactly (Mehler expansion, docs/theory.md §9)."""
         out = self._noise_average(self.X, order, "U")
         self.U, self.V = out["U"], out["V"]
-        self.rho_max, self.order = out["rho_max"], out["order"]
+        self.rho_max, self.order, self.order_dense = out["rho_max"], out["order"], out["order_dense"]
         self.quadrature["data"] = out["quadrature"]
         self.interpolation = out["interpolation"]
         self.truncation_bound, self.truncation_bound_op = out["truncation_bound"], out["truncation_bound_op"]
@@ -552,7 +585,7 @@ class RandomFeatures(FlowMethods):
             for k in range(self.model.data.n_classes):
                 cols = np.flatnonzero(self.labels == k)
                 Gk = np.ascontiguousarray(G[:S + 1][:, :, cols])
-                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size, backend=self.backend)
+                Uk = _mehler_sum(Gk, rho, D[:, cols].mean(axis=1), weight=1.0 / cols.size)[0]
                 Vk = (Gk[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
                 self.class_train.append((Uk, Vk, 1.0))
 
@@ -563,7 +596,7 @@ class RandomFeatures(FlowMethods):
         Returns a dict with ``U``, ``V``, ``order``, ``rho_max``, ``quadrature``, ``interpolation``,
         ``truncation_bound(_op)``, ``timings`` and the work arrays ``G``, ``D``, ``rho``, ``c``."""
         n = X.shape[1]
-        c, rho = self._correlations(self.W @ self.W.T / self.d)
+        c, rho = self._correlations(self.W)
         rho_max = self._rho_max(rho)
         h = (self.e_t / math.sqrt(self.d)) * (self.W @ X)
         a = math.sqrt(self.delta_t) * c
@@ -602,19 +635,22 @@ class RandomFeatures(FlowMethods):
                                   ConvergenceWarning, stacklevel=3)
             S = best
         timings = {"coefficients": time.perf_counter() - t1}
-        bound, bound_op = _offdiag_bound(rho, tails[S], S)
         t1 = time.perf_counter()
-        U = _mehler_sum(G[:S + 1], rho, dbar, weight=1.0 / n, backend=self.backend)
+        # With the order chosen here, an entry stops at the first order whose bound is ≤ tol; a given order is
+        # taken by every entry.
+        tail_sqrt = np.sqrt(tails[:S + 1])
+        dense = _dense_order(rho, tail_sqrt, self.tol) if order is None else S
+        U, bound, bound_op = _mehler_sum(G[:S + 1], rho, dbar, 1.0 / n, tail_sqrt, self.tol, dense)
         timings["mehler"] = time.perf_counter() - t1
         V = (G[1].mean(axis=1) / c)[:, None] * self.W / math.sqrt(self.d)
-        return {"U": U, "V": V, "order": S, "rho_max": rho_max, "quadrature": (rule, err),
+        return {"U": U, "V": V, "order": S, "order_dense": dense, "rho_max": rho_max, "quadrature": (rule, err),
                 "interpolation": None if degree is None else (_CHEB_PIECES, degree), "truncation_bound": bound,
                 "truncation_bound_op": bound_op, "timings": timings, "G": G, "D": D, "rho": rho, "c": c}
 
     def _build_monte_carlo(self, m):
         """U and V from m frozen noise draws per training point: averages over the n·m pairs (x_ν, ξ)."""
         rng = noise_rng(self.seed)
-        self.order = None
+        self.order = self.order_dense = None
         self.rho_max = None
         self.interpolation = None
         self.truncation_bound = self.truncation_bound_op = None
@@ -695,7 +731,8 @@ def random_features(model, d, seed=0, noise=None, order=None, *, tol=1e-10, quad
         expansion; ``m ≥ 1``: m frozen draws per training point, U and V the empirical averages over the
         n·m pairs). U_pop, V_pop are always exact. Given, it replaces the model's m (with a warning).
     order : int or None
-        Mehler order S for U; None picks the smallest S whose truncation bound is ≤ ``tol``.
+        Mehler order S of every entry of U; None: each entry stops at the smallest order whose truncation
+        bound is ≤ ``tol``.
     tol : float
         Target bound on every neglected off-diagonal entry of U and U_pop (default 1e-10).
     quad_tol : float

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .._threads import blas_threads
 from ..structure import structure
 from ._flow import ClosedFormFlow, FlowMethods
 from ._sampling import FiniteSize, draw_problem, problem_sizes
@@ -139,6 +140,11 @@ class GaussianEquivalent(FlowMethods):
         m = ∞: ``U_c = G_c G_cᵀ/n_c + b_c² K + s_c² I``, ``V_c = b_c W/√d``. m draws (docs/theory.md §10): the
         features ``G_ν + b_c W ξ/√d + s_c η`` averaged over the n_c·m pairs, with ``V_c`` their correlation with
         ξ and ``Tr S_c/d`` the mean ``‖ξ‖²/d``."""
+        with blas_threads(self.p * self.p * self.n):       # the products G Gᵀ (or F Fᵀ per draw)
+            return self._train_parts()
+
+    def _train_parts(self):
+        """The parts of :attr:`_per_class_train`, computed."""
         G = self._shared
         if self._draw_seed is None:
             out = []

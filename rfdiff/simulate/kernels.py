@@ -14,8 +14,9 @@ pair (i, ν) of a p×n grid and every order ``s ≤ S``. Two quadrature rules ar
   at the kinks of σ, which sit at a different ``u = (k − h_iν)/a_i`` for every element.
 
 plus :func:`chebyshev_eval` (piecewise Chebyshev series in h, the cheap route for large n),
-:func:`horner_step` and :func:`mehler_rank_one` (Horner passes of the Mehler series) and
-:func:`truncation_bound` (its error bound).
+:func:`scale_lower`, :func:`mehler_orders`, :func:`mehler_finish` and :func:`mehler_rank_one` (the Mehler series:
+Horner passes, the orders each entry needs, the further orders of the entries that need them) and
+:func:`truncation_bound` (the population's error bound).
 
 Each is a serial ``nogil`` kernel over a block of rows i, run in ``NUMBA_NUM_THREADS`` Python threads
 (:func:`_rows`; ``parallel=True`` kernels computed the same, as fast, but took 4× longer to compile: 6.7 s
@@ -34,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-__all__ = ["ACTIVATION_CODES", "chebyshev_eval", "coefficients_gh", "coefficients_panels", "horner_step",
-           "mehler_rank_one", "truncation_bound", "warm"]
+__all__ = ["ACTIVATION_CODES", "chebyshev_eval", "coefficients_gh", "coefficients_panels", "mehler_finish",
+           "mehler_orders", "mehler_rank_one", "scale_lower", "truncation_bound", "warm"]
 
 #: Activations compiled into the kernels (name → code used by :func:`_act`).
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "erf": 2, "linear": 3, "sigmoid": 4}
@@ -268,29 +269,57 @@ def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
 
 @nb.njit(cache=True, nogil=True)
 def _chebyshev_eval_rows(h, lo, width, coef, out, i0, i1):
-    """Rows ``i0 ≤ i < i1`` of :func:`chebyshev_eval` into ``out``."""
+    """Rows ``i0 ≤ i < i1`` of :func:`chebyshev_eval` into ``out``.
+
+    A row's elements are sorted by piece (counting sort), so that blocks of ``_BLOCK`` elements share their
+    coefficients and the innermost loops run over the block: they vectorise.
+    """
     n = h.shape[1]
     n_pieces, m, nr = coef.shape[1], coef.shape[2], coef.shape[3]
-    tk = np.empty(m)
-    acc = np.empty(nr)
+    piece = np.empty(n, np.int64)
+    pos = np.empty(n)
+    by_piece = np.empty(n, np.int64)
+    start = np.empty(n_pieces + 1, np.int64)
+    fill = np.empty(n_pieces, np.int64)
+    xb = np.empty(_BLOCK)
+    tk = np.empty((m, _BLOCK))
+    acc = np.empty((nr, _BLOCK))
     for i in range(i0, i1):
+        start[:] = 0
         for nu in range(n):
             y = (h[i, nu] - lo[i]) / width[i]
             j = min(max(int(y), 0), n_pieces - 1)
-            x = 2.0 * (y - j) - 1.0
-            tk[0] = 1.0
-            if m > 1:
-                tk[1] = x
-            for k in range(2, m):
-                tk[k] = 2.0 * x * tk[k - 1] - tk[k - 2]
-            for r in range(nr):
-                acc[r] = 0.0
-            for k in range(m):
-                t = tk[k]
+            piece[nu] = j
+            pos[nu] = 2.0 * (y - j) - 1.0
+            start[j + 1] += 1
+        for j in range(n_pieces):
+            start[j + 1] += start[j]
+            fill[j] = start[j]
+        for nu in range(n):
+            by_piece[fill[piece[nu]]] = nu
+            fill[piece[nu]] += 1
+        for j in range(n_pieces):
+            for e0 in range(start[j], start[j + 1], _BLOCK):
+                nbk = min(_BLOCK, start[j + 1] - e0)
+                xb[:] = 0.0                       # a short block is padded: whole blocks unroll
+                for b in range(nbk):
+                    xb[b] = pos[by_piece[e0 + b]]
+                for b in range(_BLOCK):
+                    tk[0, b] = 1.0
+                    if m > 1:
+                        tk[1, b] = xb[b]
+                for k in range(2, m):
+                    for b in range(_BLOCK):
+                        tk[k, b] = 2.0 * xb[b] * tk[k - 1, b] - tk[k - 2, b]
+                acc[:, :] = 0.0
+                for k in range(m):
+                    for r in range(nr):
+                        c = coef[i, j, k, r]
+                        for b in range(_BLOCK):
+                            acc[r, b] += tk[k, b] * c
                 for r in range(nr):
-                    acc[r] += t * coef[i, j, k, r]
-            for r in range(nr):
-                out[r, i, nu] = acc[r]
+                    for b in range(nbk):
+                        out[r, i, by_piece[e0 + b]] = acc[r, b]
 
 
 def chebyshev_eval(h, lo, width, coef):
@@ -318,16 +347,122 @@ def chebyshev_eval(h, lo, width, coef):
 
 
 @nb.njit(cache=True, nogil=True)
-def _horner_rows(out, rho, M, i0, i1):
+def _scale_lower_rows(out, rho, i0, i1):
     for i in range(i0, i1):
-        for j in range(out.shape[1]):
-            out[i, j] = rho[i, j] * out[i, j] + M[i, j]
+        for j in range(i):
+            out[i, j] *= rho[i, j]
 
 
-def horner_step(out, rho, M):
-    """In place ``out ← ρ ∘ out + M`` (one Horner step of the Mehler series; all p×p, C-contiguous)."""
+def scale_lower(out, rho):
+    """In place ``out_ij ← ρ_ij out_ij`` below the diagonal (``j < i``; one Horner step of the Mehler series)."""
     p = out.shape[0]
-    _rows(lambda i0, i1: _horner_rows(out, rho, M, i0, i1), p, p)
+    _rows(lambda i0, i1: _scale_lower_rows(out, rho, i0, i1), p, p // 2)
+
+
+@nb.njit(cache=True, inline="always")
+def _entry_order(r, tail_sqrt, i, j, first, tol):
+    """Smallest order ``s ≥ first`` (at most the last of ``tail_sqrt``) with ``r^{s+1} t_s(i) t_s(j) ≤ tol``, and
+    ``r^{s+1}``."""
+    last = tail_sqrt.shape[0] - 1
+    s = first
+    pw = r
+    for _ in range(first):
+        pw *= r
+    while s < last and pw * tail_sqrt[s, i] * tail_sqrt[s, j] > tol:
+        s += 1
+        pw *= r
+    return s, pw
+
+
+@nb.njit(cache=True, nogil=True)
+def _orders_rows(rho, tail_sqrt, tol, counts, i0, i1):
+    for i in range(i0, i1):
+        for j in range(i):
+            s, _ = _entry_order(abs(rho[i, j]), tail_sqrt, i, j, 0, tol)
+            counts[i, s] += 1
+
+
+def mehler_orders(rho, tail_sqrt, tol):
+    """How many entries below the diagonal need each Mehler order.
+
+    Parameters
+    ----------
+    rho : ndarray, shape (p, p)
+    tail_sqrt : ndarray, shape (S + 1, p)
+        ``t_s(i) = sqrt(T̄_s(i))``, the Parseval tails after order s.
+    tol : float
+
+    Returns
+    -------
+    ndarray of int, shape (S + 1,)
+        Entry s counts the pairs ``i > j`` whose smallest order with ``|ρ_ij|^{s+1} t_s(i) t_s(j) ≤ tol`` is s
+        (the last entry also counts those that need more than S).
+    """
+    p = rho.shape[0]
+    counts = np.zeros((p, tail_sqrt.shape[0]), dtype=np.int64)
+    _rows(lambda i0, i1: _orders_rows(rho, tail_sqrt, tol, counts, i0, i1), p, p * 4)
+    return counts.sum(axis=0)
+
+
+@nb.njit(cache=True, nogil=True)
+def _finish_rows(out, rho, G, tail_sqrt, dense, tol, weight, diag, row_max, row_sq, i0, i1):
+    n = G.shape[2]
+    for i in range(i0, i1):
+        mx = 0.0
+        sq = 0.0
+        for j in range(i):
+            r = rho[i, j]
+            s, pw = _entry_order(abs(r), tail_sqrt, i, j, dense, tol)
+            b = pw * tail_sqrt[s, i] * tail_sqrt[s, j]
+            mx = max(mx, b)
+            sq += b * b
+            v = out[i, j]
+            rk = 1.0
+            for _ in range(dense):
+                rk *= r
+            for k in range(dense + 1, s + 1):         # the orders this entry needs beyond the dense ones
+                rk *= r
+                dot = 0.0
+                for nu in range(n):
+                    dot += G[k, i, nu] * G[k, j, nu]
+                v += rk * dot
+            v *= weight
+            out[i, j] = v
+            out[j, i] = v
+        out[i, i] = diag[i]
+        row_max[i] = mx
+        row_sq[i] = sq
+
+
+def mehler_finish(out, rho, G, tail_sqrt, dense, tol, weight, diag):
+    """Complete a Mehler sum whose orders ``s ≤ dense`` are summed below the diagonal of ``out``, in place.
+
+    Each entry ``i > j`` takes the further orders ``dense < k ≤ s_ij`` (``ρ_ij^k G_k[i]·G_k[j]``), ``s_ij`` the
+    smallest order ``≥ dense`` whose bound ``|ρ_ij|^{s+1} t_s(i) t_s(j)`` is ≤ tol (at most S); then it is
+    multiplied by ``weight`` and mirrored above the diagonal, and the diagonal is set to ``diag``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (p, p)
+    rho : ndarray, shape (p, p)
+    G : ndarray, shape (S + 1, p, n)
+    tail_sqrt : ndarray, shape (S + 1, p)
+    dense : int
+    tol, weight : float
+    diag : ndarray, shape (p,)
+
+    Returns
+    -------
+    (float, float)
+        Largest entry and squared Frobenius norm (both triangles) of the bounds ``|ρ_ij|^{s_ij+1} t_{s_ij}(i)
+        t_{s_ij}(j)`` on the neglected orders, unweighted.
+    """
+    p = out.shape[0]
+    row_max = np.zeros(p)
+    row_sq = np.zeros(p)
+    _rows(lambda i0, i1: _finish_rows(out, rho, G, tail_sqrt, dense, tol, weight, diag, row_max, row_sq, i0, i1),
+          p, p * 4)
+    return row_max.max(), 2.0 * row_sq.sum()
 
 
 @nb.njit(cache=True, nogil=True)
@@ -409,6 +544,8 @@ def warm() -> None:
     coefficients_panels(h, a, np.linspace(-1.0, 1.0, 3), np.zeros(1), xl, wl, 2, 1)
     chebyshev_eval(h, np.zeros(2), np.ones(2), np.ones((2, 1, 3, 2)))
     m = np.eye(2)
-    horner_step(m.copy(), m, m)
+    scale_lower(m.copy(), m)
+    mehler_orders(m, np.ones((2, 2)), 1e-10)
+    mehler_finish(m.copy(), m, np.ones((2, 2, 2)), np.ones((2, 2)), 0, 1e-10, 1.0, np.ones(2))
     mehler_rank_one(np.ones((2, 2)), m, np.ones(2))
     truncation_bound(m, np.ones(2), 2)

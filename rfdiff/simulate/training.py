@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from ..outputs import atomic_write, digest
+from .._threads import blas_threads
 from .._progress import progress_bar, wants_progress
 from ..results import LossCurves
 from .._validate import choice, count_or_word, integer, noise_draws, options_object, positive, row_pair
@@ -441,7 +442,10 @@ def train(model, d, tau_max, optimizer="gd", lr=None, *, seed=0, batch=None, row
 
     start = time.perf_counter()
     problem = _Problem(model, d, seed, rows)
-    dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
+    # each step's GEMMs are (p×d)·(d×b), (d×p)·(p×b) and (d×b)·(b×p), b the columns of a step
+    step_work = problem.p * problem.d * (batch or problem.n) * max(problem.m, 1)
+    with blas_threads(step_work):
+        dtau, n_steps, lr = _schedule(model, problem, tau_max, optimizer, lr, seed, batch)
     if max_steps is not None and n_steps > max_steps:
         raise ValueError(f"tau_max = {tau_max:.4g} takes {n_steps:.3g} steps of dtau = {dtau:.3g}, above "
                          f"max_steps = {max_steps:,}: lower tau_max or raise max_steps")
@@ -462,7 +466,7 @@ def train(model, d, tau_max, optimizer="gd", lr=None, *, seed=0, batch=None, row
     steps, message = log_steps, ""
     # a diverging run overflows: that is detected right after the step, so numpy's overflow warnings are noise
     with progress_bar(progress, n_steps, unit="step", initial=state.k) as bar, \
-            np.errstate(over="ignore", invalid="ignore"):
+            np.errstate(over="ignore", invalid="ignore"), blas_threads(step_work):
         while state.k < n_steps:
             state.step(_gradient(problem, state.rng, batch, state.A), lr)
             bar.update(1)

@@ -1,0 +1,68 @@
+"""How many BLAS threads the hot loops use (the simulators' training steps, flows and builds, and the sampler).
+
+Threaded OpenBLAS splits every product between one thread per core. For small products the threads cost more
+than they save, and when another process keeps a core busy every product waits for its descheduled half: on
+the 2-core machine of the README's Performance section, with two other busy processes, a (320×40)·(40×80)
+product took 8 ms on two threads and 0.05 ms on one. So each hot loop runs inside :func:`blas_threads`, which
+sets one BLAS thread when the loop's products are below :data:`PARALLEL_WORK` multiply-adds and leaves the
+library's setting otherwise.
+
+A choice made by the user is kept: :func:`blas_threads` only ever lowers the thread count (inside
+``threadpoolctl.threadpool_limits(1)`` nothing changes), and does nothing at all when one of
+:data:`THREAD_VARIABLES` is set — ``OPENBLAS_NUM_THREADS=2`` keeps two threads everywhere.
+
+The numba kernels (:mod:`rfdiff.simulate.kernels`) run their own ``NUMBA_NUM_THREADS`` Python threads, never
+while a BLAS product runs: both are called one after the other from the same Python thread.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+__all__ = ["PARALLEL_WORK", "THREAD_VARIABLES", "blas_threads", "user_threads"]
+
+#: Environment variables by which a user (or :mod:`rfdiff.sweep`'s workers) sets the BLAS thread count.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS")
+#: Multiply-adds of one product from which BLAS keeps its own thread count: below it, one thread.
+PARALLEL_WORK = 1e9
+
+_controller = None
+
+
+def user_threads() -> bool:
+    """Whether the user set the BLAS thread count in the environment (any of :data:`THREAD_VARIABLES`)."""
+    return any(os.environ.get(name) for name in THREAD_VARIABLES)
+
+
+def _blas():
+    """One ``threadpoolctl.ThreadpoolController`` (its creation scans the loaded libraries: ~3 ms), made on
+    first use: numpy's and scipy's OpenBLAS are both loaded by then (``import rfdiff`` imports scipy.linalg)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextmanager
+def blas_threads(work: float):
+    """Context manager: one BLAS thread inside the block when its products are small.
+
+    Parameters
+    ----------
+    work : float
+        Multiply-adds of the block's typical product (``m k n`` for an (m×k)·(k×n) GEMM, ``p³`` for the
+        eigendecomposition of a p×p matrix).
+
+    Notes
+    -----
+    When ``work`` < :data:`PARALLEL_WORK` and no :data:`THREAD_VARIABLES` is set, every BLAS library loaded
+    runs one thread inside the block (``threadpoolctl``), and the previous counts are restored on exit;
+    otherwise nothing changes.
+    """
+    if work >= PARALLEL_WORK or user_threads():
+        yield
+        return
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
