@@ -1,4 +1,5 @@
-"""How many BLAS threads the hot loops use (the simulators' training steps, flows and builds, and the sampler).
+"""How many BLAS threads the hot loops use (the simulators' training steps, flows and builds, the sampler, and the
+theory's contour products in :mod:`rfdiff.dynamics` and :mod:`rfdiff.twopoint`).
 
 Threaded OpenBLAS splits every product between one thread per core. For small products the threads cost more
 than they save, and when another process keeps a core busy every product waits for its descheduled half: on

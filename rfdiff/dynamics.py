@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._threads import blas_threads
 from ._validate import integer, positive
 from ._validate import taus as check_taus
 from .contour import ellipses
@@ -110,7 +111,8 @@ def _test_shares(fh, form):
     the nodes with ``Im z ≥ 0`` are computed, weighted by ``form.mult``, and the others are left 0: the real
     part of any sum over a conjugation-closed set of nodes is unchanged, at half the cost."""
     out = np.zeros(fh.shape, dtype=complex)
-    out[:, form.keep] = form.mult * fh[:, form.keep] * (fh @ form.cols + 2 * form.cross)
+    with blas_threads(fh.shape[0] * form.cols.size):       # (τ × nodes)·(nodes × kept nodes): one thread
+        out[:, form.keep] = form.mult * fh[:, form.keep] * (fh @ form.cols + 2 * form.cross)
     return out
 
 
@@ -354,7 +356,8 @@ class LearningDynamics:
                       self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
         fh, dfh = f * self.h, df * self.h
         k = form.keep                  # conjugate nodes give conjugate terms (_test_shares)
-        slope = ((dfh @ form.cols) * fh[:, k] + dfh[:, k] * form.cross) @ form.mult
+        with blas_threads(dfh.shape[0] * form.cols.size):
+            slope = ((dfh @ form.cols) * fh[:, k] + dfh[:, k] * form.cross) @ form.mult
         return 2 * slope.real
 
     def _split(self, nodes):

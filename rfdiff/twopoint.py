@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import scipy.linalg
 
+from ._threads import blas_threads
 from .data import DiscreteSpectrum
 from .spectral.onepoint import solve_verified
 from .structure import Symbol, structure
@@ -204,7 +205,8 @@ def _gram(u1, u2):
         if not nz.size:
             return 0.0
         if outer:
-            return (U1[:, nz] * w[nz]) @ U2[nz]
+            with blas_threads(U1.shape[0] * U2.shape[1] * nz.size):
+                return (U1[:, nz] * w[nz]) @ U2[nz]
         return _sum(w[k] * u1[k] * u2[k] for k in nz)
 
     return gram

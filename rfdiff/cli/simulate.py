@@ -172,20 +172,13 @@ def _compare(res):
 
 def _simulate(model, args):
     from .. import LearningDynamics, timescales
-    from .._threads import blas_threads
-    from ..dynamics import CONTOUR_MAX_NODES
-    # The theory's largest products, (τ points × contour nodes)·(nodes × nodes) of one ellipse, stay below
-    # PARALLEL_WORK: one BLAS thread for them (rfdiff._threads); the simulators choose for their own products.
-    theory_work = THEORY_POINTS * CONTOUR_MAX_NODES ** 2
-    with blas_threads(theory_work):
-        dyn = LearningDynamics(model)
-        res = _Result(dyn=dyn, ts=timescales(model, dynamics=dyn))
+    dyn = LearningDynamics(model)            # the theory and the simulators choose their BLAS threads (rfdiff._threads)
+    res = _Result(dyn=dyn, ts=timescales(model, dynamics=dyn))
     if args.method in opts.CLOSED_FORMS:
         _closed_form(model, args, res)
     else:
         _training(model, args, res)
-    with blas_threads(theory_work):
-        _compare(res)
+    _compare(res)
     return res
 
 
