@@ -7,7 +7,7 @@ once on the contour nodes (:mod:`rfdiff.contour`) and then evaluates any number 
 matrix products; the curves of each class of a Gaussian mixture are views of the same solve
 (:class:`ClassDynamics`). :func:`loss_curves` is the one-shot wrapper.
 
-Every ellipse's node count is raised until the rule with half the nodes agrees to ``tol`` on probe
+Every ellipse's node count is doubled until the rule with half the nodes agrees to ``tol`` on probe
 functionals; every evaluation reports that N-versus-N/2 difference.
 """
 from __future__ import annotations
@@ -35,14 +35,11 @@ from .twopoint import NodeSolution, pair_traces
 __all__ = ["LearningDynamics", "ClassDynamics", "LossDecomposition", "loss_curves", "CONTOUR_TOL",
            "CONTOUR_START_NODES", "CONTOUR_MAX_NODES", "CONTOUR_PROBES"]
 
-#: Target absolute accuracy of the losses: every ellipse's node count is raised until the rule with half
+#: Target absolute accuracy of the losses: every ellipse's node count is doubled until the rule with half
 #: the nodes agrees to this on probe functionals (:class:`LearningDynamics`).
 CONTOUR_TOL = 1e-10
 #: Nodes of an ellipse in the first round, and the cap after which the contour is reported unconverged.
 CONTOUR_START_NODES, CONTOUR_MAX_NODES = 16, 2048
-#: A node count 1.5 N is tried instead of 2 N only when the convergence seen so far predicts an N vs N/2
-#: difference this many times below the tolerance there.
-CONTOUR_SAFETY = 10.0
 #: Probe times of an ellipse, in units of its own relaxation time ``1/(κ e^c)`` (plus τ = ∞).
 CONTOUR_PROBES = (0.1, 1.0, 10.0)
 
@@ -116,20 +113,6 @@ def _test_shares(fh, form):
     return out
 
 
-def _next_count(seen, tol):
-    """The next node count of an ellipse after rounds ``seen = [(N, N vs N/2 difference), ...]``: 1.5 N when
-    the geometric rate of the last two rounds predicts a difference below ``tol/CONTOUR_SAFETY`` there, else
-    2 N (counts stay of the form 2^k or 3·2^k, so that N/2 and N/4 are even)."""
-    n, err = seen[-1]
-    if len(seen) > 1 and n % 3 != 0 and err > 0:
-        (n0, err0) = seen[-2]
-        if 0 < err < err0:
-            rate = math.log(err0 / err) / (n - n0)             # the difference falls like e^{−rate N}
-            if err * math.exp(-rate * 0.5 * n) <= tol / CONTOUR_SAFETY:
-                return 3 * n // 2
-    return 2 * n if n % 3 != 0 else 4 * n // 3
-
-
 def _conjugate_mult(n):
     """:func:`_test_shares`'s weights of the n trapezoid nodes of one ellipse (node ``n − j`` is the conjugate
     of node j): 1 at θ = 0 and π, 2 above the real axis, 0 below."""
@@ -160,8 +143,8 @@ class LearningDynamics:
     ----------
     model : RFModel
     tol : float
-        Target absolute accuracy of the losses; each ellipse's node count is raised (from 16 by 2× or
-        1.5×, up to ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
+        Target absolute accuracy of the losses; each ellipse's node count is doubled (from 16, up to
+        ``max_nodes``) until the rule with half the nodes agrees with it to ``tol`` on probe functionals
         (train and test contributions at τ = ∞ and at three τ around the group's own timescale).
     max_nodes : int
         Cap on the nodes of one ellipse; reaching it without convergence issues a
@@ -271,27 +254,21 @@ class LearningDynamics:
         return lin, cross, TVV
 
     def _adapt(self, tol, max_nodes, unconverged):
-        """Refine the nodes of every ellipse until its probe contributions agree with the half rule to ``tol``.
+        """Double the nodes of every ellipse until its probe contributions agree with the half rule.
 
-        Node counts go up by 2× or, when the convergence seen so far predicts it is enough, by 1.5×
-        (:func:`_next_count`); the test itself — N against the rule on every other node — is the same either
-        way. All ellipses still refining share one solver call per round. Returns one :class:`_Refined` per
+        All ellipses still refining share one solver call per round. Returns one :class:`_Refined` per
         ellipse; an ellipse that reached ``max_nodes`` unconverged is noted in ``unconverged`` and warned.
         """
         done = [None] * len(self.ellipses)
-        count = [CONTOUR_START_NODES] * len(self.ellipses)
-        seen = [[] for _ in self.ellipses]           # (nodes, N vs N/2 difference) of each round
+        n = CONTOUR_START_NODES
         while True:
             todo = [i for i, d in enumerate(done) if d is None]
             if not todo:
                 return done
-            nodes = [self.ellipses[i].nodes(count[i]) for i in todo]
+            nodes = [self.ellipses[i].nodes(n) for i in todo]
             sol = solve_verified(self.structure, np.concatenate([z for z, _ in nodes]) - self.structure.origin)
-            start = 0
-            for i, (z, h) in zip(todo, nodes):
-                n = count[i]
-                sl = slice(start, start + n)
-                start += n
+            for k, (i, (z, h)) in enumerate(zip(todo, nodes)):
+                sl = slice(k * n, (k + 1) * n)
                 point = NodeSolution(self.structure, sol.q[sl], sol.deltas[sl], sol.g_w[sl])
                 lin, cross, TVV = self._node_traces(point)
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
@@ -301,9 +278,7 @@ class LearningDynamics:
                 coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2],
                                         _form(np.arange(0, n, 2), mult, cross, TVV[upper], upper))
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
-                seen[i].append((n, err))
-                count[i] = _next_count(seen[i], tol)
-                if err <= tol or count[i] > max_nodes:
+                if err <= tol or 2 * n > max_nodes:
                     if err > tol:
                         note = (f"contour around {self.ellipses[i].intervals} not converged with {n} nodes "
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
@@ -311,6 +286,7 @@ class LearningDynamics:
                         warnings.warn(note, ConvergenceWarning, stacklevel=4)
                     fallbacks = int(np.count_nonzero(sol.point_status[sl] == STATUS_FALLBACK))
                     done[i] = _Refined(z, h, point.q, sol.deltas[sl], point.g_w, fallbacks, lin, cross, TVV)
+            n *= 2
 
     def _assemble(self, parts):
         """``TVV`` on all nodes: each ellipse's own block is the one its refinement computed; only the pairs
