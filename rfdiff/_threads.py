@@ -52,8 +52,8 @@ def blas_threads(work: float):
     Parameters
     ----------
     work : float
-        Multiply-adds of the block's typical product (``m k n`` for an (m×k)·(k×n) GEMM, ``p³`` for the
-        eigendecomposition of a p×p matrix).
+        Multiply-adds of the block's largest products (``m k n`` for an (m×k)·(k×n) GEMM; ``32 p²`` for the
+        eigendecomposition of a p×p matrix, whose largest products are LAPACK's panel updates).
 
     Notes
     -----

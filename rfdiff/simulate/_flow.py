@@ -20,6 +20,11 @@ from .._validate import taus as check_taus
 
 __all__ = ["ClosedFormFlow", "FlowMethods", "flow_filters"]
 
+#: Block size of LAPACK's tridiagonal reduction (``dsytrd``): the largest products of ``eigh`` are the p × 32 × p
+#: panel updates, so it runs one BLAS thread up to p ≈ 5600 (rfdiff._threads); next to other jobs two threads
+#: made it 2× slower at p = 800–1600; on an idle machine they are only somewhat faster (tests/conftest.py).
+_EIGH_BLOCK = 32
+
 
 def flow_filters(lam, kappa, taus, weight_decay=0.0):
     """``f_τ(λ) = (1 − e^{−κλτ})/λ`` and ``g_τ(λ) = (1 − e^{−2κλτ})/λ`` for every τ and eigenvalue λ.
@@ -127,7 +132,7 @@ class ClosedFormFlow:
     @cached_property
     def eigh(self):
         """``(λ, Q)`` with ``U = Q diag(λ) Qᵀ``, λ ascending."""
-        with blas_threads(self.p ** 3):
+        with blas_threads(_EIGH_BLOCK * self.p ** 2):
             return scipy.linalg.eigh(self.U)
 
     @cached_property
