@@ -154,7 +154,8 @@ class ClosedFormFlow:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau, f, g = self.filters(taus)
         H, w_train, w_cross = self._projections
-        quad = np.einsum("ki,ki->k", f @ H, f)
+        with blas_threads(tau.size * self.p ** 2):
+            quad = np.einsum("ki,ki->k", f @ H, f)
         if self.weight_decay:
             train = self.noise_trace + ((self.eigh[0] * f - 2.0) * f) @ w_train / self.d
         else:
@@ -193,11 +194,12 @@ class ClosedFormFlow:
             return (np.einsum("ki,ki->k", f @ H, f) - 2.0 * (f @ w)) / self.d
 
         for part in parts:
-            test = 1.0 + change(part["U_pop"], part["V_pop"])
-            if "U_train" in part:
-                train = part.get("noise_trace", 1.0) + change(part["U_train"], part["V_train"])
-            else:
-                train = np.full(tau.shape, np.nan)
+            with blas_threads(self.p ** 3):
+                test = 1.0 + change(part["U_pop"], part["V_pop"])
+                if "U_train" in part:
+                    train = part.get("noise_trace", 1.0) + change(part["U_train"], part["V_train"])
+                else:
+                    train = np.full(tau.shape, np.nan)
             score = (test - 1.0) / self.delta_t + float(part["inv_sigma_t"])
             out.append(LossCurves(tau, train, test, score, test - train, source=source or self.source,
                                   model=self.model, size=self.size))
