@@ -2,8 +2,8 @@
 
 Threaded OpenBLAS splits every product between one thread per core. For small products the threads cost more
 than they save, and when another process keeps a core busy every product waits for its descheduled half: on
-the 2-core machine of the README's Performance section, with two other busy processes, a (320×40)·(40×80)
-product took 8 ms on two threads and 0.05 ms on one. So each hot loop runs inside :func:`blas_threads`, which
+the 2-core machine of the README's Performance section, next to other jobs (load ≈ 4), a (320×40)·(40×80)
+product took 8.4 ms on two threads and 0.05 ms on one (medians). So each hot loop runs inside :func:`blas_threads`, which
 sets one BLAS thread when the loop's products are below :data:`PARALLEL_WORK` multiply-adds and leaves the
 library's setting otherwise.
 
@@ -12,7 +12,9 @@ A choice made by the user is kept: :func:`blas_threads` only ever lowers the thr
 :data:`THREAD_VARIABLES` is set — ``OPENBLAS_NUM_THREADS=2`` keeps two threads everywhere.
 
 The numba kernels (:mod:`rfdiff.simulate.kernels`) run their own ``NUMBA_NUM_THREADS`` Python threads, never
-while a BLAS product runs: both are called one after the other from the same Python thread.
+while a BLAS product runs: both are called one after the other from the same Python thread (and a kernel run
+right after a two-thread GEMM took the same time as one run after a pause: OpenBLAS's idle thread does not
+compete with it).
 """
 from __future__ import annotations
 
