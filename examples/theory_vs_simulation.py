@@ -14,10 +14,10 @@ The generalization dip at τ_gen, the memorization rise after τ_mem and the tra
 on the theory. Right: the finite-size error |simulation − theory| of the test loss, averaged over 3 seeds,
 for d = 40, 80, 160 — it shrinks roughly like 1/d.
 
-Run time: 14 s with ``OPENBLAS_NUM_THREADS=1`` on a 2-core machine with other jobs (load 4–5; the GD run
-is 4 500 steps at d = 40); 40–73 s with threaded OpenBLAS on the same loaded machine: on a shared machine
-set ``OPENBLAS_NUM_THREADS=1``. Writes ``theory_vs_simulation.png`` next to this
-script (or to the path given as the first argument).
+Run time: 11 s on a 2-core machine with other jobs (load 4.5; the GD run is 4 500 steps at d = 40), with
+rfdiff's own choice of BLAS threads (10.7 s) as with ``OPENBLAS_NUM_THREADS=1`` (11.5 s); before rfdiff chose
+its threads, threaded OpenBLAS took 40–73 s on such a machine. Writes ``theory_vs_simulation.png`` next to
+this script (or to the path given as the first argument).
 
 Usage: ``python examples/theory_vs_simulation.py [out.png]``
 """

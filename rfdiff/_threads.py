@@ -3,8 +3,8 @@ theory's contour products in :mod:`rfdiff.dynamics` and :mod:`rfdiff.twopoint`).
 
 Threaded OpenBLAS splits every product between one thread per core. For small products the threads cost more
 than they save, and when another process keeps a core busy every product waits for its descheduled half: on
-the 2-core machine of the README's Performance section, with two other busy processes, a (320×40)·(40×80)
-product took 8 ms on two threads and 0.05 ms on one. So each hot loop runs inside :func:`blas_threads`, which
+the 2-core machine of the README's Performance section, next to other jobs (load ≈ 4), a (320×40)·(40×80)
+product took 8.4 ms on two threads and 0.05 ms on one (medians). So each hot loop runs inside :func:`blas_threads`, which
 sets one BLAS thread when the loop's products are below :data:`PARALLEL_WORK` multiply-adds and leaves the
 library's setting otherwise.
 
@@ -13,7 +13,9 @@ A choice made by the user is kept: :func:`blas_threads` only ever lowers the thr
 :data:`THREAD_VARIABLES` is set — ``OPENBLAS_NUM_THREADS=2`` keeps two threads everywhere.
 
 The numba kernels (:mod:`rfdiff.simulate.kernels`) run their own ``NUMBA_NUM_THREADS`` Python threads, never
-while a BLAS product runs: both are called one after the other from the same Python thread.
+while a BLAS product runs: both are called one after the other from the same Python thread (and a kernel run
+right after a two-thread GEMM took the same time as one run after a pause: OpenBLAS's idle thread does not
+compete with it).
 """
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ def blas_threads(work: float):
     Parameters
     ----------
     work : float
-        Multiply-adds of the block's typical product (``m k n`` for an (m×k)·(k×n) GEMM, ``p³`` for the
-        eigendecomposition of a p×p matrix).
+        Multiply-adds of the block's largest products (``m k n`` for an (m×k)·(k×n) GEMM; ``32 p²`` for the
+        eigendecomposition of a p×p matrix, whose largest products are LAPACK's panel updates).
 
     Notes
     -----

@@ -20,6 +20,11 @@ from .._validate import taus as check_taus
 
 __all__ = ["ClosedFormFlow", "FlowMethods", "flow_filters"]
 
+#: Block size of LAPACK's tridiagonal reduction (``dsytrd``): the largest products of ``eigh`` are the p × 32 × p
+#: panel updates, so it runs one BLAS thread up to p ≈ 5600 (rfdiff._threads); next to other jobs two threads
+#: made it 2× slower at p = 800–1600; on an idle machine they are only somewhat faster (tests/conftest.py).
+_EIGH_BLOCK = 32
+
 
 def flow_filters(lam, kappa, taus, weight_decay=0.0):
     """``f_τ(λ) = (1 − e^{−κλτ})/λ`` and ``g_τ(λ) = (1 − e^{−2κλτ})/λ`` for every τ and eigenvalue λ.
@@ -127,7 +132,7 @@ class ClosedFormFlow:
     @cached_property
     def eigh(self):
         """``(λ, Q)`` with ``U = Q diag(λ) Qᵀ``, λ ascending."""
-        with blas_threads(self.p ** 3):
+        with blas_threads(_EIGH_BLOCK * self.p ** 2):
             return scipy.linalg.eigh(self.U)
 
     @cached_property
@@ -149,7 +154,8 @@ class ClosedFormFlow:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau, f, g = self.filters(taus)
         H, w_train, w_cross = self._projections
-        quad = np.einsum("ki,ki->k", f @ H, f)
+        with blas_threads(tau.size * self.p ** 2):
+            quad = np.einsum("ki,ki->k", f @ H, f)
         if self.weight_decay:
             train = self.noise_trace + ((self.eigh[0] * f - 2.0) * f) @ w_train / self.d
         else:
@@ -188,11 +194,12 @@ class ClosedFormFlow:
             return (np.einsum("ki,ki->k", f @ H, f) - 2.0 * (f @ w)) / self.d
 
         for part in parts:
-            test = 1.0 + change(part["U_pop"], part["V_pop"])
-            if "U_train" in part:
-                train = part.get("noise_trace", 1.0) + change(part["U_train"], part["V_train"])
-            else:
-                train = np.full(tau.shape, np.nan)
+            with blas_threads(self.p ** 3):
+                test = 1.0 + change(part["U_pop"], part["V_pop"])
+                if "U_train" in part:
+                    train = part.get("noise_trace", 1.0) + change(part["U_train"], part["V_train"])
+                else:
+                    train = np.full(tau.shape, np.nan)
             score = (test - 1.0) / self.delta_t + float(part["inv_sigma_t"])
             out.append(LossCurves(tau, train, test, score, test - train, source=source or self.source,
                                   model=self.model, size=self.size))

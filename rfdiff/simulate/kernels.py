@@ -269,57 +269,29 @@ def coefficients_panels(h, a, grid, kinks, xl, wl, n_orders, code):
 
 @nb.njit(cache=True, nogil=True)
 def _chebyshev_eval_rows(h, lo, width, coef, out, i0, i1):
-    """Rows ``i0 ≤ i < i1`` of :func:`chebyshev_eval` into ``out``.
-
-    A row's elements are sorted by piece (counting sort), so that blocks of ``_BLOCK`` elements share their
-    coefficients and the innermost loops run over the block: they vectorise.
-    """
+    """Rows ``i0 ≤ i < i1`` of :func:`chebyshev_eval` into ``out``."""
     n = h.shape[1]
     n_pieces, m, nr = coef.shape[1], coef.shape[2], coef.shape[3]
-    piece = np.empty(n, np.int64)
-    pos = np.empty(n)
-    by_piece = np.empty(n, np.int64)
-    start = np.empty(n_pieces + 1, np.int64)
-    fill = np.empty(n_pieces, np.int64)
-    xb = np.empty(_BLOCK)
-    tk = np.empty((m, _BLOCK))
-    acc = np.empty((nr, _BLOCK))
+    tk = np.empty(m)
+    acc = np.empty(nr)
     for i in range(i0, i1):
-        start[:] = 0
         for nu in range(n):
             y = (h[i, nu] - lo[i]) / width[i]
             j = min(max(int(y), 0), n_pieces - 1)
-            piece[nu] = j
-            pos[nu] = 2.0 * (y - j) - 1.0
-            start[j + 1] += 1
-        for j in range(n_pieces):
-            start[j + 1] += start[j]
-            fill[j] = start[j]
-        for nu in range(n):
-            by_piece[fill[piece[nu]]] = nu
-            fill[piece[nu]] += 1
-        for j in range(n_pieces):
-            for e0 in range(start[j], start[j + 1], _BLOCK):
-                nbk = min(_BLOCK, start[j + 1] - e0)
-                xb[:] = 0.0                       # a short block is padded: whole blocks unroll
-                for b in range(nbk):
-                    xb[b] = pos[by_piece[e0 + b]]
-                for b in range(_BLOCK):
-                    tk[0, b] = 1.0
-                    if m > 1:
-                        tk[1, b] = xb[b]
-                for k in range(2, m):
-                    for b in range(_BLOCK):
-                        tk[k, b] = 2.0 * xb[b] * tk[k - 1, b] - tk[k - 2, b]
-                acc[:, :] = 0.0
-                for k in range(m):
-                    for r in range(nr):
-                        c = coef[i, j, k, r]
-                        for b in range(_BLOCK):
-                            acc[r, b] += tk[k, b] * c
+            x = 2.0 * (y - j) - 1.0
+            tk[0] = 1.0
+            if m > 1:
+                tk[1] = x
+            for k in range(2, m):
+                tk[k] = 2.0 * x * tk[k - 1] - tk[k - 2]
+            for r in range(nr):
+                acc[r] = 0.0
+            for k in range(m):
+                t = tk[k]
                 for r in range(nr):
-                    for b in range(nbk):
-                        out[r, i, by_piece[e0 + b]] = acc[r, b]
+                    acc[r] += t * coef[i, j, k, r]
+            for r in range(nr):
+                out[r, i, nu] = acc[r]
 
 
 def chebyshev_eval(h, lo, width, coef):
