@@ -16,10 +16,9 @@ The random-features counterpart of the seed paper's τ_mem ∝ n figure. For the
 generalization window widens with the data — and bends as ψ_n approaches ψ_p, where the simple linear
 law of docs/theory.md §7 no longer holds. The simulations follow the exact lines.
 
-Run time: 15 s with ``OPENBLAS_NUM_THREADS=1`` on a 2-core machine with other jobs (load ≈ 4), 24 s with
-the default threads: the simulations choose their own (one BLAS thread for their p = 1024
-eigendecompositions), but the 30 theory timescales run threaded OpenBLAS, which waits for busy cores; on a
-shared machine set ``OPENBLAS_NUM_THREADS=1``. Writes ``tau_mem_vs_n.png`` next to this script (or to the path
+Run time: 12 s on a 2-core machine with other jobs (load ≈ 2.3), with rfdiff's own choice of BLAS threads
+(one thread for the simulations' p = 1024 eigendecompositions and for the theory's contour products) as
+with ``OPENBLAS_NUM_THREADS=1``. Writes ``tau_mem_vs_n.png`` next to this script (or to the path
 given as the first argument).
 
 Usage: ``python examples/tau_mem_vs_n.py [out.png]``
