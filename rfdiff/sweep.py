@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -44,7 +45,7 @@ from ._validate import integer, optional_bool, options_object
 from .results import ConvergenceWarning
 
 __all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
-           "point_key", "sweep"]
+           "local_pool", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 
@@ -223,18 +224,43 @@ def _check_main_importable():
                            f"`if __name__ == \"__main__\":` guard) or use executor='serial'")
 
 
+class _SingleThreadPool(cf.ProcessPoolExecutor):
+    """A process pool whose workers (spawned as tasks are submitted) start inside :data:`SINGLE_THREAD_ENV`, so that
+    it keeps that environment when it serves several sweeps (:func:`local_pool`)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _environment(SINGLE_THREAD_ENV):
+            return super().submit(fn, *args, **kwargs)
+
+
 @contextlib.contextmanager
 def _local_pool(workers):
     """A spawn-context process pool (spawn, not fork: forking a process whose numba/OpenMP threads run is
     unsafe). Its workers are started as tasks are submitted, inside :data:`SINGLE_THREAD_ENV`."""
     _check_main_importable()
-    pool = cf.ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
+    pool = _SingleThreadPool(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
     finally:  # on interruption, drop the queued points and stop the workers instead of waiting for them
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
+
+
+@contextlib.contextmanager
+def local_pool(execution=None):
+    """Yield an :class:`Execution` whose ``executor="local"`` pool is started once and serves every sweep run with
+    it inside the block (each sweep would otherwise spawn, and import into, its own workers: about 1–2 s each).
+
+    Any other executor is yielded unchanged. The pool's workers are single-threaded (:data:`SINGLE_THREAD_ENV`)
+    and started as tasks arrive; the block's end stops them.
+    """
+    execution = Execution.from_kwargs(execution)
+    if execution.executor != "local":
+        yield execution
+        return
+    with _local_pool(execution.workers) as pool:
+        yield dataclasses.replace(execution, executor=pool)
 
 
 def _futures_runner(submit, as_completed, env=None):

@@ -35,7 +35,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
-from ..sweep import Execution
+from ..sweep import Execution, local_pool
 from ..settings import tau_grid
 from ..timing import fit_power_law, timescales, timescales_from_curve
 
@@ -338,16 +338,23 @@ def _mixtures(cfg, out, manifest, plt, seed):
     mixtures.draw(cfg, out, manifest, plt, seed, save_figure)
 
 
-def _realdata(cfg, out, manifest, plt, seed):
+def _simulations(run):
+    """The execution of the finite-size simulations (score families, real-data runs): the sweeps' executor, without
+    their store (a store holds sweep points)."""
+    import dataclasses
+    return dataclasses.replace(run, store=None)
+
+
+def _realdata(cfg, out, manifest, plt, run, seed):
     """Real data: theory vs Gaussian surrogate vs real rows, τ_mem against n (:mod:`rfdiff.reproduce.realdata`)."""
     from . import realdata
-    realdata.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
+    realdata.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK, execution=_simulations(run))
 
 
-def _samples(cfg, out, manifest, plt, seed):
+def _samples(cfg, out, manifest, plt, run, seed):
     """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
     from . import samples
-    samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
+    samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK, execution=_simulations(run))
 
 
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
@@ -360,9 +367,12 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
     execution : rfdiff.sweep.Execution, optional
-        How the parameter sweeps run (:func:`rfdiff.phase.phase_diagram`); its fields may also be given one by
-        one as keywords (``executor=``, ``workers=``, ``progress=``). A progress bar (default: when stderr is
-        a terminal) also means one line per group of figures on stderr as it starts.
+        How the parameter sweeps (:func:`rfdiff.phase.phase_diagram`) and the independent simulations of the
+        real-data and sample figures run (the latter without the store); its fields may also be given one by
+        one as keywords (``executor=``, ``workers=``, ``progress=``). With ``"local"`` (default) one pool of
+        worker processes serves the whole run (:func:`rfdiff.sweep.local_pool`). The figures do not depend on
+        it. A progress bar (default: when stderr is a terminal) also means one line per group of figures on
+        stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
         (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"realdata"``
@@ -397,16 +407,17 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     manifest, seconds = _previous_manifest(out), {}
     run = Execution.from_kwargs(execution, **kwargs)
     show = wants_progress(run.progress)
-    for k, group in enumerate(figures, 1):
-        if show:
-            sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
-            sys.stderr.flush()
-        start = time.perf_counter()
-        if group in ("sweeps", "beyond"):
-            groups[group](cfg, out, manifest, plt, run, seed)
-        else:
-            groups[group](cfg, out, manifest, plt, seed)
-        seconds[group] = round(time.perf_counter() - start, 1)
+    with local_pool(run) as pooled:         # one pool of local workers for every sweep and simulation of the run
+        for k, group in enumerate(figures, 1):
+            if show:
+                sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
+                sys.stderr.flush()
+            start = time.perf_counter()
+            if group in ("sweeps", "beyond", "realdata", "samples"):
+                groups[group](cfg, out, manifest, plt, pooled, seed)
+            else:
+                groups[group](cfg, out, manifest, plt, seed)
+            seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
                                                  figures=figures, execution=run.describe())}

@@ -62,13 +62,14 @@ FULL = SampleSettings(fmem_d=8, fmem_psi_p=64.0, fmem_psi_n=(0.5, 1.0, 2.0, 4.0)
                       dims=(4, 8, 16, 32), widths=(4.0, 16.0, 64.0), cov_d=16)
 
 
-def draw(cfg, out, manifest, plt, seed, save, quick=False):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
+def draw(cfg, out, manifest, plt, seed, save, quick=False, execution=None):
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`; ``execution``: where the
+    score families' members run, :func:`rfdiff.generate.score_family`, default serial)."""
     sizes = QUICK if quick else FULL
-    _fmem(sizes, out, manifest, plt, seed, save)
-    _dimension(sizes, out, manifest, plt, seed, save)
-    _covariance(sizes, out, manifest, plt, seed, save)
-    _kl(sizes, out, manifest, plt, seed, save)
+    _fmem(sizes, out, manifest, plt, seed, save, execution)
+    _dimension(sizes, out, manifest, plt, seed, save, execution)
+    _covariance(sizes, out, manifest, plt, seed, save, execution)
+    _kl(sizes, out, manifest, plt, seed, save, execution)
 
 
 def _join(values):
@@ -91,7 +92,7 @@ def sample_level_tau_mem(taus, f_mem, level=0.5):
     return float(np.exp(x[i - 1] + w * (x[i] - x[i - 1])))
 
 
-def _fmem(sizes, out, manifest, plt, seed, save):
+def _fmem(sizes, out, manifest, plt, seed, save, execution=None):
     from ..plotting.samples import plot_memorization
     taus = np.append(np.geomspace(10, 1e7, sizes.taus), np.inf)
     times = default_times(sizes.times)
@@ -99,7 +100,7 @@ def _fmem(sizes, out, manifest, plt, seed, save):
     rows, models = [], []
     for psi_n, color in zip(sizes.fmem_psi_n, ("C0", "C1", "C2", "C3", "C4")):
         model = RFModel(psi_p=sizes.fmem_psi_p, psi_n=psi_n, t=T_REF)
-        fam = score_family(model, sizes.fmem_d, taus, times=times, seed=seed)
+        fam = score_family(model, sizes.fmem_d, taus, times=times, seed=seed, execution=execution)
         f = [memorization_fraction(sample(fam.at(tau), sizes.samples, seed=seed + 1), fam.train_points) for tau in taus]
         vals, errs = [x.value for x in f], [x.stderr for x in f]
         held = memorization_fraction(fam.holdout(sizes.samples), fam.train_points).value
@@ -157,7 +158,7 @@ def _loss_memorization(model, d, seed):
     return float(memorization_ratio(sim.min(), sim[-1])), float(memorization_ratio(th.min(), th[-1]))
 
 
-def _dimension(sizes, out, manifest, plt, seed, save):
+def _dimension(sizes, out, manifest, plt, seed, save, execution=None):
     from ..plotting import legend_below
     times = default_times(sizes.times)
     psi_p, psi_n = 16.0, 1.0
@@ -167,7 +168,7 @@ def _dimension(sizes, out, manifest, plt, seed, save):
                             ("width", sizes.widths, lambda v: (RFModel(v, psi_n, T_REF), 8))):
         for v in grid:
             model, d = make(v)
-            fam = score_family(model, d, [np.inf], times=times, seed=seed)
+            fam = score_family(model, d, [np.inf], times=times, seed=seed, execution=execution)
             f = memorization_fraction(sample(fam.at(np.inf), sizes.samples, seed=seed + 1), fam.train_points)
             ratio, ratio_theory = _loss_memorization(model, d, seed)
             res[key].append({"value": float(v), "d": d, "p": fam.p, "n": fam.n, "f_mem": f.value, "stderr": f.stderr,
@@ -206,7 +207,7 @@ def _dimension(sizes, out, manifest, plt, seed, save):
          models=[RFModel(psi_p, psi_n, T_REF)], seeds=[seed], results=res)
 
 
-def _covariance(sizes, out, manifest, plt, seed, save):
+def _covariance(sizes, out, manifest, plt, seed, save, execution=None):
     from ..plotting.samples import plot_covariance_trace, plot_spectra, tau_positions
     data = DiscreteSpectrum([0.25, 1.75], [0.5, 0.5])
     taus = np.append(np.geomspace(1.0, 1e6, 13), np.inf)
@@ -216,7 +217,7 @@ def _covariance(sizes, out, manifest, plt, seed, save):
     res, spectra, models = {}, {}, []
     for act, color in (("linear", "C0"), ("tanh", "C3")):
         model = RFModel(4.0, 2.0, T_REF, activation=act, data=data)
-        fam = score_family(model, d, taus, times=times, seed=seed)
+        fam = score_family(model, d, taus, times=times, seed=seed, execution=execution)
         reps, oracle = [], []
         for tau in taus:
             sc = fam.at(tau)
@@ -290,7 +291,7 @@ def _fit_kl(x):
         return math.nan
 
 
-def _kl(sizes, out, manifest, plt, seed, save):
+def _kl(sizes, out, manifest, plt, seed, save, execution=None):
     from ..plotting import legend_below
     from ..plotting.samples import mark_times, plot_kl_bound, tau_positions
     model = RFModel(16.0, 2.0, T_REF)
@@ -300,7 +301,7 @@ def _kl(sizes, out, manifest, plt, seed, save):
     ts = {t: timescales(model.replace(t=t)) for t in (T_REF, 0.1)}
     d = sizes.cov_d
     family_taus = np.unique(np.append(taus[:-1][::3], [taus[-2], np.inf]))      # every third τ, the last two
-    fam = score_family(model, d, family_taus, times=times, seed=seed)
+    fam = score_family(model, d, family_taus, times=times, seed=seed, execution=execution)
     fb = kl_bound(fam)
     fit, fit_kept, escaped = [], [], []
     for tau in fam.taus:
