@@ -20,7 +20,6 @@ log τ_mem against log n.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -60,7 +59,7 @@ def _sim_summary(sim):
 
 
 def _simulation(task):
-    """One finite model of :func:`compare` or :func:`tau_mem_scaling` (a sweep task, so that they can run on worker
+    """One finite model of :func:`compare` or :func:`tau_mem_scaling` (module-level, so that it can run on worker
     processes): ``{"summary": _sim_summary(sim)}`` plus its curves at ``task["taus"]`` when given."""
     from .simulate import random_features, real_features
     model, seed = task["model"], task["seed"]
@@ -75,23 +74,11 @@ def _simulation(task):
 
 
 def _simulations(tasks, execution):
-    """The results of :func:`_simulation` over ``tasks``: in this process by default (or with
-    ``executor="serial"``), else through :func:`rfdiff.sweep.sweep` (its store not used), whose workers' warnings
-    are warned again here and whose failures raise as they would have serially."""
-    import warnings
-    from .results import ConvergenceWarning
-    from .sweep import Execution, sweep
+    """:func:`_simulation` over ``tasks`` by :func:`rfdiff.sweep.parallel_map` (in this process by default)."""
+    from .sweep import Execution, parallel_map
     if execution is not None and not isinstance(execution, Execution):
         raise ValueError(f"execution must be an rfdiff.Execution (or None: serial), got {execution!r}")
-    if execution is None or execution.executor == "serial":
-        return [_simulation(task) for task in tasks]
-    results, _ = sweep(_simulation, tasks, execution=dataclasses.replace(execution, store=None), desc="simulations")
-    for res in results:
-        if "error" in res:
-            raise RuntimeError(f"a simulation failed: {res['error']}")
-        for message in res.get("warnings", ()):
-            warnings.warn(message, ConvergenceWarning if res.get("not_converged") else RuntimeWarning, stacklevel=3)
-    return results
+    return parallel_map(_simulation, [(task,) for task in tasks], execution or Execution(executor="serial"))
 
 
 @dataclass(frozen=True)

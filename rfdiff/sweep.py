@@ -45,7 +45,7 @@ from ._validate import integer, optional_bool, options_object
 from .results import ConvergenceWarning
 
 __all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
-           "local_pool", "point_key", "sweep"]
+           "local_pool", "parallel_map", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 
@@ -304,6 +304,35 @@ def _open_executor(execution):
     else:  # a distributed.Client
         from distributed import as_completed
         yield _futures_runner(executor.submit, as_completed)
+
+
+def _value(task):
+    func, args = task
+    return {"value": func(*args)}
+
+
+def parallel_map(func, tasks, execution=None) -> list:
+    """``[func(*args) for args in tasks]``, the calls run by ``execution``'s executor (in this process when it is None
+    or ``"serial"``; no store, no progress bar): for independent computations whose results need not be dicts.
+
+    ``func`` must be picklable (module-level) and its results too. A failing call raises ``RuntimeError`` with its
+    message; the ``RuntimeWarning``s raised on a worker are warned again here (a
+    :class:`~rfdiff.results.ConvergenceWarning` as such, the others as ``RuntimeWarning``).
+    """
+    tasks = [tuple(args) for args in tasks]
+    execution = Execution.from_kwargs(execution or Execution(executor="serial"))
+    if execution.executor == "serial":
+        return [func(*args) for args in tasks]
+    results, _ = sweep(_value, [(func, args) for args in tasks],
+                       execution=dataclasses.replace(execution, store=None, progress=False))
+    out = []
+    for res in results:
+        if "error" in res:
+            raise RuntimeError(f"{getattr(func, '__name__', func)} failed on a worker: {res['error']}")
+        for message in res.get("warnings", ()):
+            warnings.warn(message, ConvergenceWarning if res.get("not_converged") else RuntimeWarning, stacklevel=2)
+        out.append(res["value"])
+    return out
 
 
 def sweep(func, tasks, *, key=None, execution=None, desc=None):

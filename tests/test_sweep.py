@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from rfdiff.sweep import SINGLE_THREAD_ENV, Execution, PointStore, local_pool, point_key, sweep
+from rfdiff.sweep import SINGLE_THREAD_ENV, Execution, PointStore, local_pool, parallel_map, point_key, sweep
 
 
 def square(x):
@@ -60,6 +60,29 @@ def test_local_pool_serves_several_sweeps_with_single_threaded_workers():
     serial = run()
     with local_pool(serial) as same:
         assert same is serial
+
+
+def power(x, k):
+    import warnings
+
+    from rfdiff.results import ConvergenceWarning
+    if x == 2:
+        warnings.warn("two is slow", ConvergenceWarning)
+    if x == 3:
+        raise ArithmeticError("three is bad")
+    return (x ** k, [x])
+
+
+def test_parallel_map_returns_any_values_in_order_and_raises_failures():
+    from rfdiff.results import ConvergenceWarning
+    with local_pool(run("local", workers=2)) as pooled:
+        with pytest.warns(ConvergenceWarning, match="two is slow"):
+            local = parallel_map(power, [(x, 2) for x in (0, 1, 2, 4)], pooled)
+        with pytest.raises(RuntimeError, match="power failed on a worker: ArithmeticError: three is bad"):
+            parallel_map(power, [(3, 2)], pooled)
+    with pytest.warns(ConvergenceWarning, match="two is slow"):
+        serial = parallel_map(power, [(x, 2) for x in (0, 1, 2, 4)])          # default: in this process
+    assert local == serial == [(0, [0]), (1, [1]), (4, [2]), (16, [4])]
 
 
 def test_dask_local_cluster_agrees():

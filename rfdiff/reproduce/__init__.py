@@ -35,7 +35,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
-from ..sweep import Execution, local_pool
+from ..sweep import Execution, local_pool, parallel_map
 from ..settings import tau_grid
 from ..timing import fit_power_law, timescales, timescales_from_curve
 
@@ -119,19 +119,24 @@ def _failure_note(diag) -> str:
             f"{diag['failed_boundary_rows']} boundary rows.")
 
 
-def _spectra(cfg, out, manifest, plt, seed):
-    from ..plotting.spectrum import plot_spectrum
+def _spectrum(model, d, seed):
+    """Support, exact spectrum and one Gaussian-equivalent sample's eigenvalues (a task of :func:`_spectra`)."""
     from ..simulate import gaussian_equivalent
-    for name, data, label in [("spectrum_isotropic", Isotropic(), "Σ = I"),
-                              ("spectrum_two_atom", DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]),
-                               "two-atom Σ (eigenvalues 0.5, 1.5, equal weights)")]:
-        model = RFModel(psi_p=16, psi_n=4, t=T, data=data)
-        sup = support(model)
-        spec = spectrum(model, spectral_grid(sup, 3000))
-        sample = gaussian_equivalent(model, d=cfg.spectrum_d, seed=seed)
-        ax = plot_spectrum(spec, eigenvalues=sample.eigenvalues())
-        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {sample.size.describe(model)}, seed {seed}",
-                     fontsize=9)
+    sup = support(model)
+    sample = gaussian_equivalent(model, d=d, seed=seed)
+    return sup, spectrum(model, spectral_grid(sup, 3000)), sample.eigenvalues(), sample.size.describe(model)
+
+
+def _spectra(cfg, out, manifest, plt, run, seed):
+    from ..plotting.spectrum import plot_spectrum
+    figures = [("spectrum_isotropic", Isotropic(), "Σ = I"),
+               ("spectrum_two_atom", DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]),
+                "two-atom Σ (eigenvalues 0.5, 1.5, equal weights)")]
+    models = [RFModel(psi_p=16, psi_n=4, t=T, data=data) for _, data, _ in figures]
+    found = parallel_map(_spectrum, [(model, cfg.spectrum_d, seed) for model in models], run)
+    for (name, _, label), model, (sup, spec, eigenvalues, size) in zip(figures, models, found):
+        ax = plot_spectrum(spec, eigenvalues=eigenvalues)
+        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {size}, seed {seed}", fontsize=9)
         save_figure(ax, out, name, manifest,
               f"Spectrum of U for {label}, ψ_p = 16, ψ_n = 4, t = {T}, tanh: exact density (line) and "
               f"atom over the eigenvalue histogram of one Gaussian-equivalent sample at d = {cfg.spectrum_d} "
@@ -140,18 +145,34 @@ def _spectra(cfg, out, manifest, plt, seed):
               diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
 
 
-def _curves(cfg, out, manifest, plt, seed):
-    from ..plotting.curves import plot_collapse, plot_curves
+#: Training times of the collapse figure.
+COLLAPSE_TAUS = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
+
+
+def _curve(psi_n, d, seed, collapse):
+    """``(model, timescales, panel, collapse curves)`` at ψ_n (a task of :func:`_curves`): one LearningDynamics for
+    the curves panel (theory and a Gaussian-equivalent simulation at d, when d) and the collapse (when asked)."""
     from ..simulate import gaussian_equivalent
+    model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
+    dyn = LearningDynamics(model)
+    panel = None
+    if d:
+        taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
+        panel = (dyn(taus), gaussian_equivalent(model, d=d, seed=seed).loss_curves(taus))
+    folded = dyn(COLLAPSE_TAUS) if collapse else None
+    return model, timescales(model, dynamics=dyn), panel, folded
+
+
+def _curves(cfg, out, manifest, plt, run, seed):
+    from ..plotting.curves import plot_collapse, plot_curves
     fig, axes = plt.subplots(1, len(CURVES_PSI_N), figsize=(6 * len(CURVES_PSI_N), 4.6), constrained_layout=True)
+    values = sorted(set(CURVES_PSI_N) | set(COLLAPSE_PSI_N))
+    found = dict(zip(values, parallel_map(_curve, [(v, cfg.curves_d if v in CURVES_PSI_N else 0, seed,
+                                                     v in COLLAPSE_PSI_N) for v in values], run)))
     models, nodes = [], []
     for ax, psi_n in zip(axes, CURVES_PSI_N):
-        model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
-        dyn = LearningDynamics(model)
-        taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
-        sim = gaussian_equivalent(model, d=cfg.curves_d, seed=seed).loss_curves(taus)
-        curves = dyn(taus)
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
+        model, ts, (curves, sim), _ = found[psi_n]
+        plot_curves(curves, ts, simulation=sim, ax=ax, simulation_note=f"seed {seed}")
         models.append(model)
         nodes.append(curves.nodes)
     save_figure(axes[0], out, "curves", manifest,
@@ -160,14 +181,13 @@ def _curves(cfg, out, manifest, plt, seed):
           f"(lines) and a Gaussian-equivalent simulation at d = {cfg.curves_d}, seed {seed} (markers); "
           f"shaded: the generalization window [τ_gen, τ_mem].",
           models=models, seeds=[seed], simulation_d=cfg.curves_d, diagnostics={"contour_nodes": nodes})
-    dyns = [LearningDynamics(RFModel(psi_p=PSI_P, psi_n=v, t=T)) for v in COLLAPSE_PSI_N]
-    taus = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
-    ax = plot_collapse([d(taus) for d in dyns], timescales_list=[timescales(d.model, dynamics=d) for d in dyns])
+    collapse = [found[v] for v in COLLAPSE_PSI_N]
+    ax = plot_collapse([c[3] for c in collapse], timescales_list=[c[1] for c in collapse])
     save_figure(ax, out, "collapse", manifest,
           f"Test loss against τ/ψ_n for ψ_n = {', '.join(f'{v:g}' for v in COLLAPSE_PSI_N)} (ψ_p = {PSI_P:g}, "
           f"t = {T}), dotted: τ_mem/ψ_n. The curves would coincide if τ_mem ∝ ψ_n; at this width they do "
           f"not: τ_mem grows faster than ψ_n at small ψ_n and bends over as ψ_n approaches ψ_p (the low "
-          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.", models=[d.model for d in dyns])
+          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.", models=[c[0] for c in collapse])
 
 
 def _psi_n_line(cfg):
@@ -221,23 +241,24 @@ def _min_score_error(line, out, manifest, plt):
           steepest_local_exponent=float(local[steepest]), diagnostics=_diagram_diagnostics(line))
 
 
-def _simulated_timescales(cfg, seed):
+def _simulated_tau(simulator, psi_n, d, seed):
+    """``(τ_gen, τ_mem)`` of one finite-size simulation (``"gaussian"`` or ``"features"``) at ψ_n, from its curve."""
+    from ..simulate import gaussian_equivalent, random_features
+    make = gaussian_equivalent if simulator == "gaussian" else random_features
+    ts = timescales_from_curve(make(RFModel(psi_p=PSI_P, psi_n=psi_n, t=T), d=d, seed=seed).loss_curves, 1.0, 1e7)
+    return ts.tau_gen, ts.tau_mem
+
+
+def _simulated_timescales(cfg, seed, run):
     """``[(label, d, marker, {ψ_n: array of (τ_gen, τ_mem) per seed})]`` of the finite-size simulations."""
-    from ..simulate import gaussian_equivalent
-    sims = [("Gaussian equivalent", cfg.sim_d, "o", lambda m, d, s: gaussian_equivalent(m, d=d, seed=s))]
+    sims = [("Gaussian equivalent", cfg.sim_d, "o", "gaussian")]
     if cfg.rf_d:
-        from ..simulate.features import random_features
-        sims.append(("random features", cfg.rf_d, "^", lambda m, d, s: random_features(m, d=d, seed=s)))
+        sims.append(("random features", cfg.rf_d, "^", "features"))
     seeds = range(seed, seed + cfg.sim_seeds)
-    out = []
-    for label, d, marker, make in sims:
-        points = {}
-        for v in SIM_PSI_N:
-            model = RFModel(psi_p=PSI_P, psi_n=v, t=T)
-            found = [timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds]
-            points[v] = np.array([(ts.tau_gen, ts.tau_mem) for ts in found])
-        out.append((label, d, marker, points))
-    return out
+    tasks = [(simulator, v, d, s) for _, d, _, simulator in sims for v in SIM_PSI_N for s in seeds]
+    found = iter(parallel_map(_simulated_tau, tasks, run))
+    return [(label, d, marker, {v: np.array([next(found) for _ in seeds]) for v in SIM_PSI_N})
+            for label, d, marker, _ in sims]
 
 
 def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
@@ -297,11 +318,11 @@ def _sweeps(cfg, out, manifest, plt, run, seed):
     line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, execution=run)
     _tau_map(line, out, manifest)
     _min_score_error(line, out, manifest, plt)
-    _timescales_figure(line, _simulated_timescales(cfg, seed), cfg, seed, out, manifest, plt)
+    _timescales_figure(line, _simulated_timescales(cfg, seed, run), cfg, seed, out, manifest, plt)
     _phase_grid(cfg, out, manifest, run)
 
 
-def _decomposition(cfg, out, manifest, plt, seed):
+def _decomposition(cfg, out, manifest, plt, run, seed):
     from ..plotting.curves import plot_decomposition
     model = RFModel(psi_p=64, psi_n=8, t=T)
     dyn = LearningDynamics(model)
@@ -332,10 +353,10 @@ def _beyond(cfg, out, manifest, plt, run, seed):
     beyond.draw(cfg, out, manifest, plt, seed, save_figure, run)
 
 
-def _mixtures(cfg, out, manifest, plt, seed):
+def _mixtures(cfg, out, manifest, plt, run, seed):
     """Gaussian-mixture data: per-class curves and the class order (:mod:`rfdiff.reproduce.mixtures`)."""
     from . import mixtures
-    mixtures.draw(cfg, out, manifest, plt, seed, save_figure)
+    mixtures.draw(cfg, out, manifest, plt, seed, save_figure, run)
 
 
 def _simulations(run):
@@ -413,10 +434,7 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
                 sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
                 sys.stderr.flush()
             start = time.perf_counter()
-            if group in ("sweeps", "beyond", "realdata", "samples"):
-                groups[group](cfg, out, manifest, plt, pooled, seed)
-            else:
-                groups[group](cfg, out, manifest, plt, seed)
+            groups[group](cfg, out, manifest, plt, pooled, seed)
             seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
