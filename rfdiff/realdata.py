@@ -60,8 +60,11 @@ def _sim_summary(sim):
 
 def _simulation(task):
     """One finite model of :func:`compare` or :func:`tau_mem_scaling` (module-level, so that it can run on worker
-    processes): ``{"summary": _sim_summary(sim)}`` plus its curves at ``task["taus"]`` when given."""
+    processes): ``{"summary": _sim_summary(sim)}`` plus its curves at ``task["taus"]`` when given; or the
+    theory's timescales of ``task["theory"]``."""
     from .simulate import random_features, real_features
+    if "theory" in task:
+        return timescales(task["theory"])
     model, seed = task["model"], task["seed"]
     if task["rows"] is None:                                  # the Gaussian surrogate
         sim = random_features(model, task["d"], seed=seed)
@@ -329,11 +332,14 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
                 if surrogate:
                     tasks.append({"model": model, "d": data.d, "seed": s, "rows": None, "taus": None})
                     slots.append((sur, (i, j, k)))
-    for (target, index), res in zip(slots, _simulations(tasks, execution)):
+    models = [RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law) for pp in psis for nn in ns]
+    found = _simulations(tasks + [{"theory": model} for model in models], execution)    # one batch of tasks
+    for (target, index), res in zip(slots, found):
         target[index] = res["summary"]["tau_gen"], res["summary"]["tau_mem"]
+    found = iter(found[len(tasks):])
     for i, pp in enumerate(psis):
         for j, nn in enumerate(ns):
-            ts = timescales(RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law))
+            ts = next(found)
             theory[i, j] = ts.tau_gen, ts.tau_mem
             statuses.append(ts.status)
             if ts.message:
