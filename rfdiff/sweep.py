@@ -33,6 +33,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import traceback
 import warnings
 from concurrent.futures.process import BrokenProcessPool
@@ -228,8 +229,10 @@ class _SingleThreadPool(cf.ProcessPoolExecutor):
     """A process pool whose workers (spawned as tasks are submitted) start inside :data:`SINGLE_THREAD_ENV`, so that
     it keeps that environment when it serves several sweeps (:func:`local_pool`)."""
 
+    _env_lock = threading.Lock()          # several threads may submit (each saves and restores the environment)
+
     def submit(self, fn, /, *args, **kwargs):
-        with _environment(SINGLE_THREAD_ENV):
+        with self._env_lock, _environment(SINGLE_THREAD_ENV):
             return super().submit(fn, *args, **kwargs)
 
 
