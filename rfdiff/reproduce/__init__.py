@@ -2,8 +2,8 @@
 
 :func:`reproduce` writes every figure as PNG and PDF into a directory, plus ``manifest.json`` mapping each
 figure's name to its files and caption (the captions carry the numbers read off the figures, e.g. the fitted
-exponent of the minimal score error). ``quick=True`` uses smaller grids and simulations (about a minute on
-2 cores; the full run about 10); the full run uses finer grids, larger simulations and true random features.
+exponent of the minimal score error). ``quick=True`` uses smaller grids and simulations (about 75 s on
+2 idle cores; the full run about 10 min); the full run uses finer grids, larger simulations and true random features.
 
 Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``collapse``,
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
