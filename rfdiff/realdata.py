@@ -58,6 +58,32 @@ def _sim_summary(sim):
             "tau_mem": float(tau_mem)}
 
 
+def _simulation(task):
+    """One finite model of :func:`compare` or :func:`tau_mem_scaling` (module-level, so that it can run on worker
+    processes): ``{"summary": _sim_summary(sim)}`` plus its curves at ``task["taus"]`` when given; or the
+    theory's timescales of ``task["theory"]``."""
+    from .simulate import random_features, real_features
+    if "theory" in task:
+        return timescales(task["theory"])
+    model, seed = task["model"], task["seed"]
+    if task["rows"] is None:                                  # the Gaussian surrogate
+        sim = random_features(model, task["d"], seed=seed)
+    else:
+        sim = real_features(model, *task["rows"], seed=seed)
+    out = {"summary": _sim_summary(sim)}
+    if task["taus"] is not None:
+        out["curves"] = sim.loss_curves(task["taus"])
+    return out
+
+
+def _simulations(tasks, execution):
+    """:func:`_simulation` over ``tasks`` by :func:`rfdiff.sweep.parallel_map` (in this process by default)."""
+    from .sweep import Execution, parallel_map
+    if execution is not None and not isinstance(execution, Execution):
+        raise ValueError(f"execution must be an rfdiff.Execution (or None: serial), got {execution!r}")
+    return parallel_map(_simulation, [(task,) for task in tasks], execution or Execution(executor="serial"))
+
+
 @dataclass(frozen=True)
 class Comparison(Result):
     """Theory, Gaussian surrogate and real rows for one model and dataset (:func:`compare`).
@@ -133,7 +159,7 @@ def _check(model, data):
                          f"rfdiff.data_matrix), got {type(data).__name__}")
 
 
-def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None) -> Comparison:
+def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None, execution=None) -> Comparison:
     """Theory vs Gaussian surrogate vs real rows for ``model`` on ``data`` (module docstring).
 
     Parameters
@@ -152,6 +178,10 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None)
         Training times of the stored curves (default: 120 log-spaced points over the theory's window, and ∞).
     bins : int, optional
         Bin the law's spectrum (:meth:`DataMatrix.law`); default exact eigenvalues.
+    execution : rfdiff.Execution, optional
+        Where the simulations run (:func:`rfdiff.sweep.sweep`; its store is not used); default serial, in this
+        process. The results do not depend on it beyond rounding (single-threaded workers sum in another
+        order: relative differences ~1e-10).
 
     Returns
     -------
@@ -164,7 +194,7 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None)
     """
     from .dynamics import LearningDynamics
     from .settings import tau_grid
-    from .simulate import problem_sizes, random_features, real_features
+    from .simulate import problem_sizes
     from .simulate.realdata import SCORE_CONSTANT
 
     _check(model, data)
@@ -186,16 +216,18 @@ def compare(model, data, *, splits=5, seed=0, n_test=None, taus=None, bins=None)
               "surrogate": {q: [] for q in QUANTITIES}, "real": {q: [] for q in QUANTITIES}}
     curves = {"theory": dyn(taus), "surrogate": [], "real": []}
     seeds = list(range(seed, seed + splits))
-    split_info = []
+    split_info, tasks = [], []
     for s in seeds:
         split = data.split(n, n_test, seed=s)
-        sims = {"surrogate": random_features(model, data.d, seed=s),
-                "real": real_features(model, data.rows[split.train], data.rows[split.test], seed=s)}
-        for source, sim in sims.items():
-            for q, v in _sim_summary(sim).items():
-                values[source][q].append(v)
-            curves[source].append(sim.loss_curves(taus))
+        tasks += [{"model": model, "d": data.d, "seed": s, "rows": None, "taus": taus},
+                  {"model": model, "d": data.d, "seed": s, "taus": taus,
+                   "rows": (data.rows[split.train], data.rows[split.test])}]
         split_info.append(split.to_dict())
+    for k, res in enumerate(_simulations(tasks, execution)):
+        source = ("surrogate", "real")[k % 2]
+        for q, v in res["summary"].items():
+            values[source][q].append(v)
+        curves[source].append(res["curves"])
     for source in ("surrogate", "real"):
         values[source] = {q: np.asarray(v) for q, v in values[source].items()}
     return Comparison(model=model, dataset=data.describe(), values=values, seeds=seeds, splits=split_info,
@@ -253,7 +285,7 @@ def _slope(n, tau):
 
 
 def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=0, n_test=None,
-                    surrogate=True) -> TauScaling:
+                    surrogate=True, execution=None) -> TauScaling:
     """τ_gen and τ_mem from the theory and from the true model on real rows, over n and ψ_p.
 
     Parameters
@@ -268,13 +300,14 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
         As in :func:`compare`.
     surrogate : bool
         Also run the Gaussian surrogate (default True).
+    execution : rfdiff.Execution, optional
+        As in :func:`compare`.
 
     Returns
     -------
     TauScaling
     """
     from .data import DataMatrix
-    from .simulate import random_features, real_features
 
     if not isinstance(data, DataMatrix):
         raise ValueError(f"data must be an rfdiff.data.DataMatrix, got {type(data).__name__}")
@@ -287,24 +320,31 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     real = np.full((psis.size, ns.size, splits, 2), np.nan)
     sur = np.full_like(real, np.nan) if surrogate else None
     seeds = list(range(seed, seed + splits))
-    statuses, messages = [], []
+    statuses, messages, tasks, slots = [], [], [], []
     for i, pp in enumerate(psis):
         for j, nn in enumerate(ns):
             model = RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law)
-            ts = timescales(model)
+            held = min(data.n_rows - nn, DEFAULT_N_TEST) if n_test is None else n_test
+            for k, s in enumerate(seeds):
+                split = data.split(int(nn), held, seed=s)
+                tasks.append({"model": model, "d": data.d, "seed": s, "taus": None,
+                              "rows": (data.rows[split.train], data.rows[split.test])})
+                slots.append((real, (i, j, k)))
+                if surrogate:
+                    tasks.append({"model": model, "d": data.d, "seed": s, "rows": None, "taus": None})
+                    slots.append((sur, (i, j, k)))
+    models = [RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law) for pp in psis for nn in ns]
+    found = _simulations(tasks + [{"theory": model} for model in models], execution)    # one batch of tasks
+    for (target, index), res in zip(slots, found):
+        target[index] = res["summary"]["tau_gen"], res["summary"]["tau_mem"]
+    found = iter(found[len(tasks):])
+    for i, pp in enumerate(psis):
+        for j, nn in enumerate(ns):
+            ts = next(found)
             theory[i, j] = ts.tau_gen, ts.tau_mem
             statuses.append(ts.status)
             if ts.message:
                 messages.append(f"psi_p={pp:g}, n={nn}: {ts.message}")
-            held = min(data.n_rows - nn, DEFAULT_N_TEST) if n_test is None else n_test
-            for k, s in enumerate(seeds):
-                split = data.split(int(nn), held, seed=s)
-                sim = real_features(model, data.rows[split.train], data.rows[split.test], seed=s)
-                summary = _sim_summary(sim)
-                real[i, j, k] = summary["tau_gen"], summary["tau_mem"]
-                if surrogate:
-                    summary = _sim_summary(random_features(model, data.d, seed=s))
-                    sur[i, j, k] = summary["tau_gen"], summary["tau_mem"]
     sources = ("theory", "real") + (("surrogate",) if surrogate else ())
     slopes, fitted = {k: [] for k in sources}, {k: [] for k in sources}
     for i in range(psis.size):

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
 import sys
+import threading
 import traceback
 import warnings
 from concurrent.futures.process import BrokenProcessPool
@@ -44,7 +46,7 @@ from ._validate import integer, optional_bool, options_object
 from .results import ConvergenceWarning
 
 __all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
-           "point_key", "sweep"]
+           "local_pool", "parallel_map", "point_key", "sweep"]
 
 EXECUTORS = ("local", "serial", "dask")
 
@@ -223,18 +225,45 @@ def _check_main_importable():
                            f"`if __name__ == \"__main__\":` guard) or use executor='serial'")
 
 
+class _SingleThreadPool(cf.ProcessPoolExecutor):
+    """A process pool whose workers (spawned as tasks are submitted) start inside :data:`SINGLE_THREAD_ENV`, so that
+    it keeps that environment when it serves several sweeps (:func:`local_pool`)."""
+
+    _env_lock = threading.Lock()          # several threads may submit (each saves and restores the environment)
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._env_lock, _environment(SINGLE_THREAD_ENV):
+            return super().submit(fn, *args, **kwargs)
+
+
 @contextlib.contextmanager
 def _local_pool(workers):
     """A spawn-context process pool (spawn, not fork: forking a process whose numba/OpenMP threads run is
     unsafe). Its workers are started as tasks are submitted, inside :data:`SINGLE_THREAD_ENV`."""
     _check_main_importable()
-    pool = cf.ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
+    pool = _SingleThreadPool(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
     finally:  # on interruption, drop the queued points and stop the workers instead of waiting for them
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
+
+
+@contextlib.contextmanager
+def local_pool(execution=None):
+    """Yield an :class:`Execution` whose ``executor="local"`` pool is started once and serves every sweep run with
+    it inside the block (each sweep would otherwise spawn, and import into, its own workers: about 1–2 s each).
+
+    Any other executor is yielded unchanged. The pool's workers are single-threaded (:data:`SINGLE_THREAD_ENV`)
+    and started as tasks arrive; the block's end stops them.
+    """
+    execution = Execution.from_kwargs(execution)
+    if execution.executor != "local":
+        yield execution
+        return
+    with _local_pool(execution.workers) as pool:
+        yield dataclasses.replace(execution, executor=pool)
 
 
 def _futures_runner(submit, as_completed, env=None):
@@ -278,6 +307,35 @@ def _open_executor(execution):
     else:  # a distributed.Client
         from distributed import as_completed
         yield _futures_runner(executor.submit, as_completed)
+
+
+def _value(task):
+    func, args = task
+    return {"value": func(*args)}
+
+
+def parallel_map(func, tasks, execution=None) -> list:
+    """``[func(*args) for args in tasks]``, the calls run by ``execution``'s executor (in this process when it is None
+    or ``"serial"``; no store, no progress bar): for independent computations whose results need not be dicts.
+
+    ``func`` must be picklable (module-level) and its results too. A failing call raises ``RuntimeError`` with its
+    message; the ``RuntimeWarning``s raised on a worker are warned again here (a
+    :class:`~rfdiff.results.ConvergenceWarning` as such, the others as ``RuntimeWarning``).
+    """
+    tasks = [tuple(args) for args in tasks]
+    execution = Execution.from_kwargs(execution or Execution(executor="serial"))
+    if execution.executor == "serial":
+        return [func(*args) for args in tasks]
+    results, _ = sweep(_value, [(func, args) for args in tasks],
+                       execution=dataclasses.replace(execution, store=None, progress=False))
+    out = []
+    for res in results:
+        if "error" in res:
+            raise RuntimeError(f"{getattr(func, '__name__', func)} failed on a worker: {res['error']}")
+        for message in res.get("warnings", ()):
+            warnings.warn(message, ConvergenceWarning if res.get("not_converged") else RuntimeWarning, stacklevel=2)
+        out.append(res["value"])
+    return out
 
 
 def sweep(func, tasks, *, key=None, execution=None, desc=None):

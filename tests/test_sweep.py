@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from rfdiff.sweep import Execution, PointStore, point_key, sweep
+from rfdiff.sweep import SINGLE_THREAD_ENV, Execution, PointStore, local_pool, parallel_map, point_key, sweep
 
 
 def square(x):
@@ -39,6 +39,50 @@ def test_serial_and_local_agree_and_failures_are_recorded():
     assert stats == {"computed": 6, "reused": 0, "failed": 1}
     assert serial[3]["error"].startswith("ArithmeticError: three is bad")
     assert serial[5] == {"x": 5, "y": 25 / 7.0, "inf": float("inf")}
+
+
+def worker_environment(x):
+    return {"env": {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}, "pid": os.getpid()}
+
+
+def test_local_pool_serves_several_sweeps_with_single_threaded_workers():
+    """One pool for a block of sweeps: the same worker processes (no new spawn per sweep), each started in the
+    single-threaded environment; the results are those of the serial executor; other executors pass through."""
+    before = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    with local_pool(run("local", workers=2)) as pooled:
+        first, _ = sweep(worker_environment, range(4), execution=pooled)
+        second, _ = sweep(worker_environment, range(4), execution=pooled)
+        local, _ = sweep(square, range(6), execution=pooled)
+    assert local == sweep(square, range(6), execution=run())[0]
+    assert {r["pid"] for r in second} <= {r["pid"] for r in first} and len({r["pid"] for r in first}) <= 2
+    assert all(r["env"] == SINGLE_THREAD_ENV for r in first + second)
+    assert {k: os.environ.get(k) for k in SINGLE_THREAD_ENV} == before          # this process keeps its own
+    serial = run()
+    with local_pool(serial) as same:
+        assert same is serial
+
+
+def power(x, k):
+    import warnings
+
+    from rfdiff.results import ConvergenceWarning
+    if x == 2:
+        warnings.warn("two is slow", ConvergenceWarning)
+    if x == 3:
+        raise ArithmeticError("three is bad")
+    return (x ** k, [x])
+
+
+def test_parallel_map_returns_any_values_in_order_and_raises_failures():
+    from rfdiff.results import ConvergenceWarning
+    with local_pool(run("local", workers=2)) as pooled:
+        with pytest.warns(ConvergenceWarning, match="two is slow"):
+            local = parallel_map(power, [(x, 2) for x in (0, 1, 2, 4)], pooled)
+        with pytest.raises(RuntimeError, match="power failed on a worker: ArithmeticError: three is bad"):
+            parallel_map(power, [(3, 2)], pooled)
+    with pytest.warns(ConvergenceWarning, match="two is slow"):
+        serial = parallel_map(power, [(x, 2) for x in (0, 1, 2, 4)])          # default: in this process
+    assert local == serial == [(0, [0]), (1, [1]), (4, [2]), (16, [4])]
 
 
 def test_dask_local_cluster_agrees():

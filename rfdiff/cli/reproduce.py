@@ -21,7 +21,7 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the simulations (multi-seed points use SEED, SEED+1, ...; default 0)")
     p.add_argument("--quick", action="store_true",
-                   help="smaller grids and simulations (about a minute on 2 cores; the full run takes about 10)")
+                   help="smaller grids and simulations (about 75 s on 2 idle cores; the full run takes about 10 min)")
     p.add_argument("--only", default=None, metavar="GROUP,...",
                    help="comma-separated subset of spectra, curves, sweeps, decomposition, beyond (finite m, "
                         "weight decay, kernel limit), mixtures (Gaussian-mixture data), realdata (digits and "

@@ -2,8 +2,8 @@
 
 :func:`reproduce` writes every figure as PNG and PDF into a directory, plus ``manifest.json`` mapping each
 figure's name to its files and caption (the captions carry the numbers read off the figures, e.g. the fitted
-exponent of the minimal score error). ``quick=True`` uses smaller grids and simulations (about a minute on
-2 cores; the full run about 10); the full run uses finer grids, larger simulations and true random features.
+exponent of the minimal score error). ``quick=True`` uses smaller grids and simulations (about 75 s on
+2 idle cores; the full run about 10 min); the full run uses finer grids, larger simulations and true random features.
 
 Figures (names): ``spectrum_isotropic``, ``spectrum_two_atom``, ``curves``, ``collapse``,
 ``min_score_error``, ``timescales``, ``phase_diagram``, ``tau_map``, ``decomposition``, and (group
@@ -35,7 +35,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
-from ..sweep import Execution
+from ..sweep import Execution, local_pool, parallel_map
 from ..settings import tau_grid
 from ..timing import fit_power_law, timescales, timescales_from_curve
 
@@ -119,19 +119,24 @@ def _failure_note(diag) -> str:
             f"{diag['failed_boundary_rows']} boundary rows.")
 
 
-def _spectra(cfg, out, manifest, plt, seed):
-    from ..plotting.spectrum import plot_spectrum
+def _spectrum(model, d, seed):
+    """Support, exact spectrum and one Gaussian-equivalent sample's eigenvalues (a task of :func:`_spectra`)."""
     from ..simulate import gaussian_equivalent
-    for name, data, label in [("spectrum_isotropic", Isotropic(), "Σ = I"),
-                              ("spectrum_two_atom", DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]),
-                               "two-atom Σ (eigenvalues 0.5, 1.5, equal weights)")]:
-        model = RFModel(psi_p=16, psi_n=4, t=T, data=data)
-        sup = support(model)
-        spec = spectrum(model, spectral_grid(sup, 3000))
-        sample = gaussian_equivalent(model, d=cfg.spectrum_d, seed=seed)
-        ax = plot_spectrum(spec, eigenvalues=sample.eigenvalues())
-        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {sample.size.describe(model)}, seed {seed}",
-                     fontsize=9)
+    sup = support(model)
+    sample = gaussian_equivalent(model, d=d, seed=seed)
+    return sup, spectrum(model, spectral_grid(sup, 3000)), sample.eigenvalues(), sample.size.describe(model)
+
+
+def _spectra(cfg, out, manifest, plt, run, seed):
+    from ..plotting.spectrum import plot_spectrum
+    figures = [("spectrum_isotropic", Isotropic(), "Σ = I"),
+               ("spectrum_two_atom", DiscreteSpectrum([0.5, 1.5], [0.5, 0.5]),
+                "two-atom Σ (eigenvalues 0.5, 1.5, equal weights)")]
+    models = [RFModel(psi_p=16, psi_n=4, t=T, data=data) for _, data, _ in figures]
+    found = parallel_map(_spectrum, [(model, cfg.spectrum_d, seed) for model in models], run)
+    for (name, _, label), model, (sup, spec, eigenvalues, size) in zip(figures, models, found):
+        ax = plot_spectrum(spec, eigenvalues=eigenvalues)
+        ax.set_title(f"{ax.get_title()}\nhistogram: Gaussian equivalent, {size}, seed {seed}", fontsize=9)
         save_figure(ax, out, name, manifest,
               f"Spectrum of U for {label}, ψ_p = 16, ψ_n = 4, t = {T}, tanh: exact density (line) and "
               f"atom over the eigenvalue histogram of one Gaussian-equivalent sample at d = {cfg.spectrum_d} "
@@ -140,18 +145,34 @@ def _spectra(cfg, out, manifest, plt, seed):
               diagnostics={"n_fallback": spec.n_fallback, "max_residual": spec.max_residual})
 
 
-def _curves(cfg, out, manifest, plt, seed):
-    from ..plotting.curves import plot_collapse, plot_curves
+#: Training times of the collapse figure.
+COLLAPSE_TAUS = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
+
+
+def _curve(psi_n, d, seed, collapse):
+    """``(model, timescales, panel, collapse curves)`` at ψ_n (a task of :func:`_curves`): one LearningDynamics for
+    the curves panel (theory and a Gaussian-equivalent simulation at d, when d) and the collapse (when asked)."""
     from ..simulate import gaussian_equivalent
+    model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
+    dyn = LearningDynamics(model)
+    panel = None
+    if d:
+        taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
+        panel = (dyn(taus), gaussian_equivalent(model, d=d, seed=seed).loss_curves(taus))
+    folded = dyn(COLLAPSE_TAUS) if collapse else None
+    return model, timescales(model, dynamics=dyn), panel, folded
+
+
+def _curves(cfg, out, manifest, plt, run, seed):
+    from ..plotting.curves import plot_collapse, plot_curves
     fig, axes = plt.subplots(1, len(CURVES_PSI_N), figsize=(6 * len(CURVES_PSI_N), 4.6), constrained_layout=True)
+    values = sorted(set(CURVES_PSI_N) | set(COLLAPSE_PSI_N))
+    found = dict(zip(values, parallel_map(_curve, [(v, cfg.curves_d if v in CURVES_PSI_N else 0, seed,
+                                                     v in COLLAPSE_PSI_N) for v in values], run)))
     models, nodes = [], []
     for ax, psi_n in zip(axes, CURVES_PSI_N):
-        model = RFModel(psi_p=PSI_P, psi_n=psi_n, t=T)
-        dyn = LearningDynamics(model)
-        taus = tau_grid(*dyn.tau_window(), 200, with_inf=True)
-        sim = gaussian_equivalent(model, d=cfg.curves_d, seed=seed).loss_curves(taus)
-        curves = dyn(taus)
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
+        model, ts, (curves, sim), _ = found[psi_n]
+        plot_curves(curves, ts, simulation=sim, ax=ax, simulation_note=f"seed {seed}")
         models.append(model)
         nodes.append(curves.nodes)
     save_figure(axes[0], out, "curves", manifest,
@@ -160,14 +181,13 @@ def _curves(cfg, out, manifest, plt, seed):
           f"(lines) and a Gaussian-equivalent simulation at d = {cfg.curves_d}, seed {seed} (markers); "
           f"shaded: the generalization window [τ_gen, τ_mem].",
           models=models, seeds=[seed], simulation_d=cfg.curves_d, diagnostics={"contour_nodes": nodes})
-    dyns = [LearningDynamics(RFModel(psi_p=PSI_P, psi_n=v, t=T)) for v in COLLAPSE_PSI_N]
-    taus = np.append(np.geomspace(1.0, 1e8, 300), np.inf)
-    ax = plot_collapse([d(taus) for d in dyns], timescales_list=[timescales(d.model, dynamics=d) for d in dyns])
+    collapse = [found[v] for v in COLLAPSE_PSI_N]
+    ax = plot_collapse([c[3] for c in collapse], timescales_list=[c[1] for c in collapse])
     save_figure(ax, out, "collapse", manifest,
           f"Test loss against τ/ψ_n for ψ_n = {', '.join(f'{v:g}' for v in COLLAPSE_PSI_N)} (ψ_p = {PSI_P:g}, "
           f"t = {T}), dotted: τ_mem/ψ_n. The curves would coincide if τ_mem ∝ ψ_n; at this width they do "
           f"not: τ_mem grows faster than ψ_n at small ψ_n and bends over as ψ_n approaches ψ_p (the low "
-          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.", models=[d.model for d in dyns])
+          f"cluster of U sets τ_mem); the linear law needs ψ_p ≫ ψ_n.", models=[c[0] for c in collapse])
 
 
 def _psi_n_line(cfg):
@@ -221,23 +241,24 @@ def _min_score_error(line, out, manifest, plt):
           steepest_local_exponent=float(local[steepest]), diagnostics=_diagram_diagnostics(line))
 
 
-def _simulated_timescales(cfg, seed):
+def _simulated_tau(simulator, psi_n, d, seed):
+    """``(τ_gen, τ_mem)`` of one finite-size simulation (``"gaussian"`` or ``"features"``) at ψ_n, from its curve."""
+    from ..simulate import gaussian_equivalent, random_features
+    make = gaussian_equivalent if simulator == "gaussian" else random_features
+    ts = timescales_from_curve(make(RFModel(psi_p=PSI_P, psi_n=psi_n, t=T), d=d, seed=seed).loss_curves, 1.0, 1e7)
+    return ts.tau_gen, ts.tau_mem
+
+
+def _simulated_timescales(cfg, seed, run):
     """``[(label, d, marker, {ψ_n: array of (τ_gen, τ_mem) per seed})]`` of the finite-size simulations."""
-    from ..simulate import gaussian_equivalent
-    sims = [("Gaussian equivalent", cfg.sim_d, "o", lambda m, d, s: gaussian_equivalent(m, d=d, seed=s))]
+    sims = [("Gaussian equivalent", cfg.sim_d, "o", "gaussian")]
     if cfg.rf_d:
-        from ..simulate.features import random_features
-        sims.append(("random features", cfg.rf_d, "^", lambda m, d, s: random_features(m, d=d, seed=s)))
+        sims.append(("random features", cfg.rf_d, "^", "features"))
     seeds = range(seed, seed + cfg.sim_seeds)
-    out = []
-    for label, d, marker, make in sims:
-        points = {}
-        for v in SIM_PSI_N:
-            model = RFModel(psi_p=PSI_P, psi_n=v, t=T)
-            found = [timescales_from_curve(make(model, d, s).loss_curves, 1.0, 1e7) for s in seeds]
-            points[v] = np.array([(ts.tau_gen, ts.tau_mem) for ts in found])
-        out.append((label, d, marker, points))
-    return out
+    tasks = [(simulator, v, d, s) for _, d, _, simulator in sims for v in SIM_PSI_N for s in seeds]
+    found = iter(parallel_map(_simulated_tau, tasks, run))
+    return [(label, d, marker, {v: np.array([next(found) for _ in seeds]) for v in SIM_PSI_N})
+            for label, d, marker, _ in sims]
 
 
 def _timescales_figure(line, sims, cfg, seed, out, manifest, plt):
@@ -297,11 +318,11 @@ def _sweeps(cfg, out, manifest, plt, run, seed):
     line = phase_diagram(psi_p=PSI_P, psi_n=_psi_n_line(cfg), t=T, execution=run)
     _tau_map(line, out, manifest)
     _min_score_error(line, out, manifest, plt)
-    _timescales_figure(line, _simulated_timescales(cfg, seed), cfg, seed, out, manifest, plt)
+    _timescales_figure(line, _simulated_timescales(cfg, seed, run), cfg, seed, out, manifest, plt)
     _phase_grid(cfg, out, manifest, run)
 
 
-def _decomposition(cfg, out, manifest, plt, seed):
+def _decomposition(cfg, out, manifest, plt, run, seed):
     from ..plotting.curves import plot_decomposition
     model = RFModel(psi_p=64, psi_n=8, t=T)
     dyn = LearningDynamics(model)
@@ -332,22 +353,29 @@ def _beyond(cfg, out, manifest, plt, run, seed):
     beyond.draw(cfg, out, manifest, plt, seed, save_figure, run)
 
 
-def _mixtures(cfg, out, manifest, plt, seed):
+def _mixtures(cfg, out, manifest, plt, run, seed):
     """Gaussian-mixture data: per-class curves and the class order (:mod:`rfdiff.reproduce.mixtures`)."""
     from . import mixtures
-    mixtures.draw(cfg, out, manifest, plt, seed, save_figure)
+    mixtures.draw(cfg, out, manifest, plt, seed, save_figure, run)
 
 
-def _realdata(cfg, out, manifest, plt, seed):
+def _simulations(run):
+    """The execution of the finite-size simulations (score families, real-data runs): the sweeps' executor, without
+    their store (a store holds sweep points)."""
+    import dataclasses
+    return dataclasses.replace(run, store=None)
+
+
+def _realdata(cfg, out, manifest, plt, run, seed):
     """Real data: theory vs Gaussian surrogate vs real rows, τ_mem against n (:mod:`rfdiff.reproduce.realdata`)."""
     from . import realdata
-    realdata.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
+    realdata.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK, execution=_simulations(run))
 
 
-def _samples(cfg, out, manifest, plt, seed):
+def _samples(cfg, out, manifest, plt, run, seed):
     """Generated samples: f_mem, dimension, covariance, KL bound (:mod:`rfdiff.reproduce.samples`)."""
     from . import samples
-    samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK)
+    samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK, execution=_simulations(run))
 
 
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
@@ -360,9 +388,12 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     quick : bool
         Smaller grids and simulations (:data:`QUICK` instead of :data:`FULL`).
     execution : rfdiff.sweep.Execution, optional
-        How the parameter sweeps run (:func:`rfdiff.phase.phase_diagram`); its fields may also be given one by
-        one as keywords (``executor=``, ``workers=``, ``progress=``). A progress bar (default: when stderr is
-        a terminal) also means one line per group of figures on stderr as it starts.
+        How the parameter sweeps (:func:`rfdiff.phase.phase_diagram`) and the independent simulations of the
+        real-data and sample figures run (the latter without the store); its fields may also be given one by
+        one as keywords (``executor=``, ``workers=``, ``progress=``). With ``"local"`` (default) one pool of
+        worker processes serves the whole run (:func:`rfdiff.sweep.local_pool`). The figures do not depend on
+        it. A progress bar (default: when stderr is a terminal) also means one line per group of figures on
+        stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
         (finite noise draws, weight decay, kernel limit), ``"mixtures"`` (Gaussian-mixture data), ``"realdata"``
@@ -397,16 +428,14 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     manifest, seconds = _previous_manifest(out), {}
     run = Execution.from_kwargs(execution, **kwargs)
     show = wants_progress(run.progress)
-    for k, group in enumerate(figures, 1):
-        if show:
-            sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
-            sys.stderr.flush()
-        start = time.perf_counter()
-        if group in ("sweeps", "beyond"):
-            groups[group](cfg, out, manifest, plt, run, seed)
-        else:
-            groups[group](cfg, out, manifest, plt, seed)
-        seconds[group] = round(time.perf_counter() - start, 1)
+    with local_pool(run) as pooled:         # one pool of local workers for every sweep and simulation of the run
+        for k, group in enumerate(figures, 1):
+            if show:
+                sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
+                sys.stderr.flush()
+            start = time.perf_counter()
+            groups[group](cfg, out, manifest, plt, pooled, seed)
+            seconds[group] = round(time.perf_counter() - start, 1)
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
                                                  figures=figures, execution=run.describe())}

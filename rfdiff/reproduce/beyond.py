@@ -12,6 +12,7 @@ import numpy as np
 from ..dynamics import LearningDynamics
 from ..model import RFModel
 from ..phase import phase_diagram
+from ..sweep import parallel_map
 from ..settings import tau_grid
 from ..timing import critical_weight_decay, timescales
 
@@ -28,28 +29,49 @@ PLATEAU_T = 0.01
 PLATEAU_PSI_N = 8.0
 
 
-def draw(cfg, out, manifest, plt, seed, save, run):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
-    draw_finite_m_curves(cfg, out, manifest, plt, seed, save)
-    draw_m_trend(out, manifest, plt, save)
+def draw(cfg, out, manifest, plt, seed, save, run=None):
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`; ``run``: the
+    :class:`rfdiff.Execution` of the sweep and of the independent curves and end points, default local)."""
+    draw_finite_m_curves(cfg, out, manifest, plt, seed, save, run)
+    draw_m_trend(out, manifest, plt, save, run)
     draw_m_map(cfg, out, manifest, plt, save, run)
-    draw_weight_decay(cfg, out, manifest, plt, seed, save)
-    draw_kernel_plateau(out, manifest, plt, save)
+    draw_weight_decay(cfg, out, manifest, plt, seed, save, run)
+    draw_kernel_plateau(out, manifest, plt, save, run)
 
 
-def draw_finite_m_curves(cfg, out, manifest, plt, seed, save):
+def _curves(model, n_taus, simulate=None, taus=None):
+    """``(taus, exact curves, timescales, simulation curves or None)`` of one model (a task run on the workers):
+    ``n_taus`` points over its window unless ``taus`` are given; ``simulate = (simulator, d, seed)``."""
+    from ..simulate import gaussian_equivalent, random_features
+    dyn = LearningDynamics(model)
+    if taus is None:
+        taus = tau_grid(*dyn.tau_window(), n_taus, with_inf=True)
+    curves = dyn(taus)
+    sim = None
+    if simulate is not None:
+        simulator, d, seed = simulate
+        make = random_features if simulator == "features" else gaussian_equivalent
+        sim = make(model, d, seed=seed).loss_curves(taus)
+    return taus, curves, timescales(model, dynamics=dyn), sim
+
+
+def _end(model):
+    """``(L_train(∞), L_test(∞))`` of the theory (a task run on the workers)."""
+    c = LearningDynamics(model)([np.inf])
+    return float(c.train[0]), float(c.test[0])
+
+
+def draw_finite_m_curves(cfg, out, manifest, plt, seed, save, run=None):
     from ..plotting.curves import plot_curves
-    from ..simulate import random_features
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), constrained_layout=True)
     models, devs = [], []
-    for ax, m in zip(axes, (1, 2, math.inf)):
+    ms = (1, 2, math.inf)
+    found = parallel_map(_curves, [(RFModel(*CURVES_MODEL, T, m=m), 120, ("features", cfg.curves_d, seed)) for m in ms],
+                         run)
+    for ax, m, (taus, curves, ts, sim) in zip(axes, ms, found):
         model = RFModel(*CURVES_MODEL, T, m=m)
-        dyn = LearningDynamics(model)
-        taus = tau_grid(*dyn.tau_window(), 120, with_inf=True)
-        curves = dyn(taus)
-        sim = random_features(model, cfg.curves_d, seed=seed).loss_curves(taus)
         devs.append(float(np.max(np.abs(sim.test - curves.test) / curves.test)))
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim, ax=ax, simulation_note=f"seed {seed}")
+        plot_curves(curves, ts, simulation=sim, ax=ax, simulation_note=f"seed {seed}")
         if math.isinf(m):
             ax.set_title(ax.get_title().replace("tanh, Σ = I", "tanh, Σ = I, m = ∞ (exact noise average)", 1),
                          fontsize=9)
@@ -63,13 +85,15 @@ def draw_finite_m_curves(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d)
 
 
-def draw_m_trend(out, manifest, plt, save):
+def draw_m_trend(out, manifest, plt, save, run=None):
     from ..plotting import grid_ticks
     fig, ax = plt.subplots(figsize=(6.6, 4.4), constrained_layout=True)
     models, lines = [], {}
+    ends = iter(parallel_map(_end, [(RFModel(pp, pn, T, **({} if m is None else {"m": m})),)
+                                    for pp, pn in TREND_MODELS for m in TREND_M + (None,)], run))
     for (pp, pn), color in zip(TREND_MODELS, ("C0", "C3")):
-        values = [LearningDynamics(RFModel(pp, pn, T, m=m))([np.inf]).test[0] for m in TREND_M]
-        exact = LearningDynamics(RFModel(pp, pn, T))([np.inf]).test[0]
+        values = [next(ends)[1] for _ in TREND_M]
+        exact = next(ends)[1]
         ax.plot(TREND_M, values, "o-", color=color, ms=4,
                 label=f"ψ_p = {pp:g}, ψ_n = {pn:g} ({'p < n' if pp < pn else 'p > n'})")
         ax.axhline(exact, color=color, ls=":", lw=1)
@@ -129,25 +153,28 @@ def draw_m_map(cfg, out, manifest, plt, save, run):
          diagnostics={"failed_points": failed, "stats": pd.stats})
 
 
-def draw_weight_decay(cfg, out, manifest, plt, seed, save):
-    from ..simulate import gaussian_equivalent
+def _weight_decay_start(base, which):
+    """The critical weight decay ω* of ``base`` (``which = 0``) or its curves without weight decay over its window
+    (``which = 1``, as :func:`_curves`): the two first tasks of :func:`draw_weight_decay`."""
+    if which == 0:
+        return critical_weight_decay(base)
+    return _curves(base, 150)
+
+
+def draw_weight_decay(cfg, out, manifest, plt, seed, save, run=None):
     base = RFModel(*DECAY_MODEL, T)
-    star = critical_weight_decay(base)
+    star, first = parallel_map(_weight_decay_start, [(base, 0), (base, 1)], run)
+    taus = first[0]
     fig, ax = plt.subplots(figsize=(6.8, 4.4), constrained_layout=True)
     decays = (0.0, 0.05, 0.25 * star, star, 4 * star)
-    taus = None
     models = []
-    for k, w in enumerate(decays):
+    rest = parallel_map(_curves, [(base.replace(weight_decay=w), 0, ("gaussian", cfg.curves_d, seed) if w == 0.05
+                                   else None, taus) for w in decays[1:]], run)
+    for k, (w, (_, c, ts, sim)) in enumerate(zip(decays, [first] + rest)):
         model = base.replace(weight_decay=w)
-        dyn = LearningDynamics(model)
-        if taus is None:
-            taus = tau_grid(*dyn.tau_window(), 150, with_inf=True)
-        c = dyn(taus)
-        ts = timescales(model, dynamics=dyn)
         label = f"ω = {w:.3g}" + (" = ω*" if w == star else "") + ("" if ts.memorizes else " (no memorization)")
         ax.plot(taus[:-1], c.test[:-1], color=f"C{k}", label=label)
         if w == 0.05:
-            sim = gaussian_equivalent(model, cfg.curves_d, seed=seed).loss_curves(taus)
             ax.plot(taus[:-1:6], sim.test[:-1:6], "s", mfc="none", ms=3.5, color=f"C{k}",
                     label=f"ω = 0.05, Gaussian equivalent, {sim.size.describe(model)}, seed {seed}")
         models.append(model)
@@ -164,11 +191,11 @@ def draw_weight_decay(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d, critical_weight_decay=star)
 
 
-def draw_kernel_plateau(out, manifest, plt, save):
+def draw_kernel_plateau(out, manifest, plt, save, run=None):
     psi_p = np.geomspace(16, 1e6, 12)
-    ends = [LearningDynamics(RFModel(v, PLATEAU_PSI_N, PLATEAU_T))([np.inf]) for v in psi_p]
-    test = np.array([c.test[0] for c in ends])
-    train = np.array([c.train[0] for c in ends])
+    ends = parallel_map(_end, [(RFModel(v, PLATEAU_PSI_N, PLATEAU_T),) for v in psi_p], run)
+    test = np.array([c[1] for c in ends])
+    train = np.array([c[0] for c in ends])
     plateau = math.exp(-2 * PLATEAU_T) / -math.expm1(-2 * PLATEAU_T)
     fig, ax = plt.subplots(figsize=(6.6, 4.4), constrained_layout=True)
     ax.plot(psi_p, test, "o-", color="C3", ms=4, label=r"$L_{test}(\tau=\infty)$")

@@ -14,6 +14,7 @@ from ..dynamics import LearningDynamics
 from ..data import GaussianMixture, Isotropic
 from ..model import RFModel
 from ..settings import tau_grid
+from ..sweep import parallel_map
 from ..timing import class_timescales, timescales
 
 __all__ = ["FIGURES", "draw"]
@@ -27,32 +28,46 @@ VARIANCE_RATIOS = (1.5, 2.0, 4.0, 8.0, 16.0)
 PI_LOW = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def draw(cfg, out, manifest, plt, seed, save):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
-    draw_mixture_curves(cfg, out, manifest, plt, seed, save)
-    draw_mixture_order(out, manifest, plt, save)
+def draw(cfg, out, manifest, plt, seed, save, run=None):
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`; ``run``: the
+    :class:`rfdiff.Execution` of its independent computations, default serial)."""
+    draw_mixture_curves(cfg, out, manifest, plt, seed, save, run)
+    draw_mixture_order(out, manifest, plt, save, run)
 
 
 def _two_class(pi_low, ratio):
     return GaussianMixture([pi_low, 1 - pi_low], [Isotropic(ratio ** -0.5), Isotropic(ratio ** 0.5)])
 
 
-def draw_mixture_curves(cfg, out, manifest, plt, seed, save):
-    from ..plotting.curves import plot_class_curves, plot_curves
+def _class_curves(model, d, seed):
+    """Overall and per-class exact curves, timescales and a Gaussian-equivalent simulation's curves of one mixture
+    model (a task run on the workers)."""
     from ..simulate import gaussian_equivalent
+    dyn = LearningDynamics(model)
+    taus = tau_grid(*dyn.tau_window(), 120, with_inf=True)
+    curves = dataclasses.replace(dyn(taus), classes=dyn.per_class(taus))
+    classes = class_timescales(dyn)
+    sim = gaussian_equivalent(model, d, seed=seed)
+    return curves, classes, timescales(model, dynamics=dyn), sim.loss_curves(taus), sim.class_curves(taus)
+
+
+def _class_ratios(model):
+    """``(τ_gen, τ_mem)`` of the low- over the high-variance class (a task run on the workers)."""
+    low, high = class_timescales(model)
+    return low.tau_gen / high.tau_gen, low.tau_mem / high.tau_mem
+
+
+def draw_mixture_curves(cfg, out, manifest, plt, seed, save, run=None):
+    from ..plotting.curves import plot_class_curves, plot_curves
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     models, notes = [], []
-    for ax, pi_low in zip(axes, (0.5, 0.9)):
-        data = GaussianMixture([pi_low, 1 - pi_low], [Isotropic(0.5), Isotropic(2.0)])
-        model = RFModel(*CURVES_MODEL, data=data)
-        dyn = LearningDynamics(model)
-        taus = tau_grid(*dyn.tau_window(), 120, with_inf=True)
-        curves = dataclasses.replace(dyn(taus), classes=dyn.per_class(taus))
-        classes = class_timescales(dyn)
-        sim = gaussian_equivalent(model, cfg.curves_d, seed=seed)
-        plot_curves(curves, timescales(model, dynamics=dyn), simulation=sim.loss_curves(taus), ax=ax,
-                    score_error=False, simulation_note=f"seed {seed}")
-        plot_class_curves(curves, classes, sim.class_curves(taus), ax=ax)
+    shares = (0.5, 0.9)
+    tasks = [(RFModel(*CURVES_MODEL, data=GaussianMixture([pi_low, 1 - pi_low], [Isotropic(0.5), Isotropic(2.0)])),
+              cfg.curves_d, seed) for pi_low in shares]
+    for ax, pi_low, (model, _, _), found in zip(axes, shares, tasks, parallel_map(_class_curves, tasks, run)):
+        curves, classes, ts, sim_curves, sim_classes = found
+        plot_curves(curves, ts, simulation=sim_curves, ax=ax, score_error=False, simulation_note=f"seed {seed}")
+        plot_class_curves(curves, classes, sim_classes, ax=ax)
         notes.append(f"π_low = {pi_low:g}: τ_gen {classes[0].tau_gen:.3g} (low) vs {classes[1].tau_gen:.3g} "
                      f"(high), τ_mem {classes[0].tau_mem:.3g} vs {classes[1].tau_mem:.3g}")
         models.append(model)
@@ -66,17 +81,11 @@ def draw_mixture_curves(cfg, out, manifest, plt, seed, save):
          models=models, seeds=[seed], simulation_d=cfg.curves_d)
 
 
-def draw_mixture_order(out, manifest, plt, save):
+def draw_mixture_order(out, manifest, plt, save, run=None):
     from ..plotting import grid_ticks
-    gen = np.full((len(VARIANCE_RATIOS), len(PI_LOW)), np.nan)
-    mem = np.full_like(gen, np.nan)
-    models = []
-    for i, ratio in enumerate(VARIANCE_RATIOS):
-        for j, pi_low in enumerate(PI_LOW):
-            model = RFModel(*ORDER_MODEL, data=_two_class(pi_low, ratio))
-            low, high = class_timescales(model)
-            gen[i, j], mem[i, j] = low.tau_gen / high.tau_gen, low.tau_mem / high.tau_mem
-            models.append(model)
+    models = [RFModel(*ORDER_MODEL, data=_two_class(pi_low, ratio)) for ratio in VARIANCE_RATIOS for pi_low in PI_LOW]
+    ratios = np.array(parallel_map(_class_ratios, [(model,) for model in models], run), dtype=float)
+    gen, mem = (ratios[:, k].reshape(len(VARIANCE_RATIOS), len(PI_LOW)) for k in (0, 1))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
     for ax, values, name in zip(axes, (gen, mem), (r"\tau_{gen}", r"\tau_{mem}")):
         lim = np.nanmax(np.abs(np.log10(values)))

@@ -33,12 +33,13 @@ SAMPLES_FULL = {"n": 16, "psi_p": 32.0, "times": 24, "samples": 400, "n_test": 2
 SAMPLES_QUICK = {"n": 8, "psi_p": 16.0, "times": 12, "samples": 200, "n_test": 100, "shown": 16}
 
 
-def draw(cfg, out, manifest, plt, seed, save, quick=False):
+def draw(cfg, out, manifest, plt, seed, save, quick=False, execution=None):
     """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`); ``quick``: one split for
-    the τ_mem scaling instead of three (the comparison always uses 5), a smaller image grid."""
-    draw_realdata_curves(out, manifest, plt, seed, save)
-    draw_realdata_tau_mem(out, manifest, plt, seed, save, splits=1 if quick else 3)
-    draw_realdata_samples(out, manifest, plt, seed, save, SAMPLES_QUICK if quick else SAMPLES_FULL)
+    the τ_mem scaling instead of three (the comparison always uses 5), a smaller image grid; ``execution``: where
+    the simulations run (default serial; the figures do not depend on it)."""
+    draw_realdata_curves(out, manifest, plt, seed, save, execution)
+    draw_realdata_tau_mem(out, manifest, plt, seed, save, splits=1 if quick else 3, execution=execution)
+    draw_realdata_samples(out, manifest, plt, seed, save, SAMPLES_QUICK if quick else SAMPLES_FULL, execution)
 
 
 def _table_row(c):
@@ -48,13 +49,13 @@ def _table_row(c):
                 "relative": rel[q]} for q in QUANTITIES}
 
 
-def draw_realdata_curves(out, manifest, plt, seed, save):
+def draw_realdata_curves(out, manifest, plt, seed, save, execution=None):
     from ..plotting.realdata import plot_comparison
     _, axes = plt.subplots(1, len(DATASETS), figsize=(13, 5.4), constrained_layout=True)
     table, notes, models, splits = {}, [], [], {}
     for ax, name in zip(axes, DATASETS):
         data = load_dataset(name)
-        c = compare(RFModel(*COMPARE_MODEL), data, splits=COMPARE_SPLITS, seed=seed)
+        c = compare(RFModel(*COMPARE_MODEL), data, splits=COMPARE_SPLITS, seed=seed, execution=execution)
         plot_comparison(c, ax=ax)
         table[name] = _table_row(c)
         table[name]["dataset"] = c.dataset
@@ -76,10 +77,11 @@ def draw_realdata_curves(out, manifest, plt, seed, save):
          splits=splits)
 
 
-def draw_realdata_tau_mem(out, manifest, plt, seed, save, splits):
+def draw_realdata_tau_mem(out, manifest, plt, seed, save, splits, execution=None):
     from ..plotting.realdata import plot_tau_scaling
     data = load_dataset("digits")
-    s = tau_mem_scaling(data, SCALING_N, SCALING_PSI_P, t=SCALING_T, splits=splits, seed=seed)
+    s = tau_mem_scaling(data, SCALING_N, SCALING_PSI_P, t=SCALING_T, splits=splits, seed=seed,
+                        execution=execution)
     _, axes = plt.subplots(1, 2, figsize=(13, 5.0), constrained_layout=True)
     plot_tau_scaling(s, ax=axes[0], which="tau_mem")
     plot_tau_scaling(s, ax=axes[1], which="tau_gen")
@@ -98,7 +100,7 @@ def draw_realdata_tau_mem(out, manifest, plt, seed, save, splits):
          seeds=s.seeds, scaling=s.to_dict())
 
 
-def draw_realdata_samples(out, manifest, plt, seed, save, sizes):
+def draw_realdata_samples(out, manifest, plt, seed, save, sizes, execution=None):
     """Generated digits at τ_gen and τ = ∞ beside their nearest training digits (docs/theory.md §13–14).
 
     τ_gen is the finite model's own: the minimum of the held-out test loss of the member at the smallest diffusion
@@ -117,7 +119,7 @@ def draw_realdata_samples(out, manifest, plt, seed, save, sizes):
     model = RFModel(psi_p=sizes["psi_p"], psi_n=n / d, t=float(times[0]))
     ts = timescales_from_curve(real_features(model, *rows, seed=seed).loss_curves, 1.0, 1e7)
     fam = score_family(model, d, [ts.tau_gen, np.inf], times=times, seed=seed, rows=rows,
-                       normalization=data.normalization)
+                       normalization=data.normalization, execution=execution)
     chance = memorization_fraction(fam.test_points, fam.train_points)
     train = data.normalization.invert(fam.train_points)
     pair_rows = -(-k // 4)                                # plot_image_pairs: 4 pairs per row, 3-pixel gaps

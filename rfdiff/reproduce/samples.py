@@ -39,6 +39,10 @@ FIGURES = ("samples_fmem", "samples_dimension", "samples_covariance", "samples_k
 
 #: Diffusion time at which the loss-based τ_gen, τ_mem of the theory are marked.
 T_REF = 0.01
+#: (ψ_p, ψ_n) of the f_mem-against-d panel of ``samples_dimension`` (its width panel varies ψ_p at d = 8).
+DIMENSION_MODEL = (16.0, 1.0)
+#: The model of ``samples_kl_bound``.
+KL_MODEL = RFModel(16.0, 2.0, T_REF)
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,91 @@ FULL = SampleSettings(fmem_d=8, fmem_psi_p=64.0, fmem_psi_n=(0.5, 1.0, 2.0, 4.0)
                       dims=(4, 8, 16, 32), widths=(4.0, 16.0, 64.0), cov_d=16)
 
 
-def draw(cfg, out, manifest, plt, seed, save, quick=False):
-    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`)."""
+def draw(cfg, out, manifest, plt, seed, save, quick=False, execution=None):
+    """Draw every figure of this group (``save`` is :func:`rfdiff.reproduce.save_figure`; ``execution``: where the
+    score families' members run, :func:`rfdiff.generate.score_family`, default serial)."""
     sizes = QUICK if quick else FULL
-    _fmem(sizes, out, manifest, plt, seed, save)
-    _dimension(sizes, out, manifest, plt, seed, save)
-    _covariance(sizes, out, manifest, plt, seed, save)
-    _kl(sizes, out, manifest, plt, seed, save)
+    with _Families(execution) as family:
+        for args in _plan(sizes):
+            family.ahead(*args, seed=seed)
+        _fmem(sizes, out, manifest, plt, seed, save, family)
+        _dimension(sizes, out, manifest, plt, seed, save, family)
+        _covariance(sizes, out, manifest, plt, seed, save, family)
+        _kl(sizes, out, manifest, plt, seed, save, family)
+
+
+class _Families:
+    """The group's score families (:func:`rfdiff.generate.score_family`). On a pool of worker processes they are
+    computed ahead, in the order of :func:`_plan`, by one background thread (which only submits members and waits),
+    while this thread samples and draws the ones already done; otherwise, or for a family not planned, on the spot.
+    Either way a family is the same deterministic result."""
+
+    def __init__(self, execution):
+        import concurrent.futures as cf
+        import dataclasses
+        self.execution = execution
+        pooled = execution is not None and isinstance(execution.executor, cf.Executor)
+        self.ahead_execution = dataclasses.replace(execution, progress=False) if pooled else None
+        self.thread = cf.ThreadPoolExecutor(1) if pooled else None
+        self.planned = {}
+
+    @staticmethod
+    def _key(model, d, taus, times, seed):
+        import json
+        return (json.dumps(model.to_dict(), sort_keys=True, default=str), int(d), tuple(np.asarray(taus, float)),
+                tuple(np.asarray(times, float)), int(seed))
+
+    def ahead(self, model, d, taus, times, seed):
+        if self.thread is not None:
+            self.planned[self._key(model, d, taus, times, seed)] = self.thread.submit(
+                score_family, model, d, taus, times=times, seed=seed, execution=self.ahead_execution)
+
+    def __call__(self, model, d, taus, *, times, seed):
+        found = self.planned.pop(self._key(model, d, taus, times, seed), None)
+        if found is not None:
+            return found.result()
+        return score_family(model, d, taus, times=times, seed=seed, execution=self.execution)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.thread is not None:
+            self.thread.shutdown(wait=True, cancel_futures=True)
+
+
+def _fmem_grid(sizes):
+    return np.append(np.geomspace(10, 1e7, sizes.taus), np.inf), default_times(sizes.times)
+
+
+def _dimension_models(sizes):
+    psi_p, psi_n = DIMENSION_MODEL
+    return ([("dimension", v, RFModel(psi_p, psi_n, T_REF), int(v)) for v in sizes.dims]
+            + [("width", v, RFModel(v, psi_n, T_REF), 8) for v in sizes.widths])
+
+
+def _covariance_grid(sizes):
+    """Training times, diffusion times (the linear members are cheap: a finer grid, smaller step error), models."""
+    data = DiscreteSpectrum([0.25, 1.75], [0.5, 0.5])
+    return (np.append(np.geomspace(1.0, 1e6, 13), np.inf), default_times(2 * sizes.times),
+            [RFModel(4.0, 2.0, T_REF, activation=act, data=data) for act in ("linear", "tanh")])
+
+
+def _kl_grid(sizes):
+    """The bound's training times, the family's (every third τ, the last two) and the diffusion times."""
+    taus = np.append(np.geomspace(1.0, 1e7, 3 * sizes.taus), np.inf)
+    return taus, np.unique(np.append(taus[:-1][::3], [taus[-2], np.inf])), default_times(sizes.times)
+
+
+def _plan(sizes):
+    """``(model, d, taus, times)`` of every family of the group, in the order the figures use them."""
+    taus, times = _fmem_grid(sizes)
+    plan = [(RFModel(psi_p=sizes.fmem_psi_p, psi_n=v, t=T_REF), sizes.fmem_d, taus, times) for v in sizes.fmem_psi_n]
+    plan += [(model, d, [np.inf], default_times(sizes.times)) for _, _, model, d in _dimension_models(sizes)]
+    taus, times, models = _covariance_grid(sizes)
+    plan += [(model, sizes.cov_d, taus, times) for model in models]
+    _, family_taus, times = _kl_grid(sizes)
+    return plan + [(KL_MODEL, sizes.cov_d, family_taus, times)]
 
 
 def _join(values):
@@ -91,15 +173,14 @@ def sample_level_tau_mem(taus, f_mem, level=0.5):
     return float(np.exp(x[i - 1] + w * (x[i] - x[i - 1])))
 
 
-def _fmem(sizes, out, manifest, plt, seed, save):
+def _fmem(sizes, out, manifest, plt, seed, save, family):
     from ..plotting.samples import plot_memorization
-    taus = np.append(np.geomspace(10, 1e7, sizes.taus), np.inf)
-    times = default_times(sizes.times)
+    taus, times = _fmem_grid(sizes)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     rows, models = [], []
     for psi_n, color in zip(sizes.fmem_psi_n, ("C0", "C1", "C2", "C3", "C4")):
         model = RFModel(psi_p=sizes.fmem_psi_p, psi_n=psi_n, t=T_REF)
-        fam = score_family(model, sizes.fmem_d, taus, times=times, seed=seed)
+        fam = family(model, sizes.fmem_d, taus, times=times, seed=seed)
         f = [memorization_fraction(sample(fam.at(tau), sizes.samples, seed=seed + 1), fam.train_points) for tau in taus]
         vals, errs = [x.value for x in f], [x.stderr for x in f]
         held = memorization_fraction(fam.holdout(sizes.samples), fam.train_points).value
@@ -157,21 +238,18 @@ def _loss_memorization(model, d, seed):
     return float(memorization_ratio(sim.min(), sim[-1])), float(memorization_ratio(th.min(), th[-1]))
 
 
-def _dimension(sizes, out, manifest, plt, seed, save):
+def _dimension(sizes, out, manifest, plt, seed, save, family):
     from ..plotting import legend_below
     times = default_times(sizes.times)
-    psi_p, psi_n = 16.0, 1.0
+    psi_p, psi_n = DIMENSION_MODEL
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
     res = {"dimension": [], "width": []}
-    for key, grid, make in (("dimension", sizes.dims, lambda v: (RFModel(psi_p, psi_n, T_REF), int(v))),
-                            ("width", sizes.widths, lambda v: (RFModel(v, psi_n, T_REF), 8))):
-        for v in grid:
-            model, d = make(v)
-            fam = score_family(model, d, [np.inf], times=times, seed=seed)
-            f = memorization_fraction(sample(fam.at(np.inf), sizes.samples, seed=seed + 1), fam.train_points)
-            ratio, ratio_theory = _loss_memorization(model, d, seed)
-            res[key].append({"value": float(v), "d": d, "p": fam.p, "n": fam.n, "f_mem": f.value, "stderr": f.stderr,
-                             "loss_ratio": ratio, "loss_ratio_theory": ratio_theory, "status": fam.status})
+    for key, v, model, d in _dimension_models(sizes):
+        fam = family(model, d, [np.inf], times=times, seed=seed)
+        f = memorization_fraction(sample(fam.at(np.inf), sizes.samples, seed=seed + 1), fam.train_points)
+        ratio, ratio_theory = _loss_memorization(model, d, seed)
+        res[key].append({"value": float(v), "d": d, "p": fam.p, "n": fam.n, "f_mem": f.value, "stderr": f.stderr,
+                         "loss_ratio": ratio, "loss_ratio_theory": ratio_theory, "status": fam.status})
     for ax, key, xlabel in ((a1, "dimension", "d"), (a2, "width", r"$\psi_p = p/d$")):
         r = res[key]
         x = [e["value"] for e in r]
@@ -206,17 +284,14 @@ def _dimension(sizes, out, manifest, plt, seed, save):
          models=[RFModel(psi_p, psi_n, T_REF)], seeds=[seed], results=res)
 
 
-def _covariance(sizes, out, manifest, plt, seed, save):
+def _covariance(sizes, out, manifest, plt, seed, save, family):
     from ..plotting.samples import plot_covariance_trace, plot_spectra, tau_positions
-    data = DiscreteSpectrum([0.25, 1.75], [0.5, 0.5])
-    taus = np.append(np.geomspace(1.0, 1e6, 13), np.inf)
-    times = default_times(2 * sizes.times)           # the linear members are cheap: a finer grid, smaller step error
+    taus, times, cov_models = _covariance_grid(sizes)
     d = sizes.cov_d
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     res, spectra, models = {}, {}, []
-    for act, color in (("linear", "C0"), ("tanh", "C3")):
-        model = RFModel(4.0, 2.0, T_REF, activation=act, data=data)
-        fam = score_family(model, d, taus, times=times, seed=seed)
+    for model, (act, color) in zip(cov_models, (("linear", "C0"), ("tanh", "C3"))):
+        fam = family(model, d, taus, times=times, seed=seed)
         reps, oracle = [], []
         for tau in taus:
             sc = fam.at(tau)
@@ -290,17 +365,15 @@ def _fit_kl(x):
         return math.nan
 
 
-def _kl(sizes, out, manifest, plt, seed, save):
+def _kl(sizes, out, manifest, plt, seed, save, family):
     from ..plotting import legend_below
     from ..plotting.samples import mark_times, plot_kl_bound, tau_positions
-    model = RFModel(16.0, 2.0, T_REF)
-    taus = np.append(np.geomspace(1.0, 1e7, 3 * sizes.taus), np.inf)
-    times = default_times(sizes.times)
+    model = KL_MODEL
+    taus, family_taus, times = _kl_grid(sizes)
     bound = kl_bound(model, taus, times=times)
     ts = {t: timescales(model.replace(t=t)) for t in (T_REF, 0.1)}
     d = sizes.cov_d
-    family_taus = np.unique(np.append(taus[:-1][::3], [taus[-2], np.inf]))      # every third τ, the last two
-    fam = score_family(model, d, family_taus, times=times, seed=seed)
+    fam = family(model, d, family_taus, times=times, seed=seed)
     fb = kl_bound(fam)
     fit, fit_kept, escaped = [], [], []
     for tau in fam.taus:
