@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
@@ -63,9 +63,14 @@ def _hermite_table(u: np.ndarray, n_orders: int) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
 def _gauss_hermite(n_nodes: int):
+    """Nodes and weights of the n-point Gauss–Hermite rule for the standard normal (cached, read-only: a
+    score family's builds asked for the same rule thousands of times)."""
     x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
-    return x, w / math.sqrt(2.0 * math.pi)
+    w = w / math.sqrt(2.0 * math.pi)
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def _panel_grid() -> np.ndarray:
