@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 
+import numba as nb
 import numpy as np
 import scipy.linalg
 
-from ._threads import blas_threads
 from .data import DiscreteSpectrum
+from .spectral.kernels import _linsolve
 from .spectral.onepoint import solve_verified
 from .structure import Symbol, structure
 
@@ -109,8 +110,8 @@ def pair_traces(struct, s1, s2, symbols=None):
     with ``C_k = Σ_i c_ki B_i``): with ``r_k = D_k/ψ_k``, ``S̃ = Σ_k r_k c_k c_kᵀ`` and ``Q̃_ij = ⟨B_i, B_j⟩``,
     ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i`` gives ``Σ_k φ_k y_k = zᵀ Σ_k r_k y_k c_k`` for any weights y_k, so
     ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` (``derivations/two_point.py``, check 6). The cost is O(K) per pair
-    instead of O(K³). Everything is linear in the symbol P: the parts that do not depend on it are computed
-    once for all symbols.
+    instead of O(K³), in one compiled loop over the pairs (:func:`_pair_kernel`). Everything is linear in the
+    symbol P: the parts that do not depend on it are computed once for all symbols.
     """
     if symbols is None:
         symbols = (struct.population,)
@@ -119,55 +120,89 @@ def pair_traces(struct, s1, s2, symbols=None):
     P0, P1, P2 = pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
     m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
     psi_pi = struct.psi_p * s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
-    parts = {}
-
-    def part(X):
-        """``(⟨x σ w1 w2⟩, ⟨x w1 w2⟩, ⟨x w1 w2⟩ + x0)`` of a symbol, computed once per symbol."""
-        if X not in parts:
-            upper = _combine(X.alpha, P2, X.beta, P1)
-            lower = _combine(X.alpha, P1, X.beta, P0)
-            parts[X] = (upper, lower, lower + X.x0)
-        return parts[X]
-
-    def bracket(X, Y):
-        """``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)``."""
-        (uy, ly, Ly), (_, _, Lx) = part(Y), part(X)
-        return e12 * _combine(X.alpha, uy, X.beta, ly) + psi_pi * Lx * Ly
-
     comps = struct.components
     basis, coords = _span(comps)
-    B = [comps[i].cov for i in basis]
-    ratio = np.array([c.ratio for c in comps])
-    gram = _gram(s1.u, s2.u)
+    sym = lambda X: (X.alpha, X.beta, X.x0)          # noqa: E731
+    both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
+    pairs = [e12, psi_pi, P0, P1, P2, s1.kappa_b * s2.kappa_b, both]
+    shape = np.broadcast_shapes(*(np.shape(x) for x in pairs + list(s1.u) + list(s2.u)))
 
-    def weighted(y):
-        """``Σ_k r_k y_k c_k`` (one entry per basis symbol), ``r_k = u_k(z1) u_k(z2)/ψ_k``."""
-        return [gram(np.asarray(y, dtype=float) * coords[:, i] / ratio) for i in range(len(B))]
+    def flat(x):
+        return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=np.complex128).reshape(-1)
 
-    S = [weighted(coords[:, j]) for j in range(len(B))]
-    Q = [[None] * len(B) for _ in B]
-    for i in range(len(B)):
-        for j in range(i, len(B)):
-            Q[i][j] = Q[j][i] = bracket(B[i], B[j])
-    I_QS = [[(1.0 if i == j else 0.0) - _sum(Q[i][k] * S[k][j] for k in range(len(B)) if _nonzero(S[k][j]))
-             for j in range(len(B))] for i in range(len(B))]
-    solve = _small_inverse(I_QS)
-    gK = [bracket(b, K_SYMBOL) for b in B]
-    SgK = [_sum(S[i][j] * gK[j] for j in range(len(B)) if _nonzero(S[i][j])) for i in range(len(B))]
-    noisy = any(c.noise for c in comps)
-    if noisy:
-        both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
-        a, c = weighted([c.noise for c in comps]), weighted([c.coupling for c in comps])
-        extra = [a[i] - both * c[i] for i in range(len(B))]
-    out = []
-    for P in symbols:
-        z = solve([bracket(b, P) for b in B])
-        T = bracket(K_SYMBOL, P) + _sum(z[i] * SgK[i] for i in range(len(B)))
-        TVV = s1.kappa_b * s2.kappa_b * T
-        if noisy:
-            TVV = TVV + _sum(z[i] * extra[i] for i in range(len(B)))
-        out.append((T, TVV))
-    return out
+    U = np.array([flat(u1 * u2) for u1, u2 in zip(s1.u, s2.u)]).reshape(len(comps), -1)
+    T = np.empty((len(symbols), U.shape[1]), np.complex128)
+    TVV = np.empty_like(T)
+    _pair_kernel(*(flat(x) for x in pairs), U, np.array([sym(comps[i].cov) for i in basis]),
+                 np.ascontiguousarray(coords),
+                 np.array([c.ratio for c in comps]), np.array([c.noise for c in comps], dtype=float),
+                 np.array([c.coupling for c in comps], dtype=float), np.array([sym(P) for P in symbols]),
+                 np.array(sym(K_SYMBOL)), T, TVV)
+    return [(T[i].reshape(shape), TVV[i].reshape(shape)) for i in range(len(symbols))]
+
+
+@nb.njit(cache=True)
+def _bracket(x, y, e12, psi_pi, P0, P1, P2):
+    """``⟨X, Y⟩ = e1 e2 ⟨x y w1 w2⟩ + ψ_p Π (⟨x w1 w2⟩ + x0)(⟨y w1 w2⟩ + y0)`` of two symbols ``(α, β, x0)`` at
+    one pair of nodes (pair moments ``P_k = ⟨σ^k w1 w2⟩``)."""
+    lx = x[0] * P1 + x[1] * P0 + x[2]
+    ly = y[0] * P1 + y[1] * P0 + y[2]
+    return e12 * (x[0] * (y[0] * P2 + y[1] * P1) + x[1] * (y[0] * P1 + y[1] * P0)) + psi_pi * lx * ly
+
+
+@nb.njit(cache=True)
+def _pair_kernel(e12, psi_pi, P0, P1, P2, kb12, both, U, basis, coords, ratio, noise, coupling, symbols, k_sym,
+                 T, TVV):
+    """:func:`pair_traces`' reduced solve at every pair of nodes (flat arrays; ``U[k] = u_k(z1) u_k(z2)``):
+    ``S̃``, ``Q̃``, ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i``, ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` and
+    ``T_VV = κ_b(z1) κ_b(z2) T + zᵀ Σ_k r_k (a_k − c_k (κ_b g_W)(z1) − c_k (κ_b g_W)(z2)) c_k``."""
+    n = e12.size
+    K, r = coords.shape
+    Q = np.empty((r, r), np.complex128)
+    S = np.empty((r, r), np.complex128)
+    A0 = np.empty((r, r), np.complex128)
+    A = np.empty((r, r), np.complex128)
+    gK = np.empty(r, np.complex128)
+    SgK = np.empty(r, np.complex128)
+    ex = np.empty(r, np.complex128)
+    g = np.empty(r, np.complex128)
+    z = np.empty(r, np.complex128)
+    for i in range(n):
+        e, pp, p0, p1, p2 = e12[i], psi_pi[i], P0[i], P1[i], P2[i]
+        for a in range(r):
+            gK[a] = _bracket(basis[a], k_sym, e, pp, p0, p1, p2)
+            ex[a] = 0j
+            for b in range(r):
+                Q[a, b] = _bracket(basis[a], basis[b], e, pp, p0, p1, p2)
+                S[a, b] = 0j
+        for k in range(K):
+            w = U[k, i] / ratio[k]
+            y = (noise[k] - coupling[k] * both[i]) * w
+            for a in range(r):
+                ex[a] += y * coords[k, a]
+                for b in range(r):
+                    S[a, b] += w * coords[k, a] * coords[k, b]
+        for a in range(r):
+            SgK[a] = 0j
+            for b in range(r):
+                SgK[a] += S[a, b] * gK[b]
+                acc = 1.0 + 0j if a == b else 0j
+                for c in range(r):
+                    acc -= Q[a, c] * S[c, b]
+                A0[a, b] = acc
+        for t in range(symbols.shape[0]):
+            for a in range(r):
+                g[a] = _bracket(basis[a], symbols[t], e, pp, p0, p1, p2)
+                for b in range(r):
+                    A[a, b] = A0[a, b]
+            _linsolve(A, g, z)
+            val = _bracket(k_sym, symbols[t], e, pp, p0, p1, p2)
+            extra = 0j
+            for a in range(r):
+                val += z[a] * SgK[a]
+                extra += z[a] * ex[a]
+            T[t, i] = val
+            TVV[t, i] = kb12[i] * val + extra
 
 
 @functools.lru_cache(maxsize=64)
@@ -188,69 +223,6 @@ def _span(comps):
         if np.all(np.linalg.norm(coords @ U[basis] - U, axis=1) <= 1e-13 * scale):
             return basis, coords
     raise AssertionError("unreachable: the components span themselves")
-
-
-def _gram(u1, u2):
-    """A function of a constant vector w giving ``Σ_k w_k u1_k u2_k`` (0.0 when w = 0): one matrix product
-    ``(u1 w) u2ᵀ`` when the node arrays are a column and a row (all pairs of two node sets), else a sum of
-    broadcast products."""
-    outer = all(np.ndim(a) == 2 and a.shape[1] == 1 for a in u1) and all(np.ndim(b) == 2 and b.shape[0] == 1
-                                                                        for b in u2)
-    if outer:
-        U1 = np.concatenate(u1, axis=1)         # nodes × K
-        U2 = np.concatenate(u2, axis=0)         # K × nodes
-
-    def gram(w):
-        nz = np.flatnonzero(w)
-        if not nz.size:
-            return 0.0
-        if outer:
-            with blas_threads(U1.shape[0] * U2.shape[1] * nz.size):
-                return (U1[:, nz] * w[nz]) @ U2[nz]
-        return _sum(w[k] * u1[k] * u2[k] for k in nz)
-
-    return gram
-
-
-def _nonzero(x):
-    return np.ndim(x) > 0 or x != 0
-
-
-def _sum(terms):
-    """Sum of an iterable of arrays or numbers; 0.0 when empty (a zero entry of a small matrix)."""
-    total = 0.0
-    for t in terms:
-        total = t if np.ndim(total) == 0 and total == 0.0 else total + t
-    return total
-
-
-def _combine(a, X, b, Y):
-    """``a X + b Y`` for scalar a, b, skipping zero coefficients (the symbols are sparse)."""
-    if a == 0:
-        return b * Y if b != 1 else Y
-    if b == 0:
-        return a * X
-    return a * X + b * Y
-
-
-def _small_inverse(A):
-    """A function applying ``A^{-1}`` (A an r×r nested list of arrays of pairs, r ≤ 3) to a right-hand side,
-    by the adjugate: ``A^{-1} = adj(A)/det(A)``, computed once for all right-hand sides."""
-    r = len(A)
-    if r == 1:
-        return lambda b: [b[0] / A[0][0]]
-    if r == 2:
-        det = A[0][0] * A[1][1] - A[0][1] * A[1][0]
-        adj = [[A[1][1], -A[0][1]], [-A[1][0], A[0][0]]]
-    else:
-        def cof(i, j):
-            (a, b), (c, d) = ([A[k][l] for l in range(3) if l != j] for k in range(3) if k != i)
-            return (-1) ** (i + j) * (a * d - b * c)
-
-        adj = [[cof(j, i) for j in range(3)] for i in range(3)]
-        det = A[0][0] * adj[0][0] + A[0][1] * adj[1][0] + A[0][2] * adj[2][0]
-    inv = [[x / det for x in row] for row in adj]
-    return lambda b: [_sum(inv[i][j] * b[j] for j in range(r)) for i in range(r)]
 
 
 #: The symbol of ``K = W Wᵀ/d``.

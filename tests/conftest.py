@@ -40,14 +40,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _warm_kernels():
-    """Compile (or load from numba's cache) every kernel: one spectral point and its support, every simulator
-    kernel signature, and one tiny true-feature simulation with its loss curve."""
+    """Compile (or load from numba's cache) every kernel: one spectral point, its support and its curves, every
+    simulator kernel signature, and one tiny true-feature simulation with its loss curve."""
     import rfdiff as rd
     from rfdiff.simulate import kernels, random_features
 
     model = rd.RFModel(psi_p=2, psi_n=1, t=0.1)
     assert rd.stieltjes(model, np.array([1.0 + 1.0j])).n_failed == 0
     rd.support(model)
+    rd.loss_curves(model, [1.0])                     # the two-point kernel
     kernels.warm()
     random_features(model, 8, seed=0).loss_curves([0.0, 1.0, np.inf])
 
