@@ -274,9 +274,10 @@ class LearningDynamics:
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 mult = _conjugate_mult(n)
                 upper = np.flatnonzero(mult)
-                fine = self._evaluate(probe, z, h, lin, _form(np.arange(n), mult, cross, TVV[upper], upper))
+                up = TVV[upper]
+                fine = self._evaluate(probe, z, h, lin, _form(np.arange(n), mult, cross, up, upper))
                 coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2],
-                                        _form(np.arange(0, n, 2), mult, cross, TVV[upper], upper))
+                                        _form(np.arange(0, n, 2), mult, cross, up, upper))
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
@@ -323,7 +324,7 @@ class LearningDynamics:
         return tuple(p.sum(axis=1).real for p in parts)
 
     def _slope(self, taus, form):
-        """``dL/dτ`` of a test-type loss with traces ``(cross, TVV)``: ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
+        """``dL/dτ`` of a test-type loss laid out as ``form`` (:class:`_Form`): ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
         dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}`` and ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2)``; 0 at τ = ∞."""
         tau = check_taus(taus)
         f, _ = self._weights(tau, self.z)

@@ -320,10 +320,11 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
     real = np.full((psis.size, ns.size, splits, 2), np.nan)
     sur = np.full_like(real, np.nan) if surrogate else None
     seeds = list(range(seed, seed + splits))
-    statuses, messages, tasks, slots = [], [], [], []
+    statuses, messages, tasks, slots, models = [], [], [], [], []
     for i, pp in enumerate(psis):
         for j, nn in enumerate(ns):
             model = RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law)
+            models.append(model)
             held = min(data.n_rows - nn, DEFAULT_N_TEST) if n_test is None else n_test
             for k, s in enumerate(seeds):
                 split = data.split(int(nn), held, seed=s)
@@ -333,7 +334,6 @@ def tau_mem_scaling(data, n, psi_p, *, t=0.1, activation="tanh", splits=3, seed=
                 if surrogate:
                     tasks.append({"model": model, "d": data.d, "seed": s, "rows": None, "taus": None})
                     slots.append((sur, (i, j, k)))
-    models = [RFModel(psi_p=pp, psi_n=nn / data.d, t=t, activation=activation, data=law) for pp in psis for nn in ns]
     found = _simulations(tasks + [{"theory": model} for model in models], execution)    # one batch of tasks
     for (target, index), res in zip(slots, found):
         target[index] = res["summary"]["tau_gen"], res["summary"]["tau_mem"]

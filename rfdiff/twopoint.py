@@ -133,8 +133,7 @@ def pair_traces(struct, s1, s2, symbols=None):
     U = np.array([flat(u1 * u2) for u1, u2 in zip(s1.u, s2.u)]).reshape(len(comps), -1)
     T = np.empty((len(symbols), U.shape[1]), np.complex128)
     TVV = np.empty_like(T)
-    _pair_kernel(*(flat(x) for x in pairs), U, np.array([sym(comps[i].cov) for i in basis]),
-                 np.ascontiguousarray(coords),
+    _pair_kernel(*(flat(x) for x in pairs), U, np.array([sym(comps[i].cov) for i in basis]), coords,
                  np.array([c.ratio for c in comps]), np.array([c.noise for c in comps], dtype=float),
                  np.array([c.coupling for c in comps], dtype=float), np.array([sym(P) for P in symbols]),
                  np.array(sym(K_SYMBOL)), T, TVV)
@@ -195,7 +194,9 @@ def _pair_kernel(e12, psi_pi, P0, P1, P2, kb12, both, U, basis, coords, ratio, n
                 g[a] = _bracket(basis[a], symbols[t], e, pp, p0, p1, p2)
                 for b in range(r):
                     A[a, b] = A0[a, b]
-            _linsolve(A, g, z)
+            if not _linsolve(A, g, z):          # I − Q̃ S̃ singular in floating point: no value, not a stale one
+                T[t, i] = TVV[t, i] = complex(np.nan, np.nan)
+                continue
             val = _bracket(k_sym, symbols[t], e, pp, p0, p1, p2)
             extra = 0j
             for a in range(r):
@@ -212,6 +213,7 @@ def _span(comps):
 
     The basis is chosen by QR with column pivoting (the best-conditioned subset first) and grown until every
     component is reproduced to 1e-13 relative; a basis component's own coordinates are exactly a unit vector.
+    Cached, so the coordinates are returned C-contiguous (as the kernel takes them) and read-only.
     """
     U = np.array([[c.cov.alpha, c.cov.beta, c.cov.x0] for c in comps])
     order = scipy.linalg.qr(U.T, pivoting=True, mode="r")[1]
@@ -221,6 +223,8 @@ def _span(comps):
         coords = np.linalg.lstsq(U[basis].T, U.T, rcond=None)[0].T
         coords[basis] = np.eye(rank)
         if np.all(np.linalg.norm(coords @ U[basis] - U, axis=1) <= 1e-13 * scale):
+            coords = np.ascontiguousarray(coords)
+            coords.flags.writeable = False
             return basis, coords
     raise AssertionError("unreachable: the components span themselves")
 
