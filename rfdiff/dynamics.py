@@ -13,6 +13,7 @@ functionals; every evaluation reports that N-versus-N/2 difference.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -122,18 +123,104 @@ def _conjugate_mult(n):
     return mult
 
 
+def _conjugate_index(sizes):
+    """The node conjugate to each node of ellipses with ``sizes`` trapezoid nodes laid end to end (node ``n − j`` of
+    an ellipse is the conjugate of its node j; nodes 0 and n/2, on the real axis, are their own)."""
+    starts = np.cumsum([0] + list(sizes[:-1]))
+    return np.concatenate([s + (-np.arange(n)) % n for s, n in zip(starts, sizes)])
+
+
+def _interleave(even, odd):
+    """The array whose even entries (along the first axis) are ``even`` and odd ones ``odd``."""
+    out = np.empty((even.shape[0] + odd.shape[0],) + even.shape[1:], even.dtype)
+    out[0::2], out[1::2] = even, odd
+    return out
+
+
+class _PairPlan(NamedTuple):
+    """The pairs of nodes :func:`_upper_traces` computes and where their values go in the output (flat indices)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    target: np.ndarray
+    partner: np.ndarray
+    source: np.ndarray
+    conj: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_plan(sizes, skip):
+    """The :class:`_PairPlan` of ellipses of ``sizes`` trapezoid nodes laid end to end.
+
+    ``T_VV`` is symmetric, ``T_VV(z1, z2) = T_VV(z2, z1)``, and real-analytic, ``T_VV(z̄1, z̄2) = conj T_VV(z1, z2)``.
+    So, for upper nodes i, j (``Im z ≥ 0``), the entry at (i, j) is the one at (j, i) and the entry at (i, j̄) the
+    conjugate of the one at (j, ī): only the pairs i ≤ j of upper nodes, and of upper nodes with the conjugates
+    of upper nodes, are computed, each one directly at the two nodes it stands for, and its partner entry is
+    filled from it. ``skip`` leaves out the pairs whose values the caller already has: ``"even"`` those of two
+    even nodes of one ellipse (the last round's nodes), ``"blocks"`` those within one ellipse.
+    """
+    n = sum(sizes)
+    mirror = _conjugate_index(sizes)
+    upper = np.flatnonzero(np.concatenate([_conjugate_mult(k) for k in sizes]))
+    n_u = upper.size
+    real = np.flatnonzero(mirror[upper] == upper)         # upper nodes that are their own conjugates
+    cplx = np.flatnonzero(mirror[upper] != upper)
+    a, b = np.triu_indices(n_u)                           # upper × upper, i ≤ j
+    c1, c2 = np.triu_indices(cplx.size)                   # upper × conjugates of upper, i ≤ j
+    ra = np.concatenate([a, np.repeat(real, cplx.size), cplx[c1]])
+    rb = np.concatenate([b, np.tile(cplx, real.size), cplx[c2]])
+    conj = np.arange(ra.size) >= a.size
+    col = np.where(conj, mirror[upper[rb]], upper[rb])     # the node each pair's second point stands at
+    if skip == "even":
+        keep = (upper[ra] % 2 == 1) | (col % 2 == 1)
+    elif skip == "blocks":
+        ellipse = np.repeat(np.arange(len(sizes)), sizes)
+        keep = ellipse[upper[ra]] != ellipse[col]
+    else:
+        keep = np.ones(ra.size, bool)
+    ra, rb, col, conj = ra[keep], rb[keep], col[keep], conj[keep]
+    is_cplx = np.zeros(n_u, bool)
+    is_cplx[cplx] = True
+    partner = ~conj | is_cplx[ra]                          # (a row on the real axis has no conjugate partner)
+    pcol = np.where(conj, mirror[upper[ra]], upper[ra])[partner]
+    plan = _PairPlan(upper[ra], col, ra * n + col, rb[partner] * n + pcol, np.flatnonzero(partner), conj[partner])
+    for x in plan:
+        x.flags.writeable = False
+    return plan
+
+
+def _upper_traces(st, point, sizes, symbols=None, skip=None, known=None):
+    """The rows at the nodes with ``Im z ≥ 0`` (all columns) of the two-point traces ``T_VV(z_i, z_j)`` of
+    ``symbols`` (:func:`rfdiff.twopoint.pair_traces`; default ``U_pop``) on the nodes of ellipses of ``sizes``
+    trapezoid nodes, each pair computed once up to symmetry (:func:`_pair_plan`, about a quarter of the n²
+    entries): one array per symbol. The pairs left out by ``skip`` are taken from ``known`` (same shape)."""
+    plan = _pair_plan(tuple(sizes), skip)
+    shape = (sum(k // 2 + 1 for k in sizes), sum(sizes))
+    outs = []
+    for _, tvv in pair_traces(st, point.at(plan.rows), point.at(plan.cols), symbols):
+        out = np.empty(shape, complex) if known is None else known.copy()
+        flat = out.reshape(-1)
+        partner = tvv[plan.source]
+        partner[plan.conj] = np.conj(partner[plan.conj])
+        flat[plan.partner] = partner                       # the symmetric partners first...
+        flat[plan.target] = tvv                            # ...so that every computed pair keeps its own value
+        outs.append(out)
+    return outs
+
+
 class _Refined(NamedTuple):
-    """One ellipse after its node count converged: nodes, weights, one-point solution, fallbacks, traces."""
+    """One ellipse after a round of refinement: nodes, weights, one-point solution, its status per node, traces
+    (``up``: the rows of ``TVV`` at the nodes with ``Im z ≥ 0``)."""
 
     z: np.ndarray
     h: np.ndarray
     q: np.ndarray
     deltas: np.ndarray
     g_w: np.ndarray
-    n_fallback: int
+    point_status: np.ndarray
     lin: np.ndarray
     cross: np.ndarray
-    TVV: np.ndarray
+    up: np.ndarray
 
 
 class LearningDynamics:
@@ -200,7 +287,7 @@ class LearningDynamics:
         self._nodes = NodeSolution(self.structure, *(np.concatenate([getattr(p, k) for p in parts])
                                                      for k in ("q", "deltas", "g_w")))
         self.g_w = self._nodes.g_w
-        self.n_fallback = sum(p.n_fallback for p in parts)
+        self.n_fallback = sum(int(np.count_nonzero(p.point_status == STATUS_FALLBACK)) for p in parts)
         messages = []
         if self.n_fallback:
             messages.append(f"{self.n_fallback} contour points used the solver's edge fallback")
@@ -209,14 +296,28 @@ class LearningDynamics:
         self.message = "; ".join(messages)
         self.lin = np.concatenate([p.lin for p in parts])
         self.cross = np.concatenate([p.cross for p in parts])
-        self.TVV = self._assemble(parts)
         self.group = np.concatenate([np.full(p.z.size, i) for i, p in enumerate(parts)])
         # nodes of the half rule: every other node of each ellipse
         starts = np.cumsum([0] + [p.z.size for p in parts[:-1]])
         self._coarse = np.concatenate([s + np.arange(0, p.z.size, 2) for s, p in zip(starts, parts)])
         self._mult = np.concatenate([_conjugate_mult(p.z.size) for p in parts])
         self._upper = np.flatnonzero(self._mult)
-        self._forms = self._layout(self.cross, self.TVV[self._upper])
+        self._sizes = tuple(p.z.size for p in parts)
+        self._mirror = _conjugate_index(self._sizes)
+        self._up = self._assemble(parts)
+        self._forms = self._layout(self.cross, self._up)
+
+    @cached_property
+    def TVV(self) -> np.ndarray:
+        """``T_VV(z_j, z_k)`` on all nodes (class docstring): the computed rows at the nodes with ``Im z ≥ 0``, the
+        others their conjugates (``T_VV(z̄1, z̄2) = conj T_VV(z1, z2)``)."""
+        row = np.empty(self.z.size, int)
+        row[self._upper] = np.arange(self._upper.size)
+        lower = np.flatnonzero(self._mult == 0)
+        out = np.empty((self.z.size, self.z.size), complex)
+        out[self._upper] = self._up
+        out[lower] = np.conj(self._up[row[self._mirror[lower]]][:, self._mirror])
+        return out
 
     def _layout(self, cross, up):
         """The :class:`_Form` of a test-type loss on all nodes and on the half rule's, from its ``cross`` and the
@@ -233,48 +334,58 @@ class LearningDynamics:
 
     # ------------------------------------------------------------------------------------ the solve
 
-    def _node_traces(self, point):
-        """``lin``, ``cross`` at the nodes of ``point`` (the n trapezoid nodes of one ellipse) and ``TVV`` between
-        them (class docstring).
+    def _node_traces(self, point, prev=None):
+        """``lin``, ``cross`` at the nodes of ``point`` (the n trapezoid nodes of one ellipse) and the rows of ``TVV``
+        between them at the nodes with ``Im z ≥ 0`` (class docstring; :func:`_upper_traces`).
 
-        The ellipse is symmetric about the real axis, node ``n − j`` being the conjugate of node j, and the
-        traces are real-analytic (``T(z̄1, z̄2) = conj T(z1, z2)``): only the rows of the nodes with
-        ``Im z ≥ 0`` are computed, the others are their conjugates.
+        ``prev``, the rows of the last round (n/2 nodes), gives the pairs of even nodes, which are that round's
+        nodes (the trapezoid nodes are nested).
         """
         st = self.structure
         lin = (st.shift_noise - point.kappa) + point.kappa_b ** 2 * point.g_w
         cross = st.population_coupling * point.kappa_b * point.g_w
         n = lin.size
-        upper = np.arange(n // 2 + 1)                         # θ ∈ [0, π]: Im z ≥ 0
-        mirror = (-np.arange(n)) % n                          # node of the conjugate point
-        TVV_up = pair_traces(st, point.at((upper, None)), point.at((None, slice(None))))[0][1]
-        rows = np.where(np.arange(n) <= n // 2, np.arange(n), mirror)         # a row's computed twin
-        flip = np.arange(n) > n // 2
-        TVV = np.where(flip[:, None], np.conj(TVV_up[rows][:, mirror]), TVV_up[rows])
-        return lin, cross, TVV
+        if prev is None:
+            return lin, cross, _upper_traces(st, point, (n,))[0]
+        known = np.empty((n // 2 + 1, n), complex)
+        known[::2, ::2] = prev
+        up = _upper_traces(st, point, (n,), skip="even", known=known)[0]
+        return lin, cross, up
 
     def _adapt(self, tol, max_nodes, unconverged):
         """Double the nodes of every ellipse until its probe contributions agree with the half rule.
 
-        All ellipses still refining share one solver call per round. Returns one :class:`_Refined` per
-        ellipse; an ellipse that reached ``max_nodes`` unconverged is noted in ``unconverged`` and warned.
+        All ellipses still refining share one solver call per round. The n/2 nodes of the last round are every
+        other node of this one (bit for bit), so only the new nodes are solved and only the pairs with a new
+        node traced. Returns one :class:`_Refined` per ellipse; an ellipse that reached ``max_nodes``
+        unconverged is noted in ``unconverged`` and warned.
         """
         done = [None] * len(self.ellipses)
+        last = [None] * len(self.ellipses)
         n = CONTOUR_START_NODES
+        st = self.structure
         while True:
             todo = [i for i, d in enumerate(done) if d is None]
             if not todo:
                 return done
             nodes = [self.ellipses[i].nodes(n) for i in todo]
-            sol = solve_verified(self.structure, np.concatenate([z for z, _ in nodes]) - self.structure.origin)
-            for k, (i, (z, h)) in enumerate(zip(todo, nodes)):
-                sl = slice(k * n, (k + 1) * n)
-                point = NodeSolution(self.structure, sol.q[sl], sol.deltas[sl], sol.g_w[sl])
-                lin, cross, TVV = self._node_traces(point)
+            fresh = [z if last[i] is None else z[1::2] for i, (z, _) in zip(todo, nodes)]
+            sol = solve_verified(st, np.concatenate(fresh) - st.origin)
+            start = 0
+            for i, (z, h), new in zip(todo, nodes, fresh):
+                sl = slice(start, start + new.size)
+                start += new.size
+                q, deltas, g_w, status = sol.q[sl], sol.deltas[sl], sol.g_w[sl], sol.point_status[sl]
+                if last[i] is not None:
+                    q, deltas, g_w, status = (_interleave(old, x) for old, x in
+                                              zip((last[i].q, last[i].deltas, last[i].g_w, last[i].point_status),
+                                                  (q, deltas, g_w, status)))
+                point = NodeSolution(st, q, deltas, g_w)
+                lin, cross, up = self._node_traces(point, None if last[i] is None else last[i].up)
+                last[i] = _Refined(z, h, q, deltas, g_w, status, lin, cross, up)
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 mult = _conjugate_mult(n)
                 upper = np.flatnonzero(mult)
-                up = TVV[upper]
                 fine = self._evaluate(probe, z, h, lin, _form(np.arange(n), mult, cross, up, upper))
                 coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2],
                                         _form(np.arange(0, n, 2), mult, cross, up, upper))
@@ -285,22 +396,20 @@ class LearningDynamics:
                                 f"(N vs N/2 difference {err:.2e} > tol {tol:.1e})")
                         unconverged.append(note)
                         warnings.warn(note, ConvergenceWarning, stacklevel=4)
-                    fallbacks = int(np.count_nonzero(sol.point_status[sl] == STATUS_FALLBACK))
-                    done[i] = _Refined(z, h, point.q, sol.deltas[sl], point.g_w, fallbacks, lin, cross, TVV)
+                    done[i] = last[i]
             n *= 2
 
     def _assemble(self, parts):
-        """``TVV`` on all nodes: each ellipse's own block is the one its refinement computed; only the pairs
-        between different ellipses are new."""
+        """The rows of ``TVV`` at the nodes with ``Im z ≥ 0``, all columns: each ellipse's own block is the one its
+        refinement computed; only the pairs between different ellipses are new."""
         if len(parts) == 1:
-            return parts[0].TVV
-        points = [NodeSolution(self.structure, p.q, p.deltas, p.g_w) for p in parts]
-        rows = []
-        for i, pi in enumerate(points):
-            rows.append([parts[i].TVV if i == j else
-                         pair_traces(self.structure, pi.at((slice(None), None)), pj.at((None, slice(None))))[0][1]
-                         for j, pj in enumerate(points)])
-        return np.block(rows)
+            return parts[0].up
+        known = np.empty((self._upper.size, self.z.size), complex)
+        r0 = c0 = 0
+        for p in parts:
+            known[r0:r0 + p.up.shape[0], c0:c0 + p.z.size] = p.up
+            r0, c0 = r0 + p.up.shape[0], c0 + p.z.size
+        return _upper_traces(self.structure, self._nodes, [p.z.size for p in parts], skip="blocks", known=known)[0]
 
     # ------------------------------------------------------------------------------------ evaluation
 
@@ -392,9 +501,8 @@ class LearningDynamics:
         if not st.mixture:
             raise ValueError("model.data is not a GaussianMixture: per-class curves need mixture data")
         # the rows of the nodes with Im z ≥ 0 are all the evaluation needs (_test_shares)
-        basis = [tvv for _, tvv in pair_traces(st, pt.at((up, None)), pt.at((None, slice(None))),
-                                               (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0),
-                                                Symbol(0.0, 0.0, 1.0)))]
+        basis = _upper_traces(st, pt, self._sizes, (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0),
+                                                     Symbol(0.0, 0.0, 1.0)))
 
         def tvv(X):
             return X.alpha * basis[0] + X.beta * basis[1] + X.x0 * basis[2]

@@ -180,6 +180,33 @@ def test_two_point_symmetry_and_large_z(finite_sample):
     assert (z * z * two_point(model, z, z))[0] == pytest.approx(moment, rel=1e-5)
 
 
+@pytest.mark.parametrize("model", [rd.RFModel(64, 8, 0.01), rd.RFModel(4, 2.5, 0.1, m=2),
+                                   rd.RFModel(4, 2.5, 0.1, data=rd.GaussianMixture([0.5, 0.5], [rd.Isotropic(0.5),
+                                                                                               rd.Isotropic(2.0)]))],
+                         ids=["three_ellipses", "m=2", "mixture"])
+def test_contour_traces_equal_every_pair_computed_directly(model):
+    """LearningDynamics computes each pair of contour nodes once up to the symmetry and conjugation of T_VV, and
+    reuses the last round's pairs (nested nodes): its T_VV on all nodes equals pair_traces at every pair (an
+    index slip in either layout moves entries by far more than rounding); so do the per-class basis traces."""
+    from rfdiff.structure import Symbol
+    from rfdiff.twopoint import NodeSolution, pair_traces
+    dyn = LearningDynamics(model)
+    st = dyn.structure
+    nodes = NodeSolution(st, *(getattr(dyn._nodes, k) for k in ("q",)), np.stack(
+        [1.0 / u - 1.0 for u in dyn._nodes.u], axis=-1), dyn.g_w)
+    rows, cols = nodes.at((slice(None), None)), nodes.at((None, slice(None)))
+    direct = pair_traces(st, rows, cols)[0][1]
+    scale = np.abs(direct).max()
+    assert np.abs(dyn.TVV - direct).max() <= 1e-12 * scale
+    if st.mixture:
+        basis = (Symbol(1.0, 0.0, 0.0), Symbol(0.0, 1.0, 0.0), Symbol(0.0, 0.0, 1.0))
+        for c, part in zip(dyn.classes, st.classes):
+            P = part.population
+            tvv = sum(x * t for x, (_, t) in zip((P.alpha, P.beta, P.x0), pair_traces(st, rows, cols, basis)))
+            got = c._test[0].cols.T                  # rows: the kept (upper) nodes; columns: all nodes
+            assert np.abs(got - tvv[dyn._upper]).max() <= 1e-12 * np.abs(tvv).max()
+
+
 class _Delegate(DataLaw):
     """A non-discrete law (forces the partial-fraction path) with the averages of a discrete one."""
 
