@@ -386,8 +386,9 @@ class LearningDynamics:
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
                 mult = _conjugate_mult(n)
                 upper = np.flatnonzero(mult)
-                fine = self._evaluate(probe, z, h, lin, _form(np.arange(n), mult, cross, up, upper))
-                coarse = self._evaluate(probe, z[::2], 2 * h[::2], lin[::2],
+                f, psi = self._weights(probe, z)
+                fine = self._evaluate((f, psi), h, lin, _form(np.arange(n), mult, cross, up, upper))
+                coarse = self._evaluate((f[:, ::2], psi[:, ::2]), 2 * h[::2], lin[::2],
                                         _form(np.arange(0, n, 2), mult, cross, up, upper))
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
@@ -413,18 +414,21 @@ class LearningDynamics:
 
     # ------------------------------------------------------------------------------------ evaluation
 
-    def _weights(self, tau, z):
-        """``f_τ(z)`` and the train filter ``ψ_τ(z) = (z f_τ(z) − 2) f_τ(z)`` for all (τ, z) (class docstring); at
-        τ = ∞ ``f = 1/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
+    def _filter(self, tau, z):
+        """``f_τ(z)`` for all (τ, z) (class docstring); at τ = ∞ ``f = 1/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
         zw = z + self._decay
         x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
-        f = np.where(np.isinf(tau)[:, None], 1.0 / zw, -np.expm1(-x) / zw)
+        return np.where(np.isinf(tau)[:, None], 1.0 / zw, -np.expm1(-x) / zw)
+
+    def _weights(self, tau, z):
+        """``f_τ(z)`` (:meth:`_filter`) and the train filter ``ψ_τ(z) = (z f_τ(z) − 2) f_τ(z)`` for all (τ, z)."""
+        f = self._filter(tau, z)
         return f, (z * f - 2.0) * f
 
-    def _evaluate(self, tau, z, h, lin, form, by_node=False):
-        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares, on the nodes ``z``
-        (weights ``h``, traces ``lin`` and ``form``)."""
-        f, psi = self._weights(tau, z)
+    def _evaluate(self, weights, h, lin, form, by_node=False):
+        """``(train − 1, test − 1)`` and the score-error change, or their per-node shares, on a set of nodes: their
+        filters ``weights = (f, ψ)`` (:meth:`_weights`), trapezoid weights ``h``, traces ``lin`` and ``form``."""
+        f, psi = weights
         train = -(psi * h * lin)
         test = _test_shares(f * h, form)
         parts = (train, test, test / self._delta_t)
@@ -436,7 +440,7 @@ class LearningDynamics:
         """``dL/dτ`` of a test-type loss laid out as ``form`` (:class:`_Form`): ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
         dz)`` with ``∂_τ f_τ(z) = κ e^{−κτ(z+ω)}`` and ``Q[φ, χ] = (1/2πi)² ∮∮ φ(z1) χ(z2) TVV(z1, z2)``; 0 at τ = ∞."""
         tau = check_taus(taus)
-        f, _ = self._weights(tau, self.z)
+        f = self._filter(tau, self.z)
         finite = np.where(np.isinf(tau), 0.0, tau)[:, None]
         df = np.where(np.isinf(tau)[:, None], 0.0,
                       self._kappa * np.exp(-self._kappa * finite * (self.z + self._decay)))
@@ -456,14 +460,20 @@ class LearningDynamics:
     def __call__(self, taus) -> LossCurves:
         """Train, test and score-error curves at the training times ``taus`` (``np.inf`` allowed)."""
         tau = check_taus(taus)
-        dtrain, dtest, dscore = self._evaluate(tau, self.z, self.h, self.lin, self._forms[0])
+        f, psi = self._weights(tau, self.z)
+        dtrain, dtest, dscore = self._evaluate((f, psi), self.h, self.lin, self._forms[0])
         k = self._coarse
-        ctrain, ctest, _ = self._evaluate(tau, self.z[k], 2 * self.h[k], self.lin[k], self._forms[1])
+        ctrain, ctest, _ = self._evaluate((f[:, k], psi[:, k]), 2 * self.h[k], self.lin[k], self._forms[1])
         quad_error = np.maximum(np.abs(dtrain - ctrain), np.abs(dtest - ctest))
         train, test = 1.0 + dtrain, 1.0 + dtest
         return LossCurves(tau, train, test, dscore + self.inv_sigma_t, test - train, quad_error=quad_error,
                           nodes=int(self.z.size), n_fallback=int(self.n_fallback), source="theory",
                           model=self.model, status=self.status, message=self.message)
+
+    def test_loss(self, taus) -> np.ndarray:
+        """``L_test`` at ``taus``: the ``test`` of :meth:`__call__`, the same numbers without the other curves and
+        the error estimate (e.g. for root finding)."""
+        return 1.0 + _test_shares(self._filter(check_taus(taus), self.z) * self.h, self._forms[0]).sum(axis=1).real
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
@@ -478,7 +488,7 @@ class LearningDynamics:
     def decompose(self, taus) -> LossDecomposition:
         """Loss changes carried by each group of bulks of U as functions of τ (see :class:`LossDecomposition`)."""
         tau = check_taus(taus)
-        parts = self._evaluate(tau, self.z, self.h, self.lin, self._forms[0], by_node=True)
+        parts = self._evaluate(self._weights(tau, self.z), self.h, self.lin, self._forms[0], by_node=True)
         return LossDecomposition(tau, [list(e.intervals) for e in self.ellipses], self._group_masses(),
                                  *(self._split(p) for p in parts))
 
@@ -557,7 +567,7 @@ class ClassDynamics:
         dyn = self._dyn
         tau = check_taus(taus)
         k = dyn._coarse
-        fh = dyn._weights(tau, dyn.z)[0] * dyn.h
+        fh = dyn._filter(tau, dyn.z) * dyn.h
         fhc = fh[:, k] * 2
 
         def change(fh, form):
@@ -578,6 +588,11 @@ class ClassDynamics:
                           quad_error=err, nodes=int(dyn.z.size), n_fallback=int(dyn.n_fallback),
                           source="theory", model=dyn.model, status=dyn.status, message=message)
 
+    def test_loss(self, taus) -> np.ndarray:
+        """``L_test,c`` at ``taus`` (the ``test`` of :meth:`__call__` alone)."""
+        dyn = self._dyn
+        return 1.0 + _test_shares(dyn._filter(check_taus(taus), dyn.z) * dyn.h, self._test[0]).sum(axis=1).real
+
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test,c/dτ`` (the formula of :meth:`LearningDynamics.test_derivative` with this class's traces)."""
         return self._dyn._slope(taus, self._test[0])
@@ -587,7 +602,7 @@ class ClassDynamics:
         over groups they give the class curves minus their τ = 0 values."""
         dyn = self._dyn
         tau = check_taus(taus)
-        fh = dyn._weights(tau, dyn.z)[0] * dyn.h
+        fh = dyn._filter(tau, dyn.z) * dyn.h
         test = dyn._split(_test_shares(fh, self._test[0]))
         train = (np.full_like(test, np.nan) if self._train is None
                  else dyn._split(_test_shares(fh, self._train[0])))

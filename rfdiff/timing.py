@@ -228,7 +228,8 @@ def _locate(curve, grid, derivative, opts):
     """The one timescale algorithm (module docstring): τ_gen, τ_mem and what they rest on, from a curve.
 
     ``curve(taus)`` returns :class:`~rfdiff.results.LossCurves` (its ``quad_error``, when there is one, is the
-    curve's error); ``derivative(taus)``, when given, is ``dL_test/dτ``. The test loss is scanned on ``grid``
+    curve's error); a ``curve.test_loss(taus)``, when there is one, gives its ``test`` alone and is used at single
+    τ's; ``derivative(taus)``, when given, is ``dL_test/dτ``. The test loss is scanned on ``grid``
     and at τ = ∞; the minimum is refined by Brent's method on the sign change of the derivative (by bounded
     minimisation of ``L_test`` when there is no derivative — flagged as a fallback when there is one but its
     sign change is not resolvable), ``tau_mem`` by Brent's method on the threshold crossing, both in ``log τ``
@@ -241,8 +242,10 @@ def _locate(curve, grid, derivative, opts):
     i = int(np.argmin(test))
     status, notes = scan.status, [scan.message] if scan.message else []
 
+    fast = getattr(curve, "test_loss", None)        # the same L_test without the other curves (the theory's)
+
     def value(tau):
-        return float(curve(np.array([tau])).test[0])
+        return float(fast([tau])[0]) if fast is not None else float(curve(np.array([tau])).test[0])
 
     def log_root(fun, a, b):
         return math.exp(brentq(lambda s: fun(math.exp(s)), math.log(a), math.log(b), xtol=opts.rtol, rtol=1e-12))

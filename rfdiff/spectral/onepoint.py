@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -53,10 +52,19 @@ def law_arrays(law):
     raise ValueError(f"data law {type(law).__name__} is not supported by the spectral solver")
 
 
-@lru_cache(maxsize=64)
 def kernel_inputs(st):
-    """The compiled kernels' inputs for a :class:`~rfdiff.structure.Structure` (cached: structures are
-    immutable): ``(KernelParams, law kind, eigenvalues, weights)``."""
+    """The compiled kernels' inputs for a :class:`~rfdiff.structure.Structure`: ``(KernelParams, law kind,
+    eigenvalues, weights)``, built once per structure object (structures are immutable; kept in the object's
+    ``__dict__``, as :func:`functools.cached_property` does, since hashing a structure on every solver call
+    cost more than a small solve)."""
+    cached = st.__dict__.get("_kernel_inputs")
+    if cached is None:
+        cached = st.__dict__["_kernel_inputs"] = _kernel_inputs(st)
+    return cached
+
+
+def _kernel_inputs(st):
+    """:func:`kernel_inputs`, built: also the offset of the spectral bound, ``spectral_bound − origin``."""
     kind, eigs, wts, mp_r, mp_s = law_arrays(st.law)
     comps = st.components
     par = KernelParams(psi_p=float(st.psi_p), tau_sigma=float(st.law.tau_sigma), mp_ratio=float(mp_r),
@@ -65,6 +73,9 @@ def kernel_inputs(st):
                        comp_beta=np.array([c.cov.beta for c in comps], dtype=np.float64),
                        comp_x0=np.array([c.cov.x0 for c in comps], dtype=np.float64),
                        comp_r=np.array([st.psi_p / c.ratio for c in comps], dtype=np.float64))
+    for a in (eigs, wts, par.comp_alpha, par.comp_beta, par.comp_x0, par.comp_r):
+        a.flags.writeable = False
+    st.__dict__["_bound_offset"] = spectral_bound(st) - st.origin
     return par, kind, eigs, wts
 
 
@@ -189,27 +200,37 @@ def solve(st, omega) -> Stieltjes:
     (module docstring). Failed points are reported per point, not raised."""
     omega = np.asarray(omega, dtype=np.complex128)
     shape = omega.shape
-    w = np.ascontiguousarray(omega.ravel())
+    w = np.ascontiguousarray(omega.reshape(-1))
     par, kind, eigs, wts = kernel_inputs(st)
-    bound = spectral_bound(st) - st.origin
-    x = np.ascontiguousarray(w.real)
-    y = np.ascontiguousarray(np.abs(w.imag))
-    top = CONT_TOP_FACTOR * (np.abs(x) + bound) + CONT_TOP_FACTOR * y
-    floor = ETA_FLOOR * np.maximum(np.abs(x), 1e-300)
+    x = w.real.copy()
+    y = np.abs(w.imag)
+    ax = np.abs(x)
+    top = CONT_TOP_FACTOR * (ax + st.__dict__["_bound_offset"]) + CONT_TOP_FACTOR * y
+    floor = ETA_FLOOR * np.maximum(ax, 1e-300)
     sol, status, iters = solve_many(x, y, top, floor, par, kind, eigs, wts)
     below = w.imag < 0
-    sol[below] = np.conj(sol[below])
-    ws = np.where(status == STATUS_FALLBACK, x + 1j * floor, x + 1j * y)
-    ws = np.where(below, np.conj(ws), ws)
-    res, gw = verify(np.ascontiguousarray(ws), sol, par, kind, eigs, wts)
-    status = np.where(res <= VERIFY_TOL, status, STATUS_FAILED).astype(np.int8)
-    K = sol.shape[1] - 1
-    failed, fallback = int(np.count_nonzero(status == STATUS_FAILED)), int(np.count_nonzero(status == STATUS_FALLBACK))
+    any_below = below.any()
+    if any_below:
+        sol[below] = np.conj(sol[below])
+    fallback = status == STATUS_FALLBACK
+    n_fallback = int(np.count_nonzero(fallback))
+    ws = w                                # the point each solution belongs to: z, or z + iη_floor (fallback)
+    if n_fallback:
+        ws = np.where(fallback, x + 1j * floor, x + 1j * y)
+        if any_below:
+            ws = np.where(below, np.conj(ws), ws)
+    res, gw = verify(ws, sol, par, kind, eigs, wts)
+    bad = ~(res <= VERIFY_TOL)                # (a NaN residual fails too)
+    failed = int(np.count_nonzero(bad | (status == STATUS_FAILED)))
+    if failed:
+        status[bad] = STATUS_FAILED
+        n_fallback = int(np.count_nonzero(status == STATUS_FALLBACK))
     notes = ([f"{failed} of {status.size} points failed"] if failed else []) + \
-        ([f"{fallback} of {status.size} points used the edge fallback"] if fallback else [])
+        ([f"{n_fallback} of {status.size} points used the edge fallback"] if n_fallback else [])
+    K = sol.shape[1] - 1
     return Stieltjes((st.origin + w).reshape(shape), sol[:, 0].reshape(shape), sol[:, 1:].reshape(shape + (K,)),
                      gw.reshape(shape), status.reshape(shape), res.reshape(shape), iters.reshape(shape),
-                     status="failed" if failed else ("fallback" if fallback else "ok"), message="; ".join(notes))
+                     status="failed" if failed else ("fallback" if n_fallback else "ok"), message="; ".join(notes))
 
 
 @dataclass
