@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -266,12 +267,29 @@ def local_pool(execution=None):
         yield dataclasses.replace(execution, executor=pool)
 
 
+#: What a thread does while it waits for its workers' results: a context-manager factory, by default doing nothing.
+#: :func:`rfdiff.reproduce.reproduce` runs its figure groups in threads that share one lock on the main process
+#: (drawing is not thread-safe) and sets it, in each, to release that lock, so one group draws while another waits.
+WAITING = contextvars.ContextVar("rfdiff_waiting", default=contextlib.nullcontext)
+
+
+def waiting():
+    """The context in which this thread waits for its workers (:data:`WAITING`)."""
+    return WAITING.get()()
+
+
 def _futures_runner(submit, as_completed, env=None):
-    """``run(func, jobs)`` over an executor's ``submit``/``as_completed`` (tasks submitted within ``env``)."""
+    """``run(func, jobs)`` over an executor's ``submit``/``as_completed`` (tasks submitted within ``env``; the waits
+    within :func:`waiting`)."""
     def run(func, jobs):
         with _environment(env or {}):
             futures = {submit(_guarded, func, task): i for i, task in jobs}
-        for fut in as_completed(list(futures)):
+        pending = as_completed(list(futures))
+        while True:
+            with waiting():
+                fut = next(pending, None)
+            if fut is None:
+                return
             yield futures[fut], fut.result()
     return run
 

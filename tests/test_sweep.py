@@ -149,3 +149,49 @@ def test_script_read_from_stdin_is_refused_with_what_to_do():
     proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "'<stdin>', not a file" in proc.stderr.splitlines()[-1] and "executor='serial'" in proc.stderr
+
+
+def slow_square(x):
+    import time
+    time.sleep(0.3)
+    return x * x
+
+
+def test_threads_waiting_for_workers_hand_over_the_main_process():
+    """rfdiff reproduce runs its figure groups in threads holding one lock, released while a thread waits for the
+    pool (sweep.WAITING): while one thread's tasks run on the workers, another thread must get the lock and run."""
+    import contextlib
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from rfdiff.sweep import WAITING
+    lock, events = threading.Lock(), []
+
+    @contextlib.contextmanager
+    def released():
+        lock.release()
+        try:
+            yield
+        finally:
+            lock.acquire()
+
+    def waits(name, execution):
+        WAITING.set(released)
+        with lock:
+            events.append(f"{name} start")
+            result = parallel_map(slow_square, [(2,), (3,)], execution)
+            events.append(f"{name} end")
+        return result
+
+    def works(name):
+        time.sleep(0.1)                           # starts once the other thread waits
+        with lock:
+            events.append(f"{name} runs")
+
+    with ThreadPoolExecutor(2) as pool:
+        execution = Execution(pool, progress=False)
+        a = threading.Thread(target=lambda: events.append(waits("a", execution)))
+        b = threading.Thread(target=works, args=("b",))
+        a.start(), b.start()
+        a.join(10), b.join(10)
+    assert events == ["a start", "b runs", "a end", [4, 9]]

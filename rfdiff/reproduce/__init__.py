@@ -21,8 +21,11 @@ the same seed draw the same figures.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -35,7 +38,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
-from ..sweep import Execution, local_pool, parallel_map
+from ..sweep import WAITING, Execution, local_pool, parallel_map
 from ..settings import tau_grid
 from ..timing import fit_power_law, timescales, timescales_from_curve
 
@@ -378,6 +381,48 @@ def _samples(cfg, out, manifest, plt, run, seed):
     samples.draw(cfg, out, manifest, plt, seed, save_figure, quick=cfg is QUICK, execution=_simulations(run))
 
 
+#: How often the main thread looks at the figure groups it waits for (it stays responsive to Ctrl-C).
+_JOIN_POLL = 0.2
+
+
+def _concurrently(draw, figures):
+    """``draw(k, group)`` for every group, each in its own thread, all holding one lock except while they wait for the
+    pool's workers (:data:`rfdiff.sweep.WAITING`): the main process draws one group's figures while the workers
+    compute another's, and only one thread runs rfdiff or matplotlib code at a time (pyplot is not thread-safe).
+    The figures do not depend on it: every task is the same deterministic computation. The first group's error is
+    raised once all have ended; on an interruption the threads (daemons) are left to the pool's shutdown."""
+    lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def released():
+        lock.release()
+        try:
+            yield
+        finally:
+            lock.acquire()
+
+    errors = {}
+
+    def one(k, group):
+        WAITING.set(released)
+        try:
+            with lock:
+                draw(k, group)
+        except BaseException as exc:  # re-raised by the main thread
+            errors[group] = exc
+
+    threads = [threading.Thread(target=one, args=(k, g), name=f"rfdiff reproduce {g}", daemon=True)
+               for k, g in enumerate(figures, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(_JOIN_POLL)
+    for group in figures:
+        if group in errors:
+            raise errors[group]
+
+
 def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=None, **kwargs) -> dict:
     """Regenerate the figures into ``out`` (PNG and PDF) and write ``out/manifest.json``.
 
@@ -391,8 +436,8 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
         How the parameter sweeps (:func:`rfdiff.phase.phase_diagram`) and the independent simulations of the
         real-data and sample figures run (the latter without the store); its fields may also be given one by
         one as keywords (``executor=``, ``workers=``, ``progress=``). With ``"local"`` (default) one pool of
-        worker processes serves the whole run (:func:`rfdiff.sweep.local_pool`). The figures do not depend on
-        it. A progress bar (default: when stderr is a terminal) also means one line per group of figures on
+        worker processes serves the whole run (:func:`rfdiff.sweep.local_pool`), and the main process draws one
+        group's figures while the workers compute another's. The figures do not depend on it. A progress bar (default: when stderr is a terminal) also means one line per group of figures on
         stderr as it starts.
     figures : sequence of str, optional
         Groups to draw: ``"spectra"``, ``"curves"``, ``"sweeps"``, ``"decomposition"``, ``"beyond"``
@@ -409,7 +454,9 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     -------
     dict
         The manifest: figure name → ``{"files": [...], "caption": str, "models": [...], ...}`` (module
-        docstring), plus ``"_run"`` (settings, wall time of each group and the provenance).
+        docstring), plus ``"_run"`` (settings, wall time of each group from its start to its end, and the
+        provenance). On a pool of workers the groups run concurrently (:func:`_concurrently`), so their times
+        overlap.
     """
     from ..plotting import pyplot
     groups = {"spectra": _spectra, "curves": _curves, "sweeps": _sweeps, "decomposition": _decomposition,
@@ -428,14 +475,22 @@ def reproduce(out, *, quick=False, execution=None, figures=None, seed=0, argv=No
     manifest, seconds = _previous_manifest(out), {}
     run = Execution.from_kwargs(execution, **kwargs)
     show = wants_progress(run.progress)
+    def draw(k, group):
+        if show:
+            sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
+            sys.stderr.flush()
+        start = time.perf_counter()
+        groups[group](cfg, out, manifest, plt, pooled, seed)
+        seconds[group] = round(time.perf_counter() - start, 1)
+
     with local_pool(run) as pooled:         # one pool of local workers for every sweep and simulation of the run
-        for k, group in enumerate(figures, 1):
-            if show:
-                sys.stderr.write(f"rfdiff reproduce: [{k}/{len(figures)}] {group} ...\n")
-                sys.stderr.flush()
-            start = time.perf_counter()
-            groups[group](cfg, out, manifest, plt, pooled, seed)
-            seconds[group] = round(time.perf_counter() - start, 1)
+        if isinstance(pooled.executor, cf.Executor) and len(figures) > 1:
+            _concurrently(draw, figures)
+        else:
+            for k, group in enumerate(figures, 1):
+                draw(k, group)
+    order = {name: i for i, name in enumerate(FIGURES)}
+    manifest = {name: manifest[name] for name in sorted(manifest, key=lambda n: order.get(n, len(order)))}
     manifest["_run"] = {"quick": bool(quick), "settings": vars(cfg), "seconds": seconds,
                         "provenance": provenance(argv, seeds={"base": seed}, settings=vars(cfg), quick=bool(quick),
                                                  figures=figures, execution=run.describe())}

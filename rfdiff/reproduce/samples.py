@@ -31,6 +31,7 @@ from ..generate import (
 )
 from ..girsanov import kl_bound
 from ..model import RFModel
+from ..sweep import waiting
 from ..timing import fit_power_law, timescales
 
 __all__ = ["FIGURES", "SampleSettings", "QUICK", "FULL", "draw", "sample_level_tau_mem"]
@@ -108,7 +109,8 @@ class _Families:
     def __call__(self, model, d, taus, *, times, seed):
         found = self.planned.pop(self._key(model, d, taus, times, seed), None)
         if found is not None:
-            return found.result()
+            with waiting():
+                return found.result()
         return score_family(model, d, taus, times=times, seed=seed, execution=self.execution)
 
     def __enter__(self):
