@@ -257,3 +257,182 @@ def test_nothing_continuous_at_or_below_the_atom():
     c = rd.ge_coefficients(ISO)
     sp = rd.spectrum(ISO, [c.s2 - 1.0, 0.0, c.s2, c.s2 * (1 + 1e-12)])
     assert np.all(sp.density == 0) and np.all(sp.density_w == 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# the support's coarse-first scan and compiled bisection: the same answers as solving every point
+# --------------------------------------------------------------------------------------------------
+
+SCAN_MODELS = {"iso": ISO, "t=5": REGIMES["t=5"], "4 atoms": REGIMES["4 atoms"],
+               "m=2": rd.RFModel(64, 8, 0.01, m=2), "weight decay": rd.RFModel(8, 2, 0.1, weight_decay=0.05),
+               "mixture": rd.RFModel(16, 4, 0.01, data=rd.GaussianMixture(
+                   weights=[0.9, 0.1], laws=[rd.Isotropic(0.5), rd.Isotropic(2.0)]))}
+_SUPPORT_FIELDS = ("intervals", "masses", "masses_w", "atoms", "offsets", "lambda_max", "total_mass",
+                   "grid_points", "refinements")
+
+
+def _full_scan_only(monkeypatch):
+    """Make support() scan every grid point, as before the coarse-first scan (its reference)."""
+    from rfdiff.spectral import bulks
+    scan = bulks._scan
+    monkeypatch.setattr(bulks, "_scan", lambda st, lo, hi, density, work, coarse=True:
+                        scan(st, lo, hi, density, work, False))
+
+
+def _passes(monkeypatch):
+    """Record the ``coarse`` flag of every scan support() makes."""
+    from rfdiff.spectral import bulks
+    scan, seen = bulks._scan, []
+
+    def spy(st, lo, hi, density, work, coarse=True):
+        seen.append(coarse)
+        return scan(st, lo, hi, density, work, coarse)
+    monkeypatch.setattr(bulks, "_scan", spy)
+    return seen
+
+
+def test_solutions_do_not_depend_on_the_batch():
+    """The coarse-first scan relies on it: a point's solution is the same bit for bit whether it is solved
+    alone, in a small batch (serial kernel) or a large one (parallel kernel), in any order."""
+    st = structure(ISO)
+    x = np.geomspace(1e-6, 60.0, 3 * kernels.PARALLEL_MIN)
+    full = S.solve(st, x)
+    idx = np.random.default_rng(1).permutation(x.size)
+    for part in (idx[:5], idx[5:300], idx[300:311]):
+        sub = S.solve(st, x[part])
+        for f in ("q", "g_w", "deltas", "point_status", "residual", "iterations"):
+            assert np.array_equal(getattr(full, f)[part], getattr(sub, f), equal_nan=True), f
+
+
+@pytest.mark.parametrize("name", list(SCAN_MODELS))
+@pytest.mark.parametrize("edge_rtol", [1e-12, 1e-8])
+def test_coarse_scan_gives_the_full_scans_support(name, edge_rtol, monkeypatch):
+    """Coarse-first (no second pass needed on these models) and full scan: the same bulks, masses and
+    atoms, bit for bit."""
+    model = SCAN_MODELS[name]
+    passes = _passes(monkeypatch)
+    fast = rd.support(model, edge_rtol=edge_rtol)
+    assert passes == [True]
+    monkeypatch.undo()
+    _full_scan_only(monkeypatch)
+    ref = rd.support(model, edge_rtol=edge_rtol)
+    for f in _SUPPORT_FIELDS:
+        assert repr(getattr(fast, f)) == repr(getattr(ref, f)), f
+    assert fast.n_fallback == ref.n_fallback and fast.total_iterations < ref.total_iterations
+
+
+@pytest.mark.parametrize("name", ["iso", "m=2"])
+def test_a_coarse_scan_that_misses_the_bulks_is_redone(name, monkeypatch):
+    """A coarse stride longer than the grid (the coarse pass solves its two ends only): the answer is still
+    the full scan's, bit for bit (the cell is refined, or the level scanned again point by point)."""
+    from rfdiff.spectral import bulks
+    model = SCAN_MODELS[name]
+    _full_scan_only(monkeypatch)
+    ref = rd.support(model)
+    monkeypatch.undo()
+    monkeypatch.setattr(bulks, "SCAN_COARSE_STRIDE", 10 ** 9)
+    passes = _passes(monkeypatch)
+    sup = rd.support(model)
+    assert passes[0] is True
+    for f in _SUPPORT_FIELDS:
+        assert repr(getattr(sup, f)) == repr(getattr(ref, f)), f
+
+
+@pytest.mark.parametrize("hidden", [(0.0, np.inf), (0.05, 0.5)])
+def test_certificates_catch_a_missed_bulk(hidden, monkeypatch):
+    """A coarse pass blind to every bulk fails the mass certificate; one blind to the middle bulk of three
+    passes it (the neighbours' contours enclose the bulk) and is caught by the masses on the grid. Either
+    is redone point by point and gives the full scan's answer."""
+    from rfdiff.spectral import bulks
+    _full_scan_only(monkeypatch)
+    ref = rd.support(ISO)
+    monkeypatch.undo()
+    assert len(ref.offsets) == 3 and hidden[0] < ref.offsets[1][0] < ref.offsets[1][1] < hidden[1]
+    coarse = bulks._coarse_values
+
+    def blind(st, x, work):
+        q = coarse(st, x, work)
+        q[(x > hidden[0]) & (x < hidden[1])] = 0.0
+        return q
+    monkeypatch.setattr(bulks, "_coarse_values", blind)
+    grid = bulks._grid_masses
+    grid_checked = []
+    monkeypatch.setattr(bulks, "_grid_masses", lambda *a: grid_checked.append(1) or grid(*a))
+    passes = _passes(monkeypatch)
+    sup = rd.support(ISO)
+    assert passes == [True, False]
+    assert bool(grid_checked) == (hidden[1] < np.inf)  # (the mass certificate failed first when blind to all)
+    for f in _SUPPORT_FIELDS:
+        assert repr(getattr(sup, f)) == repr(getattr(ref, f)), f
+
+
+def test_w_mass_certificate(monkeypatch):
+    """μ_W's bulks carry ψ_p when the rank-counting atom carries no μ_W mass (exact noise averages, weight
+    decay, no atom), not with m frozen draws and an atom at 0; a coarse pass whose μ_W masses are short is
+    redone although its U masses add up to 1."""
+    from rfdiff.spectral import bulks
+    for model, free in [(ISO, True), (SCAN_MODELS["weight decay"], True), (SCAN_MODELS["mixture"], True),
+                        (rd.RFModel(16, 4, 1.0, m=5), True), (SCAN_MODELS["m=2"], False)]:
+        st = structure(model)
+        assert bulks._atom_w_free(st) is free
+        sup = rd.support(model)
+        short = model.psi_p - sum(sup.masses_w)
+        assert (abs(short) <= 1e-7 * model.psi_p) is free
+    masses = bulks._masses
+    calls = []
+
+    def short_w(st, ends, offsets, tol, atom_total, work):
+        m, mw = masses(st, ends, offsets, tol, atom_total, work)
+        calls.append(1)
+        return m, ((mw[0] - 1e-3 * st.psi_p,) + mw[1:] if len(calls) == 1 else mw)
+    monkeypatch.setattr(bulks, "_masses", short_w)
+    passes = _passes(monkeypatch)
+    sup = rd.support(ISO)
+    assert passes == [True, False] and abs(sum(sup.masses_w) - ISO.psi_p) <= 1e-7 * ISO.psi_p
+
+
+def _bisect_reference(st, left, right, left_inside, rtol, work):
+    """The pure-Python bisection the compiled one replaces: one solver call per halving of every bracket."""
+    from rfdiff.spectral.bulks import _inside
+    from rfdiff.spectral.onepoint import solve_verified
+    left, right, left_inside = np.array(left, float), np.array(right, float), np.asarray(left_inside)
+    while np.any(right - left > rtol * right):
+        mid = np.sqrt(left * right)
+        inside = _inside(solve_verified(st, mid, work))
+        go_right = inside == left_inside
+        left, right = np.where(go_right, mid, left), np.where(go_right, right, mid)
+    return np.sqrt(left * right)
+
+
+@pytest.mark.parametrize("name", list(SCAN_MODELS))
+def test_compiled_bisection_is_the_python_bisection(name):
+    """Same midpoints, same inside decisions: the same edges bit for bit, and the same diagnostics."""
+    from rfdiff.spectral import bulks
+    from rfdiff.spectral.onepoint import Work
+    st = structure(SCAN_MODELS[name])
+    x, inside, _ = bulks._scan(st, bulks.scan_floor(st)[0], bulks.scan_top(st), 150.0, Work())
+    flips = np.flatnonzero(inside[1:] != inside[:-1])
+    assert flips.size >= 2
+    for rtol in (1e-12, 1e-8, 1e-2):
+        w_ref, w = Work(), Work()
+        ref = _bisect_reference(st, x[flips], x[flips + 1], inside[flips], rtol, w_ref)
+        got = bulks._bisect_edges(st, x[flips], x[flips + 1], inside[flips], rtol, w)
+        assert got.tobytes() == ref.tobytes() and w == w_ref
+    assert bulks._bisect_edges(st, [], [], [], 1e-8).size == 0
+
+
+def test_compiled_bisection_raises_as_solve_verified(monkeypatch):
+    """A midpoint that cannot be verified raises SolverError with solve_verified's message."""
+    from rfdiff.results import SolverError
+    from rfdiff.spectral import bulks, onepoint
+    st = structure(ISO)
+    par, kind, eigs, wts = onepoint.kernel_inputs(st)
+    broken = (par._replace(tau_sigma=float("nan")), kind, eigs, wts)
+    for mod in (bulks, onepoint):
+        monkeypatch.setattr(mod, "kernel_inputs", lambda s: broken)
+    args = (st, [0.1, 10.0], [0.2, 20.0], [False, True], 1e-8)
+    with pytest.raises(SolverError) as ref:
+        _bisect_reference(*args, None)
+    with pytest.raises(SolverError) as got:
+        bulks._bisect_edges(*args)
+    assert str(got.value) == str(ref.value) and "could not be verified" in str(got.value)

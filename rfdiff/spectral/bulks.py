@@ -1,10 +1,13 @@
 """Support of U's eigenvalue law: every bulk, its edges and mass, and the atoms (docs/theory.md §4, §7).
 
 :func:`support` finds the bulks from the one-point solution itself, in steps: scan a grid log-spaced in
-the offset ``λ − origin`` for ``Im q(λ + i0) > 0`` (:func:`_scan`, which also searches gaps narrower than
-the grid), bisect the edges (:func:`_edges`), integrate each bulk's mass on a contour (:func:`_masses`),
-check that masses and atoms add up to 1 (refining the grid otherwise), and classify the runs into bulks,
-atoms (a bulk narrower than the rounding of λ) and rounding noise (:func:`_classify`). A bulk narrower
+the offset ``λ − origin`` for ``Im q(λ + i0) > 0`` (:func:`_scan`: coarse-first, solving every
+``SCAN_COARSE_STRIDE``-th point and then only the coarse cells that may hold a bulk, :func:`_coarse_values`;
+it also searches gaps narrower than the grid), bisect the edges (:func:`_edges`), integrate each bulk's mass
+on a contour (:func:`_masses`), check that masses and atoms add up to 1 and the μ_W masses to ψ_p, and (after
+a coarse scan) each bulk's contour mass against its mass on the grid points (:func:`_grid_masses`); a coarse
+scan that fails any is redone on every grid point, a full scan that fails the first is refined; classify the
+runs into bulks, atoms (a bulk narrower than the rounding of λ) and rounding noise (:func:`_classify`). A bulk narrower
 than the rounding of λ (e.g. the memorization bulk at large t, of width ~v_t²) is reported as an atom.
 """
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 
 from ..results import Result, SolverError
 from ..structure import structure
-from .onepoint import Work, fallback_message, solve_verified, spectral_bound
+from .kernels import bisect_edges
+from .onepoint import Work, fallback_message, kernel_inputs, solve_verified, spectral_bound
 
 __all__ = ["Support", "support", "scan_floor", "scan_top", "rank_atoms"]
 
@@ -32,6 +36,15 @@ SCAN_FLOOR_REL = 1e-13
 SCAN_FLOOR_SCALE = 1e-8
 #: Each refinement of the support scan multiplies its density by this.
 SCAN_REFINE_FACTOR = 4
+#: The scan first solves every ``SCAN_COARSE_STRIDE``-th point of its grid (and the last), then every point of
+#: the coarse cells that may hold a bulk (an end inside one, or ``q`` or ``g_W`` not increasing across the cell);
+#: the other points are outside and are not solved. A bulk hiding in a skipped cell is caught by the mass
+#: certificates, and the level is then scanned again point by point (:func:`support`).
+SCAN_COARSE_STRIDE = 8
+#: ...and by the bulks' masses on the grid: a bulk hiding between two bulks found is enclosed by one of their
+#: contours, which then holds more than ``∫ Im q/π`` over its bulk on the grid points (trapezoid rule, square-root
+#: ends), by more than this relative amount (the rule is within 1.2e-2 of the contours on the test models).
+SCAN_GRID_MASS_RTOL = 0.05
 #: Bulk masses: the contour starts with this many trapezoid nodes and doubles them up to the cap.
 MASS_CONTOUR_MIN_NODES = 64
 MASS_CONTOUR_MAX_NODES = 1 << 15
@@ -91,7 +104,8 @@ class Support(Result):
     grid_points : int
         Size of the scanning grid that found the bulks.
     refinements : int
-        How many times the scanning grid was refined (×4) before the masses added up.
+        How many times the scanning grid was refined (×4) before the masses added up (a coarse scan redone
+        on every point of the same grid is not a refinement).
     n_fallback : int
         Real points (scan, bisection, gap search) that used the edge fallback value at ``λ + iη_floor``.
     max_residual : float
@@ -124,20 +138,37 @@ class Support(Result):
 
 def _inside(sol) -> np.ndarray:
     """``Im q(λ + i0) > INSIDE_TOL·|q|`` at each point of the solution ``sol``."""
-    return sol.q.imag > INSIDE_TOL * np.abs(sol.q)
+    return _inside_q(sol.q)
+
+
+def _inside_q(q) -> np.ndarray:
+    """``Im q > INSIDE_TOL·|q|`` for values ``q`` of ``q(λ + i0)`` (0 where a point was not solved: outside)."""
+    return q.imag > INSIDE_TOL * np.abs(q)
 
 
 def _bisect_edges(st, left, right, left_inside, rtol, work=None):
-    """Bisect offset brackets ``[left, right]`` whose ends differ in ``Im q > 0`` (geometric midpoints)."""
+    """Bisect offset brackets ``[left, right]`` whose ends differ in ``Im q > 0`` (geometric midpoints).
+
+    Every round halves all brackets, while any is wider than ``rtol`` times its right end; the midpoints are
+    solved, verified and judged inside or outside as by ``_inside(solve_verified(st, mid))``, all rounds in
+    one compiled call (:func:`rfdiff.spectral.kernels.bisect_edges`); :class:`SolverError` as
+    :func:`solve_verified` raises it when a midpoint fails.
+    """
     left = np.array(left, dtype=float)
     right = np.array(right, dtype=float)
-    left_inside = np.asarray(left_inside)
-    while np.any(right - left > rtol * right):
-        mid = np.sqrt(left * right)
-        inside = _inside(solve_verified(st, mid, work))
-        go_right = inside == left_inside  # the edge is in [mid, right]
-        left = np.where(go_right, mid, left)
-        right = np.where(go_right, right, mid)
+    left_inside = np.array(left_inside, dtype=bool)
+    par, kind, eigs, wts = kernel_inputs(st)
+    failed, points, n_fallback, max_res, total_it, max_it = bisect_edges(
+        left, right, left_inside, float(rtol), INSIDE_TOL, spectral_bound(st) - st.origin, par, kind, eigs, wts)
+    if failed:  # left: the round's midpoints, right: 1 where one failed
+        bad = st.origin + left[right == 1.0].astype(np.complex128)
+        raise SolverError(f"{bad.size} spectral points could not be verified, e.g. z = {bad[:3]}")
+    if work is not None:
+        work.points += int(points)
+        work.n_fallback += int(n_fallback)
+        work.max_residual = max(work.max_residual, float(max_res))
+        work.total_iterations += int(total_it)
+        work.max_iterations = max(work.max_iterations, int(max_it))
     return np.sqrt(left * right)
 
 
@@ -176,14 +207,15 @@ def _contour_masses(st, lo, hi, tol, atom_inside=0.0, work=None, moment=False):
         n *= 2
 
 
-def _hidden_gaps(st, x, sol, dip=0.2, iters=40, work=None):
+def _hidden_gaps(st, x, q, dip=0.2, iters=40, work=None):
     """Gaps narrower than the grid spacing: points where the density vanishes between grid points.
 
-    Every interior local minimum of ``Im q`` on the grid that is below ``dip`` times the larger of its
-    run's maxima is searched (golden section in log λ over the two neighbouring cells); the minimisers
-    where ``Im q(λ + i0)`` is zero are returned.
+    ``q`` holds ``q(λ + i0)`` on the grid ``x`` (0 at points known to be outside and not solved). Every
+    interior local minimum of ``Im q`` on the grid that is below ``dip`` times the larger of its run's maxima
+    is searched (golden section in log λ over the two neighbouring cells); the minimisers where
+    ``Im q(λ + i0)`` is zero are returned (they are outside).
     """
-    d = np.where(_inside(sol), sol.q.imag, 0.0)
+    d = np.where(_inside_q(q), q.imag, 0.0)
     k = np.arange(1, d.size - 1)
     k = k[(d[k] > 0) & (d[k] < d[k - 1]) & (d[k] <= d[k + 1])]
     if k.size == 0:
@@ -225,20 +257,66 @@ def _add_atom(atoms, loc, mass):
     return atoms
 
 
-def _scan(st, x_lo, x_hi, density, work):
+def _scan(st, x_lo, x_hi, density, work, coarse=True):
     """Offsets ``x`` of a log grid from ``x_lo`` to ``x_hi`` (``density`` points per decade, plus the points of
-    gaps narrower than the grid) and whether each lies inside a bulk."""
+    gaps narrower than the grid), whether each lies inside a bulk, and ``q(λ + i0)`` there (0 at the points
+    outside that were not solved and at the gaps' points).
+
+    With ``coarse``, only the points :func:`_coarse_values` chooses are solved (the others are outside
+    unless a bulk hides within a coarse cell); otherwise every grid point is. Each point's solution does not
+    depend on the others solved with it, so the points of the gaps found are outside without a new solve.
+    """
     n = int(math.ceil(density * math.log10(x_hi / x_lo))) + 1
     x = np.geomspace(x_lo, x_hi, n)
-    sol = solve_verified(st, x, work)
-    gaps = _hidden_gaps(st, x, sol, work=work)
+    q = _coarse_values(st, x, work) if coarse else solve_verified(st, x, work).q
+    inside = _inside_q(q)
+    gaps = _hidden_gaps(st, x, q, work=work)
     if gaps.size:
-        x = np.sort(np.concatenate([x, gaps]))
-        sol = solve_verified(st, x, work)
-    inside = _inside(sol)
+        order = np.argsort(np.concatenate([x, gaps]), kind="stable")
+        x = np.concatenate([x, gaps])[order]
+        inside = np.concatenate([inside, np.zeros(gaps.size, dtype=bool)])[order]
+        q = np.concatenate([q, np.zeros(gaps.size, dtype=complex)])[order]
     if inside[-1]:
         raise SolverError("spectrum extends beyond spectral_bound(); please report")
-    return x, inside
+    return x, inside, q
+
+
+def _coarse_values(st, x, work):
+    """``q(λ + i0)`` on the grid ``x``, solved coarse-first: every ``SCAN_COARSE_STRIDE``-th point and the last,
+    then every point of the coarse cells with an end inside a bulk or across which ``Re q`` or ``Re g_W`` does
+    not increase (on a gap both are increasing: Stieltjes transforms of positive measures); 0 at the points
+    of the other cells, taken to be outside."""
+    n = x.size
+    c = np.arange(0, n, SCAN_COARSE_STRIDE)
+    if c[-1] != n - 1:
+        c = np.append(c, n - 1)
+    sol = solve_verified(st, x[c], work)
+    q = np.zeros(n, dtype=complex)
+    q[c] = sol.q
+    inside = _inside_q(sol.q)
+    cells = inside[:-1] | inside[1:]
+    cells |= ~(np.diff(sol.q.real) > 0) | ~(np.diff(sol.g_w.real) > 0)
+    cells &= np.diff(c) > 1
+    if np.any(cells):
+        fine = np.concatenate([np.arange(a + 1, b) for a, b in zip(c[:-1][cells], c[1:][cells])])
+        q[fine] = solve_verified(st, x[fine], work).q
+    return q
+
+
+def _grid_masses(x, inside, q, ends):
+    """Each run's mass ``∫ Im q(λ + i0)/π dλ`` from its grid points (trapezoid rule; from each edge in ``ends``
+    to the nearest grid point, a square-root profile); NaN for a run starting at the origin itself."""
+    flips = np.flatnonzero(inside[1:] != inside[:-1])
+    starts = np.concatenate([[0], flips[~inside[flips]] + 1]) if inside[0] else flips[~inside[flips]] + 1
+    out = []
+    for k, (a, b) in enumerate(zip(starts, flips[inside[flips]])):
+        if k == 0 and inside[0]:
+            out.append(math.nan)
+            continue
+        f, xs = q.imag[a:b + 1] / math.pi, x[a:b + 1]
+        out.append(float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(xs))
+                         + (2.0 / 3.0) * ((xs[0] - ends[2 * k]) * f[0] + (ends[2 * k + 1] - xs[-1]) * f[-1])))
+    return out
 
 
 def _edges(st, x, inside, edge_rtol, work):
@@ -286,6 +364,16 @@ def _classify(st, offsets, masses, masses_w, atoms, mass_tol):
     return keep, atoms, notes
 
 
+def _atom_w_free(st) -> bool:
+    """Whether μ_W's bulks carry all of its mass ψ_p: no rank-counting atom, or one whose eigenvectors are
+    orthogonal to W's columns (the components and shift in W's span have rank d there, as for exact noise
+    averages, whose shift holds ``b_t² K``). With m frozen draws the atom at 0 carries μ_W mass."""
+    if st.atom_mass() <= 0:
+        return True
+    in_w = sum(c.ratio for c in st.components if c.cov.x0 <= 0 and c.cov.has_w_part)
+    return st.shift.has_w_part or in_w >= 1.0
+
+
 def support(model, *, points_per_decade=SUPPORT_POINTS_PER_DECADE, edge_rtol=1e-12, mass_tol=1e-7,
             max_refine=3) -> Support:
     """Every bulk of U's spectrum, with its mass, and the atom at ``s_t²``.
@@ -298,10 +386,15 @@ def support(model, *, points_per_decade=SUPPORT_POINTS_PER_DECADE, edge_rtol=1e-
     ``m = −(1/2πi)∮ q(z) dz`` is integrated with a self-checked quadrature. Mass within ``x_round`` of s²
     beyond the rank-counting atom (a bulk narrower than rounding, such as the memorization bulk of width
     ~v_t² at large t) is measured on a circle around s² and reported as an atom, as is any bulk no wider
-    than ``ATOM_WIDTH_ULPS`` ulps of λ (location: its centre). If the bulk masses and the atoms do not
-    add up to 1 within ``mass_tol`` (a bulk narrower than the grid spacing was missed), the grid is
-    refined (×``SCAN_REFINE_FACTOR``), up to ``max_refine`` times, after which :class:`SolverError` is
-    raised.
+    than ``ATOM_WIDTH_ULPS`` ulps of λ (location: its centre). The grid is scanned coarse-first: every
+    ``SCAN_COARSE_STRIDE``-th point, then every point of the coarse cells with an end inside a bulk or
+    across which ``q`` or ``g_W`` does not increase; if then the bulk masses and the atoms do not add up to
+    1 within ``mass_tol``, or (when the rank-counting atom carries no μ_W mass) the bulks' μ_W masses do not
+    add up to ψ_p within ``mass_tol·ψ_p``, or a bulk's contour mass differs from ``∫ Im q/π`` on its grid
+    points by more than ``SCAN_GRID_MASS_RTOL`` relative (plus ``mass_tol``), the same grid is scanned again
+    at every point. If the masses of
+    that scan do not add up to 1 (a bulk narrower than the grid spacing was missed), the grid is refined
+    (×``SCAN_REFINE_FACTOR``), up to ``max_refine`` times, after which :class:`SolverError` is raised.
 
     Parameters
     ----------
@@ -319,7 +412,14 @@ def support(model, *, points_per_decade=SUPPORT_POINTS_PER_DECADE, edge_rtol=1e-
     -----
     docs/theory.md §4 and §7: several bulks (a low cluster just above s², a memorization bulk, a
     generalization bulk) may span many decades; no asymptotic formula is used here. Two bulks separated
-    by a gap narrower than the grid spacing are reported as one.
+    by a gap narrower than the grid spacing are reported as one. Each point's solution does not depend on
+    the others solved with it, so the coarse-first scan finds the same runs as solving every grid point
+    unless a bulk lies wholly inside a skipped coarse cell. The mass certificates catch such a bulk below
+    the lowest or above the highest bulk found; one between two bulks found is enclosed by one of their
+    contours (the totals still add up) and is caught by the grid masses when its mass exceeds
+    ``SCAN_GRID_MASS_RTOL`` times that bulk's (plus ``mass_tol``). A lighter one, e.g. a run of rounding
+    noise that a full scan would drop (mass ≤ ``mass_tol``) but whose gap would move its neighbours'
+    contours, is not caught: results then differ from the full scan's at the level of that mass.
     """
     if not points_per_decade >= 10:
         raise ValueError("points_per_decade must be >= 10")
@@ -329,18 +429,25 @@ def support(model, *, points_per_decade=SUPPORT_POINTS_PER_DECADE, edge_rtol=1e-
     x_lo, truncated = scan_floor(st)
     atoms = rank_atoms(st)
     atom_total = sum(m for _, m in atoms)
+    check_w = _atom_w_free(st)
     work = Work()
     for refinements in range(max_refine + 1):
-        x, inside = _scan(st, x_lo, x_hi, density, work)
-        ends, offsets = _edges(st, x, inside, edge_rtol, work)
-        masses, masses_w = _masses(st, ends, offsets, 0.1 * mass_tol, atom_total, work)
-        low = (0.0, 0.0, 0.0)
-        if truncated and not inside[0]:
-            # what lies within rounding of s² beyond the rank-counting atom: a circle around s² crossing
-            # the axis where the scan saw no bulk
-            radius = math.sqrt(x[0] * ends[0]) if offsets else x[0]
-            low = _contour_masses(st, 0.0, radius, 0.1 * mass_tol, atom_total, work, moment=True)
-        total = sum(masses) + atom_total + low[0]
+        for coarse in (True, False):
+            x, inside, q = _scan(st, x_lo, x_hi, density, work, coarse)
+            ends, offsets = _edges(st, x, inside, edge_rtol, work)
+            masses, masses_w = _masses(st, ends, offsets, 0.1 * mass_tol, atom_total, work)
+            low = (0.0, 0.0, 0.0)
+            if truncated and not inside[0]:
+                # what lies within rounding of s² beyond the rank-counting atom: a circle around s² crossing
+                # the axis where the scan saw no bulk
+                radius = math.sqrt(x[0] * ends[0]) if offsets else x[0]
+                low = _contour_masses(st, 0.0, radius, 0.1 * mass_tol, atom_total, work, moment=True)
+            total = sum(masses) + atom_total + low[0]
+            if not coarse or (abs(total - 1.0) <= mass_tol and (
+                    not check_w or abs(sum(masses_w) + low[1] - st.psi_p) <= mass_tol * st.psi_p) and all(
+                    not abs(m - g) > SCAN_GRID_MASS_RTOL * g + mass_tol
+                    for m, g in zip(masses, _grid_masses(x, inside, q, ends)) if g == g)):
+                break  # (a coarse pass that fails a certificate is redone point by point)
         if abs(total - 1.0) <= mass_tol:
             break
         density *= SCAN_REFINE_FACTOR

@@ -16,7 +16,8 @@ import numpy as np
 
 from .._mp import mp_transforms
 
-__all__ = ["KernelParams", "averages", "solve_many", "verify", "STATUS_EXACT", "STATUS_FALLBACK", "STATUS_FAILED"]
+__all__ = ["KernelParams", "averages", "solve_many", "verify", "bisect_edges", "STATUS_EXACT", "STATUS_FALLBACK",
+           "STATUS_FAILED"]
 
 #: Relative height of the lowest continuation level, ``η_floor = ETA_FLOOR · |λ − s_t²|``: real points
 #: whose final solve at ``η = 0`` cannot be verified return the value at ``λ + iη_floor`` (fallback).
@@ -383,6 +384,17 @@ def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters
 
 
 @nb.njit(cache=True)
+def _verify_point(z, x, par, kind, eigs, wts, F, J, sizes):
+    """Residual ``max(|F_0|, max_k |F_k|/(1+|δ_k|))`` of ``x = (q, δ_1, …, δ_K)`` at the offset ``z`` and
+    ``⟨1/D⟩`` there."""
+    a1 = _residual(z, x, par, kind, eigs, wts, F, J, sizes)
+    r = abs(F[0])
+    for k in range(1, x.size):
+        r = max(r, abs(F[k]) / (1.0 + abs(x[k])))
+    return r, a1
+
+
+@nb.njit(cache=True)
 def verify(zs, sol, par, kind, eigs, wts):
     """Residual ``max(|F_0|, max_k |F_k|/(1+|δ_k|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point."""
     n, m = sol.shape
@@ -392,13 +404,74 @@ def verify(zs, sol, par, kind, eigs, wts):
     J = np.empty((m, m), np.complex128)
     sizes = np.empty(m)
     for i in range(n):
-        a1 = _residual(zs[i], sol[i], par, kind, eigs, wts, F, J, sizes)
-        r = abs(F[0])
-        for k in range(1, m):
-            r = max(r, abs(F[k]) / (1.0 + abs(sol[i, k])))
+        r, a1 = _verify_point(zs[i], sol[i], par, kind, eigs, wts, F, J, sizes)
         res[i] = r
         gw[i] = par.psi_p * sol[i, 0] * a1
     return res, gw
+
+
+@nb.njit(cache=True)
+def bisect_edges(left, right, left_inside, rtol, inside_tol, bound, par, kind, eigs, wts):
+    """Bisect real offset brackets ``[left, right]`` whose ends differ in ``Im q > inside_tol·|q|``, in place.
+
+    Each round solves every bracket's geometric midpoint as :func:`rfdiff.spectral.onepoint.solve` does on
+    the real axis (the same continuation start ``top``, floor and verification: a residual above
+    ``VERIFY_TOL`` fails the point) and keeps the half holding the flip; rounds go on while any bracket is
+    wider than ``rtol`` times its right end, all brackets halved together (the sequence of the pure-Python
+    loop, point for point). A fallback point's value decides like any other. Returns
+    ``(failed, points, n_fallback, max_residual, total_iterations, max_iterations)``; with ``failed``,
+    ``left`` holds the midpoints of the round that failed and ``right`` 1.0 where a point failed (else 0.0).
+    """
+    nb_ = left.size
+    m = 1 + par.comp_r.size
+    x = np.empty(m, np.complex128)
+    trial = np.empty(m, np.complex128)
+    F = np.empty(m, np.complex128)
+    step = np.empty(m, np.complex128)
+    J = np.empty((m, m), np.complex128)
+    sizes = np.empty(m)
+    mid = np.empty(nb_)
+    bad = np.zeros(nb_, np.bool_)
+    points = 0
+    n_fallback = 0
+    max_res = 0.0
+    total_it = 0
+    max_it = 0
+    while True:
+        go = False
+        for i in range(nb_):
+            if right[i] - left[i] > rtol * right[i]:
+                go = True
+        if not go:
+            return False, points, n_fallback, max_res, total_it, max_it
+        any_bad = False
+        for i in range(nb_):
+            xm = math.sqrt(left[i] * right[i])
+            mid[i] = xm
+            top = CONT_TOP_FACTOR * (abs(xm) + bound) + CONT_TOP_FACTOR * 0.0
+            floor = ETA_FLOOR * max(abs(xm), 1e-300)
+            status, its = _solve_point(xm, 0.0, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes, step)
+            zv = complex(xm, floor) if status == STATUS_FALLBACK else complex(xm, 0.0)
+            r, a1 = _verify_point(zv, x, par, kind, eigs, wts, F, J, sizes)
+            if not r <= VERIFY_TOL:
+                bad[i] = True
+                any_bad = True
+            if status == STATUS_FALLBACK:
+                n_fallback += 1
+            max_res = max(max_res, r)
+            total_it += its
+            max_it = max(max_it, its)
+            inside = x[0].imag > inside_tol * abs(x[0])
+            if inside == left_inside[i]:  # the edge is in [mid, right]
+                left[i] = xm
+            else:
+                right[i] = xm
+        points += nb_
+        if any_bad:
+            for i in range(nb_):
+                left[i] = mid[i]
+                right[i] = 1.0 if bad[i] else 0.0
+            return True, points, n_fallback, max_res, total_it, max_it
 
 
 #: Batches at least this large are solved in parallel threads (below, thread start-up dominates).
