@@ -177,12 +177,13 @@ def _contour_masses(st, lo, hi, tol, atom_inside=0.0, work=None, moment=False):
 
     ``mass = −(1/2πi) ∮ q(z) dz`` on the ellipse ``w(θ) = c + a cos θ + i b sin θ`` in ``w = log(z − s²)``
     around ``[log lo, log hi]`` (trapezoid rule, geometric convergence; node count doubled until the
-    N and 2N results agree to ``tol``). With ``lo = 0`` a circle in z around ``[−hi, hi]`` is used and
+    N and 2N results agree to ``tol``; the N nodes are every other node of the 2N, so each round solves only the
+    new ones). With ``lo = 0`` a circle in z around ``[−hi, hi]`` is used and
     ``atom_inside`` (the atom at s²) is subtracted. With ``moment=True`` the first moment about s²,
     ``−(1/2πi) ∮ (z − s²) q(z) dz`` (to which the atom at s² contributes nothing), is returned too.
     """
     n = MASS_CONTOUR_MIN_NODES
-    prev = None
+    prev = last = None
     while True:
         theta = 2 * np.pi * np.arange(n) / n
         if lo > 0:
@@ -194,12 +195,20 @@ def _contour_masses(st, lo, hi, tol, atom_inside=0.0, work=None, moment=False):
         else:
             omega = hi * np.exp(1j * theta)
             d_omega = 1j * omega * (2 * np.pi / n)
-        sol = solve_verified(st, omega, work)
-        cur = (float((-(sol.q @ d_omega) / (2j * np.pi)).real) - atom_inside,
-               float((-(sol.g_w @ d_omega) / (2j * np.pi)).real))
+        if last is None:
+            sol = solve_verified(st, omega, work)
+            q, g_w = sol.q, sol.g_w
+        else:   # the last round's nodes are the even ones of this round, bit for bit: only the odd ones are new
+            sol = solve_verified(st, omega[1::2], work)
+            q, g_w = np.empty(n, complex), np.empty(n, complex)
+            q[0::2], g_w[0::2] = last
+            q[1::2], g_w[1::2] = sol.q, sol.g_w
+        last = (q, g_w)
+        cur = (float((-(q @ d_omega) / (2j * np.pi)).real) - atom_inside,
+               float((-(g_w @ d_omega) / (2j * np.pi)).real))
         if prev is not None and abs(cur[0] - prev[0]) <= tol and abs(cur[1] - prev[1]) <= tol * st.psi_p:
             if moment:
-                return cur + (float((-((omega * sol.q) @ d_omega) / (2j * np.pi)).real),)
+                return cur + (float((-((omega * q) @ d_omega) / (2j * np.pi)).real),)
             return cur
         if n >= MASS_CONTOUR_MAX_NODES:
             raise SolverError(f"contour mass around offsets [{lo:.6g}, {hi:.6g}] from s² did not converge")
