@@ -109,9 +109,19 @@ def _test_shares(fh, form):
     the nodes with ``Im z ≥ 0`` are computed, weighted by ``form.mult``, and the others are left 0: the real
     part of any sum over a conjugation-closed set of nodes is unchanged, at half the cost."""
     out = np.zeros(fh.shape, dtype=complex)
-    with blas_threads(fh.shape[0] * form.cols.size):       # (τ × nodes)·(nodes × kept nodes): one thread
-        out[:, form.keep] = form.mult * fh[:, form.keep] * (fh @ form.cols + 2 * form.cross)
+    out[:, form.keep] = _kept_shares(fh, form)
     return out
+
+
+def _kept_shares(fh, form):
+    """:func:`_test_shares` at the nodes the form keeps (``Im z ≥ 0``) only, weighted: one row per τ."""
+    with blas_threads(fh.shape[0] * form.cols.size):       # (τ × nodes)·(nodes × kept nodes): one thread
+        return form.mult * fh[:, form.keep] * (fh @ form.cols + 2 * form.cross)
+
+
+def _test_change(fh, form):
+    """The change of a test-type loss from its τ = 0 value: the real part of the sum of :func:`_test_shares`."""
+    return _kept_shares(fh, form).sum(axis=1).real
 
 
 def _conjugate_mult(n):
@@ -417,8 +427,13 @@ class LearningDynamics:
     def _filter(self, tau, z):
         """``f_τ(z)`` for all (τ, z) (class docstring); at τ = ∞ ``f = 1/(z+ω)`` (Re(z + ω) > 0 on the contour)."""
         zw = z + self._decay
-        x = self._kappa * np.where(np.isinf(tau), 0.0, tau)[:, None] * zw[None, :]
-        return np.where(np.isinf(tau)[:, None], 1.0 / zw, -np.expm1(-x) / zw)
+        inf = np.isinf(tau)
+        f = np.empty((tau.size, zw.size), complex)
+        f[inf] = 1.0 / zw
+        e = np.expm1((-self._kappa * tau[~inf])[:, None] * zw[None, :])
+        np.negative(e, out=e)
+        f[~inf] = np.divide(e, zw, out=e)
+        return f
 
     def _weights(self, tau, z):
         """``f_τ(z)`` (:meth:`_filter`) and the train filter ``ψ_τ(z) = (z f_τ(z) − 2) f_τ(z)`` for all (τ, z)."""
@@ -430,11 +445,11 @@ class LearningDynamics:
         filters ``weights = (f, ψ)`` (:meth:`_weights`), trapezoid weights ``h``, traces ``lin`` and ``form``."""
         f, psi = weights
         train = -(psi * h * lin)
-        test = _test_shares(f * h, form)
-        parts = (train, test, test / self._delta_t)
         if by_node:
-            return parts
-        return tuple(p.sum(axis=1).real for p in parts)
+            test = _test_shares(f * h, form)
+            return train, test, test / self._delta_t
+        test = _test_change(f * h, form)
+        return train.sum(axis=1).real, test, test / self._delta_t
 
     def _slope(self, taus, form):
         """``dL/dτ`` of a test-type loss laid out as ``form`` (:class:`_Form`): ``2 (Q[f_τ, ∂_τ f_τ] + (1/2πi)∮ ∂_τ f_τ cross
@@ -473,7 +488,7 @@ class LearningDynamics:
     def test_loss(self, taus) -> np.ndarray:
         """``L_test`` at ``taus``: the ``test`` of :meth:`__call__`, the same numbers without the other curves and
         the error estimate (e.g. for root finding)."""
-        return 1.0 + _test_shares(self._filter(check_taus(taus), self.z) * self.h, self._forms[0]).sum(axis=1).real
+        return 1.0 + _test_change(self._filter(check_taus(taus), self.z) * self.h, self._forms[0])
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test/dτ`` at ``taus`` (exact derivative of the contour formula; 0 at τ = ∞).
@@ -570,18 +585,15 @@ class ClassDynamics:
         fh = dyn._filter(tau, dyn.z) * dyn.h
         fhc = fh[:, k] * 2
 
-        def change(fh, form):
-            return _test_shares(fh, form).sum(axis=1).real
-
-        test = change(fh, self._test[0])
-        err = np.abs(test - change(fhc, self._test[1]))
+        test = _test_change(fh, self._test[0])
+        err = np.abs(test - _test_change(fhc, self._test[1]))
         message = dyn.message
         if self._train is None:
             train = np.full(tau.shape, np.nan)
             message = "; ".join(x for x in (message, "per-class train loss not derived for finite m") if x)
         else:
-            train = change(fh, self._train[0])
-            err = np.maximum(err, np.abs(train - change(fhc, self._train[1])))
+            train = _test_change(fh, self._train[0])
+            err = np.maximum(err, np.abs(train - _test_change(fhc, self._train[1])))
             train = 1.0 + train
         test = 1.0 + test
         return LossCurves(tau, train, test, (test - 1.0) / dyn._delta_t + self._inv, test - train,
@@ -591,7 +603,7 @@ class ClassDynamics:
     def test_loss(self, taus) -> np.ndarray:
         """``L_test,c`` at ``taus`` (the ``test`` of :meth:`__call__` alone)."""
         dyn = self._dyn
-        return 1.0 + _test_shares(dyn._filter(check_taus(taus), dyn.z) * dyn.h, self._test[0]).sum(axis=1).real
+        return 1.0 + _test_change(dyn._filter(check_taus(taus), dyn.z) * dyn.h, self._test[0])
 
     def test_derivative(self, taus) -> np.ndarray:
         """``dL_test,c/dτ`` (the formula of :meth:`LearningDynamics.test_derivative` with this class's traces)."""
