@@ -53,8 +53,9 @@ def _rows(work, p, row_cost):
     ``NUMBA_NUM_THREADS`` threads.
 
     ``work`` calls a ``nogil`` kernel. Rows are dealt in blocks of about 1/(8·threads) of them, each thread
-    taking the next block when done with one (rows differ in cost, e.g. by their kinks). Small problems,
-    or one thread (``NUMBA_NUM_THREADS=1``, as in a sweep's workers), run in the calling thread.
+    taking the next block when done with one (rows differ in cost, e.g. by their kinks), on a pool kept for
+    the process (:func:`_pool`). Small problems, or one thread (``NUMBA_NUM_THREADS=1``, as in a sweep's
+    workers), run in the calling thread.
     """
     threads = max(1, min(int(nb.config.NUMBA_NUM_THREADS), p))
     if threads == 1 or p * row_cost < _PARALLEL_MIN_WORK:
@@ -67,9 +68,21 @@ def _rows(work, p, row_cost):
         for i0 in starts:
             work(i0, min(p, i0 + block))
 
-    with ThreadPoolExecutor(threads) as pool:
-        for job in [pool.submit(loop) for _ in range(threads)]:
-            job.result()
+    pool = _pool(threads)
+    for job in [pool.submit(loop) for _ in range(threads)]:
+        job.result()
+
+
+_POOLS = {}
+
+
+def _pool(threads):
+    """One thread pool per thread count, started on first use and kept (a pool per call cost ~0.1 ms, as much as
+    the work of a small call); callers from several threads share it, each waiting for its own jobs."""
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS.setdefault(threads, ThreadPoolExecutor(threads, thread_name_prefix="rfdiff-rows"))
+    return pool
 
 
 @nb.njit(cache=True, inline="always")
