@@ -395,18 +395,36 @@ def _verify_point(z, x, par, kind, eigs, wts, F, J, sizes):
 
 
 @nb.njit(cache=True)
-def verify(zs, sol, par, kind, eigs, wts):
-    """Residual ``max(|F_0|, max_k |F_k|/(1+|δ_k|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point."""
-    n, m = sol.shape
-    res = np.empty(n)
-    gw = np.empty(n, np.complex128)
+def _verify_range(zs, sol, par, kind, eigs, wts, res, gw, i0, i1):
+    """:func:`verify` at the points ``i0 ≤ i < i1`` into ``res`` and ``gw``."""
+    m = sol.shape[1]
     F = np.empty(m, np.complex128)
     J = np.empty((m, m), np.complex128)
     sizes = np.empty(m)
-    for i in range(n):
+    for i in range(i0, i1):
         r, a1 = _verify_point(zs[i], sol[i], par, kind, eigs, wts, F, J, sizes)
         res[i] = r
         gw[i] = par.psi_p * sol[i, 0] * a1
+
+
+@nb.njit(parallel=True, cache=True)
+def _verify_chunks(zs, sol, par, kind, eigs, wts, res, gw, chunk):
+    """:func:`_verify_range` over chunks of ``chunk`` points, in parallel threads (the same numbers)."""
+    n = zs.size
+    for c in nb.prange((n + chunk - 1) // chunk):
+        _verify_range(zs, sol, par, kind, eigs, wts, res, gw, c * chunk, min(n, (c + 1) * chunk))
+
+
+def verify(zs, sol, par, kind, eigs, wts):
+    """Residual ``max(|F_0|, max_k |F_k|/(1+|δ_k|))`` and ``g_W = ψ_p q ⟨1/D⟩`` at each point (in parallel threads
+    for batches of at least :data:`PARALLEL_MIN` points, as :func:`solve_many`)."""
+    n = zs.size
+    res = np.empty(n)
+    gw = np.empty(n, np.complex128)
+    if n >= PARALLEL_MIN:
+        _verify_chunks(zs, sol, par, kind, eigs, wts, res, gw, 256)
+    else:
+        _verify_range(zs, sol, par, kind, eigs, wts, res, gw, 0, n)
     return res, gw
 
 

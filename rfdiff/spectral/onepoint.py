@@ -265,6 +265,6 @@ def solve_verified(st, omega, work=None) -> Stieltjes:
 def fallback_message(n_fallback: int, points: int) -> str:
     """The message of results with ``n_fallback`` real points on the edge fallback among ``points`` points solved
     (real or complex)."""
-    return (f"{n_fallback} real points (of {points} solved) lie within ~{ETA_FLOOR:g} (relative) of a bulk edge and "
-            f"took the verified value at λ + iη_floor, η_floor = {ETA_FLOOR:g}·|λ − s_t²|")
+    return (f"real points within ~{ETA_FLOOR:g} (relative) of a bulk edge took the verified value at λ + iη_floor, "
+            f"η_floor = {ETA_FLOOR:g}·|λ − s_t²|: {n_fallback} of the {points} points solved")
 
