@@ -245,10 +245,14 @@ def _local_pool(workers):
     pool = _SingleThreadPool(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
-    finally:  # on interruption, drop the queued points and stop the workers instead of waiting for them
+    except BaseException:  # on interruption, drop the queued points and stop the workers instead of waiting for them
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
+        raise
+    # done: the idle workers stop on their own (terminating them could race the pool's feeder thread, which
+    # then printed a traceback at exit)
+    pool.shutdown(wait=True)
 
 
 @contextlib.contextmanager
