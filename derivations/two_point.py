@@ -9,7 +9,7 @@ Run ``python derivations/two_point.py``; every check prints ``ok`` or raises ``A
 3. Large |z|: ``z1 z2 T → (ψ_p² + ψ_p)⟨x_P⟩ + ψ_p (v² + s²)``, ``x_P = μ1²(e^{-2t}σ + Δ_t)``, the value of
    ``(1/d) Tr[K U_pop]`` (Wishart moment ``E[WᵀW A WᵀW] = p(p+1)A + p Tr(A) I``); checked in exact
    rational arithmetic at random rational values of every other symbol.
-4. The partial fractions of ``_pair_moments`` and their confluent limit.
+4. The partial fractions of ``rfdiff.twopoint._moments`` and their confluent limit.
 5. ``L_test − 1 = Δ_t (E_score − ⟨1/Σ_t⟩)`` for the contour expressions of ``LearningDynamics``.
 6. The G-level system of K Wishart components, ``(I − D M) φ = D t``, reduced to the span of the components'
    symbols (rank r ≤ 3): with ``u_k = B c_k``, ``Q̃ = Bᵀ Q B``, ``S̃ = Σ_k (D_k/ψ_k) c_k c_kᵀ`` and
@@ -103,7 +103,7 @@ def check_partial_fractions():
         # confluent: ⟨σ^k/(σ−ζ)²⟩ = [k=2] + d/dζ (ζ^k G(ζ)) with G(ζ) = ⟨1/(σ−ζ)⟩ (pointwise in σ)
         conf = int(k == 2) + sp.diff(z ** k / (s - z), z)
         assert sp.simplify(s ** k / (s - z) ** 2 - conf) == 0
-    print("4. partial fractions of _pair_moments and confluent limit: ok")
+    print("4. partial fractions of the pair moments and confluent limit: ok")
 
 
 def check_score_identity():

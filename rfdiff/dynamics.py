@@ -31,7 +31,7 @@ from .settings import tau_window
 from .spectral import STATUS_FALLBACK, support
 from .structure import Symbol, structure
 from .spectral.onepoint import solve_verified
-from .twopoint import NodeSolution, pair_traces
+from .twopoint import NodeSolution, node_pair_traces
 
 __all__ = ["LearningDynamics", "ClassDynamics", "LossDecomposition", "loss_curves", "CONTOUR_TOL",
            "CONTOUR_START_NODES", "CONTOUR_MAX_NODES", "CONTOUR_PROBES"]
@@ -201,13 +201,13 @@ def _pair_plan(sizes, skip):
 
 def _upper_traces(st, point, sizes, symbols=None, skip=None, known=None):
     """The rows at the nodes with ``Im z ≥ 0`` (all columns) of the two-point traces ``T_VV(z_i, z_j)`` of
-    ``symbols`` (:func:`rfdiff.twopoint.pair_traces`; default ``U_pop``) on the nodes of ellipses of ``sizes``
+    ``symbols`` (:func:`rfdiff.twopoint.node_pair_traces`; default ``U_pop``) on the nodes of ellipses of ``sizes``
     trapezoid nodes, each pair computed once up to symmetry (:func:`_pair_plan`, about a quarter of the n²
     entries): one array per symbol. The pairs left out by ``skip`` are taken from ``known`` (same shape)."""
     plan = _pair_plan(tuple(sizes), skip)
     shape = (sum(k // 2 + 1 for k in sizes), sum(sizes))
     outs = []
-    for _, tvv in pair_traces(st, point.at(plan.rows), point.at(plan.cols), symbols):
+    for _, tvv in node_pair_traces(st, point, plan.rows, plan.cols, symbols):
         out = np.empty(shape, complex) if known is None else known.copy()
         flat = out.reshape(-1)
         partner = tvv[plan.source]

@@ -8,6 +8,7 @@ z2 (:class:`NodeSolution`) by two nested leave-one-out steps, for any data law a
 from __future__ import annotations
 
 import functools
+import math
 
 import numba as nb
 import numpy as np
@@ -18,7 +19,7 @@ from .spectral.kernels import _linsolve
 from .spectral.onepoint import solve_verified
 from .structure import Symbol, structure
 
-__all__ = ["NodeSolution", "pair_traces", "pair_moments", "two_point", "K_SYMBOL"]
+__all__ = ["NodeSolution", "pair_traces", "node_pair_traces", "law_sides", "two_point", "K_SYMBOL"]
 
 
 #: Below this relative distance ``|ζ1 − ζ2|/|ζ1|`` the divided difference of the data law's Stieltjes
@@ -26,38 +27,45 @@ __all__ = ["NodeSolution", "pair_traces", "pair_moments", "two_point", "K_SYMBOL
 _CONFLUENT = 1e-5
 
 
-def pair_moments(law, al1, be1, al2, be2):
-    """``⟨σ^k / (D1 D2)⟩`` for k = 0, 1, 2 with ``D_i = α_i + β_i σ`` (arrays broadcast together).
+def law_sides(law, alpha, beta):
+    """Per node, what :func:`_moments` needs of the data law at ``D = α + βσ``: ``(ζ, G(ζ), G'(ζ))`` with
+    ``ζ = −α/β`` and ``G(ζ) = ⟨1/(σ − ζ)⟩`` (read off ``law.averages``: ``G = β⟨1/D⟩``, ``G' = β²⟨1/D²⟩``)."""
+    inv, _, inv2, _, _ = law.averages(alpha, beta)
+    return -alpha / beta, beta * inv, beta * beta * inv2
 
-    Discrete laws are summed directly. Any other law goes through partial fractions of its Stieltjes
-    transform ``G(ζ) = ⟨1/(σ − ζ)⟩`` at ``ζ_i = −α_i/β_i``, read off ``law.averages``:
-    ``⟨σ^k/((σ−ζ1)(σ−ζ2))⟩ = [k=2] + (ζ1^k G(ζ1) − ζ2^k G(ζ2))/(ζ1 − ζ2)``, and
-    ``[k=2] + d(ζ^k G)/dζ`` (averaged over the two points) when ``ζ1 ≈ ζ2``.
+
+@nb.njit(cache=True)
+def _moments(al1, be1, al2, be2, z1, G1, dG1, z2, G2, dG2, direct, eigs, wts):
+    """``⟨σ^k / (D1 D2)⟩`` for k = 0, 1, 2 with ``D_i = α_i + β_i σ``, at one pair.
+
+    ``direct``: summed over the atoms ``eigs`` (weights ``wts``). Otherwise by partial fractions of the law's
+    Stieltjes transform at ``ζ_i = −α_i/β_i`` (:func:`law_sides`):
+    ``⟨σ^k/((σ−ζ1)(σ−ζ2))⟩ = [k=2] + (ζ1^k G(ζ1) − ζ2^k G(ζ2))/(ζ1 − ζ2)``, and ``[k=2] + d(ζ^k G)/dζ`` (averaged
+    over the two points) when ``|ζ1 − ζ2| ≤ _CONFLUENT |ζ1|`` (error O(10⁻¹⁰), cancellation-free); both divided by
+    ``β1 β2``.
     """
-    if isinstance(law, DiscreteSpectrum):
-        out = [0.0, 0.0, 0.0]
-        for e, w in zip(law.eigs, law.weights):
-            r = w / ((al1 + be1 * e) * (al2 + be2 * e))
-            out[0] = out[0] + r
-            out[1] = out[1] + e * r
-            out[2] = out[2] + e * e * r
-        return out
-    side = []
-    for al, be in ((al1, be1), (al2, be2)):
-        inv, _, inv2, _, _ = law.averages(al, be)
-        side.append((-al / be, be * inv, be * be * inv2))   # ζ, G(ζ), G'(ζ)
-    (z1, G1, dG1), (z2, G2, dG2) = side
-    diff = z1 - z2
-    near = np.abs(diff) <= _CONFLUENT * np.abs(z1)
-    safe = np.where(near, 1.0, diff)
+    if direct:
+        p0 = 0j
+        p1 = 0j
+        p2 = 0j
+        for k in range(eigs.size):
+            e = eigs[k]
+            r = wts[k] / ((al1 + be1 * e) * (al2 + be2 * e))
+            p0 += r
+            p1 += e * r
+            p2 += e * e * r
+        return p0, p1, p2
     scale = be1 * be2
-    out = []
-    for k in range(3):
-        divided = (z1 ** k * G1 - z2 ** k * G2) / safe
-        deriv = 0.5 * (k * z1 ** max(k - 1, 0) * G1 + z1 ** k * dG1
-                       + k * z2 ** max(k - 1, 0) * G2 + z2 ** k * dG2)
-        out.append((np.where(near, deriv, divided) + (k == 2)) / scale)
-    return out
+    diff = z1 - z2
+    if abs(diff) <= _CONFLUENT * abs(z1):
+        d0 = 0.5 * (dG1 + dG2)
+        d1 = 0.5 * (G1 + z1 * dG1 + G2 + z2 * dG2)
+        d2 = 0.5 * (2.0 * z1 * G1 + z1 * z1 * dG1 + 2.0 * z2 * G2 + z2 * z2 * dG2)
+    else:
+        d0 = (G1 - G2) / diff
+        d1 = (z1 * G1 - z2 * G2) / diff
+        d2 = (z1 * z1 * G1 - z2 * z2 * G2) / diff
+    return d0 / scale, d1 / scale, (d2 + 1.0) / scale
 
 
 class NodeSolution:
@@ -111,33 +119,60 @@ def pair_traces(struct, s1, s2, symbols=None):
     ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i`` gives ``Σ_k φ_k y_k = zᵀ Σ_k r_k y_k c_k`` for any weights y_k, so
     ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` (``derivations/two_point.py``, check 6). The cost is O(K) per pair
     instead of O(K³), in one compiled loop over the pairs (:func:`_pair_kernel`). Everything is linear in the
-    symbol P: the parts that do not depend on it are computed once for all symbols.
+    symbol P: the parts that do not depend on it are computed once for all symbols. ``s1`` and ``s2`` broadcast
+    together; :func:`node_pair_traces` takes pairs of one set of nodes by index.
     """
-    if symbols is None:
-        symbols = (struct.population,)
-    law = struct.law
-    e12 = s1.e * s2.e
-    P0, P1, P2 = pair_moments(law, 1 + s1.e * s1.B, s1.e * s1.A, 1 + s2.e * s2.B, s2.e * s2.A)
-    m1m2 = s1.B * s2.B * P0 + (s1.A * s2.B + s2.A * s1.B) * P1 + s1.A * s2.A * P2
-    psi_pi = struct.psi_p * s1.q * s2.q / (1 - struct.psi_p * s1.q * s2.q * m1m2)
-    comps = struct.components
-    basis, coords = _span(comps)
-    sym = lambda X: (X.alpha, X.beta, X.x0)          # noqa: E731
-    both = s1.kappa_b * s1.g_w + s2.kappa_b * s2.g_w
-    pairs = [e12, psi_pi, P0, P1, P2, s1.kappa_b * s2.kappa_b, both]
-    shape = np.broadcast_shapes(*(np.shape(x) for x in pairs + list(s1.u) + list(s2.u)))
+    shapes = [np.broadcast_shapes(*(np.shape(x) for x in (s.q, s.e, s.A, s.B, s.kappa_b, s.g_w, *s.u)))
+              for s in (s1, s2)]
+    shape = np.broadcast_shapes(*shapes)
+    n1 = math.prod(shapes[0])
+    both = _node_arrays(struct, s1, shapes[0]), _node_arrays(struct, s2, shapes[1])
+    nodes = tuple(np.concatenate([a, b], axis=-1) for a, b in zip(*both))
+    rows = np.broadcast_to(np.arange(n1).reshape(shapes[0]), shape).ravel()
+    cols = n1 + np.broadcast_to(np.arange(math.prod(shapes[1])).reshape(shapes[1]), shape).ravel()
+    return [(T.reshape(shape), TVV.reshape(shape)) for T, TVV in _pair_traces(struct, nodes, rows, cols, symbols)]
 
+
+def node_pair_traces(struct, nodes, rows, cols, symbols=None):
+    """:func:`pair_traces` at the pairs ``(z_rows[i], z_cols[i])`` of one set of nodes (a flat :class:`NodeSolution`):
+    ``[(T, T_VV)]`` per symbol, one value per pair."""
+    return _pair_traces(struct, _node_arrays(struct, nodes, np.shape(nodes.q)), np.ascontiguousarray(rows),
+                        np.ascontiguousarray(cols), symbols)
+
+
+def _node_arrays(struct, s, shape):
+    """The per-node inputs of :func:`_pair_kernel`, flat: ``q, e, A, B, κ_b, g_W`` and the law's sides
+    (``α = 1 + eB``, ``β = eA``, and ζ, G, G' of :func:`law_sides`, or zeros for a discrete law, summed directly),
+    then ``u_k`` stacked (K × nodes)."""
     def flat(x):
         return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=np.complex128).reshape(-1)
 
-    U = np.array([flat(u1 * u2) for u1, u2 in zip(s1.u, s2.u)]).reshape(len(comps), -1)
-    T = np.empty((len(symbols), U.shape[1]), np.complex128)
+    q, e, A, B, kb, gw = (flat(x) for x in (s.q, s.e, s.A, s.B, s.kappa_b, s.g_w))
+    al, be = 1 + e * B, e * A
+    if isinstance(struct.law, DiscreteSpectrum):
+        sides = (np.zeros_like(q),) * 3
+    else:
+        sides = tuple(flat(x) for x in law_sides(struct.law, al, be))
+    return (q, e, A, B, kb, gw, al, be) + sides + (np.array([flat(u) for u in s.u]).reshape(len(s.u), -1),)
+
+
+def _pair_traces(struct, nodes, rows, cols, symbols):
+    if symbols is None:
+        symbols = (struct.population,)
+    law = struct.law
+    direct = isinstance(law, DiscreteSpectrum)
+    eigs, wts = ((np.ascontiguousarray(law.eigs, dtype=float), np.ascontiguousarray(law.weights, dtype=float))
+                 if direct else (np.zeros(1), np.zeros(1)))
+    comps = struct.components
+    basis, coords = _span(comps)
+    sym = lambda X: (X.alpha, X.beta, X.x0)          # noqa: E731
+    T = np.empty((len(symbols), rows.size), np.complex128)
     TVV = np.empty_like(T)
-    _pair_kernel(*(flat(x) for x in pairs), U, np.array([sym(comps[i].cov) for i in basis]), coords,
-                 np.array([c.ratio for c in comps]), np.array([c.noise for c in comps], dtype=float),
-                 np.array([c.coupling for c in comps], dtype=float), np.array([sym(P) for P in symbols]),
-                 np.array(sym(K_SYMBOL)), T, TVV)
-    return [(T[i].reshape(shape), TVV[i].reshape(shape)) for i in range(len(symbols))]
+    _pair_kernel(rows, cols, *nodes, float(struct.psi_p), direct, eigs, wts,
+                 np.array([sym(comps[i].cov) for i in basis]), coords, np.array([c.ratio for c in comps]),
+                 np.array([c.noise for c in comps], dtype=float), np.array([c.coupling for c in comps], dtype=float),
+                 np.array([sym(P) for P in symbols]), np.array(sym(K_SYMBOL)), T, TVV)
+    return [(T[i], TVV[i]) for i in range(len(symbols))]
 
 
 @nb.njit(cache=True)
@@ -150,60 +185,69 @@ def _bracket(x, y, e12, psi_pi, P0, P1, P2):
 
 
 @nb.njit(cache=True)
-def _pair_kernel(e12, psi_pi, P0, P1, P2, kb12, both, U, basis, coords, ratio, noise, coupling, symbols, k_sym,
-                 T, TVV):
-    """:func:`pair_traces`' reduced solve at every pair of nodes (flat arrays; ``U[k] = u_k(z1) u_k(z2)``):
-    ``S̃``, ``Q̃``, ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i``, ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` and
-    ``T_VV = κ_b(z1) κ_b(z2) T + zᵀ Σ_k r_k (a_k − c_k (κ_b g_W)(z1) − c_k (κ_b g_W)(z2)) c_k``."""
-    n = e12.size
+def _pair_kernel(rows, cols, q, e, A, B, kb, gw, al, be, zeta, G, dG, u, psi_p, direct, eigs, wts, basis, coords,
+                 ratio, noise, coupling, symbols, k_sym, T, TVV):
+    """:func:`pair_traces` at every pair ``(rows[i], cols[i])`` of nodes (per-node inputs of :func:`_node_arrays`):
+    the pair moments (:func:`_moments`), ``Π``, ``S̃``, ``Q̃``, ``(I − Q̃ S̃) z = (⟨B_i, P⟩)_i``,
+    ``T = ⟨K, P⟩ + zᵀ S̃ (⟨B_i, K⟩)_i`` and ``T_VV = κ_b(z1) κ_b(z2) T + zᵀ Σ_k r_k (a_k − c_k (κ_b g_W)(z1) −
+    c_k (κ_b g_W)(z2)) c_k``."""
+    n = rows.size
     K, r = coords.shape
     Q = np.empty((r, r), np.complex128)
     S = np.empty((r, r), np.complex128)
     A0 = np.empty((r, r), np.complex128)
-    A = np.empty((r, r), np.complex128)
+    M = np.empty((r, r), np.complex128)
     gK = np.empty(r, np.complex128)
     SgK = np.empty(r, np.complex128)
     ex = np.empty(r, np.complex128)
     g = np.empty(r, np.complex128)
     z = np.empty(r, np.complex128)
     for i in range(n):
-        e, pp, p0, p1, p2 = e12[i], psi_pi[i], P0[i], P1[i], P2[i]
-        for a in range(r):
-            gK[a] = _bracket(basis[a], k_sym, e, pp, p0, p1, p2)
-            ex[a] = 0j
-            for b in range(r):
-                Q[a, b] = _bracket(basis[a], basis[b], e, pp, p0, p1, p2)
-                S[a, b] = 0j
+        a, b = rows[i], cols[i]
+        p0, p1, p2 = _moments(al[a], be[a], al[b], be[b], zeta[a], G[a], dG[a], zeta[b], G[b], dG[b], direct,
+                              eigs, wts)
+        m1m2 = B[a] * B[b] * p0 + (A[a] * B[b] + A[b] * B[a]) * p1 + A[a] * A[b] * p2
+        qq = psi_p * q[a] * q[b]
+        pp = qq / (1 - qq * m1m2)
+        ee = e[a] * e[b]
+        kb12 = kb[a] * kb[b]
+        both = kb[a] * gw[a] + kb[b] * gw[b]
+        for c in range(r):
+            gK[c] = _bracket(basis[c], k_sym, ee, pp, p0, p1, p2)
+            ex[c] = 0j
+            for d in range(r):
+                Q[c, d] = _bracket(basis[c], basis[d], ee, pp, p0, p1, p2)
+                S[c, d] = 0j
         for k in range(K):
-            w = U[k, i] / ratio[k]
-            y = (noise[k] - coupling[k] * both[i]) * w
-            for a in range(r):
-                ex[a] += y * coords[k, a]
-                for b in range(r):
-                    S[a, b] += w * coords[k, a] * coords[k, b]
-        for a in range(r):
-            SgK[a] = 0j
-            for b in range(r):
-                SgK[a] += S[a, b] * gK[b]
-                acc = 1.0 + 0j if a == b else 0j
-                for c in range(r):
-                    acc -= Q[a, c] * S[c, b]
-                A0[a, b] = acc
+            w = u[k, a] * u[k, b] / ratio[k]
+            y = (noise[k] - coupling[k] * both) * w
+            for c in range(r):
+                ex[c] += y * coords[k, c]
+                for d in range(r):
+                    S[c, d] += w * coords[k, c] * coords[k, d]
+        for c in range(r):
+            SgK[c] = 0j
+            for d in range(r):
+                SgK[c] += S[c, d] * gK[d]
+                acc = 1.0 + 0j if c == d else 0j
+                for f in range(r):
+                    acc -= Q[c, f] * S[f, d]
+                A0[c, d] = acc
         for t in range(symbols.shape[0]):
-            for a in range(r):
-                g[a] = _bracket(basis[a], symbols[t], e, pp, p0, p1, p2)
-                for b in range(r):
-                    A[a, b] = A0[a, b]
-            if not _linsolve(A, g, z):          # I − Q̃ S̃ singular in floating point: no value, not a stale one
+            for c in range(r):
+                g[c] = _bracket(basis[c], symbols[t], ee, pp, p0, p1, p2)
+                for d in range(r):
+                    M[c, d] = A0[c, d]
+            if not _linsolve(M, g, z):          # I − Q̃ S̃ singular in floating point: no value, not a stale one
                 T[t, i] = TVV[t, i] = complex(np.nan, np.nan)
                 continue
-            val = _bracket(k_sym, symbols[t], e, pp, p0, p1, p2)
+            val = _bracket(k_sym, symbols[t], ee, pp, p0, p1, p2)
             extra = 0j
-            for a in range(r):
-                val += z[a] * SgK[a]
-                extra += z[a] * ex[a]
+            for c in range(r):
+                val += z[c] * SgK[c]
+                extra += z[c] * ex[c]
             T[t, i] = val
-            TVV[t, i] = kb12[i] * val + extra
+            TVV[t, i] = kb12 * val + extra
 
 
 @functools.lru_cache(maxsize=64)

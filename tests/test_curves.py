@@ -10,7 +10,6 @@ import pytest
 import rfdiff as rd
 from rfdiff import (LearningDynamics, loss_curves, seed_epoch_lr_from_tau, steps_from_tau, tau_from_seed_epoch_lr,
                     tau_from_steps, two_point)
-from rfdiff.twopoint import pair_moments
 from rfdiff.data import DataLaw
 from rfdiff.simulate import gaussian_equivalent
 
@@ -218,15 +217,21 @@ class _Delegate(DataLaw):
 
 
 def test_pair_moments_partial_fractions_match_direct_sums():
+    """The two-point kernel's pair moments ⟨σ^k/(D1 D2)⟩: the partial fractions of the law's Stieltjes transform
+    (Marchenko–Pastur and every non-discrete law), confluent pairs included, against direct sums over atoms."""
+    from rfdiff.twopoint import _moments, law_sides
     law = rd.DiscreteSpectrum([0.5, 1.0, 3.0], [0.2, 0.5, 0.3])
+    eigs, wts = np.array(law.eigs, float), np.array(law.weights, float)
     rng = np.random.default_rng(0)
     al1, be1, al2, be2 = (rng.normal(size=6) + 1j * rng.normal(size=6) for _ in range(4))
     al2[0], be2[0] = al1[0], be1[0]                          # confluent pair
     al2[1], be2[1] = al1[1] * (1 + 1e-7), be1[1]             # nearly confluent
-    direct = pair_moments(law, al1, be1, al2, be2)
-    fractions = pair_moments(_Delegate(law), al1, be1, al2, be2)
-    for a, b in zip(direct, fractions):
-        assert np.allclose(a, b, rtol=1e-8, atol=0)
+    s1, s2 = law_sides(_Delegate(law), al1, be1), law_sides(_Delegate(law), al2, be2)
+    for i in range(6):
+        args = (al1[i], be1[i], al2[i], be2[i], s1[0][i], s1[1][i], s1[2][i], s2[0][i], s2[1][i], s2[2][i])
+        direct = _moments(*args, True, eigs, wts)
+        fractions = _moments(*args, False, eigs, wts)
+        assert np.allclose(direct, fractions, rtol=1e-8, atol=0)
 
 
 def test_isotropic_equals_marchenko_pastur_limit():
