@@ -40,9 +40,12 @@ def user_threads() -> bool:
 
 def _blas():
     """One ``threadpoolctl.ThreadpoolController`` (its creation scans the loaded libraries: ~3 ms), made on
-    first use: numpy's and scipy's OpenBLAS are both loaded by then (``import rfdiff`` imports scipy.linalg)."""
+    first use, after importing numpy and scipy.linalg so that both their OpenBLAS libraries are loaded and seen
+    (``import rfdiff`` is lazy and may not have loaded scipy yet)."""
     global _controller
     if _controller is None:
+        import numpy  # noqa: F401
+        import scipy.linalg  # noqa: F401
         from threadpoolctl import ThreadpoolController
         _controller = ThreadpoolController()
     return _controller
@@ -61,11 +64,32 @@ def blas_threads(work: float):
     Notes
     -----
     When ``work`` < :data:`PARALLEL_WORK` and no :data:`THREAD_VARIABLES` is set, every BLAS library loaded
-    runs one thread inside the block (``threadpoolctl``), and the previous counts are restored on exit;
-    otherwise nothing changes.
+    (when rfdiff first asked: ``threadpoolctl``) runs one thread inside the block, and the previous counts are
+    restored on exit; otherwise nothing changes.
     """
     if work >= PARALLEL_WORK or user_threads():
         yield
         return
-    with _blas().limit(limits=1, user_api="blas"):
+    libs = _blas_libraries()
+    counts = [lib.num_threads for lib in libs]
+    for lib, count in zip(libs, counts):
+        if count > 1:
+            lib.set_num_threads(1)
+    try:
         yield
+    finally:
+        for lib, count in zip(libs, counts):
+            if count > 1:
+                lib.set_num_threads(count)
+
+
+_libraries = None
+
+
+def _blas_libraries():
+    """The BLAS libraries' thread controls (threadpoolctl's, of :func:`_blas`), kept: setting and restoring their
+    counts directly costs ~3 µs, ``ThreadpoolController.limit`` ~30 µs (the theory enters a block per product)."""
+    global _libraries
+    if _libraries is None:
+        _libraries = tuple(_blas().select(user_api="blas").lib_controllers)
+    return _libraries

@@ -89,3 +89,27 @@ def test_user_setting_is_kept():
     seen = probe("limited")
     assert seen["start"] == [1] and {name: seen[name] for name in HOT} == {name: [1] for name in HOT}
     assert seen["after"] == [1]
+
+
+FIRST_USE = r"""
+import json
+from rfdiff._threads import blas_threads        # nothing else imported yet: rfdiff's import is lazy
+with blas_threads(1):
+    import threadpoolctl
+    inside = sorted({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+after = sorted({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+print(json.dumps([inside, after]))
+"""
+
+
+def test_first_limit_sees_numpy_and_scipy_blas():
+    """blas_threads scans the BLAS libraries once: a first use before numpy or scipy is imported must still limit
+    them both (it imports them before the scan)."""
+    clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    clean["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", FIRST_USE], env=clean, capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    inside, after = json.loads(out.stdout.strip().splitlines()[-1])
+    if after == [1]:
+        pytest.skip("BLAS starts with one thread here (one core): nothing to lower")
+    assert inside == [1] and after and after != [1]
