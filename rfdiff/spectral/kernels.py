@@ -353,15 +353,16 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
 
 
 @nb.njit(cache=True)
+def _workspace(n):
+    """The per-point work arrays of :func:`_solve_point` for ``n = 1 + K`` unknowns: ``x, trial, F, step, J, sizes``."""
+    return (np.empty(n, np.complex128), np.empty(n, np.complex128), np.empty(n, np.complex128),
+            np.empty(n, np.complex128), np.empty((n, n), np.complex128), np.empty(n))
+
+
+@nb.njit(cache=True)
 def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1):
     """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``."""
-    n = sol.shape[1]
-    x = np.empty(n, np.complex128)
-    trial = np.empty(n, np.complex128)
-    F = np.empty(n, np.complex128)
-    step = np.empty(n, np.complex128)
-    J = np.empty((n, n), np.complex128)
-    sizes = np.empty(n)
+    x, trial, F, step, J, sizes = _workspace(sol.shape[1])
     for i in range(i0, i1):
         status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
                                            J, sizes, step)
@@ -441,13 +442,7 @@ def bisect_edges(left, right, left_inside, rtol, inside_tol, bound, par, kind, e
     ``left`` holds the midpoints of the round that failed and ``right`` 1.0 where a point failed (else 0.0).
     """
     nb_ = left.size
-    m = 1 + par.comp_r.size
-    x = np.empty(m, np.complex128)
-    trial = np.empty(m, np.complex128)
-    F = np.empty(m, np.complex128)
-    step = np.empty(m, np.complex128)
-    J = np.empty((m, m), np.complex128)
-    sizes = np.empty(m)
+    x, trial, F, step, J, sizes = _workspace(1 + par.comp_r.size)
     mid = np.empty(nb_)
     bad = np.zeros(nb_, np.bool_)
     points = 0
