@@ -91,15 +91,6 @@ class NodeSolution:
         """The node quantities of a one-point solution ``sol`` (:class:`~rfdiff.spectral.Stieltjes`)."""
         return cls(struct, sol.q, sol.deltas, sol.g_w)
 
-    def at(self, index):
-        """The same quantities at a subset (or broadcast view) of the nodes."""
-        out = object.__new__(NodeSolution)
-        for name in ("q", "g_w", "A", "B", "e", "kappa", "kappa_b"):
-            value = getattr(self, name)
-            setattr(out, name, value[index] if np.ndim(value) else value)
-        out.u = [u[index] for u in self.u]
-        return out
-
 
 def pair_traces(struct, s1, s2, symbols=None):
     """``[(T, T_VV)]`` per matrix symbol P: ``T(z1, z2) = (1/d) Tr[K R1 P R2]`` and

@@ -191,9 +191,9 @@ def test_contour_traces_equal_every_pair_computed_directly(model):
     from rfdiff.twopoint import NodeSolution, pair_traces
     dyn = LearningDynamics(model)
     st = dyn.structure
-    nodes = NodeSolution(st, *(getattr(dyn._nodes, k) for k in ("q",)), np.stack(
-        [1.0 / u - 1.0 for u in dyn._nodes.u], axis=-1), dyn.g_w)
-    rows, cols = nodes.at((slice(None), None)), nodes.at((None, slice(None)))
+    q, deltas = dyn._nodes.q, np.stack([1.0 / u - 1.0 for u in dyn._nodes.u], axis=-1)
+    rows = NodeSolution(st, q[:, None], deltas[:, None, :], dyn.g_w[:, None])      # every pair, broadcast
+    cols = NodeSolution(st, q[None, :], deltas[None, :, :], dyn.g_w[None, :])
     direct = pair_traces(st, rows, cols)[0][1]
     scale = np.abs(direct).max()
     assert np.abs(dyn.TVV - direct).max() <= 1e-12 * scale
