@@ -167,8 +167,8 @@ def _pair_plan(sizes, skip):
     So, for upper nodes i, j (``Im z ≥ 0``), the entry at (i, j) is the one at (j, i) and the entry at (i, j̄) the
     conjugate of the one at (j, ī): only the pairs i ≤ j of upper nodes, and of upper nodes with the conjugates
     of upper nodes, are computed, each one directly at the two nodes it stands for, and its partner entry is
-    filled from it. ``skip`` leaves out the pairs whose values the caller already has: ``"even"`` those of two
-    even nodes of one ellipse (the last round's nodes), ``"blocks"`` those within one ellipse.
+    filled from it. ``skip`` leaves out the pairs whose values the caller already has: ``"even"`` (one ellipse)
+    those of two even nodes (the last round's nodes), ``"blocks"`` those within one ellipse.
     """
     n = sum(sizes)
     mirror = _conjugate_index(sizes)
