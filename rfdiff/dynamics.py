@@ -394,7 +394,7 @@ class LearningDynamics:
                 return done
             nodes = [self.ellipses[i].nodes(n) for i in todo]
             fresh = [z if last[i] is None else z[1::2] for i, (z, _) in zip(todo, nodes)]
-            sol = solve_verified(st, np.concatenate(fresh) - st.origin)
+            sol = solve_verified(st, np.concatenate(fresh) - st.origin, path=True)     # nodes in θ order
             start = 0
             for i, (z, h), new in zip(todo, nodes, fresh):
                 sl = slice(start, start + new.size)

@@ -111,3 +111,29 @@ def test_spectrum_status_ok_away_from_edges():
     lo, hi = sup.intervals[-1]
     sp = rd.spectrum(MODEL, np.linspace(lo, hi, 50)[1:-1])
     assert sp.status == "ok" and sp.message == "" and sp.n_fallback == 0
+
+
+@pytest.mark.parametrize("model", [
+    rd.RFModel(64, 8, 0.01), rd.RFModel(4, 2.5, 0.1, m=2), rd.RFModel(1, 4, 2.0, m=1, weight_decay=0.1),
+    rd.RFModel(4, 2, 0.1, data=rd.MarchenkoPastur(0.5)),
+    rd.RFModel(4, 2.5, 0.1, m=2, data=rd.GaussianMixture([0.3, 0.7], [rd.Isotropic(0.5), rd.Isotropic(2.0)]))],
+    ids=["paper", "m=2", "m=1 decay", "MP", "mixture m=2"])
+def test_contour_path_starts_land_on_the_physical_solution(model):
+    """Contour nodes solved as a path (each off-axis node starts Newton from its neighbour's solution) give the
+    continuation's solution at every node, to rounding: a start that converged to another root would differ by
+    O(1). Nodes of every ellipse of the model's contour, and of a mass contour, at two node counts."""
+    from rfdiff.contour import ellipses
+    from rfdiff.spectral.onepoint import solve
+    st = structure(model)
+    sup = S.support(model)
+    paths = [e.nodes(n)[0] for e in ellipses(sup, model.weight_decay) for n in (64, 256)]
+    lo, hi = sup.offsets[0]
+    theta = 2 * np.pi * np.arange(128) / 128
+    paths.append(st.origin + np.exp(0.5 * np.log(lo * hi) + 0.5 * np.log(hi / lo) * np.cos(theta)
+                                    + 0.5j * np.sin(theta)))
+    for z in paths:
+        warm, cold = solve(st, z - st.origin, path=True), solve(st, z - st.origin)
+        assert warm.n_failed == 0 and cold.n_failed == 0
+        assert warm.iterations.sum() < cold.iterations.sum()       # the path starts were taken
+        for a, b in ((warm.q, cold.q), (warm.deltas, cold.deltas), (warm.g_w, cold.g_w)):
+            assert np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)) < 1e-11

@@ -196,10 +196,10 @@ def _contour_masses(st, lo, hi, tol, atom_inside=0.0, work=None, moment=False):
             omega = hi * np.exp(1j * theta)
             d_omega = 1j * omega * (2 * np.pi / n)
         if last is None:
-            sol = solve_verified(st, omega, work)
+            sol = solve_verified(st, omega, work, path=True)
             q, g_w = sol.q, sol.g_w
         else:   # the last round's nodes are the even ones of this round, bit for bit: only the odd ones are new
-            sol = solve_verified(st, omega[1::2], work)
+            sol = solve_verified(st, omega[1::2], work, path=True)
             q, g_w = np.empty(n, complex), np.empty(n, complex)
             q[0::2], g_w[0::2] = last
             q[1::2], g_w[1::2] = sol.q, sol.g_w

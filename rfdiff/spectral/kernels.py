@@ -62,6 +62,12 @@ CONT_SHRINK = 0.25
 CONT_MIN_STEP = 1e-8
 #: Largest number of continuation steps (accepted or not) before the point is declared failed.
 CONT_MAX_STEPS = 400
+#: Points of a path (consecutive contour nodes: :func:`solve_many` with ``path=True``) start Newton from the last
+#: point's solution when they lie off the real axis, ``Im ω ≥ PATH_OFF_AXIS·|Re ω|`` (there the physical solution is
+#: the only one with ``Im q ≥ 0`` and ``Im δ ≥ 0``), and close to it, ``|ω − ω_prev| ≤ PATH_STEP·|ω|``. A start that
+#: does not converge onto the physical branch falls back to the continuation in η.
+PATH_OFF_AXIS = 0.25
+PATH_STEP = 0.5
 #: Physical (Herglotz) branch test: ``Im q ≥ −HERGLOTZ_TOL·|q|`` and ``Im δ ≥ −HERGLOTZ_TOL·(1 + |δ|)``.
 HERGLOTZ_TOL = 1e-12
 
@@ -353,6 +359,19 @@ def _solve_point(xr, y, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes,
 
 
 @nb.njit(cache=True)
+def _polish(z, x, par, kind, eigs, wts, F, J, sizes, step):
+    """One Newton step on ``x`` in place, whatever its residual; False if it is singular or not finite."""
+    _residual(z, x, par, kind, eigs, wts, F, J, sizes)
+    if not _linsolve(J, F, step):
+        return False
+    for k in range(x.size):
+        x[k] -= step[k]
+        if not _finite(x[k]):
+            return False
+    return True
+
+
+@nb.njit(cache=True)
 def _workspace(n):
     """The per-point work arrays of :func:`_solve_point` for ``n = 1 + K`` unknowns: ``x, trial, F, step, J, sizes``."""
     return (np.empty(n, np.complex128), np.empty(n, np.complex128), np.empty(n, np.complex128),
@@ -360,17 +379,37 @@ def _workspace(n):
 
 
 @nb.njit(cache=True)
-def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1):
-    """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``."""
+def _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, i0, i1, path):
+    """Solve points ``i0 ≤ i < i1`` into the rows of ``sol`` ((q, δ_1, …, δ_K) per point), ``status``, ``iters``;
+    with ``path``, a point may start from the last one's solution (:data:`PATH_OFF_AXIS`)."""
     x, trial, F, step, J, sizes = _workspace(sol.shape[1])
+    warm = False                # x holds the last point's solution, verified exact
     for i in range(i0, i1):
+        extra = 0
+        if (path and warm and ys[i] >= PATH_OFF_AXIS * abs(xs[i])
+                and _mag(complex(xs[i] - xs[i - 1], ys[i] - ys[i - 1])) <= PATH_STEP * _mag(complex(xs[i], ys[i]))):
+            _copy(trial, x)
+            z = complex(xs[i], ys[i])
+            ok, extra = _newton(z, trial, par, kind, eigs, wts, int(NEWTON_MAXIT_FINAL), NEWTON_FINAL_RTOL, F, J,
+                                sizes, step)
+            # one more step: Newton stops at a residual of 1e-14, which an ill-conditioned point (near a bulk edge
+            # close to the origin) turns into a 1e-11 error; the continuation arrives at rounding level
+            ok = ok and _polish(z, trial, par, kind, eigs, wts, F, J, sizes, step)
+            extra += 1
+            if ok and _on_branch(trial, HERGLOTZ_TOL):
+                _copy(x, trial)
+                _copy(sol[i], x)
+                status[i], iters[i] = STATUS_EXACT, extra
+                continue
         status[i], iters[i] = _solve_point(xs[i], ys[i], tops[i], floors[i], par, kind, eigs, wts, x, trial, F,
                                            J, sizes, step)
+        iters[i] += extra
         _copy(sol[i], x)
+        warm = status[i] == STATUS_EXACT
 
 
 @nb.njit(parallel=True, cache=True)
-def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk):
+def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, chunk, path):
     """:func:`_solve_range` over chunks of ``chunk`` points, in parallel threads.
 
     Kept as a numba ``parallel=True`` kernel although it costs ~2 s more to compile than Python threads over
@@ -381,7 +420,7 @@ def _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters
     n = xs.size
     for c in nb.prange((n + chunk - 1) // chunk):
         _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, c * chunk,
-                     min(n, (c + 1) * chunk))
+                     min(n, (c + 1) * chunk), path)
 
 
 @nb.njit(cache=True)
@@ -491,15 +530,16 @@ def bisect_edges(left, right, left_inside, rtol, inside_tol, bound, par, kind, e
 PARALLEL_MIN = 512
 
 
-def solve_many(xs, ys, tops, floors, par, kind, eigs, wts):
-    """``(sol, status, iterations)`` at the offsets ``xs + i ys``; ``sol[:, 0] = q``, ``sol[:, 1:] = δ``'s."""
+def solve_many(xs, ys, tops, floors, par, kind, eigs, wts, path=False):
+    """``(sol, status, iterations)`` at the offsets ``xs + i ys``; ``sol[:, 0] = q``, ``sol[:, 1:] = δ``'s. With
+    ``path``, consecutive points are neighbours on a contour (:data:`PATH_OFF_AXIS`)."""
     n = xs.size
     sol = np.empty((n, 1 + par.comp_r.size), np.complex128)
     status = np.empty(n, np.int8)
     iters = np.empty(n, np.int32)
     if n >= PARALLEL_MIN:
-        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 64)
+        _solve_chunks(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 64, bool(path))
     else:
-        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 0, n)
+        _solve_range(xs, ys, tops, floors, par, kind, eigs, wts, sol, status, iters, 0, n, bool(path))
     return sol, status, iters
 

@@ -195,9 +195,11 @@ def stieltjes(model, z) -> Stieltjes:
     return solve(st, z - st.origin)
 
 
-def solve(st, omega) -> Stieltjes:
+def solve(st, omega, path=False) -> Stieltjes:
     """The one-point fixed point of the structure ``st`` at ``z = st.origin + ω``, the offset ω given exactly
-    (module docstring). Failed points are reported per point, not raised."""
+    (module docstring). Failed points are reported per point, not raised. ``path``: consecutive points are
+    neighbours on a contour, and one off the real axis may start Newton from the last one's solution
+    (:data:`rfdiff.spectral.kernels.PATH_OFF_AXIS`; the same solution to rounding, in a few iterations)."""
     omega = np.asarray(omega, dtype=np.complex128)
     shape = omega.shape
     w = np.ascontiguousarray(omega.reshape(-1))
@@ -207,7 +209,7 @@ def solve(st, omega) -> Stieltjes:
     ax = np.abs(x)
     top = CONT_TOP_FACTOR * (ax + st.__dict__["_bound_offset"]) + CONT_TOP_FACTOR * y
     floor = ETA_FLOOR * np.maximum(ax, 1e-300)
-    sol, status, iters = solve_many(x, y, top, floor, par, kind, eigs, wts)
+    sol, status, iters = solve_many(x, y, top, floor, par, kind, eigs, wts, path)
     below = w.imag < 0
     any_below = below.any()
     if any_below:
@@ -252,10 +254,10 @@ class Work:
         return st
 
 
-def solve_verified(st, omega, work=None) -> Stieltjes:
+def solve_verified(st, omega, work=None, path=False) -> Stieltjes:
     """:func:`solve`, raising :class:`~rfdiff.results.SolverError` if any point failed; its diagnostics are
     added to ``work`` (a :class:`Work`) when given."""
-    sol = solve(st, omega)
+    sol = solve(st, omega, path)
     if sol.n_failed:
         bad = sol.z[sol.point_status == STATUS_FAILED]
         raise SolverError(f"{sol.n_failed} spectral points could not be verified, e.g. z = {bad[:3]}")
