@@ -30,7 +30,7 @@ HELP = "train a score family over diffusion time, generate samples, measure memo
 
 
 def add_parser(subparsers):
-    from ..generate.family import DEFAULT_TIMES
+    from ..settings import DIFFUSION_TIMES as DEFAULT_TIMES      # (the family's default; light to import)
     p = subparsers.add_parser("generate", help=HELP, description=(
         "Train one random-features score per diffusion time on one training set to each τ (closed-form "
         "gradient flow of the true features by default), generate samples with the reverse SDE or the "
