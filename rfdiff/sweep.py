@@ -246,8 +246,9 @@ def _local_pool(workers):
     try:
         yield pool
     except BaseException:  # on interruption, drop the queued points and stop the workers instead of waiting for them
+        workers = list((getattr(pool, "_processes", None) or {}).values())   # (shutdown forgets them)
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        for proc in workers:
             proc.terminate()
         raise
     # done: the idle workers stop on their own (terminating them could race the pool's feeder thread, which

@@ -195,3 +195,26 @@ def test_threads_waiting_for_workers_hand_over_the_main_process():
         a.start(), b.start()
         a.join(10), b.join(10)
     assert events == ["a start", "b runs", "a end", [4, 9]]
+
+
+def slow(x):
+    import time
+    time.sleep(30)
+    return x
+
+
+def test_interrupted_local_pool_stops_its_workers_at_once():
+    """Ctrl-C while a local pool's workers are busy: the workers are terminated, not waited for (the pool's own
+    shutdown forgets its processes, so they must be taken before it; a run then hung until its tasks ended)."""
+    import multiprocessing
+    import time
+    with pytest.raises(KeyboardInterrupt):
+        with local_pool(run("local", workers=2)) as pooled:
+            pooled.executor.submit(slow, 1)
+            pooled.executor.submit(slow, 2)
+            time.sleep(2.0)                       # the workers have started and are busy
+            raise KeyboardInterrupt
+    start = time.perf_counter()
+    while multiprocessing.active_children() and time.perf_counter() - start < 10:
+        time.sleep(0.1)
+    assert time.perf_counter() - start < 10, "the workers outlived the interrupted pool"

@@ -84,7 +84,11 @@ class _Families:
     """The group's score families (:func:`rfdiff.generate.score_family`). On a pool of worker processes they are
     computed ahead, in the order of :func:`_plan`, by one background thread (which only submits members and waits),
     while this thread samples and draws the ones already done; otherwise, or for a family not planned, on the spot.
-    Either way a family is the same deterministic result."""
+    Either way a family is the same deterministic result.
+
+    The background thread is a daemon fed by a queue, not a ``ThreadPoolExecutor`` (whose threads the interpreter
+    joins at exit): an interrupted run stops at once instead of waiting for the family in flight, whose workers
+    are stopped with the pool."""
 
     def __init__(self, execution):
         import concurrent.futures as cf
@@ -92,8 +96,25 @@ class _Families:
         self.execution = execution
         pooled = execution is not None and isinstance(execution.executor, cf.Executor)
         self.ahead_execution = dataclasses.replace(execution, progress=False) if pooled else None
-        self.thread = cf.ThreadPoolExecutor(1) if pooled else None
+        self.queue = None
+        if pooled:
+            import queue
+            import threading
+            self.queue = queue.SimpleQueue()
+            threading.Thread(target=self._work, name="rfdiff reproduce families", daemon=True).start()
         self.planned = {}
+
+    def _work(self):
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            future, args, kwargs = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(score_family(*args, **kwargs))
+                except BaseException as exc:  # handed to the thread that asks for the family
+                    future.set_exception(exc)
 
     @staticmethod
     def _key(model, d, taus, times, seed):
@@ -102,9 +123,11 @@ class _Families:
                 tuple(np.asarray(times, float)), int(seed))
 
     def ahead(self, model, d, taus, times, seed):
-        if self.thread is not None:
-            self.planned[self._key(model, d, taus, times, seed)] = self.thread.submit(
-                score_family, model, d, taus, times=times, seed=seed, execution=self.ahead_execution)
+        if self.queue is not None:
+            import concurrent.futures as cf
+            future = cf.Future()
+            self.planned[self._key(model, d, taus, times, seed)] = future
+            self.queue.put((future, (model, d, taus), dict(times=times, seed=seed, execution=self.ahead_execution)))
 
     def __call__(self, model, d, taus, *, times, seed):
         found = self.planned.pop(self._key(model, d, taus, times, seed), None)
@@ -117,9 +140,10 @@ class _Families:
         return self
 
     def __exit__(self, *exc):
-        if self.thread is not None:
-            self.thread.shutdown(wait=True, cancel_futures=True)
-
+        if self.queue is not None:               # the families not asked for are dropped; the thread then ends
+            for future in self.planned.values():
+                future.cancel()
+            self.queue.put(None)
 
 def _fmem_grid(sizes):
     return np.append(np.geomspace(10, 1e7, sizes.taus), np.inf), default_times(sizes.times)
