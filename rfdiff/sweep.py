@@ -47,7 +47,7 @@ from ._validate import integer, optional_bool, options_object
 from .results import ConvergenceWarning
 
 __all__ = ["DASK_CONNECT_TIMEOUT", "EXECUTORS", "SINGLE_THREAD_ENV", "UNGUARDED_MAIN", "Execution", "PointStore",
-           "local_pool", "parallel_map", "point_key", "sweep"]
+           "local_pool", "parallel_map", "point_key", "release_while_waiting", "sweep", "waiting"]
 
 EXECUTORS = ("local", "serial", "dask")
 
@@ -272,15 +272,30 @@ def local_pool(execution=None):
         yield dataclasses.replace(execution, executor=pool)
 
 
-#: What a thread does while it waits for its workers' results: a context-manager factory, by default doing nothing.
-#: :func:`rfdiff.reproduce.reproduce` runs its figure groups in threads that share one lock on the main process
-#: (drawing is not thread-safe) and sets it, in each, to release that lock, so one group draws while another waits.
-WAITING = contextvars.ContextVar("rfdiff_waiting", default=contextlib.nullcontext)
+#: The lock this thread releases while it waits for its workers (:func:`release_while_waiting`), or None.
+_WAITING_LOCK = contextvars.ContextVar("rfdiff_waiting_lock", default=None)
 
 
+def release_while_waiting(lock):
+    """From now on, this thread waits for its workers' results with ``lock`` released, and acquires it again before
+    going on. Threads that share one lock on the main process (:func:`rfdiff.reproduce.reproduce`'s figure groups:
+    drawing is not thread-safe) so let one another run while they wait."""
+    _WAITING_LOCK.set(lock)
+
+
+@contextlib.contextmanager
 def waiting():
-    """The context in which this thread waits for its workers (:data:`WAITING`)."""
-    return WAITING.get()()
+    """The context in which this thread waits for its workers: with the lock of :func:`release_while_waiting`, if
+    any, released."""
+    lock = _WAITING_LOCK.get()
+    if lock is None:
+        yield
+        return
+    lock.release()
+    try:
+        yield
+    finally:
+        lock.acquire()
 
 
 def _futures_runner(submit, as_completed, env=None):

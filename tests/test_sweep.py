@@ -159,24 +159,16 @@ def slow_square(x):
 
 def test_threads_waiting_for_workers_hand_over_the_main_process():
     """rfdiff reproduce runs its figure groups in threads holding one lock, released while a thread waits for the
-    pool (sweep.WAITING): while one thread's tasks run on the workers, another thread must get the lock and run."""
-    import contextlib
+    pool (sweep.release_while_waiting): while one thread's tasks run on the workers, another thread must get the
+    lock and run."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
-    from rfdiff.sweep import WAITING
+    from rfdiff.sweep import release_while_waiting
     lock, events = threading.Lock(), []
 
-    @contextlib.contextmanager
-    def released():
-        lock.release()
-        try:
-            yield
-        finally:
-            lock.acquire()
-
     def waits(name, execution):
-        WAITING.set(released)
+        release_while_waiting(lock)
         with lock:
             events.append(f"{name} start")
             result = parallel_map(slow_square, [(2,), (3,)], execution)

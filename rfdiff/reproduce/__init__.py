@@ -22,7 +22,6 @@ the same seed draw the same figures.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import os
 import sys
 import threading
@@ -38,7 +37,7 @@ from ..data import DiscreteSpectrum, Isotropic
 from ..model import RFModel
 from ..phase import phase_diagram
 from ..spectral import spectral_grid, spectrum, support
-from ..sweep import WAITING, Execution, local_pool, parallel_map
+from ..sweep import Execution, local_pool, parallel_map, release_while_waiting
 from ..settings import tau_grid
 from ..timing import fit_power_law, timescales, timescales_from_curve
 
@@ -387,24 +386,15 @@ _JOIN_POLL = 0.2
 
 def _concurrently(draw, figures):
     """``draw(k, group)`` for every group, each in its own thread, all holding one lock except while they wait for the
-    pool's workers (:data:`rfdiff.sweep.WAITING`): the main process draws one group's figures while the workers
+    pool's workers (:func:`rfdiff.sweep.release_while_waiting`): the main process draws one group's figures while the workers
     compute another's, and only one thread runs rfdiff or matplotlib code at a time (pyplot is not thread-safe).
     The figures do not depend on it: every task is the same deterministic computation. The first group's error is
     raised once all have ended; on an interruption the threads (daemons) are left to the pool's shutdown."""
     lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def released():
-        lock.release()
-        try:
-            yield
-        finally:
-            lock.acquire()
-
     errors = {}
 
     def one(k, group):
-        WAITING.set(released)
+        release_while_waiting(lock)
         try:
             with lock:
                 draw(k, group)
