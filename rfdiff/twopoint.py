@@ -14,9 +14,8 @@ import numba as nb
 import numpy as np
 import scipy.linalg
 
-from .data import DiscreteSpectrum
 from .spectral.kernels import _linsolve
-from .spectral.onepoint import solve_verified
+from .spectral.onepoint import kernel_inputs, solve_verified
 from .structure import Symbol, structure
 
 __all__ = ["NodeSolution", "pair_traces", "node_pair_traces", "law_sides", "two_point", "K_SYMBOL"]
@@ -140,7 +139,7 @@ def _node_arrays(struct, s, shape):
 
     q, e, A, B, kb, gw = (flat(x) for x in (s.q, s.e, s.A, s.B, s.kappa_b, s.g_w))
     al, be = 1 + e * B, e * A
-    if isinstance(struct.law, DiscreteSpectrum):
+    if kernel_inputs(struct)[1] == 0:                     # atoms: the pair moments are summed directly
         sides = (np.zeros_like(q),) * 3
     else:
         sides = tuple(flat(x) for x in law_sides(struct.law, al, be))
@@ -150,16 +149,13 @@ def _node_arrays(struct, s, shape):
 def _pair_traces(struct, nodes, rows, cols, symbols):
     if symbols is None:
         symbols = (struct.population,)
-    law = struct.law
-    direct = isinstance(law, DiscreteSpectrum)
-    eigs, wts = ((np.ascontiguousarray(law.eigs, dtype=float), np.ascontiguousarray(law.weights, dtype=float))
-                 if direct else (np.zeros(1), np.zeros(1)))
+    _, kind, eigs, wts = kernel_inputs(struct)           # the one-point solver's law arrays (kind 0: atoms)
     comps = struct.components
     basis, coords = _span(comps)
     sym = lambda X: (X.alpha, X.beta, X.x0)          # noqa: E731
     T = np.empty((len(symbols), rows.size), np.complex128)
     TVV = np.empty_like(T)
-    _pair_kernel(rows, cols, *nodes, float(struct.psi_p), direct, eigs, wts,
+    _pair_kernel(rows, cols, *nodes, float(struct.psi_p), kind == 0, eigs, wts,
                  np.array([sym(comps[i].cov) for i in basis]), coords, np.array([c.ratio for c in comps]),
                  np.array([c.noise for c in comps], dtype=float), np.array([c.coupling for c in comps], dtype=float),
                  np.array([sym(P) for P in symbols]), np.array(sym(K_SYMBOL)), T, TVV)

@@ -164,11 +164,7 @@ def _bisect_edges(st, left, right, left_inside, rtol, work=None):
         bad = st.origin + left[right == 1.0].astype(np.complex128)
         raise SolverError(f"{bad.size} spectral points could not be verified, e.g. z = {bad[:3]}")
     if work is not None:
-        work.points += int(points)
-        work.n_fallback += int(n_fallback)
-        work.max_residual = max(work.max_residual, float(max_res))
-        work.total_iterations += int(total_it)
-        work.max_iterations = max(work.max_iterations, int(max_it))
+        work.count(points, n_fallback, max_res, total_it, max_it)
     return np.sqrt(left * right)
 
 

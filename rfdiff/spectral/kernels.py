@@ -500,7 +500,7 @@ def bisect_edges(left, right, left_inside, rtol, inside_tol, bound, par, kind, e
         for i in range(nb_):
             xm = math.sqrt(left[i] * right[i])
             mid[i] = xm
-            top = CONT_TOP_FACTOR * (abs(xm) + bound) + CONT_TOP_FACTOR * 0.0
+            top = CONT_TOP_FACTOR * (abs(xm) + bound)                # solve's start on the real axis (y = 0)
             floor = ETA_FLOOR * max(abs(xm), 1e-300)
             status, its = _solve_point(xm, 0.0, top, floor, par, kind, eigs, wts, x, trial, F, J, sizes, step)
             zv = complex(xm, floor) if status == STATUS_FALLBACK else complex(xm, 0.0)

@@ -246,12 +246,18 @@ class Work:
     max_iterations: int = 0
 
     def add(self, st: Stieltjes) -> Stieltjes:
-        self.points += int(st.point_status.size)
-        self.n_fallback += st.n_fallback
-        self.max_residual = max(self.max_residual, float(st.residual.max(initial=0.0)))
-        self.total_iterations += int(st.iterations.sum())
-        self.max_iterations = max(self.max_iterations, int(st.iterations.max(initial=0)))
+        """Count the points of a solution; returns it."""
+        self.count(st.point_status.size, st.n_fallback, st.residual.max(initial=0.0), st.iterations.sum(),
+                   st.iterations.max(initial=0))
         return st
+
+    def count(self, points, n_fallback, max_residual, total_iterations, max_iterations) -> None:
+        """Count points solved elsewhere (e.g. by :func:`rfdiff.spectral.kernels.bisect_edges`)."""
+        self.points += int(points)
+        self.n_fallback += int(n_fallback)
+        self.max_residual = max(self.max_residual, float(max_residual))
+        self.total_iterations += int(total_iterations)
+        self.max_iterations = max(self.max_iterations, int(max_iterations))
 
 
 def solve_verified(st, omega, work=None, path=False) -> Stieltjes:
