@@ -30,25 +30,10 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS
 #: Multiply-adds of one product from which BLAS keeps its own thread count: below it, one thread.
 PARALLEL_WORK = 1e9
 
-_controller = None
-
 
 def user_threads() -> bool:
     """Whether the user set the BLAS thread count in the environment (any of :data:`THREAD_VARIABLES`)."""
     return any(os.environ.get(name) for name in THREAD_VARIABLES)
-
-
-def _blas():
-    """One ``threadpoolctl.ThreadpoolController`` (its creation scans the loaded libraries: ~3 ms), made on
-    first use, after importing numpy and scipy.linalg so that both their OpenBLAS libraries are loaded and seen
-    (``import rfdiff`` is lazy and may not have loaded scipy yet)."""
-    global _controller
-    if _controller is None:
-        import numpy  # noqa: F401
-        import scipy.linalg  # noqa: F401
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller
 
 
 @contextmanager
@@ -87,9 +72,14 @@ _libraries = None
 
 
 def _blas_libraries():
-    """The BLAS libraries' thread controls (threadpoolctl's, of :func:`_blas`), kept: setting and restoring their
-    counts directly costs ~3 µs, ``ThreadpoolController.limit`` ~30 µs (the theory enters a block per product)."""
+    """The BLAS libraries' thread controls (threadpoolctl's ``lib_controllers``), found once, on first use, after
+    importing numpy and scipy.linalg so that both their OpenBLAS libraries are loaded and seen (``import rfdiff``
+    is lazy and may not have loaded scipy yet). Setting and restoring their counts directly costs ~3 µs,
+    ``ThreadpoolController.limit`` ~30 µs (the theory enters a block per product)."""
     global _libraries
     if _libraries is None:
-        _libraries = tuple(_blas().select(user_api="blas").lib_controllers)
+        import numpy  # noqa: F401
+        import scipy.linalg  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+        _libraries = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
     return _libraries

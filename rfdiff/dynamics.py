@@ -89,15 +89,21 @@ class _Form(NamedTuple):
     cols: np.ndarray
 
 
-def _form(nodes, mult, cross, up, upper):
+def _form(nodes, mult, cross, up):
     """The :class:`_Form` of a test-type loss restricted to ``nodes``, from its ``cross`` (all nodes) and the rows
-    ``up`` of its symmetric ``TVV`` at the nodes ``upper`` (those with ``Im z ≥ 0``, all columns); ``mult`` are
-    the conjugation weights of all nodes (:func:`_conjugate_mult`)."""
+    ``up`` of its symmetric ``TVV`` at the nodes with ``Im z ≥ 0`` (all columns); ``mult`` are the conjugation
+    weights of all nodes (:func:`_conjugate_mult`), nonzero at those nodes."""
+    upper = np.flatnonzero(mult)
     row = np.full(mult.size, -1)
     row[upper] = np.arange(upper.size)
     keep = np.flatnonzero(mult[nodes])
     cols = np.ascontiguousarray(up[np.ix_(row[nodes[keep]], nodes)].T)     # TVV[nodes, nodes[keep]]
     return _Form(keep, mult[nodes][keep], cross[nodes][keep], cols)
+
+
+def _forms(mult, cross, up, coarse):
+    """The :class:`_Form` of a test-type loss on all nodes and on the half rule's, ``coarse`` (:func:`_form`)."""
+    return tuple(_form(nodes, mult, cross, up) for nodes in (np.arange(mult.size), coarse))
 
 
 def _test_shares(fh, form):
@@ -329,7 +335,7 @@ class LearningDynamics:
         self._sizes = tuple(p.z.size for p in parts)
         self._mirror = _conjugate_index(self._sizes)
         self._up = self._assemble(parts)
-        self._forms = self._layout(self.cross, self._up)
+        self._forms = _forms(self._mult, self.cross, self._up, self._coarse)
 
     @cached_property
     def TVV(self) -> np.ndarray:
@@ -342,12 +348,6 @@ class LearningDynamics:
         out[self._upper] = self._up
         out[lower] = np.conj(self._up[row[self._mirror[lower]]][:, self._mirror])
         return out
-
-    def _layout(self, cross, up):
-        """The :class:`_Form` of a test-type loss on all nodes and on the half rule's, from its ``cross`` and the
-        rows of its ``TVV`` at the nodes with ``Im z ≥ 0``."""
-        return tuple(_form(nodes, self._mult, cross, up, self._upper) for nodes in (np.arange(self.z.size),
-                                                                                    self._coarse))
 
     def tau_window(self) -> tuple[float, float]:
         """Default τ range of this model: :func:`rfdiff.settings.tau_window` on the relaxation rates of U's
@@ -408,12 +408,10 @@ class LearningDynamics:
                 lin, cross, up = self._node_traces(point, None if last[i] is None else last[i].up)
                 last[i] = _Refined(z, h, q, deltas, g_w, status, lin, cross, up)
                 probe = np.append(CONTOUR_PROBES, np.inf) / (self._kappa * math.exp(self.ellipses[i].c))
-                mult = _conjugate_mult(n)
-                upper = np.flatnonzero(mult)
+                forms = _forms(_conjugate_mult(n), cross, up, np.arange(0, n, 2))
                 f, psi = self._weights(probe, z)
-                fine = self._evaluate((f, psi), h, lin, _form(np.arange(n), mult, cross, up, upper))
-                coarse = self._evaluate((f[:, ::2], psi[:, ::2]), 2 * h[::2], lin[::2],
-                                        _form(np.arange(0, n, 2), mult, cross, up, upper))
+                fine = self._evaluate((f, psi), h, lin, forms[0])
+                coarse = self._evaluate((f[:, ::2], psi[:, ::2]), 2 * h[::2], lin[::2], forms[1])
                 err = max(np.max(np.abs(a - b)) for a, b in zip(fine[:2], coarse[:2]))
                 if err <= tol or 2 * n > max_nodes:
                     if err > tol:
@@ -585,8 +583,8 @@ class ClassDynamics:
         self.index = index
         self.weight = dynamics.structure.classes[index].weight
         self._inv = dynamics.structure.classes[index].inv_sigma_t
-        self._test = dynamics._layout(cross, TVV)
-        self._train = None if train_vv is None else dynamics._layout(cross, train_vv)
+        self._test = _forms(dynamics._mult, cross, TVV, dynamics._coarse)
+        self._train = None if train_vv is None else _forms(dynamics._mult, cross, train_vv, dynamics._coarse)
 
     def tau_window(self) -> tuple[float, float]:
         """The default τ range of the model (:meth:`LearningDynamics.tau_window`)."""
@@ -599,7 +597,6 @@ class ClassDynamics:
         k = dyn._coarse
         fh = dyn._filter(tau, dyn.z) * dyn.h
         fhc = fh[:, k] * 2
-
         test = _test_change(fh, self._test[0])
         err = np.abs(test - _test_change(fhc, self._test[1]))
         message = dyn.message
